@@ -1,0 +1,73 @@
+#include "refit/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace refit {
+namespace {
+
+std::shared_ptr<void> AllocateAligned(size_t nbytes) {
+  // Round up so aligned_alloc's size requirement holds; never request zero bytes.
+  const size_t size = (nbytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  void* p = std::aligned_alloc(kTensorAlignment, size == 0 ? kTensorAlignment : size);
+  if (p == nullptr) return nullptr;
+  std::memset(p, 0, size == 0 ? kTensorAlignment : size);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+}  // namespace
+
+StatusOr<Tensor> Tensor::Create(DataType dtype, Shape shape) {
+  if (dtype == DataType::kUndefined) return InvalidArgument("tensor of undefined dtype");
+  REFIT_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape.dims()));
+  const size_t esize = DataTypeSize(dtype);
+  if (size_t(n) > (size_t{1} << 46) / esize) {
+    return OutOfRange("tensor of shape " + shape.ToString() + " is too large");
+  }
+  Tensor t;
+  t.owner_ = AllocateAligned(size_t(n) * esize);
+  if (!t.owner_) {
+    return OutOfRange("cannot allocate " + std::to_string(size_t(n) * esize) + " bytes for shape " +
+                      shape.ToString());
+  }
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = t.owner_.get();
+  return t;
+}
+
+StatusOr<Tensor> Tensor::CopyOf(const TensorView& view) {
+  REFIT_ASSIGN_OR_RETURN(Tensor t, Create(view.dtype(), view.shape()));
+  if (t.nbytes() > 0) std::memcpy(t.data_, view.data(), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::Wrap(DataType dtype, Shape shape, void* data, std::shared_ptr<void> owner) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = data;
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+Tensor Tensor::Clone() const {
+  if (!defined()) return Tensor();
+  return std::move(CopyOf(view())).value();
+}
+
+StatusOr<Tensor> Tensor::Reshaped(Shape shape) const {
+  REFIT_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape.dims()));
+  if (n != NumElements()) {
+    return InvalidArgument("cannot reshape " + shape_.ToString() + " to " + shape.ToString());
+  }
+  Tensor t;
+  t.dtype_ = dtype_;
+  t.shape_ = std::move(shape);
+  t.data_ = data_;
+  t.owner_ = owner_;
+  return t;
+}
+
+}  // namespace refit

@@ -1,0 +1,54 @@
+// A small fixed-size thread pool with a blocking ParallelFor.
+//
+// ParallelFor(n, fn) splits [0, n) into contiguous chunks and calls fn(begin, end) on the pool's
+// threads plus the caller's thread, returning when every chunk is done. With one thread (or a
+// null pool) it runs inline. ParallelFor may be called from several threads at once; calls are
+// serialised. fn must not call ParallelFor on the same pool.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace refit {
+
+class ThreadPool {
+ public:
+  // `num_threads` counts the caller: 1 means no worker threads.
+  explicit ThreadPool(int num_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return int(workers_.size()) + 1; }
+  void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void WorkerLoop(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex call_mu_;  // serialises ParallelFor calls
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+// Runs fn over [0, n) on `pool`, or inline when pool is null.
+inline void ParallelFor(ThreadPool* pool, int64_t n,
+                        const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool == nullptr || pool->num_threads() == 1 || n <= 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  pool->ParallelFor(n, fn);
+}
+
+}  // namespace refit
