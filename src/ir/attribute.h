@@ -15,7 +15,9 @@
 namespace refit::ir {
 
 struct Attribute {
-  enum class Kind { kInt, kFloat, kString, kTensor, kInts, kFloats, kStrings };
+  // kOther: a kind refit does not represent (graph, sparse tensor, type proto); kept so that
+  // kernels can tell the attribute is present and refuse it by name.
+  enum class Kind { kInt, kFloat, kString, kTensor, kInts, kFloats, kStrings, kOther };
   Kind kind = Kind::kInt;
   int64_t i = 0;
   float f = 0;

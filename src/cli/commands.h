@@ -1,0 +1,18 @@
+// The `refit` command-line tool: one function per subcommand. Each registers its options on a
+// CLI11 subcommand and returns a callable that runs it once parsing succeeded. A command returns
+// a Status; main() prints a failed one to stderr as "refit <command>: error: ..." and exits 1.
+#pragma once
+
+#include <functional>
+
+#include "CLI/CLI.hpp"
+#include "refit/status.h"
+
+namespace refit::cli {
+
+using Command = std::function<Status()>;
+
+Command AddRunCommand(CLI::App& app);
+Command AddInspectCommand(CLI::App& app);
+
+}  // namespace refit::cli
