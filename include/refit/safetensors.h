@@ -7,7 +7,9 @@
 // Open() validates the whole header before sizing anything from it: the header length lies within
 // the file, the JSON parses, every dtype is known, every shape × dtype size equals its byte range,
 // ranges are in bounds, sorted, contiguous and non-overlapping, and cover the data section exactly.
-// Errors name the file and the tensor. A SafetensorsFile is immutable and safe to read from several
+// Also refused: headers above 100 MB, repeated JSON keys (a parser keeping one of them would hide a
+// data range), and BOOL bytes other than 0 or 1. Header lies are kDataLoss, dtypes refit cannot
+// carry (F8_E4M3, U16, ...) kUnimplemented. Errors name the file and the tensor. A SafetensorsFile is immutable and safe to read from several
 // threads; views it hands out stay valid while the file object (or a Tensor wrapping it) lives.
 #pragma once
 
@@ -39,7 +41,9 @@ class SafetensorsFile {
   // A borrowed view into the mapping; NotFound naming the tensor and the file when absent.
   StatusOr<TensorView> Get(const std::string& name) const;
   // A Tensor sharing the mapping (zero-copy, keeps it alive) when the bytes are aligned to the
-  // element size; otherwise an aligned copy.
+  // element size; otherwise an aligned copy. A shared tensor is aligned to its element size only,
+  // not to kTensorAlignment, and its memory is read-only: writing through mutable_data() faults for
+  // an opened file (and would alter the image of a FromBytes one). Clone() it to modify.
   StatusOr<Tensor> GetTensor(const std::string& name) const;
 
  private:

@@ -1,9 +1,9 @@
 // Status, Shape, Tensor and the 16-bit float conversions.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "refit/float16.h"
 #include "refit/shape.h"
@@ -185,8 +185,7 @@ TEST(TensorTest, CreateFromVectorReshapeAndCopy) {
   EXPECT_EQ(c.data_as<int32_t>()[0], 1);
   EXPECT_EQ(r->data_as<int32_t>()[0], 9);
 
-  EXPECT_EQ(Tensor::Create(DataType::kF32, {2, -1}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Tensor::Create(DataType::kF32, {2, -1}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(Tensor::Create(DataType::kF32, {int64_t{1} << 40, int64_t{1} << 20}).ok());
   EXPECT_FALSE(Tensor::Create(DataType::kUndefined, {1}).ok());
   StatusOr<Tensor> scalar = Tensor::Create(DataType::kF64, {});

@@ -1,13 +1,12 @@
 #include "base/file_util.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/mapped_file.h"
 #include "base/test_temp_dir.h"

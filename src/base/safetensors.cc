@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
-
-#include <nlohmann/json.hpp>
 
 #include "base/mapped_file.h"
 
@@ -19,8 +18,8 @@ using json = nlohmann::json;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 struct SafetensorsFile::Mapping {
-  MappedFile file;     // set by Open
-  std::string bytes;   // set by FromBytes
+  MappedFile file;    // set by Open
+  std::string bytes;  // set by FromBytes
   std::string_view image;
 };
 
@@ -71,9 +70,8 @@ class DuplicateKeyFinder {
         const std::string& key = parsed.get_ref<const std::string&>();
         if (keys_.size() == 1) tensor_ = key;
         if (!keys_.empty() && !keys_.back().insert(key).second && error_.empty()) {
-          error_ = keys_.size() == 1
-                       ? "duplicate tensor name " + Quote(key)
-                       : "tensor " + Quote(tensor_) + ": duplicate key " + Quote(key);
+          error_ = keys_.size() == 1 ? "duplicate tensor name " + Quote(key)
+                                     : "tensor " + Quote(tensor_) + ": duplicate key " + Quote(key);
         }
         break;
       }
@@ -94,8 +92,8 @@ StatusOr<ParsedEntry> ParseEntry(const std::string& name, const json& value, uin
   auto lie = [&](const std::string& what) {
     return DataLoss("tensor " + Quote(name) + ": " + what);
   };
-  if (!value.is_object()) return lie(std::string("entry is a JSON ") + value.type_name() +
-                                     ", not an object");
+  if (!value.is_object())
+    return lie(std::string("entry is a JSON ") + value.type_name() + ", not an object");
   for (const char* field : {"dtype", "shape", "data_offsets"}) {
     if (!value.contains(field)) return lie(std::string("missing field \"") + field + "\"");
   }
@@ -141,8 +139,8 @@ StatusOr<ParsedEntry> ParseEntry(const std::string& name, const json& value, uin
   if (!begin || !end) {
     return lie("data_offsets " + offsets_json.dump() + " is not a pair of non-negative integers");
   }
-  const std::string range = "data_offsets [" + std::to_string(*begin) + "," +
-                            std::to_string(*end) + "]";
+  const std::string range =
+      "data_offsets [" + std::to_string(*begin) + "," + std::to_string(*end) + "]";
   if (*begin > *end) return lie(range + " begin after end");
   if (*end > data_size) {
     return lie(range + " reach past the data section of " + std::to_string(data_size) + " bytes");
@@ -230,7 +228,7 @@ Status SafetensorsFile::Parse() {
     } catch (const json::exception& e) {
       return DataLoss(std::string("header is not valid JSON: ") + e.what());
     }
-    // mutated
+    if (!finder.error().empty()) return DataLoss(finder.error());
     if (!root.is_object()) {
       return DataLoss(std::string("header is a JSON ") + root.type_name() + ", not an object");
     }
@@ -258,7 +256,7 @@ Status SafetensorsFile::Parse() {
         return DataLoss(here + " overlaps tensor " + Quote(*previous) + ", which ends at " +
                         std::to_string(covered));
       }
-      if (false) {
+      if (begin > covered) {
         return DataLoss("gap of " + std::to_string(begin - covered) + " bytes before " + here +
                         (previous ? " (after tensor " + Quote(*previous) + ")" : ""));
       }

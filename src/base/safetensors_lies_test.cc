@@ -1,9 +1,9 @@
 // One test per way a safetensors file can lie about its contents. Each must be refused with a
 // message naming the file and, where there is one, the tensor.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <optional>
-
-#include <gtest/gtest.h>
 
 #include "base/file_util.h"
 #include "base/test_temp_dir.h"
@@ -32,7 +32,8 @@ class SafetensorsLiesTest : public ::testing::Test {
     EXPECT_EQ(s.code(), code) << s.ToString();
     EXPECT_NE(s.message().find(path_), std::string::npos) << s.ToString();
     for (const std::string& part : parts) {
-      EXPECT_NE(s.message().find(part), std::string::npos) << "'" << part << "' in " << s.ToString();
+      EXPECT_NE(s.message().find(part), std::string::npos)
+          << "'" << part << "' in " << s.ToString();
     }
   }
 
@@ -43,8 +44,9 @@ class SafetensorsLiesTest : public ::testing::Test {
 constexpr StatusCode kDataLoss = StatusCode::kDataLoss;
 
 TEST_F(SafetensorsLiesTest, WellFormedBaselineOpens) {
-  EXPECT_TRUE(OpenImage(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                        std::string(4, '\0')).ok());
+  EXPECT_TRUE(
+      OpenImage(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'))
+          .ok());
 }
 
 TEST_F(SafetensorsLiesTest, FileShorterThanLengthField) {
@@ -96,12 +98,12 @@ TEST_F(SafetensorsLiesTest, ShapeDisagreesWithByteRange) {
 }
 
 TEST_F(SafetensorsLiesTest, OffsetsOutOfRange) {
-  ExpectError(OpenImage(R"({"o":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}})",
-                        std::string(8, '\0')),
-              kDataLoss, {"'o'", "[4,12]", "data section of 8 bytes"});
-  ExpectError(OpenImage(R"({"r":{"dtype":"U8","shape":[0],"data_offsets":[4,0]}})",
-                        std::string(4, '\0')),
-              kDataLoss, {"'r'", "begin after end"});
+  ExpectError(
+      OpenImage(R"({"o":{"dtype":"U8","shape":[8],"data_offsets":[4,12]}})", std::string(8, '\0')),
+      kDataLoss, {"'o'", "[4,12]", "data section of 8 bytes"});
+  ExpectError(
+      OpenImage(R"({"r":{"dtype":"U8","shape":[0],"data_offsets":[4,0]}})", std::string(4, '\0')),
+      kDataLoss, {"'r'", "begin after end"});
 }
 
 TEST_F(SafetensorsLiesTest, OverlappingRanges) {
@@ -121,15 +123,15 @@ TEST_F(SafetensorsLiesTest, GapBetweenRanges) {
                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
                         std::string(12, '\0')),
               kDataLoss, {"gap of 4 bytes", "'b'", "'a'"});
-  ExpectError(OpenImage(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                        std::string(8, '\0')),
-              kDataLoss, {"gap of 4 bytes", "'b'"});
+  ExpectError(
+      OpenImage(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0')),
+      kDataLoss, {"gap of 4 bytes", "'b'"});
 }
 
 TEST_F(SafetensorsLiesTest, TrailingBytes) {
-  ExpectError(OpenImage(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                        std::string(9, '\0')),
-              kDataLoss, {"5 trailing bytes"});
+  ExpectError(
+      OpenImage(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(9, '\0')),
+      kDataLoss, {"5 trailing bytes"});
   ExpectError(OpenImage("{}", "x"), kDataLoss, {"1 trailing bytes"});
 }
 
@@ -141,10 +143,12 @@ TEST_F(SafetensorsLiesTest, NegativeDimension) {
 TEST_F(SafetensorsLiesTest, HugeDimensionsThatOverflow) {
   // 2^32 cubed wraps to 0 in 64-bit arithmetic, which would "match" an empty range.
   ExpectError(OpenImage(R"({"h":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],)"
-                        R"("data_offsets":[0,0]}})", ""),
+                        R"("data_offsets":[0,0]}})",
+                        ""),
               kDataLoss, {"'h'", "more than"});
   ExpectError(OpenImage(R"({"h":{"dtype":"U8","shape":[18446744073709551615],)"
-                        R"("data_offsets":[0,0]}})", ""),
+                        R"("data_offsets":[0,0]}})",
+                        ""),
               kDataLoss, {"'h'", "18446744073709551615"});
   ExpectError(OpenImage(R"({"h":{"dtype":"U8","shape":[1.5],"data_offsets":[0,0]}})", ""),
               kDataLoss, {"'h'", "1.5"});
@@ -159,7 +163,8 @@ TEST_F(SafetensorsLiesTest, DuplicateTensorName) {
                         std::string(4, '\0')),
               kDataLoss, {"duplicate tensor name 'd'"});
   ExpectError(OpenImage(R"({"d":{"dtype":"F32","shape":[1],"data_offsets":[0,4],)"
-                        R"("data_offsets":[0,4]}})", std::string(4, '\0')),
+                        R"("data_offsets":[0,4]}})",
+                        std::string(4, '\0')),
               kDataLoss, {"'d'", "duplicate key 'data_offsets'"});
 }
 
@@ -178,15 +183,15 @@ TEST_F(SafetensorsLiesTest, MissingOrMistypedFields) {
               kDataLoss, {"'f'", "\"shape\""});
   ExpectError(OpenImage(R"({"f":{"dtype":"F32","shape":[1]}})", std::string(4, '\0')), kDataLoss,
               {"'f'", "\"data_offsets\""});
-  ExpectError(OpenImage(R"({"f":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})",
-                        std::string(4, '\0')),
-              kDataLoss, {"'f'", "dtype"});
-  ExpectError(OpenImage(R"({"f":{"dtype":"F32","shape":"1","data_offsets":[0,4]}})",
-                        std::string(4, '\0')),
-              kDataLoss, {"'f'", "shape"});
-  ExpectError(OpenImage(R"({"f":{"dtype":"F32","shape":[1],"data_offsets":[4]}})",
-                        std::string(4, '\0')),
-              kDataLoss, {"'f'", "data_offsets"});
+  ExpectError(
+      OpenImage(R"({"f":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')),
+      kDataLoss, {"'f'", "dtype"});
+  ExpectError(
+      OpenImage(R"({"f":{"dtype":"F32","shape":"1","data_offsets":[0,4]}})", std::string(4, '\0')),
+      kDataLoss, {"'f'", "shape"});
+  ExpectError(
+      OpenImage(R"({"f":{"dtype":"F32","shape":[1],"data_offsets":[4]}})", std::string(4, '\0')),
+      kDataLoss, {"'f'", "data_offsets"});
 }
 
 TEST_F(SafetensorsLiesTest, BoolBytesOtherThanZeroOrOne) {

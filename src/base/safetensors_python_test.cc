@@ -1,11 +1,10 @@
 // Interoperability with files laid out the way Python's safetensors writes them, checked against
 // an independent numpy implementation of the format in both directions.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "base/file_util.h"
 #include "base/test_temp_dir.h"
@@ -41,7 +40,8 @@ tensors = {
 order = sorted(tensors, key=lambda k: (-tensors[k][0].dtype.itemsize, k))
 offsets, data, pos = {}, b"", 0
 for name in order:
-    raw = np.asarray(tensors[name][0], order="C").astype(tensors[name][0].dtype.newbyteorder("<")).tobytes()
+    arr = np.asarray(tensors[name][0], order="C")
+    raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
     offsets[name] = [pos, pos + len(raw)]
     data += raw
     pos += len(raw)
@@ -65,7 +65,8 @@ n = struct.unpack("<Q", raw[:8])[0]
 assert n % 8 == 0, n
 header = json.loads(raw[8:8 + n].decode())
 data = raw[8 + n:]
-assert list(header) == ["__metadata__", "w", "half", "brain", "idx", "flag", "s", "none"], list(header)
+order = ["__metadata__", "w", "half", "brain", "idx", "flag", "s", "none"]
+assert list(header) == order, list(header)
 assert header["__metadata__"] == {"writer": "refit"}, header["__metadata__"]
 kinds = {"F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "BOOL": "u1"}
 pos, got = 0, {}
@@ -78,7 +79,9 @@ for name, info in list(header.items())[1:]:
     got[name] = arr
     pos = end
 assert pos == len(data), (pos, len(data))
-np.testing.assert_array_equal(got["w"], np.array([[1.0, -2.0, 0.5], [2.0 ** -100, np.finfo(np.float32).max, -7.25]], np.float32))
+f32_max = np.finfo(np.float32).max
+want_w = np.array([[1.0, -2.0, 0.5], [2.0 ** -100, f32_max, -7.25]], np.float32)
+np.testing.assert_array_equal(got["w"], want_w)
 np.testing.assert_array_equal(got["half"], np.array([0.5, -65504.0, 2.0 ** -24], np.float16))
 np.testing.assert_array_equal(got["brain"], np.array([1.0, -2.5, 2.0 ** 100], np.float32))
 np.testing.assert_array_equal(got["idx"], np.array([[-(2 ** 63)], [2 ** 63 - 1]], np.int64))
@@ -128,8 +131,8 @@ TEST(SafetensorsPythonTest, ReadsAFileWrittenByPython) {
   EXPECT_EQ(file.metadata(), metadata);
   // names() follows the data offsets, which the writer ordered by alignment, then name.
   // "empty" and "f32" start at the same offset; the empty range sorts first.
-  const std::vector<std::string> by_offset = {"f64", "i64", "empty", "f32", "i32", "scalar",
-                                              "bf16", "f16", "i16", "i8", "mask", "u8"};
+  const std::vector<std::string> by_offset = {"f64",  "i64", "empty", "f32", "i32",  "scalar",
+                                              "bf16", "f16", "i16",   "i8",  "mask", "u8"};
   EXPECT_EQ(file.names(), by_offset);
 
   EXPECT_EQ(file.Get("f32")->shape(), Shape({2, 3}));
@@ -164,11 +167,11 @@ TEST(SafetensorsPythonTest, PythonReadsAFileWrittenByRefit) {
   if (!HavePythonWithNumpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy is not available";
   TestTempDir dir;
   const std::string path = dir.File("refit.safetensors");
-  Tensor w = Tensor::FromVector<float>({2, 3}, {1.0f, -2.0f, 0.5f, 0x1p-100f,
-                                                std::numeric_limits<float>::max(), -7.25f});
+  Tensor w = Tensor::FromVector<float>(
+      {2, 3}, {1.0f, -2.0f, 0.5f, 0x1p-100f, std::numeric_limits<float>::max(), -7.25f});
   Tensor half = Tensor::FromVector<Half>({3}, {Half(0.5f), Half(-65504.0f), Half::FromBits(1)});
-  Tensor brain = Tensor::FromVector<BFloat16>({3}, {BFloat16(1.0f), BFloat16(-2.5f),
-                                                    BFloat16(0x1p100f)});
+  Tensor brain =
+      Tensor::FromVector<BFloat16>({3}, {BFloat16(1.0f), BFloat16(-2.5f), BFloat16(0x1p100f)});
   Tensor idx = Tensor::FromVector<int64_t>({2, 1}, {INT64_MIN, INT64_MAX});
   Tensor flag = Tensor::FromVector<bool>({3}, {true, false, true});
   Tensor s = Tensor::FromVector<float>({}, {42.0f});

@@ -1,5 +1,7 @@
 #include "refit/safetensors.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -7,8 +9,6 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "base/file_util.h"
 #include "base/test_temp_dir.h"
@@ -22,14 +22,22 @@ std::vector<T> SampleValues() {
   if constexpr (std::is_same_v<T, bool>) {
     return {true, false, false, true, true, false};
   } else if constexpr (std::is_same_v<T, Half>) {
-    return {Half(0.5f), Half(-1.0f), Half(65504.0f), Half::FromBits(0x0001), Half(-0.0f),
-            Half::FromBits(0x7c00)};
+    return {Half(0.5f),  Half(-1.0f),           Half(65504.0f), Half::FromBits(0x0001),
+            Half(-0.0f), Half::FromBits(0x7c00)};
   } else if constexpr (std::is_same_v<T, BFloat16>) {
-    return {BFloat16(1.0f), BFloat16(-2.5f), BFloat16::FromBits(0x7f7f), BFloat16::FromBits(0x0001),
-            BFloat16(0.0f), BFloat16::FromBits(0xff80)};
+    return {BFloat16(1.0f),
+            BFloat16(-2.5f),
+            BFloat16::FromBits(0x7f7f),
+            BFloat16::FromBits(0x0001),
+            BFloat16(0.0f),
+            BFloat16::FromBits(0xff80)};
   } else if constexpr (std::is_floating_point_v<T>) {
-    return {T(1.5), T(-2.25), std::numeric_limits<T>::max(), std::numeric_limits<T>::denorm_min(),
-            T(-0.0), -std::numeric_limits<T>::infinity()};
+    return {T(1.5),
+            T(-2.25),
+            std::numeric_limits<T>::max(),
+            std::numeric_limits<T>::denorm_min(),
+            T(-0.0),
+            -std::numeric_limits<T>::infinity()};
   } else {
     return {std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), T(0), T(1), T(-1), T(7)};
   }
@@ -59,7 +67,8 @@ struct Fixture {
   void Add(const std::string& prefix) {
     const std::vector<T> values = SampleValues<T>();
     Add(prefix + ".matrix", Tensor::FromVector<T>({2, 3}, values), Bytes(values));
-    Add(prefix + ".scalar", Tensor::FromVector<T>({}, {values[1]}), Bytes(std::vector<T>{values[1]}));
+    Add(prefix + ".scalar", Tensor::FromVector<T>({}, {values[1]}),
+        Bytes(std::vector<T>{values[1]}));
     Add(prefix + ".empty", Tensor::FromVector<T>({0, 4}, {}), "");
   }
   void Add(const std::string& name, Tensor t, std::string bytes) {
@@ -136,7 +145,8 @@ TEST(SafetensorsTest, RoundTripsEveryDtypeThroughAFile) {
 TEST(SafetensorsTest, HeaderLayoutMatchesPython) {
   Tensor a = Tensor::FromVector<float>({2}, {1.0f, 2.0f});
   Tensor b = Tensor::FromVector<bool>({}, {true});
-  StatusOr<std::string> bytes = SerializeSafetensors({{"a", a.view()}, {"b", b.view()}}, {{"m", "x"}});
+  StatusOr<std::string> bytes =
+      SerializeSafetensors({{"a", a.view()}, {"b", b.view()}}, {{"m", "x"}});
   ASSERT_TRUE(bytes.ok());
   const std::string json =
       R"({"__metadata__":{"m":"x"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
@@ -152,14 +162,15 @@ TEST(SafetensorsTest, HeaderLayoutMatchesPython) {
 
 TEST(SafetensorsTest, BoolWritesOneByteOfZeroOrOne) {
   const uint8_t raw[3] = {0, 7, 255};  // bytes a careless producer might leave in a bool buffer
-  StatusOr<std::string> bytes = SerializeSafetensors({{"b", TensorView(DataType::kBool, {3}, raw)}});
+  StatusOr<std::string> bytes =
+      SerializeSafetensors({{"b", TensorView(DataType::kBool, {3}, raw)}});
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(bytes->substr(bytes->size() - 3), std::string("\x00\x01\x01", 3));
 }
 
 TEST(SafetensorsTest, EmptyFileAndMetadataOnly) {
-  for (const auto& metadata : {std::map<std::string, std::string>{},
-                               std::map<std::string, std::string>{{"a", "b"}}}) {
+  for (const auto& metadata :
+       {std::map<std::string, std::string>{}, std::map<std::string, std::string>{{"a", "b"}}}) {
     StatusOr<std::string> bytes = SerializeSafetensors({}, metadata);
     ASSERT_TRUE(bytes.ok());
     StatusOr<std::unique_ptr<SafetensorsFile>> file = SafetensorsFile::FromBytes(*bytes, "mem");

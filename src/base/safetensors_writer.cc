@@ -1,8 +1,7 @@
 // Writing safetensors files in the layout Python's safetensors produces.
 #include <cstring>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "base/file_util.h"
 #include "refit/safetensors.h"
@@ -46,7 +45,7 @@ StatusOr<std::string> SerializeSafetensors(const std::vector<NamedTensorView>& t
   }
   // Padding to 8 bytes puts the data section at an 8-aligned file offset, so every tensor of a
   // well-ordered file can be used in place from an mmap.
-  // mutated
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
 
   std::string out;
   out.reserve(8 + header_text.size() + offset);

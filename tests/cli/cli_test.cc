@@ -76,6 +76,8 @@ class CliTest : public ::testing::Test {
     out->set_name("y");
     auto* ot = out->mutable_type()->mutable_tensor_type();
     ot->set_elem_type(onnx::TensorProto::FLOAT);
+    ot->mutable_shape()->add_dim()->set_dim_value(2);
+    ot->mutable_shape()->add_dim()->set_dim_value(3);
     return m;
   }
 

@@ -16,7 +16,7 @@ stamp="$outdir/.stamp"
 
 hash="$( (cat "$models_src/make_zoo.py" "$models_src/zoo_models.py" \
               "$models_src/safetensors_io.py"; echo "$python $models"; \
-          "$python" -c 'import torch, onnx; print(torch.__version__, onnx.__version__)') \
+          "$python" -c 'import importlib.metadata as m; print(m.version("torch"), m.version("onnx"))') \
         | sha256sum | cut -d' ' -f1)"
 
 complete=1

@@ -161,12 +161,15 @@ Status BitShift(KernelContext& ctx) {
   if (a->dtype() != DataType::kU8) {
     return DtypeError(ctx, 0, a->dtype(), "an unsigned integer type (u8 is the one refit has)");
   }
-  return SameTypeBinary(ctx, [&]<typename T>(const Tensor& x, const Tensor& y, Tensor* out) {
-    Broadcast2<T, T, T>(x, y, out, [&](T v, T s) -> T {
-      if (uint64_t(s) >= 8 * sizeof(T)) return T(0);
-      return left ? T(v << s) : T(v >> s);
-    });
+  REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 2, a->dtype()));
+  REFIT_ASSIGN_OR_RETURN(const Tensor* b, ctx.RequiredInput(1));
+  REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
+  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, a->dtype(), shape));
+  Broadcast2<uint8_t, uint8_t, uint8_t>(*a, *b, out, [&](uint8_t v, uint8_t s) -> uint8_t {
+    if (s >= 8) return 0;
+    return left ? uint8_t(v << s) : uint8_t(v >> s);
   });
+  return Status::Ok();
 }
 
 // slope broadcasts to x (unidirectionally); y = x where x >= 0, slope * x elsewhere.

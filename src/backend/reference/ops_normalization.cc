@@ -202,7 +202,8 @@ Status LayerNormalization(KernelContext& ctx) {
                          ExpandToShape(ctx, 1, "Scale", norm_shape, 1.0));
   REFIT_ASSIGN_OR_RETURN(std::vector<double> bias, ExpandToShape(ctx, 2, "B", norm_shape, 0.0));
   REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, x->dtype(), shape));
-  std::vector<double> mean(size_t(outer)), inv_std(size_t(outer));
+  std::vector<double> mean(static_cast<size_t>(outer));
+  std::vector<double> inv_std(static_cast<size_t>(outer));
   Status st = DispatchFloat(x->dtype(), [&]<typename T>() {
     const T* in = x->data_as<T>();
     T* out = y->mutable_data_as<T>();

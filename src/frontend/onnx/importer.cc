@@ -88,8 +88,10 @@ StatusOr<ir::Attribute> ConvertAttribute(const onnx::AttributeProto& a, const st
 
 Status LabelError(const std::string& label, const Status& s) { return s.WithContext(label); }
 
+// `path` is the model file when there is one: the checker then resolves external data beside it.
 StatusOr<ir::Graph> ConvertModel(onnx::ModelProto& model, const std::string& base_dir,
-                                 const std::string& label, const ImportOptions& options) {
+                                 const std::string& label, const std::string& path,
+                                 const ImportOptions& options) {
   int64_t opset = -1;
   for (const auto& imp : model.opset_import()) {
     if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = imp.version();
@@ -102,7 +104,11 @@ StatusOr<ir::Graph> ConvertModel(onnx::ModelProto& model, const std::string& bas
   }
   if (options.check_model) {
     try {
-      onnx::checker::check_model(model);
+      if (path.empty()) {
+        onnx::checker::check_model(model);
+      } else {
+        onnx::checker::check_model(path);
+      }
     } catch (const std::exception& e) {
       return InvalidArgument(label + ": the ONNX checker rejected the model: " + e.what());
     }
@@ -166,10 +172,9 @@ StatusOr<ir::Graph> ConvertModel(onnx::ModelProto& model, const std::string& bas
   return graph;
 }
 
-}  // namespace
-
-StatusOr<ir::Graph> ImportOnnxBytes(const std::string& bytes, const std::string& base_dir,
-                                    const std::string& label, const ImportOptions& options) {
+StatusOr<ir::Graph> ImportParsed(const std::string& bytes, const std::string& base_dir,
+                                 const std::string& label, const std::string& path,
+                                 const ImportOptions& options) {
   onnx::ModelProto model;
   if (bytes.empty() || !ParseLarge(bytes, &model)) {
     return DataLoss(label + ": not a valid ONNX model (protobuf parsing failed; the file may be "
@@ -177,15 +182,22 @@ StatusOr<ir::Graph> ImportOnnxBytes(const std::string& bytes, const std::string&
   }
   if (!model.has_graph()) return InvalidArgument(label + ": the model has no graph");
   try {
-    return ConvertModel(model, base_dir, label, options);
+    return ConvertModel(model, base_dir, label, path, options);
   } catch (const std::exception& e) {
     return Internal(label + ": unexpected error while importing: " + e.what());
   }
 }
 
+}  // namespace
+
+StatusOr<ir::Graph> ImportOnnxBytes(const std::string& bytes, const std::string& base_dir,
+                                    const std::string& label, const ImportOptions& options) {
+  return ImportParsed(bytes, base_dir, label, "", options);
+}
+
 StatusOr<ir::Graph> ImportOnnxFile(const std::string& path, const ImportOptions& options) {
   REFIT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
-  return ImportOnnxBytes(bytes, DirName(path), "'" + path + "'", options);
+  return ImportParsed(bytes, DirName(path), "'" + path + "'", path, options);
 }
 
 StatusOr<NamedTensor> LoadTensorProtoFile(const std::string& path) {

@@ -26,7 +26,8 @@ struct ImportOptions {
 };
 
 StatusOr<ir::Graph> ImportOnnxFile(const std::string& path, const ImportOptions& options = {});
-// As above from an in-memory serialized ModelProto; external data is resolved against `base_dir`.
+// As above from an in-memory serialized ModelProto; external data is resolved against `base_dir`
+// (the checker does not verify external-data files in this form; reading them does).
 StatusOr<ir::Graph> ImportOnnxBytes(const std::string& bytes, const std::string& base_dir,
                                     const std::string& label, const ImportOptions& options = {});
 
