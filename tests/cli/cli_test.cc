@@ -152,7 +152,10 @@ TEST_F(CliTest, MissingModelFile) {
 }
 
 TEST_F(CliTest, UnsupportedOperatorNamesOpNodeAndOpset) {
-  const std::string model = WriteModel(AddModel(17, "NonMaxSuppression"));
+  onnx::ModelProto m = AddModel(17, "NonMaxSuppression");
+  m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
+      onnx::TensorProto::INT64);
+  const std::string model = WriteModel(m);
   const std::string in = WriteInputs({2, 3});
   Result r = Refit("run " + model + " --inputs " + in + " -o " + Path("out.safetensors"));
   EXPECT_EQ(r.code, 1) << r.out;

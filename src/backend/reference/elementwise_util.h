@@ -59,13 +59,12 @@ inline Status DtypeError(const KernelContext& ctx, size_t input, DataType found,
 }
 
 // Checks that every present input among the first `count` has `dtype`.
-inline Status CheckSameDtype(const KernelContext& ctx, size_t first, size_t count,
-                             DataType dtype) {
+inline Status CheckSameDtype(const KernelContext& ctx, size_t first, size_t count, DataType dtype) {
   for (size_t i = first; i < first + count && i < ctx.num_inputs(); ++i) {
     const Tensor* t = ctx.input(i);
     if (t != nullptr && t->dtype() != dtype) {
-      return DtypeError(ctx, i, t->dtype(), std::string(DataTypeName(dtype)) + " like input " +
-                                                std::to_string(first));
+      return DtypeError(ctx, i, t->dtype(),
+                        std::string(DataTypeName(dtype)) + " like input " + std::to_string(first));
     }
   }
   return Status::Ok();

@@ -76,8 +76,8 @@ void ConvCompute(ThreadPool* pool, const T* x, const T* w, const T* bias, T* y, 
       const T* xg = x + (n * channels + gi * cg) * isize;
       if (!pointwise) Im2Col(xg, cg, g, col.data(), pool);
       T* yg = y + (n * maps + gi * mg) * osize;
-      RefGemm(pool, false, false, mg, osize, kdim, w + gi * mg * kdim,
-              pointwise ? xg : col.data(), yg);
+      RefGemm(pool, false, false, mg, osize, kdim, w + gi * mg * kdim, pointwise ? xg : col.data(),
+              yg);
     }
   }
   if (bias == nullptr) return;
@@ -118,8 +118,7 @@ Status Conv(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kernel,
                          ctx.attrs().GetInts("kernel_shape", w_kernel));
   if (kernel != w_kernel) {
-    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " +
-                     ws.ToString());
+    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " + ws.ToString());
   }
   const std::vector<int64_t> in_spatial(xs.dims().begin() + 2, xs.dims().end());
   REFIT_ASSIGN_OR_RETURN(WindowGeometry g,
@@ -132,8 +131,8 @@ Status Conv(KernelContext& ctx) {
     std::vector<Acc> xbuf, wbuf, bbuf, ybuf;
     const Acc* bias = b != nullptr ? ComputeData<T>(*b, bbuf) : nullptr;
     Acc* out = ResultBuffer<T>(*y, ybuf);
-    ConvCompute<Acc>(ctx.pool, ComputeData<T>(*x, xbuf), ComputeData<T>(*w, wbuf), bias, out,
-                     xs[0], channels, maps, group, g);
+    ConvCompute<Acc>(ctx.pool, ComputeData<T>(*x, xbuf), ComputeData<T>(*w, wbuf), bias, out, xs[0],
+                     channels, maps, group, g);
     StoreResult<T>(*y, ybuf);
   });
 }

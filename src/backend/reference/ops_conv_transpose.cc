@@ -57,8 +57,8 @@ StatusOr<TransposeGeometry> ComputeTransposeGeometry(const KernelContext& ctx,
                        DimsToString(g.dilations) + " and kernel " + DimsToString(g.kernel) +
                        " must be positive");
     }
-    const int64_t full = g.strides[d] * (in[d] - 1) + out_pad[d] +
-                         (g.kernel[d] - 1) * g.dilations[d] + 1;
+    const int64_t full =
+        g.strides[d] * (in[d] - 1) + out_pad[d] + (g.kernel[d] - 1) * g.dilations[d] + 1;
     if (!out_shape.empty() || same) {
       g.out[d] = !out_shape.empty() ? out_shape[d] : in[d] * g.strides[d];
       const int64_t total = full - g.out[d];
@@ -182,8 +182,7 @@ Status ConvTransposeKernel(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kernel,
                          ctx.attrs().GetInts("kernel_shape", w_kernel));
   if (kernel != w_kernel) {
-    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " +
-                     ws.ToString());
+    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " + ws.ToString());
   }
   const std::vector<int64_t> in_spatial(xs.dims().begin() + 2, xs.dims().end());
   REFIT_ASSIGN_OR_RETURN(TransposeGeometry g, ComputeTransposeGeometry(ctx, in_spatial, kernel));

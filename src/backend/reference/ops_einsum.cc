@@ -83,14 +83,13 @@ StatusOr<EinsumPlan> PlanEinsum(const KernelContext& ctx, std::string eq) {
   int64_t width = 0;
   for (size_t k = 0; k < terms.size(); ++k) {
     REFIT_ASSIGN_OR_RETURN(const Tensor* t, ctx.RequiredInput(k));
-    const int64_t letters = std::count_if(terms[k].begin(), terms[k].end(),
-                                          [](int l) { return l != kEllipsis; });
+    const int64_t letters =
+        std::count_if(terms[k].begin(), terms[k].end(), [](int l) { return l != kEllipsis; });
     const bool has_ell = letters != int64_t(terms[k].size());
     const int64_t rank = int64_t(t->shape().rank());
     if (has_ell ? rank < letters : rank != letters) {
-      return InvalidArgument("operand " + std::to_string(k) + " of shape " +
-                             t->shape().ToString() + " does not fit its term of " +
-                             std::to_string(letters) + " letters");
+      return InvalidArgument("operand " + std::to_string(k) + " of shape " + t->shape().ToString() +
+                             " does not fit its term of " + std::to_string(letters) + " letters");
     }
     ell_dims[k] = rank - letters;
     width = std::max(width, ell_dims[k]);
@@ -174,8 +173,8 @@ Status EinsumKernel(KernelContext& ctx) {
   const EinsumPlan& plan = *planned;
   std::vector<int64_t> out_dims;
   for (int l : plan.out_labels) out_dims.push_back(plan.size[size_t(l)]);
-  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, ctx.inputs[0]->dtype(),
-                                                        Shape(out_dims)));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y,
+                         ctx.AllocateOutput(0, ctx.inputs[0]->dtype(), Shape(out_dims)));
   bool empty_sum = false;
   for (int l : plan.sum_labels) empty_sum = empty_sum || plan.size[size_t(l)] == 0;
   const size_t operands = ctx.num_inputs();

@@ -62,7 +62,8 @@ Status SameTypeBinary(KernelContext& ctx, Body&& body) {
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 2, a->dtype()));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
   REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, a->dtype(), shape));
-  return DispatchNumeric(a->dtype(), [&]<typename T>() { body.template operator()<T>(*a, *b, out); });
+  return DispatchNumeric(a->dtype(),
+                         [&]<typename T>() { body.template operator()<T>(*a, *b, out); });
 }
 
 template <ArithOp kOp>

@@ -53,7 +53,8 @@ Status Trilu(KernelContext& ctx) {
   int64_t k = 0;
   if (const Tensor* k_in = ctx.input(1)) {
     REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kv, ReadInts(*k_in));
-    if (kv.size() != 1) return ctx.Error("k must hold one element, found " + k_in->shape().ToString());
+    if (kv.size() != 1)
+      return ctx.Error("k must hold one element, found " + k_in->shape().ToString());
     k = kv[0];
   }
   const int64_t rows = s[s.rank() - 2];
@@ -98,9 +99,9 @@ Status CumSum(KernelContext& ctx) {
   const int64_t inner = DimProduct(s, axis + 1, s.rank());
   return DispatchNumeric(data->dtype(), [&]<typename T>() {
     // Integers accumulate in 64 bits (wrapping as the narrow type would), floats in double.
-    using Acc = std::conditional_t<std::is_integral_v<T>,
-                                   std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>,
-                                   double>;
+    using Acc =
+        std::conditional_t<std::is_integral_v<T>,
+                           std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>, double>;
     const T* src = data->data_as<T>();
     T* dst = out->mutable_data_as<T>();
     for (int64_t o = 0; o < outer; ++o) {

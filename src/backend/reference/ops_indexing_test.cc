@@ -43,14 +43,16 @@ TEST(TriluTest, UpperAndLowerWithK) {
   Tensor lower = Run1({"Trilu", 14, {{"upper", IntAttr(0)}}},
                       Inputs(Iota(Shape{2, 2, 3}), I64(Shape{}, {-1})));
   EXPECT_EQ(Values<float>(lower), (std::vector<float>{0, 0, 0, 3, 0, 0, 0, 0, 0, 9, 0, 0}));
-  Tensor all = Run1({"Trilu", 14, {{"upper", IntAttr(0)}}}, Inputs(Iota(Shape{2, 2}), I64(Shape{}, {5})));
+  Tensor all =
+      Run1({"Trilu", 14, {{"upper", IntAttr(0)}}}, Inputs(Iota(Shape{2, 2}), I64(Shape{}, {5})));
   EXPECT_EQ(Values<float>(all), (std::vector<float>{0, 1, 2, 3}));
 }
 
 TEST(CumSumTest, ExclusiveReverseAndAxis) {
   auto run = [](int64_t exclusive, int64_t reverse) {
-    return Values<float>(Run1({"CumSum", 14, {{"exclusive", IntAttr(exclusive)}, {"reverse", IntAttr(reverse)}}},
-                              Inputs(F32(Shape{4}, {1, 2, 3, 4}), I64(Shape{}, {0}))));
+    return Values<float>(
+        Run1({"CumSum", 14, {{"exclusive", IntAttr(exclusive)}, {"reverse", IntAttr(reverse)}}},
+             Inputs(F32(Shape{4}, {1, 2, 3, 4}), I64(Shape{}, {0}))));
   };
   EXPECT_EQ(run(0, 0), (std::vector<float>{1, 3, 6, 10}));
   EXPECT_EQ(run(1, 0), (std::vector<float>{0, 1, 3, 6}));
@@ -78,13 +80,38 @@ TEST(TopKTest, TiesGoToTheLowerIndex) {
   EXPECT_FALSE(RunNode(spec, Inputs(F32(Shape{1, 2}, {1, 2}), I64s({3}))).ok());
 }
 
+TEST(TopKTest, HalfValuesCompareAsNumbers) {
+  // Raw bit patterns would order -1 (0xBC00) above 2 (0x4000); values must compare as floats.
+  Tensor x = Tensor::FromVector<Half>(Shape{4}, {Half(-1.0f), Half(2.0f), Half(0.5f), Half(-3.0f)});
+  NodeSpec spec{"TopK", 11, {}, 2};
+  auto r = RunNode(spec, Inputs(std::move(x), I64s({2})));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ((*r)[0].dtype(), DataType::kF16);
+  EXPECT_EQ(float((*r)[0].data_as<Half>()[0]), 2.0f);
+  EXPECT_EQ(float((*r)[0].data_as<Half>()[1]), 0.5f);
+  EXPECT_EQ(Values<int64_t>((*r)[1]), (std::vector<int64_t>{1, 2}));
+}
+
+TEST(CumSumTest, BFloat16AccumulatesThroughFloat) {
+  Tensor x =
+      Tensor::FromVector<BFloat16>(Shape{3}, {BFloat16(1.0f), BFloat16(2.0f), BFloat16(-4.0f)});
+  Tensor out = Run1({"CumSum", 14}, Inputs(std::move(x), I64(Shape{}, {0})));
+  ASSERT_EQ(out.dtype(), DataType::kBF16);
+  EXPECT_EQ(float(out.data_as<BFloat16>()[0]), 1.0f);
+  EXPECT_EQ(float(out.data_as<BFloat16>()[1]), 3.0f);
+  EXPECT_EQ(float(out.data_as<BFloat16>()[2]), -1.0f);
+}
+
 TEST(ArgMaxTest, KeepdimsAndSelectLastIndex) {
   Tensor x = F32(Shape{2, 3}, {1, 4, 4, 7, 7, 2});
   Tensor first = Run1({"ArgMax", 13, {{"axis", IntAttr(1)}}}, Inputs(x.Clone()));
   EXPECT_EQ(first.shape(), (Shape{2, 1}));
   EXPECT_EQ(Values<int64_t>(first), (std::vector<int64_t>{1, 0}));
-  Tensor last = Run1({"ArgMax", 13, {{"axis", IntAttr(-1)}, {"keepdims", IntAttr(0)}, {"select_last_index", IntAttr(1)}}},
-                     Inputs(x.Clone()));
+  Tensor last =
+      Run1({"ArgMax",
+            13,
+            {{"axis", IntAttr(-1)}, {"keepdims", IntAttr(0)}, {"select_last_index", IntAttr(1)}}},
+           Inputs(x.Clone()));
   EXPECT_EQ(last.shape(), (Shape{2}));
   EXPECT_EQ(Values<int64_t>(last), (std::vector<int64_t>{2, 1}));
   Tensor cols = Run1({"ArgMax", 13}, Inputs(x.Clone()));

@@ -73,8 +73,7 @@ Status Concat(KernelContext& ctx) {
       return ctx.Error("input " + std::to_string(k) + " (" +
                        std::string(DataTypeName(in->dtype())) + " " + in->shape().ToString() +
                        ") does not match input 0 (" + std::string(DataTypeName(first->dtype())) +
-                       " " + first->shape().ToString() + ") outside axis " +
-                       std::to_string(axis));
+                       " " + first->shape().ToString() + ") outside axis " + std::to_string(axis));
     }
     dims[axis] += in->shape()[axis];
   }
@@ -117,8 +116,8 @@ Status Split(KernelContext& ctx) {
   for (int64_t v : split) sum += v < 0 ? dim + 1 : v;  // a negative part can never add up
   if (split.size() != n_out || sum != dim) {
     return ctx.Error("split " + JoinInts(split) + " must have one non-negative entry per output (" +
-                     std::to_string(n_out) + ") summing to dim " + std::to_string(axis) +
-                     " of " + s.ToString());
+                     std::to_string(n_out) + ") summing to dim " + std::to_string(axis) + " of " +
+                     s.ToString());
   }
   const size_t elem = DataTypeSize(data->dtype());
   const int64_t outer = DimProduct(s, 0, axis);

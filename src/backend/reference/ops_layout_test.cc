@@ -28,12 +28,14 @@ std::vector<Tensor> Inputs(Tensor a, Tensor b) {
 }
 
 TEST(LayoutOpsTest, TransposeWithPermMatchesIndexFormula) {
-  Tensor out = Run1({"Transpose", 13, {{"perm", IntsAttr({1, 2, 0})}}}, Inputs(Iota(Shape{2, 3, 4})));
+  Tensor out =
+      Run1({"Transpose", 13, {{"perm", IntsAttr({1, 2, 0})}}}, Inputs(Iota(Shape{2, 3, 4})));
   ASSERT_EQ(out.shape(), (Shape{3, 4, 2}));
   const std::vector<float> v = Values<float>(out);
   for (int j = 0; j < 3; ++j) {
     for (int k = 0; k < 4; ++k) {
-      for (int i = 0; i < 2; ++i) EXPECT_EQ(v[size_t((j * 4 + k) * 2 + i)], float(i * 12 + j * 4 + k));
+      for (int i = 0; i < 2; ++i)
+        EXPECT_EQ(v[size_t((j * 4 + k) * 2 + i)], float(i * 12 + j * 4 + k));
     }
   }
 }
@@ -49,8 +51,9 @@ TEST(LayoutOpsTest, TransposeDefaultReversesAndKeepsDtype) {
 }
 
 TEST(LayoutOpsTest, ConcatAlongMiddleAxis) {
-  Tensor out = Run1({"Concat", 13, {{"axis", IntAttr(-2)}}},
-                    Inputs(F32(Shape{2, 1, 2}, {1, 2, 3, 4}), F32(Shape{2, 2, 2}, {5, 6, 7, 8, 9, 10, 11, 12})));
+  Tensor out = Run1(
+      {"Concat", 13, {{"axis", IntAttr(-2)}}},
+      Inputs(F32(Shape{2, 1, 2}, {1, 2, 3, 4}), F32(Shape{2, 2, 2}, {5, 6, 7, 8, 9, 10, 11, 12})));
   ASSERT_EQ(out.shape(), (Shape{2, 3, 2}));
   EXPECT_EQ(Values<float>(out), (std::vector<float>{1, 2, 5, 6, 7, 8, 3, 4, 9, 10, 11, 12}));
 }
@@ -58,9 +61,9 @@ TEST(LayoutOpsTest, ConcatAlongMiddleAxis) {
 TEST(LayoutOpsTest, ConcatInt64WithEmptyAndMismatch) {
   Tensor out = Run1({"Concat", 13, {{"axis", IntAttr(0)}}}, Inputs(I64s({3}), I64(Shape{0}, {})));
   EXPECT_EQ(Values<int64_t>(out), (std::vector<int64_t>{3}));
-  EXPECT_FALSE(RunNode({"Concat", 13, {{"axis", IntAttr(0)}}},
-                       Inputs(Iota(Shape{2, 2}), Iota(Shape{2, 3})))
-                   .ok());
+  EXPECT_FALSE(
+      RunNode({"Concat", 13, {{"axis", IntAttr(0)}}}, Inputs(Iota(Shape{2, 2}), Iota(Shape{2, 3})))
+          .ok());
 }
 
 TEST(LayoutOpsTest, SplitVariableEqualAndAttribute) {

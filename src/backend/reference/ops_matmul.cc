@@ -18,9 +18,14 @@ namespace {
 template <typename F>
 Status DispatchGemmTypes(DataType dtype, F&& f) {
   switch (dtype) {
-    case DataType::kI32: f.template operator()<int32_t>(); return Status::Ok();
-    case DataType::kI64: f.template operator()<int64_t>(); return Status::Ok();
-    default: return DispatchFloat(dtype, f);
+    case DataType::kI32:
+      f.template operator()<int32_t>();
+      return Status::Ok();
+    case DataType::kI64:
+      f.template operator()<int64_t>();
+      return Status::Ok();
+    default:
+      return DispatchFloat(dtype, f);
   }
 }
 
@@ -75,8 +80,8 @@ Status MatMul(KernelContext& ctx) {
       ParallelFor(ctx.pool, int64_t(pairs.size()), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) one(size_t(i), nullptr);
       });
-    } else if (!pairs.empty()) {
-      one(0, ctx.pool);
+    } else {
+      for (size_t i = 0; i < pairs.size(); ++i) one(i, ctx.pool);
     }
     StoreResult<T, Acc>(*y, ybuf);
   });
@@ -113,8 +118,8 @@ Status Gemm(KernelContext& ctx) {
     const int64_t c_rows = cs.rank() == 2 ? cs[0] : 1;
     const int64_t c_cols = cs.rank() >= 1 ? cs[cs.rank() - 1] : 1;
     if (cs.rank() > 2 || (c_rows != 1 && c_rows != m) || (c_cols != 1 && c_cols != n)) {
-      return ctx.Error("C " + cs.ToString() + " does not broadcast to [" + std::to_string(m) +
-                       "," + std::to_string(n) + "]");
+      return ctx.Error("C " + cs.ToString() + " does not broadcast to [" + std::to_string(m) + "," +
+                       std::to_string(n) + "]");
     }
     c_col_stride = c_cols == 1 ? 0 : 1;
     c_row_stride = c_rows == 1 ? 0 : c_cols;

@@ -31,8 +31,8 @@ StatusOr<std::vector<double>> ReadParam(const KernelContext& ctx, size_t i, cons
 
 // Per-channel mean and biased variance of x seen as [n, channels, inner].
 template <typename T>
-void ChannelStats(const T* x, int64_t n, int64_t channels, int64_t inner,
-                  std::vector<double>& mean, std::vector<double>& var) {
+void ChannelStats(const T* x, int64_t n, int64_t channels, int64_t inner, std::vector<double>& mean,
+                  std::vector<double>& var) {
   mean.assign(size_t(channels), 0.0);
   var.assign(size_t(channels), 0.0);
   const double count = double(n * inner);
@@ -169,9 +169,8 @@ StatusOr<std::vector<double>> ExpandToShape(const KernelContext& ctx, size_t i, 
                      ", not broadcastable to the normalised shape " + norm_shape.ToString());
   }
   REFIT_ASSIGN_OR_RETURN(std::vector<double> v, ReadDoubles(*t));
-  ForEachBroadcast(norm_shape, {t->shape()}, [&](int64_t k, const int64_t* off) {
-    out[size_t(k)] = v[size_t(off[0])];
-  });
+  ForEachBroadcast(norm_shape, {t->shape()},
+                   [&](int64_t k, const int64_t* off) { out[size_t(k)] = v[size_t(off[0])]; });
   return out;
 }
 

@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "backend/reference/kernel.h"
 #include "backend/reference/shape_ops_test_util.h"
+#include "base/thread_pool.h"
 
 namespace refit::reference {
 namespace {
@@ -39,13 +41,13 @@ TEST(BatchNormTest, InferenceUsesGivenStatistics) {
 TEST(BatchNormTest, TrainingModeUsesBatchStatisticsAndUpdatesRunningOnes) {
   // One channel over N=2, W=2: values 1..4, batch mean 2.5, biased variance 1.25.
   auto r = RunNode({"BatchNormalization", 15, {{"training_mode", IntAttr(1)}}, 3},
-                   Ins(F32({2, 1, 1, 2}, {1, 2, 3, 4}), F32({1}, {1}), F32({1}, {0}),
-                       F32({1}, {0}), F32({1}, {1})));
+                   Ins(F32({2, 1, 1, 2}, {1, 2, 3, 4}), F32({1}, {1}), F32({1}, {0}), F32({1}, {0}),
+                       F32({1}, {1})));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const float s = 1 / std::sqrt(1.25f + 1e-5f);
   ExpectNear(Values<float>((*r)[0]), {-1.5f * s, -0.5f * s, 0.5f * s, 1.5f * s});
-  ExpectNear(Values<float>((*r)[1]), {0.25f});              // 0.9 * 0 + 0.1 * 2.5
-  ExpectNear(Values<float>((*r)[2]), {0.9f + 0.125f});      // 0.9 * 1 + 0.1 * 1.25
+  ExpectNear(Values<float>((*r)[1]), {0.25f});          // 0.9 * 0 + 0.1 * 2.5
+  ExpectNear(Values<float>((*r)[2]), {0.9f + 0.125f});  // 0.9 * 1 + 0.1 * 1.25
 }
 
 TEST(BatchNormTest, RejectsWrongParameterSize) {
@@ -58,9 +60,8 @@ TEST(BatchNormTest, RejectsWrongParameterSize) {
 
 TEST(InstanceNormTest, NormalisesEachChannelOfEachSample) {
   // ONNX's own example: channel 0 = {-1, 0, 1} (mean 0, var 2/3), channel 1 = {2, 3, 4}.
-  Tensor y = Run1({"InstanceNormalization", 6},
-                  Ins(F32({1, 2, 1, 3}, {-1, 0, 1, 2, 3, 4}), F32({2}, {1, 1.5f}),
-                      F32({2}, {0, 1})));
+  Tensor y = Run1({"InstanceNormalization", 6}, Ins(F32({1, 2, 1, 3}, {-1, 0, 1, 2, 3, 4}),
+                                                    F32({2}, {1, 1.5f}), F32({2}, {0, 1})));
   const float k = 1 / std::sqrt(2.f / 3 + 1e-5f);
   ExpectNear(Values<float>(y), {-k, 0, k, 1 - 1.5f * k, 1, 1 + 1.5f * k});
 }
@@ -89,9 +90,50 @@ TEST(MeanVarianceNormTest, DefaultAxes) {
   // [2, 1, 1, 1]: the two samples of the only channel, 0 and 2, become -1 and 1.
   Tensor y = Run1({"MeanVarianceNormalization", 13}, Ins(F32({2, 1, 1, 1}, {0, 2})));
   ExpectNear(Values<float>(y), {-1, 1});
-  Tensor z = Run1({"MeanVarianceNormalization", 13, {{"axes", IntsAttr({1})}}},
-                  Ins(F32({1, 2}, {3, 5})));
+  Tensor z =
+      Run1({"MeanVarianceNormalization", 13, {{"axes", IntsAttr({1})}}}, Ins(F32({1, 2}, {3, 5})));
   ExpectNear(Values<float>(z), {-1, 1});
+}
+
+// Runs one kernel directly, with or without a thread pool, and returns output 0.
+Tensor RunKernel(const std::string& op, const std::vector<const Tensor*>& inputs,
+                 ThreadPool* pool) {
+  ir::Node node;
+  node.name = "n";
+  node.op_type = op;
+  node.outputs = {"y"};
+  if (op == "Resize") node.attrs.Set("mode", testing::StringAttr("linear"));
+  KernelContext ctx{node, 17, inputs, {}, pool};
+  ctx.outputs.resize(1);
+  KernelFn fn = KernelRegistry::Default().Find(op, "", 17);
+  EXPECT_NE(fn, nullptr);
+  Status st = fn(ctx);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return std::move(ctx.outputs[0]);
+}
+
+TEST(ThreadedKernelsTest, MatchSerialResults) {
+  Tensor x = Tensor::Create(DataType::kF32, Shape{3, 5, 7, 11}).value();
+  for (int64_t i = 0; i < x.NumElements(); ++i) {
+    x.mutable_data_as<float>()[i] = float((i * 7919) % 101) / 10.f;
+  }
+  Tensor scale = F32({5}, {1, 2, 3, 4, 5});
+  Tensor bias = F32({5}, {0, 1, 0, 1, 0});
+  Tensor ln_scale = testing::Iota({11});
+  Tensor scales = F32({4}, {1, 1, 2.5f, 0.5f});
+  ThreadPool pool(3);
+  const std::vector<std::pair<std::string, std::vector<const Tensor*>>> cases = {
+      {"InstanceNormalization", {&x, &scale, &bias}},
+      {"LayerNormalization", {&x, &ln_scale}},
+      {"Softmax", {&x}},
+      {"Resize", {&x, nullptr, &scales}},
+  };
+  for (const auto& [op, inputs] : cases) {
+    Tensor serial = RunKernel(op, inputs, nullptr);
+    Tensor threaded = RunKernel(op, inputs, &pool);
+    EXPECT_GT(serial.NumElements(), 0) << op;
+    EXPECT_EQ(Values<float>(serial), Values<float>(threaded)) << op;
+  }
 }
 
 }  // namespace

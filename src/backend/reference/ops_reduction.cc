@@ -74,13 +74,15 @@ template <typename T>
 Acc<T> InitialValue(ReduceKind kind) {
   using Limits = std::numeric_limits<std::conditional_t<std::is_integral_v<T>, T, double>>;
   switch (kind) {
-    case ReduceKind::kProd: return 1;
+    case ReduceKind::kProd:
+      return 1;
     case ReduceKind::kMax:
     case ReduceKind::kLogSumExp:
       return std::is_integral_v<T> ? Acc<T>(Limits::lowest()) : Acc<T>(-Limits::infinity());
     case ReduceKind::kMin:
       return std::is_integral_v<T> ? Acc<T>(Limits::max()) : Acc<T>(Limits::infinity());
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -134,13 +136,12 @@ void ReduceTyped(ReduceKind kind, const Tensor& x, const ReducePlan& plan, Tenso
   if (kind == ReduceKind::kLogSumExp) {
     // Shift by the group maximum so large inputs do not overflow exp.
     std::vector<double> sum(size_t(n_out), 0.0);
-    std::vector<double> shift(size_t(n_out));
+    std::vector<double> shift(static_cast<size_t>(n_out));
     for (int64_t g = 0; g < n_out; ++g) {
       shift[g] = std::isfinite(double(acc[g])) ? double(acc[g]) : 0.0;
     }
-    ForEachGrouped(shape, gs, [&](int64_t i, int64_t g) {
-      sum[g] += std::exp(double(in[i]) - shift[g]);
-    });
+    ForEachGrouped(shape, gs,
+                   [&](int64_t i, int64_t g) { sum[g] += std::exp(double(in[i]) - shift[g]); });
     for (int64_t g = 0; g < n_out; ++g) o[g] = FromDouble<T>(std::log(sum[g]) + shift[g]);
     return;
   }
@@ -153,9 +154,15 @@ void ReduceTyped(ReduceKind kind, const Tensor& x, const ReducePlan& plan, Tenso
           o[g] = FromDouble<T>(acc[g] / double(plan.group_size));
         }
         break;
-      case ReduceKind::kL2: o[g] = FromDouble<T>(std::sqrt(double(acc[g]))); break;
-      case ReduceKind::kLogSum: o[g] = FromDouble<T>(std::log(double(acc[g]))); break;
-      default: o[g] = FromDouble<T>(double(acc[g])); break;
+      case ReduceKind::kL2:
+        o[g] = FromDouble<T>(std::sqrt(double(acc[g])));
+        break;
+      case ReduceKind::kLogSum:
+        o[g] = FromDouble<T>(std::log(double(acc[g])));
+        break;
+      default:
+        o[g] = FromDouble<T>(double(acc[g]));
+        break;
     }
   }
 }
@@ -169,9 +176,8 @@ Status Reduce(KernelContext& ctx) {
     if (x->nbytes() > 0) std::memcpy(out->mutable_data(), x->data(), x->nbytes());
     return Status::Ok();
   }
-  Status st = DispatchNumeric(x->dtype(), [&]<typename T>() {
-    ReduceTyped<T>(kKind, *x, plan, *out);
-  });
+  Status st =
+      DispatchNumeric(x->dtype(), [&]<typename T>() { ReduceTyped<T>(kKind, *x, plan, *out); });
   if (!st.ok()) return ctx.Error(st.message());
   return Status::Ok();
 }

@@ -78,8 +78,8 @@ TEST(ReduceTest, MeanL2AndLogSumExp) {
   EXPECT_EQ(Values<float>(run("ReduceMean", F32({4}, {1, 2, 3, 6}))), (std::vector<float>{3}));
   EXPECT_EQ(Values<float>(run("ReduceL2", F32({2}, {3, -4}))), (std::vector<float>{5}));
   // Naive exp(1000) overflows; the shifted form gives 1000 + log 2.
-  const std::vector<double> lse = Values<double>(
-      run("ReduceLogSumExp", Tensor::FromVector<double>({2}, {1000, 1000})));
+  const std::vector<double> lse =
+      Values<double>(run("ReduceLogSumExp", Tensor::FromVector<double>({2}, {1000, 1000})));
   ASSERT_EQ(lse.size(), 1u);
   EXPECT_NEAR(lse[0], 1000 + std::log(2.0), 1e-9);
 }

@@ -128,6 +128,10 @@ StatusOr<std::vector<AxisGeometry>> ParseGeometry(const KernelContext& ctx, cons
       }
       geo[a].scale = scales[a];
       geo[a].out_len_f = scales[a] * double(in[a]);
+      if (!(geo[a].out_len_f < 0x1p48)) {
+        return ctx.Error("scales[" + std::to_string(a) + "] = " + std::to_string(scales[a]) +
+                         " gives an output dimension beyond 2^48");
+      }
       geo[a].out_len = int64_t(std::floor(geo[a].out_len_f));
     }
   }
@@ -184,8 +188,8 @@ void ResizeNearest(const Tensor& x, const std::vector<AxisTaps>& taps, T extrapo
 }
 
 // Resizes axis `axis` of `cur` (shape `dims`, row-major) in place of the buffer.
-void ResizeAxis(ThreadPool* pool, std::vector<double>& cur, std::vector<int64_t>& dims,
-                size_t axis, const AxisTaps& t, int64_t out_len, double extrapolation) {
+void ResizeAxis(ThreadPool* pool, std::vector<double>& cur, std::vector<int64_t>& dims, size_t axis,
+                const AxisTaps& t, int64_t out_len, double extrapolation) {
   int64_t outer = 1;
   int64_t inner = 1;
   for (size_t a = 0; a < axis; ++a) outer *= dims[a];
@@ -222,11 +226,13 @@ Status ResizeImpl(KernelContext& ctx, bool legacy) {
   REFIT_ASSIGN_OR_RETURN(std::vector<AxisGeometry> geo,
                          ParseGeometry(ctx, x->shape(), opts, legacy));
   std::vector<int64_t> out_dims;
-  std::vector<AxisTaps> taps;
-  for (const AxisGeometry& g : geo) {
-    out_dims.push_back(g.out_len);
-    taps.push_back(BuildAxisTaps(opts, g));
+  for (const AxisGeometry& g : geo) out_dims.push_back(g.out_len);
+  // Checked before the per-axis plans are sized from these dimensions.
+  if (auto n = CheckedNumElements(out_dims); !n.ok()) {
+    return ctx.Error("output shape " + Shape(out_dims).ToString() + ": " + n.status().message());
   }
+  std::vector<AxisTaps> taps;
+  for (const AxisGeometry& g : geo) taps.push_back(BuildAxisTaps(opts, g));
   REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, x->dtype(), Shape(out_dims)));
   if (out->NumElements() == 0) return Status::Ok();
   if (x->NumElements() == 0) return ctx.Error("cannot resize an empty input to a non-empty output");

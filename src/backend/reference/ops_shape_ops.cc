@@ -41,8 +41,8 @@ Status Reshape(KernelContext& ctx) {
   const int64_t total = data->NumElements();
   if (infer >= 0) {
     if (known == 0 || total % known != 0) {
-      return ctx.Error("cannot infer the -1 dim reshaping " + data->shape().ToString() +
-                       " (" + std::to_string(total) + " elements) with the other dims' product " +
+      return ctx.Error("cannot infer the -1 dim reshaping " + data->shape().ToString() + " (" +
+                       std::to_string(total) + " elements) with the other dims' product " +
                        std::to_string(known));
     }
     dims[size_t(infer)] = total / known;
@@ -80,13 +80,13 @@ Status Flatten(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(int64_t axis, ctx.attrs().GetInt("axis", 1));
   // Unlike most axes, Flatten's may equal the rank (everything goes to the first dim).
   if (axis < -rank || axis > rank) {
-    return ctx.Error("axis " + std::to_string(axis) + " out of range [" +
-                     std::to_string(-rank) + ", " + std::to_string(rank) + "]");
+    return ctx.Error("axis " + std::to_string(axis) + " out of range [" + std::to_string(-rank) +
+                     ", " + std::to_string(rank) + "]");
   }
   if (axis < 0) axis += rank;
   const Shape& s = data->shape();
-  return CopyWithShape(ctx, *data,
-                       Shape{DimProduct(s, 0, size_t(axis)), DimProduct(s, size_t(axis), s.rank())});
+  return CopyWithShape(
+      ctx, *data, Shape{DimProduct(s, 0, size_t(axis)), DimProduct(s, size_t(axis), s.rank())});
 }
 
 Status Squeeze(KernelContext& ctx) {
@@ -99,8 +99,8 @@ Status Squeeze(KernelContext& ctx) {
     for (int64_t a : axes) {
       REFIT_ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(a, int64_t(s.rank())));
       if (s[size_t(axis)] != 1) {
-        return ctx.Error("cannot squeeze axis " + std::to_string(a) + " of shape " +
-                         s.ToString() + ": its size is not 1");
+        return ctx.Error("cannot squeeze axis " + std::to_string(a) + " of shape " + s.ToString() +
+                         ": its size is not 1");
       }
       drop[size_t(axis)] = true;
     }
@@ -170,8 +170,7 @@ Status FillRange(KernelContext& ctx, const Tensor& start_t, const Tensor& limit_
       n = (ad + as - 1) / as;
     }
   } else {
-    n = std::max<int64_t>(
-        int64_t(std::ceil((double(limit) - double(start)) / double(delta))), 0);
+    n = std::max<int64_t>(int64_t(std::ceil((double(limit) - double(start)) / double(delta))), 0);
   }
   REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, start_t.dtype(), Shape{n}));
   T* dst = out->mutable_data_as<T>();
@@ -196,9 +195,8 @@ Status Range(KernelContext& ctx) {
     }
   }
   Status result;
-  REFIT_RETURN_IF_ERROR(DispatchNumeric(start->dtype(), [&]<typename T>() {
-    result = FillRange<T>(ctx, *start, *limit, *delta);
-  }));
+  REFIT_RETURN_IF_ERROR(DispatchNumeric(
+      start->dtype(), [&]<typename T>() { result = FillRange<T>(ctx, *start, *limit, *delta); }));
   return result;
 }
 

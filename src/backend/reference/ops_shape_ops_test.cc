@@ -51,8 +51,8 @@ TEST(ShapeOpsTest, ShapeHonoursStartAndEnd) {
   EXPECT_EQ(Values<int64_t>(out), (std::vector<int64_t>{4}));
   std::vector<Tensor> in2;
   in2.push_back(Iota(Shape{3, 4, 5}));
-  Tensor clipped = Run1({"Shape", 15, {{"start", IntAttr(-10)}, {"end", IntAttr(10)}}},
-                        std::move(in2));
+  Tensor clipped =
+      Run1({"Shape", 15, {{"start", IntAttr(-10)}, {"end", IntAttr(10)}}}, std::move(in2));
   EXPECT_EQ(Values<int64_t>(clipped), (std::vector<int64_t>{3, 4, 5}));
 }
 
@@ -111,8 +111,8 @@ TEST(ShapeOpsTest, ConstantOfShapeDefaultAndTypedValue) {
   std::vector<Tensor> b;
   b.push_back(I64s({2}));
   Tensor value = Tensor::FromVector<int32_t>(Shape{1}, {-7});
-  Tensor sevens =
-      Run1({"ConstantOfShape", 9, {{"value", testing::TensorAttr(std::move(value))}}}, std::move(b));
+  Tensor sevens = Run1({"ConstantOfShape", 9, {{"value", testing::TensorAttr(std::move(value))}}},
+                       std::move(b));
   EXPECT_EQ(Values<int32_t>(sevens), (std::vector<int32_t>{-7, -7}));
 }
 

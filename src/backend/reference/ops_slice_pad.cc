@@ -90,9 +90,15 @@ std::vector<int64_t> PadAxisMap(int64_t dim, int64_t begin, int64_t out_dim, Pad
     int64_t i = o - begin;
     if (i < 0 || i >= dim) {
       switch (mode) {
-        case PadMode::kConstant: i = -1; break;
-        case PadMode::kEdge: i = std::clamp<int64_t>(i, 0, dim - 1); break;
-        case PadMode::kWrap: i = ((i % dim) + dim) % dim; break;
+        case PadMode::kConstant:
+          i = -1;
+          break;
+        case PadMode::kEdge:
+          i = std::clamp<int64_t>(i, 0, dim - 1);
+          break;
+        case PadMode::kWrap:
+          i = ((i % dim) + dim) % dim;
+          break;
         case PadMode::kReflect:
           if (dim == 1) {
             i = 0;

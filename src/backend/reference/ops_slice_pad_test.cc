@@ -71,10 +71,11 @@ TEST(SliceTest, DefaultAxesAndOpset9Attributes) {
 
   std::vector<Tensor> old;
   old.push_back(Iota(Shape{3, 4}));
-  Tensor o = Run1({"Slice",
-                   9,
-                   {{"starts", IntsAttr({1})}, {"ends", IntsAttr({1000})}, {"axes", IntsAttr({1})}}},
-                  std::move(old));
+  Tensor o =
+      Run1({"Slice",
+            9,
+            {{"starts", IntsAttr({1})}, {"ends", IntsAttr({1000})}, {"axes", IntsAttr({1})}}},
+           std::move(old));
   ASSERT_EQ(o.shape(), (Shape{3, 3}));
   EXPECT_EQ(Values<float>(o)[3], 5.0f);
 }

@@ -68,7 +68,8 @@ TEST(SoftmaxTest, Float64Supported) {
 }
 
 TEST(SoftmaxTest, RejectsAxisOutOfRange) {
-  EXPECT_FALSE(RunNode({"Softmax", 13, {{"axis", IntAttr(2)}}}, Ins(F32({2, 2}, {0, 0, 0, 0}))).ok());
+  EXPECT_FALSE(
+      RunNode({"Softmax", 13, {{"axis", IntAttr(2)}}}, Ins(F32({2, 2}, {0, 0, 0, 0}))).ok());
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 // Computes C = op(A) * op(B) (or C += ... when `accumulate`), every matrix dense and row-major:
 // op(A) is m x k (A is stored k x m when trans_a), op(B) is k x n (B stored n x k when trans_b),
 // C is m x n. Accumulation happens in the element type (float for f32, double for f64; callers
-// convert f16/bf16 to float first). Rows of C are split over `pool` (may be null); the call must not
-// be made from inside a ParallelFor on the same pool. A, B and C must not overlap.
+// convert f16/bf16 to float first). Rows of C are split over `pool` (may be null); the call must
+// not be made from inside a ParallelFor on the same pool. A, B and C must not overlap.
 #pragma once
 
 #include <cstdint>

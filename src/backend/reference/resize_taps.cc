@@ -12,11 +12,16 @@ int64_t NearestIndex(NearestMode mode, double x, double scale) {
   const double fl = std::floor(x);
   const double ratio = x - fl;
   switch (mode) {
-    case NearestMode::kRoundPreferFloor: return int64_t(ratio <= 0.5 ? fl : fl + 1);
-    case NearestMode::kRoundPreferCeil: return int64_t(ratio < 0.5 ? fl : fl + 1);
-    case NearestMode::kFloor: return int64_t(fl);
-    case NearestMode::kCeil: return int64_t(fl + 1);
-    case NearestMode::kLegacy: return int64_t(scale < 1.0 ? fl + 1 : fl);
+    case NearestMode::kRoundPreferFloor:
+      return int64_t(ratio <= 0.5 ? fl : fl + 1);
+    case NearestMode::kRoundPreferCeil:
+      return int64_t(ratio < 0.5 ? fl : fl + 1);
+    case NearestMode::kFloor:
+      return int64_t(fl);
+    case NearestMode::kCeil:
+      return int64_t(fl + 1);
+    case NearestMode::kLegacy:
+      return int64_t(scale < 1.0 ? fl + 1 : fl);
   }
   return int64_t(fl);
 }
@@ -24,8 +29,7 @@ int64_t NearestIndex(NearestMode mode, double x, double scale) {
 std::array<double, 4> CubicCoeffs(double r, double a) {
   const double s = 1 - r;
   return {((a * (r + 1) - 5 * a) * (r + 1) + 8 * a) * (r + 1) - 4 * a,
-          ((a + 2) * r - (a + 3)) * r * r + 1,
-          ((a + 2) * s - (a + 3)) * s * s + 1,
+          ((a + 2) * r - (a + 3)) * r * r + 1, ((a + 2) * s - (a + 3)) * s * s + 1,
           ((a * (s + 1) - 5 * a) * (s + 1) + 8 * a) * (s + 1) - 4 * a};
 }
 
@@ -35,12 +39,16 @@ double OriginalCoordinate(CoordMode coord, const AxisGeometry& g, int64_t x_int)
   const double x = double(x_int);
   const double in_len = double(g.in_len);
   switch (coord) {
-    case CoordMode::kHalfPixel: return (x + 0.5) / g.scale - 0.5;
-    case CoordMode::kPytorchHalfPixel: return g.out_len_f > 1 ? (x + 0.5) / g.scale - 0.5 : 0.0;
+    case CoordMode::kHalfPixel:
+      return (x + 0.5) / g.scale - 0.5;
+    case CoordMode::kPytorchHalfPixel:
+      return g.out_len_f > 1 ? (x + 0.5) / g.scale - 0.5 : 0.0;
     case CoordMode::kAlignCorners:
       return g.out_len_f == 1 ? 0.0 : x * (in_len - 1) / (g.out_len_f - 1);
-    case CoordMode::kAsymmetric: return x / g.scale;
-    case CoordMode::kTfHalfPixelForNn: return (x + 0.5) / g.scale;
+    case CoordMode::kAsymmetric:
+      return x / g.scale;
+    case CoordMode::kTfHalfPixelForNn:
+      return (x + 0.5) / g.scale;
     case CoordMode::kTfCropAndResize: {
       const double span = (g.roi_end - g.roi_start) * (in_len - 1);
       const double start = g.roi_start * (in_len - 1);

@@ -44,8 +44,8 @@ auto AsArithmetic(T v) {
 }
 
 // Registration of the kernels living in the extra files of the two families.
-void RegisterLayoutOps(KernelRegistry& r);    // ops_layout.cc: Transpose, Concat, Split, Expand, Tile
-void RegisterSliceOps(KernelRegistry& r);     // ops_slice_pad.cc: Slice, Pad
+void RegisterLayoutOps(KernelRegistry& r);  // ops_layout.cc: Transpose, Concat, Split, Expand, Tile
+void RegisterSliceOps(KernelRegistry& r);   // ops_slice_pad.cc: Slice, Pad
 void RegisterSelectionOps(KernelRegistry& r);  // ops_topk.cc: TopK, ArgMax, ArgMin
 
 }  // namespace refit::reference

@@ -50,10 +50,17 @@ inline ir::Attribute TensorAttr(Tensor t) {
 }
 
 struct NodeSpec {
+  using Attrs = std::vector<std::pair<std::string, ir::Attribute>>;
+  NodeSpec(std::string op_type, int64_t model_opset, Attrs attributes = {}, int outputs = 1)
+      : op(std::move(op_type)),
+        opset(model_opset),
+        attrs(std::move(attributes)),
+        num_outputs(outputs) {}
+
   std::string op;
-  int64_t opset = 13;
-  std::vector<std::pair<std::string, ir::Attribute>> attrs;
-  int num_outputs = 1;
+  int64_t opset;
+  Attrs attrs;
+  int num_outputs;
 };
 
 // Runs `spec` on `inputs` (a default-constructed Tensor is an absent optional input). Returns the
@@ -84,7 +91,8 @@ inline StatusOr<std::vector<Tensor>> RunNode(const NodeSpec& spec, std::vector<T
   REFIT_ASSIGN_OR_RETURN(auto ex, ReferenceExecutor::Create(g));
   REFIT_ASSIGN_OR_RETURN(auto result, ex->Run({}));
   std::vector<Tensor> outs;
-  for (int o = 0; o < spec.num_outputs; ++o) outs.push_back(std::move(result["out" + std::to_string(o)]));
+  for (int o = 0; o < spec.num_outputs; ++o)
+    outs.push_back(std::move(result["out" + std::to_string(o)]));
   return outs;
 }
 

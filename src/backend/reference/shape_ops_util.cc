@@ -69,8 +69,8 @@ Status CopyWithShape(KernelContext& ctx, const Tensor& in, Shape shape) {
   REFIT_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape.dims()));
   if (n != in.NumElements()) {
     return ctx.Error("cannot give input of shape " + in.shape().ToString() + " (" +
-                     std::to_string(in.NumElements()) + " elements) the shape " +
-                     shape.ToString() + " (" + std::to_string(n) + " elements)");
+                     std::to_string(in.NumElements()) + " elements) the shape " + shape.ToString() +
+                     " (" + std::to_string(n) + " elements)");
   }
   REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, in.dtype(), std::move(shape)));
   if (in.nbytes() > 0) std::memcpy(out->mutable_data(), in.data(), in.nbytes());
