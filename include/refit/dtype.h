@@ -38,15 +38,45 @@ bool IsFloatingPoint(DataType dtype);
 
 template <typename T>
 struct DataTypeOf;
-template <> struct DataTypeOf<float> { static constexpr DataType value = DataType::kF32; };
-template <> struct DataTypeOf<Half> { static constexpr DataType value = DataType::kF16; };
-template <> struct DataTypeOf<BFloat16> { static constexpr DataType value = DataType::kBF16; };
-template <> struct DataTypeOf<double> { static constexpr DataType value = DataType::kF64; };
-template <> struct DataTypeOf<int8_t> { static constexpr DataType value = DataType::kI8; };
-template <> struct DataTypeOf<uint8_t> { static constexpr DataType value = DataType::kU8; };
-template <> struct DataTypeOf<int16_t> { static constexpr DataType value = DataType::kI16; };
-template <> struct DataTypeOf<int32_t> { static constexpr DataType value = DataType::kI32; };
-template <> struct DataTypeOf<int64_t> { static constexpr DataType value = DataType::kI64; };
-template <> struct DataTypeOf<bool> { static constexpr DataType value = DataType::kBool; };
+template <>
+struct DataTypeOf<float> {
+  static constexpr DataType value = DataType::kF32;
+};
+template <>
+struct DataTypeOf<Half> {
+  static constexpr DataType value = DataType::kF16;
+};
+template <>
+struct DataTypeOf<BFloat16> {
+  static constexpr DataType value = DataType::kBF16;
+};
+template <>
+struct DataTypeOf<double> {
+  static constexpr DataType value = DataType::kF64;
+};
+template <>
+struct DataTypeOf<int8_t> {
+  static constexpr DataType value = DataType::kI8;
+};
+template <>
+struct DataTypeOf<uint8_t> {
+  static constexpr DataType value = DataType::kU8;
+};
+template <>
+struct DataTypeOf<int16_t> {
+  static constexpr DataType value = DataType::kI16;
+};
+template <>
+struct DataTypeOf<int32_t> {
+  static constexpr DataType value = DataType::kI32;
+};
+template <>
+struct DataTypeOf<int64_t> {
+  static constexpr DataType value = DataType::kI64;
+};
+template <>
+struct DataTypeOf<bool> {
+  static constexpr DataType value = DataType::kBool;
+};
 
 }  // namespace refit

@@ -24,7 +24,7 @@ inline float BitsFloat(uint32_t u) {
 struct Half {
   uint16_t bits = 0;
   Half() = default;
-  Half(float f) : bits(FromFloat(f)) {}  // NOLINT(google-explicit-constructor)
+  Half(float f) : bits(FromFloat(f)) {}             // NOLINT(google-explicit-constructor)
   operator float() const { return ToFloat(bits); }  // NOLINT(google-explicit-constructor)
   static Half FromBits(uint16_t b) {
     Half h;
@@ -76,10 +76,10 @@ inline uint16_t Half::FromFloat(float f) {
   const uint32_t u = FloatBits(f);
   const uint32_t sign = (u >> 16) & 0x8000u;
   const uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // overflow (after rounding) -> Inf
-  if (abs < 0x38800000u) {  // result is subnormal or zero
-    if (abs < 0x33000000u) return uint16_t(sign);  // below half the smallest subnormal
+  if (abs < 0x38800000u) {                                  // result is subnormal or zero
+    if (abs < 0x33000000u) return uint16_t(sign);           // below half the smallest subnormal
     const uint32_t e = abs >> 23;
     const uint32_t m = (abs & 0x7fffffu) | 0x800000u;
     const uint32_t shift = 126 - e;  // 14 + (113 - e) ... aligns to 2^-24 units

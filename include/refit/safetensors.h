@@ -9,8 +9,9 @@
 // ranges are in bounds, sorted, contiguous and non-overlapping, and cover the data section exactly.
 // Also refused: headers above 100 MB, repeated JSON keys (a parser keeping one of them would hide a
 // data range), and BOOL bytes other than 0 or 1. Header lies are kDataLoss, dtypes refit cannot
-// carry (F8_E4M3, U16, ...) kUnimplemented. Errors name the file and the tensor. A SafetensorsFile is immutable and safe to read from several
-// threads; views it hands out stay valid while the file object (or a Tensor wrapping it) lives.
+// carry (F8_E4M3, U16, ...) kUnimplemented. Errors name the file and the tensor. A SafetensorsFile
+// is immutable and safe to read from several threads; views it hands out stay valid while the file
+// object (or a Tensor wrapping it) lives.
 #pragma once
 
 #include <map>
@@ -71,7 +72,8 @@ struct NamedTensorView {
 };
 
 // Serialises tensors (in the given order) to the safetensors format; the header is padded with
-// spaces to a multiple of 8 bytes, as Python's safetensors does. Names must be unique and non-empty.
+// spaces to a multiple of 8 bytes, as Python's safetensors does. Names must be unique and
+// non-empty.
 StatusOr<std::string> SerializeSafetensors(const std::vector<NamedTensorView>& tensors,
                                            const std::map<std::string, std::string>& metadata = {});
 // Writes atomically: a temporary file in the same directory, then rename. On error nothing is

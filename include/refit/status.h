@@ -2,7 +2,8 @@
 //
 // No exception crosses a public refit API. A failed operation returns a non-OK Status whose message
 // names what failed (file, tensor, node) and what was expected versus found. Status is cheap to
-// copy when OK (no allocation). Both types are [[nodiscard]]: ignoring an error is a compile warning.
+// copy when OK (no allocation). Both types are [[nodiscard]]: ignoring an error is a compile
+// warning.
 #pragma once
 
 #include <cassert>
@@ -17,14 +18,14 @@ namespace refit {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the caller passed something malformed (bad shape, bad name, bad file)
-  kNotFound,         // a named file, tensor or node does not exist
-  kUnimplemented,    // valid input that refit does not support (an operator, a dtype)
-  kDataLoss,         // a file is truncated or corrupted (checksum, lying header)
+  kInvalidArgument,     // the caller passed something malformed (bad shape, bad name, bad file)
+  kNotFound,            // a named file, tensor or node does not exist
+  kUnimplemented,       // valid input that refit does not support (an operator, a dtype)
+  kDataLoss,            // a file is truncated or corrupted (checksum, lying header)
   kFailedPrecondition,  // the object is not in a state to do this (e.g. a stripped engine unfilled)
-  kOutOfRange,       // an index or value outside its allowed range
-  kInternal,         // a bug in refit
-  kIoError,          // the operating system refused (open, read, write, mmap)
+  kOutOfRange,          // an index or value outside its allowed range
+  kInternal,            // a bug in refit
+  kIoError,             // the operating system refused (open, read, write, mmap)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -92,10 +93,10 @@ class [[nodiscard]] StatusOr {
 #define REFIT_CONCAT_(a, b) REFIT_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK Status.
-#define REFIT_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    ::refit::Status refit_status_ = (expr);         \
-    if (!refit_status_.ok()) return refit_status_;  \
+#define REFIT_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::refit::Status refit_status_ = (expr);        \
+    if (!refit_status_.ok()) return refit_status_; \
   } while (0)
 
 #define REFIT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -28,7 +28,9 @@ class TensorView {
   const Shape& shape() const { return shape_; }
   const void* data() const { return data_; }
   template <typename T>
-  const T* data_as() const { return static_cast<const T*>(data_); }
+  const T* data_as() const {
+    return static_cast<const T*>(data_);
+  }
   int64_t NumElements() const { return shape_.NumElements(); }
   size_t nbytes() const { return size_t(NumElements()) * DataTypeSize(dtype_); }
   bool empty() const { return data_ == nullptr && dtype_ == DataType::kUndefined; }
@@ -69,9 +71,13 @@ class Tensor {
   void* mutable_data() { return data_; }
   const void* data() const { return data_; }
   template <typename T>
-  T* mutable_data_as() { return static_cast<T*>(data_); }
+  T* mutable_data_as() {
+    return static_cast<T*>(data_);
+  }
   template <typename T>
-  const T* data_as() const { return static_cast<const T*>(data_); }
+  const T* data_as() const {
+    return static_cast<const T*>(data_);
+  }
 
   TensorView view() const { return TensorView(dtype_, shape_, data_); }
   // Same bytes, new shape with the same element count (shares the buffer).

@@ -17,9 +17,12 @@ struct InspectArgs {
 nlohmann::json DimsJson(const ir::ValueInfo& v) {
   nlohmann::json dims = nlohmann::json::array();
   for (size_t i = 0; i < v.dims.size(); ++i) {
-    if (v.dims[i] >= 0) dims.push_back(v.dims[i]);
-    else if (!v.dim_params[i].empty()) dims.push_back(v.dim_params[i]);
-    else dims.push_back("?");
+    if (v.dims[i] >= 0)
+      dims.push_back(v.dims[i]);
+    else if (!v.dim_params[i].empty())
+      dims.push_back(v.dim_params[i]);
+    else
+      dims.push_back("?");
   }
   return dims;
 }
@@ -57,8 +60,10 @@ nlohmann::json ModelJson(const std::string& path, const ir::Graph& g) {
   nlohmann::json weights = nlohmann::json::array();
   uint64_t total = 0;
   for (const auto& [name, t] : g.weights) {
-    weights.push_back({{"name", name}, {"dtype", DataTypeName(t.dtype())},
-                       {"shape", t.shape().dims()}, {"bytes", t.nbytes()}});
+    weights.push_back({{"name", name},
+                       {"dtype", DataTypeName(t.dtype())},
+                       {"shape", t.shape().dims()},
+                       {"bytes", t.nbytes()}});
     total += t.nbytes();
   }
   j["weights"] = weights;
@@ -103,8 +108,8 @@ Status Inspect(const InspectArgs& args) {
 
 Command AddInspectCommand(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "inspect", "Show a model's inputs, outputs, operator counts and weights.");
+  CLI::App* cmd =
+      app.add_subcommand("inspect", "Show a model's inputs, outputs, operator counts and weights.");
   cmd->add_option("model", args->model, "the model: MODEL.onnx")->required();
   cmd->add_flag("--json", args->json, "print JSON instead of text");
   return [args] { return Inspect(*args); };

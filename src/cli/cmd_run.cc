@@ -28,7 +28,8 @@ Status Run(const RunArgs& args) {
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   REFIT_RETURN_IF_ERROR(SaveTensors(args.output, *outputs));
-  std::fprintf(stderr, "refit run: %s: %zu nodes in %.2f ms (reference executor, %d thread%s); "
+  std::fprintf(stderr,
+               "refit run: %s: %zu nodes in %.2f ms (reference executor, %d thread%s); "
                "wrote %zu output%s to %s\n",
                args.model.c_str(), graph.nodes.size(), ms, args.threads,
                args.threads == 1 ? "" : "s", outputs->size(), outputs->size() == 1 ? "" : "s",

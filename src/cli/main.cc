@@ -5,8 +5,9 @@
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"refit: build, run and refit inference engines whose weights can change after "
-               "they are built"};
+  CLI::App app{
+      "refit: build, run and refit inference engines whose weights can change after "
+      "they are built"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "refit 0.1.0");
   std::map<CLI::App*, refit::cli::Command> commands;

@@ -19,7 +19,8 @@ const ValueInfo* Graph::FindInput(const std::string& name) const {
 Status Graph::Validate() const {
   std::set<std::string> defined;
   for (const ValueInfo& v : inputs) {
-    if (!defined.insert(v.name).second) return InvalidArgument("duplicate graph input '" + v.name + "'");
+    if (!defined.insert(v.name).second)
+      return InvalidArgument("duplicate graph input '" + v.name + "'");
   }
   for (const auto& [n, w] : weights) {
     if (!defined.insert(n).second) {
@@ -35,13 +36,14 @@ Status Graph::Validate() const {
     }
     for (const std::string& out : node.outputs) {
       if (!out.empty() && !defined.insert(out).second) {
-        return InvalidArgument("node '" + node.name + "' (" + node.op_type +
-                               ") redefines value '" + out + "'");
+        return InvalidArgument("node '" + node.name + "' (" + node.op_type + ") redefines value '" +
+                               out + "'");
       }
     }
   }
   for (const ValueInfo& v : outputs) {
-    if (!defined.count(v.name)) return InvalidArgument("graph output '" + v.name + "' is never produced");
+    if (!defined.count(v.name))
+      return InvalidArgument("graph output '" + v.name + "' is never produced");
   }
   return Status::Ok();
 }

@@ -20,7 +20,7 @@ namespace refit::ir {
 struct ValueInfo {
   std::string name;
   DataType dtype = DataType::kUndefined;
-  std::vector<int64_t> dims;          // -1 where unknown
+  std::vector<int64_t> dims;            // -1 where unknown
   std::vector<std::string> dim_params;  // same length as dims; "" where none
   bool has_shape = false;               // false when even the rank is unknown
 };
@@ -37,12 +37,12 @@ struct Node {
 class Graph {
  public:
   std::string name;
-  int64_t opset = 0;  // version of the default ONNX domain imported by the model
-  std::vector<ValueInfo> inputs;   // run-time inputs only (initializers are excluded)
+  int64_t opset = 0;              // version of the default ONNX domain imported by the model
+  std::vector<ValueInfo> inputs;  // run-time inputs only (initializers are excluded)
   std::vector<ValueInfo> outputs;
-  std::vector<Node> nodes;         // topological order
-  std::map<std::string, Tensor> weights;           // source weights by name
-  std::map<std::string, ValueInfo> value_infos;    // inferred shapes of intermediate values
+  std::vector<Node> nodes;                       // topological order
+  std::map<std::string, Tensor> weights;         // source weights by name
+  std::map<std::string, ValueInfo> value_infos;  // inferred shapes of intermediate values
 
   const Tensor* FindWeight(const std::string& name) const;
   const ValueInfo* FindInput(const std::string& name) const;

@@ -29,8 +29,8 @@ struct Options {
   std::string data = "/usr/share/libonnx-testdata/data/node";
   std::string operators = std::string(REFIT_SOURCE_DIR) + "/tests/conformance/operators.txt";
   std::string exclusions = std::string(REFIT_SOURCE_DIR) + "/tests/conformance/exclusions.txt";
-  std::string op;      // only tests using this operator
-  std::string test;    // only this test
+  std::string op;    // only tests using this operator
+  std::string test;  // only this test
   bool verbose = false;
 };
 
@@ -155,12 +155,18 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--data") opt.data = next();
-    else if (a == "--operators") opt.operators = next();
-    else if (a == "--exclusions") opt.exclusions = next();
-    else if (a == "--op") opt.op = next();
-    else if (a == "--test") opt.test = next();
-    else if (a == "--verbose" || a == "-v") opt.verbose = true;
+    if (a == "--data")
+      opt.data = next();
+    else if (a == "--operators")
+      opt.operators = next();
+    else if (a == "--exclusions")
+      opt.exclusions = next();
+    else if (a == "--op")
+      opt.op = next();
+    else if (a == "--test")
+      opt.test = next();
+    else if (a == "--verbose" || a == "-v")
+      opt.verbose = true;
     else {
       std::fprintf(stderr,
                    "usage: refit_conformance [--data DIR] [--operators FILE] [--exclusions FILE]\n"
@@ -185,7 +191,9 @@ int main(int argc, char** argv) {
   }
   std::sort(dirs.begin(), dirs.end());
 
-  struct Count { int run = 0, pass = 0, excluded = 0, fail = 0; };
+  struct Count {
+    int run = 0, pass = 0, excluded = 0, fail = 0;
+  };
   std::map<std::string, Count> per_op;
   int failures = 0, passes = 0, excluded = 0, stale = 0, in_scope = 0;
   std::set<std::string> seen;
@@ -206,7 +214,7 @@ int main(int argc, char** argv) {
       ops.insert("?");
     }
     const bool scoped = std::all_of(ops.begin(), ops.end(),
-                                     [&](const std::string& o) { return claimed.count(o) > 0; });
+                                    [&](const std::string& o) { return claimed.count(o) > 0; });
     if (!scoped && !exclusions.count(name)) continue;
     if (!opt.op.empty() && !ops.count(opt.op)) continue;
     ++in_scope;
@@ -215,9 +223,12 @@ int main(int argc, char** argv) {
     for (const auto& o : ops) {
       Count& c = per_op[o];
       ++c.run;
-      if (why.empty()) ++c.pass;
-      else if (is_excluded) ++c.excluded;
-      else ++c.fail;
+      if (why.empty())
+        ++c.pass;
+      else if (is_excluded)
+        ++c.excluded;
+      else
+        ++c.fail;
     }
     if (why.empty()) {
       ++passes;

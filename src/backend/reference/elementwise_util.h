@@ -117,7 +117,7 @@ template <typename F>
 Status MapFloat(KernelContext& ctx, F&& f) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   if (!IsFloatingPoint(x->dtype())) return DtypeError(ctx, 0, x->dtype(), "a floating-point type");
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
   return DispatchFloat(x->dtype(), [&]<typename T>() { MapInto<T>(*x, y, f); });
 }
 
@@ -126,7 +126,7 @@ template <typename F>
 Status MapNumeric(KernelContext& ctx, F&& f) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   if (x->dtype() == DataType::kBool) return DtypeError(ctx, 0, x->dtype(), "a numeric type");
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
   return DispatchNumeric(x->dtype(), [&]<typename T>() { MapInto<T>(*x, y, f); });
 }
 

@@ -28,14 +28,15 @@ class ReferenceExecutor {
 
   // Runs the graph. `inputs` maps graph input names to tensors; the result maps every graph
   // output name to its tensor.
-  StatusOr<std::map<std::string, Tensor>> Run(const std::map<std::string, TensorView>& inputs) const;
+  StatusOr<std::map<std::string, Tensor>> Run(
+      const std::map<std::string, TensorView>& inputs) const;
 
  private:
   ReferenceExecutor(const ir::Graph& graph, const ExecutorOptions& options);
   Status CheckInputs(const std::map<std::string, TensorView>& inputs) const;
 
   const ir::Graph& graph_;
-  std::vector<KernelFn> kernels_;       // one per node
+  std::vector<KernelFn> kernels_;                 // one per node
   std::vector<std::vector<size_t>> frees_after_;  // per node: values whose last use it is
   std::vector<std::string> value_names_;
   std::unique_ptr<ThreadPool> pool_;

@@ -20,10 +20,10 @@ namespace refit::reference {
 
 struct KernelContext {
   const ir::Node& node;
-  int64_t opset;                       // default-domain opset of the model
-  std::vector<const Tensor*> inputs;   // nullptr for an absent optional input
-  std::vector<Tensor> outputs;         // one per node output, filled by the kernel
-  ThreadPool* pool = nullptr;          // may be null (single-threaded)
+  int64_t opset;                      // default-domain opset of the model
+  std::vector<const Tensor*> inputs;  // nullptr for an absent optional input
+  std::vector<Tensor> outputs;        // one per node output, filled by the kernel
+  ThreadPool* pool = nullptr;         // may be null (single-threaded)
 
   const ir::AttributeMap& attrs() const { return node.attrs; }
   size_t num_inputs() const { return inputs.size(); }

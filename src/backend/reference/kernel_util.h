@@ -16,23 +16,43 @@ namespace refit::reference {
 template <typename F>
 Status DispatchFloat(DataType dtype, F&& f) {
   switch (dtype) {
-    case DataType::kF32: f.template operator()<float>(); return Status::Ok();
-    case DataType::kF64: f.template operator()<double>(); return Status::Ok();
-    case DataType::kF16: f.template operator()<Half>(); return Status::Ok();
-    case DataType::kBF16: f.template operator()<BFloat16>(); return Status::Ok();
-    default: return Unimplemented("dtype " + std::string(DataTypeName(dtype)) + " not supported");
+    case DataType::kF32:
+      f.template operator()<float>();
+      return Status::Ok();
+    case DataType::kF64:
+      f.template operator()<double>();
+      return Status::Ok();
+    case DataType::kF16:
+      f.template operator()<Half>();
+      return Status::Ok();
+    case DataType::kBF16:
+      f.template operator()<BFloat16>();
+      return Status::Ok();
+    default:
+      return Unimplemented("dtype " + std::string(DataTypeName(dtype)) + " not supported");
   }
 }
 
 template <typename F>
 Status DispatchInteger(DataType dtype, F&& f) {
   switch (dtype) {
-    case DataType::kI8: f.template operator()<int8_t>(); return Status::Ok();
-    case DataType::kU8: f.template operator()<uint8_t>(); return Status::Ok();
-    case DataType::kI16: f.template operator()<int16_t>(); return Status::Ok();
-    case DataType::kI32: f.template operator()<int32_t>(); return Status::Ok();
-    case DataType::kI64: f.template operator()<int64_t>(); return Status::Ok();
-    default: return Unimplemented("dtype " + std::string(DataTypeName(dtype)) + " not supported");
+    case DataType::kI8:
+      f.template operator()<int8_t>();
+      return Status::Ok();
+    case DataType::kU8:
+      f.template operator()<uint8_t>();
+      return Status::Ok();
+    case DataType::kI16:
+      f.template operator()<int16_t>();
+      return Status::Ok();
+    case DataType::kI32:
+      f.template operator()<int32_t>();
+      return Status::Ok();
+    case DataType::kI64:
+      f.template operator()<int64_t>();
+      return Status::Ok();
+    default:
+      return Unimplemented("dtype " + std::string(DataTypeName(dtype)) + " not supported");
   }
 }
 

@@ -23,9 +23,8 @@ Status LeakyRelu(KernelContext& ctx) {
 
 Status Elu(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(const float alpha, FloatAttr(ctx, "alpha", 1.0f));
-  return MapFloat(ctx, [&]<typename C>(C v) -> C {
-    return v < C(0) ? C(alpha) * (std::exp(v) - C(1)) : v;
-  });
+  return MapFloat(
+      ctx, [&]<typename C>(C v) -> C { return v < C(0) ? C(alpha) * (std::exp(v) - C(1)) : v; });
 }
 
 Status Celu(KernelContext& ctx) {
@@ -106,7 +105,7 @@ Status Clip(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   if (x->dtype() == DataType::kBool) return DtypeError(ctx, 0, x->dtype(), "a numeric type");
   if (ctx.opset >= 11) REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 3, x->dtype()));
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
   Status bound_status;
   Status s = DispatchNumeric(x->dtype(), [&]<typename T>() {
     using C = ComputeType<T>;

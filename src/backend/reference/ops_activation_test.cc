@@ -10,12 +10,12 @@
 namespace refit::reference {
 namespace {
 
-using ::testing::DoubleNear;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ew_test::MakeFloatAttr;
 using ew_test::Run1;
 using ew_test::ToDoubles;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 TEST(Activation, ReluOnFloatsAndIntegers) {
   Tensor f = Tensor::FromVector<float>({3}, {-1.5f, 0.0f, 2.5f});
@@ -41,8 +41,8 @@ TEST(Activation, LeakyReluEluSeluUseAttributesAndDefaults) {
   EXPECT_THAT(ToDoubles(*leaky_default), ElementsAre(DoubleNear(-0.01, 1e-9), 2.0));
   EXPECT_THAT(ToDoubles(*elu), ElementsAre(DoubleNear(std::exp(-1.0) - 1.0, 1e-12), 2.0));
   // gamma * alpha * (e^-1 - 1) and gamma * 2 with the spec's defaults.
-  EXPECT_THAT(ToDoubles(*selu), ElementsAre(DoubleNear(-1.1113307378, 1e-6),
-                                            DoubleNear(2.1014020443, 1e-6)));
+  EXPECT_THAT(ToDoubles(*selu),
+              ElementsAre(DoubleNear(-1.1113307378, 1e-6), DoubleNear(2.1014020443, 1e-6)));
 }
 
 TEST(Activation, HardSigmoidHardSwishSoftplus) {

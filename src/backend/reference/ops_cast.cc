@@ -54,7 +54,7 @@ D CastValue(S v) {
 }
 
 Status CastTo(KernelContext& ctx, const Tensor& x, DataType to) {
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, to, x.shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, to, x.shape()));
   Status inner;
   Status outer = DispatchAll(x.dtype(), [&]<typename S>() {
     inner = DispatchAll(to, [&]<typename D>() {

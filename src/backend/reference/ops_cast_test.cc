@@ -13,12 +13,12 @@
 namespace refit::reference {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ew_test::MakeIntAttr;
 using ew_test::Run1;
 using ew_test::RunOp;
 using ew_test::ToDoubles;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 ir::AttributeMap CastTo(int onnx_type) {
   ir::AttributeMap a;

@@ -61,7 +61,7 @@ Status SameTypeBinary(KernelContext& ctx, Body&& body) {
   if (a->dtype() == DataType::kBool) return DtypeError(ctx, 0, a->dtype(), "a numeric type");
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 2, a->dtype()));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, a->dtype(), shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, a->dtype(), shape));
   return DispatchNumeric(a->dtype(),
                          [&]<typename T>() { body.template operator()<T>(*a, *b, out); });
 }
@@ -104,7 +104,7 @@ Status Pow(KernelContext& ctx) {
   if (a->dtype() == DataType::kBool) return DtypeError(ctx, 0, a->dtype(), "a numeric type");
   if (b->dtype() == DataType::kBool) return DtypeError(ctx, 1, b->dtype(), "a numeric type");
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, a->dtype(), shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, a->dtype(), shape));
   Status inner;
   Status outer = DispatchNumeric(a->dtype(), [&]<typename T>() {
     inner = DispatchNumeric(b->dtype(), [&]<typename U>() {
@@ -165,7 +165,7 @@ Status BitShift(KernelContext& ctx) {
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 2, a->dtype()));
   REFIT_ASSIGN_OR_RETURN(const Tensor* b, ctx.RequiredInput(1));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, a->dtype(), shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, a->dtype(), shape));
   Broadcast2<uint8_t, uint8_t, uint8_t>(*a, *b, out, [&](uint8_t v, uint8_t s) -> uint8_t {
     if (s >= 8) return 0;
     return left ? uint8_t(v << s) : uint8_t(v >> s);

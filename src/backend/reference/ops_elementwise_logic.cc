@@ -17,7 +17,7 @@ Status Compare(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* b, ctx.RequiredInput(1));
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, 2, a->dtype()));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, DataType::kBool, shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, DataType::kBool, shape));
   return DispatchAll(a->dtype(), [&]<typename T>() {
     using C = ComputeType<T>;
     const T* pa = a->data_as<T>();
@@ -44,7 +44,7 @@ Status Logical(KernelContext& ctx) {
   if (a->dtype() != DataType::kBool) return DtypeError(ctx, 0, a->dtype(), "bool");
   if (b->dtype() != DataType::kBool) return DtypeError(ctx, 1, b->dtype(), "bool");
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {a, b}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, DataType::kBool, shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, DataType::kBool, shape));
   const bool* pa = a->data_as<bool>();
   const bool* pb = b->data_as<bool>();
   bool* po = out->mutable_data_as<bool>();
@@ -66,7 +66,7 @@ Status Where(KernelContext& ctx) {
   if (cond->dtype() != DataType::kBool) return DtypeError(ctx, 0, cond->dtype(), "bool");
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 1, 2, x->dtype()));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, {cond, x, y}));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, x->dtype(), shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, x->dtype(), shape));
   return DispatchAll(x->dtype(), [&]<typename T>() {
     const bool* pc = cond->data_as<bool>();
     const T* px = x->data_as<T>();

@@ -11,13 +11,13 @@
 namespace refit::reference {
 namespace {
 
-using ::testing::DoubleNear;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using ew_test::MakeIntAttr;
 using ew_test::MakeStringAttr;
 using ew_test::Run1;
 using ew_test::ToDoubles;
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 

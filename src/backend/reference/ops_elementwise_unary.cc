@@ -92,7 +92,7 @@ Status Sigmoid(KernelContext& ctx) {
 Status Not(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   if (x->dtype() != DataType::kBool) return DtypeError(ctx, 0, x->dtype(), "bool");
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, DataType::kBool, x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, DataType::kBool, x->shape()));
   const bool* a = x->data_as<bool>();
   bool* b = y->mutable_data_as<bool>();
   for (int64_t i = 0; i < x->NumElements(); ++i) b[i] = !a[i];
@@ -104,7 +104,7 @@ template <typename Pred>
 Status FloatPredicate(KernelContext& ctx, Pred pred) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   if (!IsFloatingPoint(x->dtype())) return DtypeError(ctx, 0, x->dtype(), "a floating-point type");
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, DataType::kBool, x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, DataType::kBool, x->shape()));
   return DispatchFloat(x->dtype(), [&]<typename T>() {
     const T* a = x->data_as<T>();
     bool* b = y->mutable_data_as<bool>();

@@ -41,7 +41,7 @@ Status Variadic(KernelContext& ctx) {
   if (dtype == DataType::kBool) return DtypeError(ctx, 0, dtype, "a numeric type");
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, 0, ins.size(), dtype));
   REFIT_ASSIGN_OR_RETURN(Shape shape, BroadcastAll(ctx, ins));
-  REFIT_ASSIGN_OR_RETURN(Tensor* out, ctx.AllocateOutput(0, dtype, shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, dtype, shape));
   return DispatchNumeric(dtype, [&]<typename T>() {
     using C = ComputeType<T>;
     std::vector<const T*> data;

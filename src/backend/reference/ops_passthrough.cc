@@ -71,7 +71,7 @@ Status Dropout(KernelContext& ctx) {
   if (!seed.ok()) return ctx.Error(seed.status().message());
   std::mt19937_64 gen{uint64_t(*seed)};
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  REFIT_ASSIGN_OR_RETURN(Tensor* y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor * y, ctx.AllocateOutput(0, x->dtype(), x->shape()));
   const double scale = ratio >= 1.0f ? 0.0 : 1.0 / (1.0 - double(ratio));
   return DispatchFloat(x->dtype(), [&]<typename T>() {
     const T* a = x->data_as<T>();

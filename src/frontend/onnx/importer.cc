@@ -33,7 +33,7 @@ StatusOr<std::string> ReadWholeFile(const std::string& path) {
 template <typename Proto>
 bool ParseLarge(const std::string& bytes, Proto* proto) {
   google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                               int(std::min<size_t>(bytes.size(), INT_MAX)));
+                                                int(std::min<size_t>(bytes.size(), INT_MAX)));
   stream.SetTotalBytesLimit(INT_MAX);
   return bytes.size() <= size_t(INT_MAX) && proto->ParseFromCodedStream(&stream) &&
          stream.ConsumedEntireMessage();
@@ -55,13 +55,23 @@ ir::ValueInfo ConvertValueInfo(const onnx::ValueInfoProto& vi) {
   return v;
 }
 
-StatusOr<ir::Attribute> ConvertAttribute(const onnx::AttributeProto& a, const std::string& base_dir) {
+StatusOr<ir::Attribute> ConvertAttribute(const onnx::AttributeProto& a,
+                                         const std::string& base_dir) {
   ir::Attribute r;
   using K = ir::Attribute::Kind;
   switch (a.type()) {
-    case onnx::AttributeProto::INT: r.kind = K::kInt; r.i = a.i(); break;
-    case onnx::AttributeProto::FLOAT: r.kind = K::kFloat; r.f = a.f(); break;
-    case onnx::AttributeProto::STRING: r.kind = K::kString; r.s = a.s(); break;
+    case onnx::AttributeProto::INT:
+      r.kind = K::kInt;
+      r.i = a.i();
+      break;
+    case onnx::AttributeProto::FLOAT:
+      r.kind = K::kFloat;
+      r.f = a.f();
+      break;
+    case onnx::AttributeProto::STRING:
+      r.kind = K::kString;
+      r.s = a.s();
+      break;
     case onnx::AttributeProto::INTS:
       r.kind = K::kInts;
       r.ints.assign(a.ints().begin(), a.ints().end());
@@ -81,7 +91,9 @@ StatusOr<ir::Attribute> ConvertAttribute(const onnx::AttributeProto& a, const st
       r.t = std::make_shared<const Tensor>(std::move(t).value());
       break;
     }
-    default: r.kind = K::kOther; break;
+    default:
+      r.kind = K::kOther;
+      break;
   }
   return r;
 }
@@ -177,8 +189,9 @@ StatusOr<ir::Graph> ImportParsed(const std::string& bytes, const std::string& ba
                                  const ImportOptions& options) {
   onnx::ModelProto model;
   if (bytes.empty() || !ParseLarge(bytes, &model)) {
-    return DataLoss(label + ": not a valid ONNX model (protobuf parsing failed; the file may be "
-                            "truncated or not ONNX)");
+    return DataLoss(label +
+                    ": not a valid ONNX model (protobuf parsing failed; the file may be "
+                    "truncated or not ONNX)");
   }
   if (!model.has_graph()) return InvalidArgument(label + ": the model has no graph");
   try {

@@ -10,9 +10,7 @@
 namespace refit::onnx_frontend {
 namespace {
 
-std::string Describe(const onnx::TensorProto& proto) {
-  return "tensor '" + proto.name() + "'";
-}
+std::string Describe(const onnx::TensorProto& proto) { return "tensor '" + proto.name() + "'"; }
 
 // Copies typed repeated-field values into `out`, converting each to T.
 template <typename T, typename Field>
@@ -31,9 +29,12 @@ Status ReadExternal(const onnx::TensorProto& proto, const std::string& base_dir,
   int64_t offset = 0, length = -1;
   for (const auto& kv : proto.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoll(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoll(kv.value());
     } catch (const std::exception&) {
       return DataLoss(Describe(proto) + ": external_data '" + kv.key() + "' is not a number: '" +
                       kv.value() + "'");
@@ -49,8 +50,8 @@ Status ReadExternal(const onnx::TensorProto& proto, const std::string& base_dir,
   }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return NotFound(Describe(proto) + ": cannot open external data file '" + path + "': " +
-                    std::strerror(errno));
+    return NotFound(Describe(proto) + ": cannot open external data file '" + path +
+                    "': " + std::strerror(errno));
   }
   struct stat st {};
   ::fstat(fd, &st);
@@ -76,7 +77,8 @@ Status ReadExternal(const onnx::TensorProto& proto, const std::string& base_dir,
 
 }  // namespace
 
-StatusOr<std::string> ResolveExternalPath(const std::string& base_dir, const std::string& location) {
+StatusOr<std::string> ResolveExternalPath(const std::string& base_dir,
+                                          const std::string& location) {
   if (location.empty() || location[0] == '/') {
     return InvalidArgument("external data location '" + location + "' must be a relative path");
   }
@@ -121,18 +123,38 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::stri
   }
   Status s;
   switch (*dtype) {
-    case DataType::kF32: s = CopyField<float>(proto.float_data(), n, out, proto); break;
-    case DataType::kF64: s = CopyField<double>(proto.double_data(), n, out, proto); break;
-    case DataType::kI64: s = CopyField<int64_t>(proto.int64_data(), n, out, proto); break;
-    case DataType::kI32: s = CopyField<int32_t>(proto.int32_data(), n, out, proto); break;
-    case DataType::kI16: s = CopyField<int16_t>(proto.int32_data(), n, out, proto); break;
-    case DataType::kI8: s = CopyField<int8_t>(proto.int32_data(), n, out, proto); break;
-    case DataType::kU8: s = CopyField<uint8_t>(proto.int32_data(), n, out, proto); break;
-    case DataType::kBool: s = CopyField<bool>(proto.int32_data(), n, out, proto); break;
+    case DataType::kF32:
+      s = CopyField<float>(proto.float_data(), n, out, proto);
+      break;
+    case DataType::kF64:
+      s = CopyField<double>(proto.double_data(), n, out, proto);
+      break;
+    case DataType::kI64:
+      s = CopyField<int64_t>(proto.int64_data(), n, out, proto);
+      break;
+    case DataType::kI32:
+      s = CopyField<int32_t>(proto.int32_data(), n, out, proto);
+      break;
+    case DataType::kI16:
+      s = CopyField<int16_t>(proto.int32_data(), n, out, proto);
+      break;
+    case DataType::kI8:
+      s = CopyField<int8_t>(proto.int32_data(), n, out, proto);
+      break;
+    case DataType::kU8:
+      s = CopyField<uint8_t>(proto.int32_data(), n, out, proto);
+      break;
+    case DataType::kBool:
+      s = CopyField<bool>(proto.int32_data(), n, out, proto);
+      break;
     // float16 and bfloat16 values are stored as their bit patterns in int32_data.
     case DataType::kF16:
-    case DataType::kBF16: s = CopyField<uint16_t>(proto.int32_data(), n, out, proto); break;
-    case DataType::kUndefined: s = Internal("undefined dtype"); break;
+    case DataType::kBF16:
+      s = CopyField<uint16_t>(proto.int32_data(), n, out, proto);
+      break;
+    case DataType::kUndefined:
+      s = Internal("undefined dtype");
+      break;
   }
   REFIT_RETURN_IF_ERROR(s);
   return out;
