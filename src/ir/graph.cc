@@ -16,6 +16,11 @@ const ValueInfo* Graph::FindInput(const std::string& name) const {
   return nullptr;
 }
 
+const WeightRecipe* Graph::FindDerivedWeight(const std::string& name) const {
+  auto it = derived_weights.find(name);
+  return it == derived_weights.end() ? nullptr : &it->second;
+}
+
 Status Graph::Validate() const {
   std::set<std::string> defined;
   for (const ValueInfo& v : inputs) {
@@ -25,6 +30,19 @@ Status Graph::Validate() const {
   for (const auto& [n, w] : weights) {
     if (!defined.insert(n).second) {
       return InvalidArgument("weight '" + n + "' has the same name as a graph input");
+    }
+  }
+  for (const auto& [n, recipe] : derived_weights) {
+    if (!defined.insert(n).second) {
+      return InvalidArgument("derived weight '" + n + "' has the name of an input or weight");
+    }
+    Status s = recipe.Validate();
+    if (!s.ok()) return s.WithContext("derived weight '" + n + "'");
+    for (const std::string& src : recipe.Sources()) {
+      if (!weights.count(src)) {
+        return InvalidArgument("derived weight '" + n + "' reads '" + src +
+                               "', which is not a source weight");
+      }
     }
   }
   for (const Node& node : nodes) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/attribute.h"
+#include "ir/weight_recipe.h"
 #include "refit/status.h"
 #include "refit/tensor.h"
 
@@ -43,12 +44,18 @@ class Graph {
   std::vector<Node> nodes;                       // topological order
   std::map<std::string, Tensor> weights;         // source weights by name
   std::map<std::string, ValueInfo> value_infos;  // inferred shapes of intermediate values
+  // Weights computed from source weights (written by passes). Nodes read them by name like source
+  // weights; their recipes name only entries of `weights`. Passes leave `weights` itself alone, so
+  // a source that no node reads any more still exists for refit.
+  std::map<std::string, WeightRecipe> derived_weights;
 
   const Tensor* FindWeight(const std::string& name) const;
   const ValueInfo* FindInput(const std::string& name) const;
+  const WeightRecipe* FindDerivedWeight(const std::string& name) const;
 
-  // Checks structural invariants: every node input is a graph input, a weight or an earlier
-  // node's output; names are unique; graph outputs are produced. Errors name the node.
+  // Checks structural invariants: every node input is a graph input, a (source or derived)
+  // weight or an earlier node's output; derived weights' recipes are well formed and name source
+  // weights; names are unique; graph outputs are produced. Errors name the node.
   Status Validate() const;
   // Operator counts, e.g. {"Conv": 20, "Relu": 17}.
   std::map<std::string, int> OpCounts() const;

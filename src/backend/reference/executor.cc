@@ -26,6 +26,11 @@ StatusOr<std::unique_ptr<ReferenceExecutor>> ReferenceExecutor::Create(
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
   std::unique_ptr<ReferenceExecutor> ex(new ReferenceExecutor(graph, options));
   const KernelRegistry& reg = KernelRegistry::Default();
+  for (const auto& [name, recipe] : graph.derived_weights) {
+    auto value = recipe.Evaluate([&](const std::string& src) { return graph.FindWeight(src); });
+    if (!value.ok()) return value.status().WithContext("derived weight '" + name + "'");
+    ex->derived_.emplace(name, std::move(value).value());
+  }
   for (const ir::Node& n : graph.nodes) {
     ex->kernels_.push_back(reg.Find(n.op_type, n.domain, graph.opset));
   }
@@ -38,6 +43,7 @@ StatusOr<std::unique_ptr<ReferenceExecutor>> ReferenceExecutor::Create(
   }
   for (const ir::ValueInfo& v : graph.outputs) last_use.erase(v.name);
   for (const auto& [name, _] : graph.weights) last_use.erase(name);
+  for (const auto& [name, _] : graph.derived_weights) last_use.erase(name);
   ex->frees_after_.resize(graph.nodes.size());
   for (const auto& [name, node] : last_use) {
     ex->frees_after_[node].push_back(ex->value_names_.size());
@@ -94,6 +100,8 @@ StatusOr<std::map<std::string, Tensor>> ReferenceExecutor::Run(
     if (name.empty()) return nullptr;
     auto it = values.find(name);
     if (it != values.end()) return &it->second;
+    auto d = derived_.find(name);
+    if (d != derived_.end()) return &d->second;
     return graph_.FindWeight(name);
   };
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -130,6 +138,8 @@ StatusOr<std::map<std::string, Tensor>> ReferenceExecutor::Run(
       REFIT_ASSIGN_OR_RETURN(result[v.name], Tensor::CopyOf(it->second.view()));
     } else if (const Tensor* w = graph_.FindWeight(v.name)) {
       REFIT_ASSIGN_OR_RETURN(result[v.name], Tensor::CopyOf(w->view()));
+    } else if (auto d = derived_.find(v.name); d != derived_.end()) {
+      REFIT_ASSIGN_OR_RETURN(result[v.name], Tensor::CopyOf(d->second.view()));
     } else {
       return Internal("graph output '" + v.name + "' was not computed");
     }

@@ -1,7 +1,9 @@
 // ReferenceExecutor: runs an IR graph node by node with the reference kernels.
 //
 // Create() checks that every node has a kernel (the error names the operator, the node and the
-// opset) so an unsupported model fails before any work. Run() validates the inputs against the
+// opset) so an unsupported model fails before any work, and evaluates the graph's derived weights
+// once (their recipes over the graph's source weights at that moment; a later change to the source
+// weights needs a new executor). Run() validates the inputs against the
 // graph (missing, unexpected, wrong dtype, wrong rank or fixed dimension) and frees intermediate
 // values after their last use. The executor keeps a reference to the graph, which must outlive it.
 // Run() is const and may be called from several threads at once.
@@ -37,6 +39,7 @@ class ReferenceExecutor {
 
   const ir::Graph& graph_;
   std::vector<KernelFn> kernels_;                 // one per node
+  std::map<std::string, Tensor> derived_;         // materialised derived weights
   std::vector<std::vector<size_t>> frees_after_;  // per node: values whose last use it is
   std::vector<std::string> value_names_;
   std::unique_ptr<ThreadPool> pool_;

@@ -1,0 +1,47 @@
+// CPU instruction-set features that the CPU backend's tactics depend on.
+//
+// The engine file records, for every chosen tactic, the features it needs (ToString form); loading
+// an engine on a CPU whose DetectCpuFeatures() does not Cover() them is an error, never a SIGILL.
+// Detection goes through __builtin_cpu_supports, which also checks that the OS saves the wider
+// register state (XCR0), so a feature reported here is safe to execute.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "refit/status.h"
+
+namespace refit::cpu {
+
+struct CpuFeatures {
+  bool avx = false;
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512dq = false;
+  bool avx512vl = false;
+  bool avx512vnni = false;
+  bool avx512bf16 = false;
+  bool avx512fp16 = false;
+  bool amx_tile = false;
+
+  // Comma-separated names of the set features in a fixed order, e.g. "avx,avx2,fma"; "" when none.
+  // The order and names are part of the engine format: append new features, never rename.
+  std::string ToString() const;
+  // Inverse of ToString. Unknown names are an error (an engine from a newer refit).
+  static StatusOr<CpuFeatures> Parse(std::string_view text);
+
+  // True when every feature set in `required` is set here.
+  bool Covers(const CpuFeatures& required) const;
+  // Comma-separated names set in `required` but not here ("" when Covers(required)).
+  std::string Missing(const CpuFeatures& required) const;
+
+  bool operator==(const CpuFeatures&) const = default;
+};
+
+// The features of the CPU this process runs on. Cheap after the first call.
+const CpuFeatures& DetectCpuFeatures();
+
+}  // namespace refit::cpu

@@ -1,0 +1,31 @@
+// Internal to backend/cpu: the micro-kernel interface between the ISA-neutral GEMM driver
+// (gemm_packed.cc) and the ISA-specific kernels (gemm_kernels_*.cc, built with their own -m flags).
+//
+// Keep this header free of inline functions and templates: anything inline that an ISA file
+// instantiates could be merged by the linker into ISA-neutral code and fault on older CPUs.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/gemm_packed.h"
+
+namespace refit::cpu::internal {
+
+struct TileEpilogue {
+  bool accumulate;     // add the tile to what C already holds (a later K pass)
+  bool last;           // final K pass: add bias, apply act
+  const float* bias;   // NR floats for this tile's columns, or null
+  Activation act;
+};
+
+// Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats), `b` a
+// packed B panel (k groups of NR floats); c points at the tile's top-left element with row stride
+// ldc, all MR x NR elements are read (when accumulating) and written.
+using MicroKernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                               const TileEpilogue& epilogue);
+
+// Null when this build has no kernel of that shape. Returning a pointer executes no ISA code.
+MicroKernelFn FindAvx2MicroKernel(int mr, int nr);
+MicroKernelFn FindAvx512MicroKernel(int mr, int nr);
+
+}  // namespace refit::cpu::internal

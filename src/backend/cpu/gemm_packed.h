@@ -1,0 +1,74 @@
+// Packed f32 GEMM with our own register-blocked micro-kernels: the CPU backend's "own" GEMM tactics.
+//
+// C[m x n] = act(A[m x k] * B[k x n] + bias[n]), row-major, f32 throughout.
+//
+// B is the weight: it is packed once, at build or refit time, into the layout of one micro-kernel
+// (PackB) and then used by every run (GemmPacked). The layout depends only on the kernel's NR, so
+// kernels that share NR share packed weights; it does not depend on KC, MC or the thread count.
+// Packed layout: ceil(n / NR) panels, panel p holding columns [p*NR, p*NR + NR) as k rows of NR
+// consecutive floats (K-major); columns past n are zero.
+//
+// Results do not depend on the thread count: every element of C is summed in the same order
+// whatever the pool (a tile belongs to exactly one task). Summation order differs from a naive GEMM,
+// so compare with a tolerance proportional to sum_k |a||b|.
+//
+// Thread safety: all functions are reentrant; GemmPacked may run concurrently on the same packed B.
+// It must not be called from inside a ParallelFor on the same pool.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_features.h"
+#include "base/thread_pool.h"
+#include "refit/status.h"
+
+namespace refit::cpu {
+
+enum class GemmIsa { kAvx2, kAvx512 };
+
+// Fused epilogue applied after the bias. kRelu6 clips to [0, 6]. NaN propagates through both.
+enum class Activation { kNone, kRelu, kRelu6 };
+
+// Names one micro-kernel and its cache blocking; recorded in the engine as the tactic.
+struct GemmKernelInfo {
+  GemmIsa isa = GemmIsa::kAvx2;
+  int mr = 0;  // rows of C per micro-tile
+  int nr = 0;  // columns of C per micro-tile (a multiple of the vector width)
+  int kc = 0;  // depth of one pass over K; the packed A block is mc x kc
+  int mc = 0;  // rows of A packed per block; a multiple of mr
+
+  // Stable identifier, e.g. "avx512_12x32_kc384_mc192".
+  std::string Name() const;
+  // The features a CPU needs to run this kernel.
+  CpuFeatures RequiredFeatures() const;
+  bool operator==(const GemmKernelInfo&) const = default;
+};
+
+// OK when this build has a micro-kernel for (isa, mr, nr), kc > 0, mc is a positive multiple of mr,
+// and `cpu` covers the kernel's features. Call it on every GemmKernelInfo read from an engine file.
+Status CheckGemmKernel(const GemmKernelInfo& info, const CpuFeatures& cpu);
+
+// Every kernel (with its default KC, MC) that `cpu` can run, best guess first.
+std::vector<GemmKernelInfo> AvailableGemmKernels(const CpuFeatures& cpu);
+
+// Number of floats (not bytes) PackB writes for a k x n weight.
+size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n);
+
+// Packs op(B) (k x n) into `packed` (PackedBSize floats, 64-byte alignment recommended). B is
+// stored k x n with row stride ldb >= n, or n x k with ldb >= k when trans_b. Deterministic: every
+// float of `packed` is written, padding included. Needs no particular CPU features.
+void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b, int64_t k,
+           int64_t n, float* packed);
+
+// C = act(A * B + bias). A is m x k with row stride lda >= k; C is m x n with ldc >= n; only the
+// first n columns of each row of C are written. `bias` has n floats or is null. `packed_b` came from
+// PackB with a kernel of the same NR. Preconditions: CheckGemmKernel(info, DetectCpuFeatures()) is
+// OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives C = act(bias).
+void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
+                int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
+                Activation act, ThreadPool* pool);
+
+}  // namespace refit::cpu

@@ -1,0 +1,272 @@
+#include "backend/cpu/gemm_packed.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/reference/ref_gemm.h"
+
+namespace refit::cpu {
+namespace {
+
+constexpr int64_t kDims[] = {1, 3, 7, 16, 17, 33, 64, 65, 127, 255};
+constexpr float kPadSentinel = 12345.0f;
+
+std::vector<float> RandomVector(size_t count, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+float ApplyAct(float x, Activation act) {
+  if (act == Activation::kNone || std::isnan(x)) return x;
+  x = x < 0.0f ? 0.0f : x;
+  return act == Activation::kRelu6 && x > 6.0f ? 6.0f : x;
+}
+
+ThreadPool* TwoThreads() {
+  static ThreadPool* pool = new ThreadPool(2);
+  return pool;
+}
+
+struct GemmCase {
+  int64_t m, n, k;
+  bool trans_b = false;
+  bool bias = false;
+  Activation act = Activation::kNone;
+  int threads = 1;
+  int64_t lda_pad = 0, ldb_pad = 0, ldc_pad = 0;
+};
+
+std::string Describe(const GemmCase& c) {
+  return "m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+         " trans_b=" + std::to_string(c.trans_b) + " bias=" + std::to_string(c.bias) +
+         " act=" + std::to_string(int(c.act)) + " threads=" + std::to_string(c.threads) +
+         " pads=" + std::to_string(c.lda_pad) + "," + std::to_string(c.ldb_pad) + "," +
+         std::to_string(c.ldc_pad);
+}
+
+// Runs one case through PackB + GemmPacked and compares with the reference GEMM; returns the
+// number of mismatching elements (reporting the first).
+int64_t CheckCase(const GemmKernelInfo& info, const GemmCase& c, uint32_t seed) {
+  const int64_t lda = c.k + c.lda_pad, ldc = c.n + c.ldc_pad;
+  const int64_t b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
+  const int64_t ldb = b_cols + c.ldb_pad;
+  const std::vector<float> a = RandomVector(c.m * lda, seed);
+  const std::vector<float> b = RandomVector(b_rows * ldb, seed + 1);
+  const std::vector<float> bias = RandomVector(c.n, seed + 2);
+
+  std::vector<float> packed(PackedBSize(info, c.k, c.n));
+  PackB(info, b.data(), ldb, c.trans_b, c.k, c.n, packed.data());
+  std::vector<float> out(c.m * ldc, kPadSentinel);
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < c.n; ++j) out[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
+  }
+  GemmPacked(info, c.m, c.n, c.k, a.data(), lda, packed.data(), c.bias ? bias.data() : nullptr,
+             out.data(), ldc, c.act, c.threads == 1 ? nullptr : TwoThreads());
+
+  // Oracle: dense copies through RefGemm, plus sum_k |a||b| for the error bound.
+  std::vector<float> a_dense(c.m * c.k), b_dense(b_rows * b_cols);
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t p = 0; p < c.k; ++p) a_dense[i * c.k + p] = a[i * lda + p];
+  }
+  for (int64_t i = 0; i < b_rows; ++i) {
+    for (int64_t j = 0; j < b_cols; ++j) b_dense[i * b_cols + j] = b[i * ldb + j];
+  }
+  std::vector<float> ref(c.m * c.n), mag(c.m * c.n);
+  reference::RefGemm(nullptr, false, c.trans_b, c.m, c.n, c.k, a_dense.data(), b_dense.data(),
+                     ref.data());
+  for (float& x : a_dense) x = std::fabs(x);
+  for (float& x : b_dense) x = std::fabs(x);
+  reference::RefGemm(nullptr, false, c.trans_b, c.m, c.n, c.k, a_dense.data(), b_dense.data(),
+                     mag.data());
+
+  int64_t bad = 0;
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = out[i * ldc + j];
+      if (j >= c.n) {
+        if (got != kPadSentinel && bad++ == 0) {
+          ADD_FAILURE() << Describe(c) << ": wrote padding C[" << i << "][" << j << "]";
+        }
+        continue;
+      }
+      const float bias_j = c.bias ? bias[j] : 0.0f;
+      const float want = ApplyAct(ref[i * c.n + j] + bias_j, c.act);
+      // Summation order differs; the bias add may round once more.
+      const float tol = 1e-4f * (mag[i * c.n + j] + std::fabs(bias_j)) + 1e-30f;
+      if (!(std::fabs(got - want) <= tol) && bad++ == 0) {
+        ADD_FAILURE() << Describe(c) << ": C[" << i << "][" << j << "] = " << got << ", want "
+                      << want << " (tolerance " << tol << ")";
+      }
+    }
+  }
+  return bad;
+}
+
+class GemmKernelTest : public testing::TestWithParam<GemmKernelInfo> {};
+
+// Every M, N, K edge combination, both B layouts; bias, activation, threads and strides rotate
+// with the shape so that each is exercised on small and large, aligned and ragged shapes.
+TEST_P(GemmKernelTest, MatchesReferenceOnEdgeShapes) {
+  const GemmKernelInfo& info = GetParam();
+  int64_t failures = 0;
+  uint32_t index = 0;
+  for (int64_t m : kDims) {
+    for (int64_t n : kDims) {
+      for (int64_t k : kDims) {
+        for (bool trans_b : {false, true}) {
+          GemmCase c{m, n, k, trans_b};
+          const uint32_t r = index * 2654435761u >> 7;  // decorrelate options from the dims
+          c.bias = r & 1;
+          c.act = static_cast<Activation>((r >> 1) % 3);
+          c.threads = 1 + int((r >> 3) & 1);
+          c.lda_pad = (r >> 4) % 3 == 0 ? 0 : 5;
+          c.ldb_pad = (r >> 6) & 1 ? 0 : 3;
+          c.ldc_pad = (r >> 7) & 1 ? 0 : 7;
+          failures += CheckCase(info, c, 1000 + index) > 0;
+          ++index;
+          if (failures > 5) FAIL() << "stopping after " << failures << " failing shapes";
+        }
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+// The full cross product of options on a few ragged shapes.
+TEST_P(GemmKernelTest, MatchesReferenceForEveryOption) {
+  const GemmKernelInfo& info = GetParam();
+  const int64_t shapes[][3] = {{17, 33, 65}, {255, 127, 7}, {1, 65, 255}, {64, 64, 64}};
+  uint32_t seed = 7;
+  for (const auto& s : shapes) {
+    for (bool trans_b : {false, true}) {
+      for (bool bias : {false, true}) {
+        for (Activation act : {Activation::kNone, Activation::kRelu, Activation::kRelu6}) {
+          for (int threads : {1, 2}) {
+            GemmCase c{s[0], s[1], s[2], trans_b, bias, act, threads, 2, 1, 9};
+            EXPECT_EQ(CheckCase(info, c, seed++), 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Large enough that K spans several KC passes and M several MC blocks.
+TEST_P(GemmKernelTest, MatchesReferenceAcrossCacheBlocks) {
+  const GemmKernelInfo& info = GetParam();
+  GemmCase c{2 * info.mc + 5, 3 * info.nr + 1, 2 * info.kc + 3, false, true, Activation::kRelu6, 2};
+  EXPECT_EQ(CheckCase(info, c, 99), 0);
+  c.trans_b = true;
+  c.threads = 1;
+  EXPECT_EQ(CheckCase(info, c, 100), 0);
+}
+
+TEST_P(GemmKernelTest, ResultDoesNotDependOnThreadCount) {
+  const GemmKernelInfo& info = GetParam();
+  const int64_t m = 255, n = 127, k = 2 * info.kc + 1;
+  const std::vector<float> a = RandomVector(m * k, 3), b = RandomVector(k * n, 4);
+  std::vector<float> packed(PackedBSize(info, k, n));
+  PackB(info, b.data(), n, false, k, n, packed.data());
+  std::vector<float> c1(m * n), c2(m * n);
+  GemmPacked(info, m, n, k, a.data(), k, packed.data(), nullptr, c1.data(), n, Activation::kNone,
+             nullptr);
+  GemmPacked(info, m, n, k, a.data(), k, packed.data(), nullptr, c2.data(), n, Activation::kNone,
+             TwoThreads());
+  EXPECT_EQ(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)), 0);
+}
+
+TEST_P(GemmKernelTest, EmptyKGivesActivatedBias) {
+  const GemmKernelInfo& info = GetParam();
+  const std::vector<float> bias = {-1.0f, 0.5f, 7.0f};
+  std::vector<float> c(2 * 3, 99.0f);
+  GemmPacked(info, 2, 3, 0, nullptr, 0, nullptr, bias.data(), c.data(), 3, Activation::kRelu6,
+             nullptr);
+  EXPECT_EQ(c, (std::vector<float>{0.0f, 0.5f, 6.0f, 0.0f, 0.5f, 6.0f}));
+}
+
+TEST_P(GemmKernelTest, NanPropagatesThroughActivation) {
+  const GemmKernelInfo& info = GetParam();
+  std::vector<float> a = {std::numeric_limits<float>::quiet_NaN(), 1.0f};  // 2 x 1
+  const std::vector<float> b = {2.0f};                                     // 1 x 1
+  std::vector<float> packed(PackedBSize(info, 1, 1));
+  PackB(info, b.data(), 1, false, 1, 1, packed.data());
+  for (Activation act : {Activation::kRelu, Activation::kRelu6}) {
+    std::vector<float> c(2, 0.0f);
+    GemmPacked(info, 2, 1, 1, a.data(), 1, packed.data(), nullptr, c.data(), 1, act, nullptr);
+    EXPECT_TRUE(std::isnan(c[0]));
+    EXPECT_EQ(c[1], 2.0f);
+  }
+}
+
+TEST_P(GemmKernelTest, PackingIsDeterministicAndFollowsTheLayout) {
+  const GemmKernelInfo& info = GetParam();
+  const int64_t k = 5, n = info.nr + 3;
+  const std::vector<float> b = RandomVector(k * n, 11);
+  std::vector<float> first(PackedBSize(info, k, n), 1.0f), second(first.size(), -2.0f);
+  ASSERT_EQ(first.size(), size_t(2 * k * info.nr));
+  PackB(info, b.data(), n, false, k, n, first.data());
+  PackB(info, b.data(), n, false, k, n, second.data());
+  EXPECT_EQ(first, second);
+  for (int64_t p = 0; p < k; ++p) {
+    for (int64_t j = 0; j < 2 * info.nr; ++j) {
+      const float want = j < n ? b[p * n + j] : 0.0f;
+      ASSERT_EQ(first[(j / info.nr) * k * info.nr + p * info.nr + j % info.nr], want)
+          << "k=" << p << " column=" << j;
+    }
+  }
+  // The transposed source packs to the same bytes.
+  std::vector<float> bt(n * k), third(first.size(), 3.0f);
+  for (int64_t p = 0; p < k; ++p) {
+    for (int64_t j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
+  }
+  PackB(info, bt.data(), k, true, k, n, third.data());
+  EXPECT_EQ(first, third);
+}
+
+std::string KernelName(const testing::TestParamInfo<GemmKernelInfo>& info) {
+  return info.param.Name();
+}
+
+INSTANTIATE_TEST_SUITE_P(Available, GemmKernelTest,
+                         testing::ValuesIn(AvailableGemmKernels(DetectCpuFeatures())), KernelName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GemmKernelTest);
+
+TEST(GemmKernelsTest, TwoBlockingsPerSupportedIsa) {
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  int avx2 = 0, avx512 = 0;
+  for (const GemmKernelInfo& info : AvailableGemmKernels(cpu)) {
+    (info.isa == GemmIsa::kAvx2 ? avx2 : avx512)++;
+    EXPECT_TRUE(cpu.Covers(info.RequiredFeatures())) << info.Name();
+  }
+  if (cpu.avx2 && cpu.fma) EXPECT_GE(avx2, 2);
+  if (cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512vl) EXPECT_GE(avx512, 2);
+  EXPECT_TRUE(AvailableGemmKernels(CpuFeatures()).empty());
+}
+
+TEST(GemmKernelsTest, CheckRejectsWhatCannotRun) {
+  CpuFeatures all;
+  all.avx = all.avx2 = all.fma = true;
+  all.avx512f = all.avx512bw = all.avx512dq = all.avx512vl = true;
+  const GemmKernelInfo good{GemmIsa::kAvx2, 6, 16, 256, 168};
+  EXPECT_EQ(good.Name(), "avx2_6x16_kc256_mc168");
+  EXPECT_EQ(good.RequiredFeatures().ToString(), "avx,avx2,fma");
+  EXPECT_TRUE(CheckGemmKernel(good, all).ok());
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 5, 16, 256, 165}, all).ok());   // no 5x16
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 256, 100}, all).ok());   // mc % mr
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 0, 168}, all).ok());     // kc
+  const Status missing = CheckGemmKernel({GemmIsa::kAvx512, 12, 32, 384, 192}, CpuFeatures());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("avx512f"), std::string::npos) << missing.ToString();
+}
+
+}  // namespace
+}  // namespace refit::cpu

@@ -1,0 +1,197 @@
+#include "ir/weight_recipe.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace refit::ir {
+namespace {
+
+class Sources {
+ public:
+  void Add(const std::string& name, Shape shape, std::vector<float> v) {
+    m_.emplace(name, Tensor::FromVector<float>(std::move(shape), v));
+  }
+  WeightRecipe::Lookup lookup() const {
+    return [this](const std::string& n) -> const Tensor* {
+      auto it = m_.find(n);
+      return it == m_.end() ? nullptr : &it->second;
+    };
+  }
+
+ private:
+  std::map<std::string, Tensor> m_;
+};
+
+std::vector<float> Values(const Tensor& t) {
+  return std::vector<float>(t.data_as<float>(), t.data_as<float>() + t.NumElements());
+}
+
+// Conv weight [2,1,1,2] and BN over 2 channels; expected values computed by hand.
+Sources BnSources() {
+  Sources s;
+  s.Add("conv.weight", {2, 1, 1, 2}, {1, 2, 3, 4});
+  s.Add("conv.bias", {2}, {0.5f, -1});
+  s.Add("bn.weight", {2}, {2, 3});
+  s.Add("bn.bias", {2}, {10, 20});
+  s.Add("bn.running_mean", {2}, {1, 2});
+  s.Add("bn.running_var", {2}, {3, 8});  // + eps 1 -> sqrt = 2, 3
+  return s;
+}
+
+// Uses bn.bias as gamma so the two channels get distinct factors (5 and 20/3 with eps 1).
+WeightRecipe BnScaleRecipe(float eps) {
+  WeightRecipe r;
+  int w = r.AddSource("conv.weight");
+  int g = r.AddSource("bn.bias");
+  int v = r.AddSource("bn.running_var");
+  r.AddBnScale(w, g, v, eps, 0);
+  return r;
+}
+
+TEST(WeightRecipeTest, BnScaleScalesAlongChannelAxis) {
+  Sources s = BnSources();
+  auto t = BnScaleRecipe(1.f).Evaluate(s.lookup());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->shape(), Shape({2, 1, 1, 2}));
+  EXPECT_EQ(Values(*t), (std::vector<float>{5, 10, 20, 80.f / 3}));
+  // Axis 3 (size 2) with the same parameters: factors along the last axis.
+  WeightRecipe r;
+  r.AddBnScale(r.AddSource("conv.weight"), r.AddSource("bn.bias"), r.AddSource("bn.running_var"),
+               1.f, 3);
+  auto u = r.Evaluate(s.lookup());
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(Values(*u), (std::vector<float>{5, 40.f / 3, 15, 80.f / 3}));
+}
+
+TEST(WeightRecipeTest, BnBiasWithAndWithoutBias) {
+  Sources s = BnSources();
+  WeightRecipe r;
+  int b = r.AddSource("conv.bias");
+  r.AddBnBias(b, r.AddSource("bn.weight"), r.AddSource("bn.bias"),
+              r.AddSource("bn.running_mean"), r.AddSource("bn.running_var"), 1.f);
+  auto t = r.Evaluate(s.lookup());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  // (0.5 - 1) * 2/2 + 10 = 9.5;  (-1 - 2) * 3/3 + 20 = 17
+  EXPECT_EQ(Values(*t), (std::vector<float>{9.5f, 17}));
+  WeightRecipe n;
+  n.AddBnBias(-1, n.AddSource("bn.weight"), n.AddSource("bn.bias"),
+              n.AddSource("bn.running_mean"), n.AddSource("bn.running_var"), 1.f);
+  auto u = n.Evaluate(s.lookup());
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(Values(*u), (std::vector<float>{9, 18}));
+  EXPECT_EQ(n.ToString(),
+            "bn_bias(none, bn.weight, bn.bias, bn.running_mean, bn.running_var, eps=1)");
+}
+
+TEST(WeightRecipeTest, TransposeReshapeConcatCast) {
+  Sources s;
+  s.Add("a", {2, 3}, {0, 1, 2, 3, 4, 5});
+  s.Add("b", {1, 3}, {6, 7, 8});
+  WeightRecipe r;
+  int t = r.AddTranspose(r.AddSource("a"), {1, 0});
+  EXPECT_EQ(Values(*r.Evaluate(s.lookup())), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  r.AddReshape(t, {2, 3});
+  auto re = r.Evaluate(s.lookup());
+  EXPECT_EQ(re->shape(), Shape({2, 3}));
+  WeightRecipe c;
+  c.AddConcat({c.AddSource("a"), c.AddSource("b")}, 0);
+  auto ct = c.Evaluate(s.lookup());
+  ASSERT_TRUE(ct.ok()) << ct.status().ToString();
+  EXPECT_EQ(ct->shape(), Shape({3, 3}));
+  EXPECT_EQ(Values(*ct), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  WeightRecipe c1;
+  c1.AddConcat({c1.AddTranspose(c1.AddSource("a"), {1, 0}), c1.AddTranspose(c1.AddSource("b"), {1, 0})}, 1);
+  EXPECT_EQ(Values(*c1.Evaluate(s.lookup())), (std::vector<float>{0, 3, 6, 1, 4, 7, 2, 5, 8}));
+  WeightRecipe h;
+  h.AddCast(h.AddCast(h.AddSource("b"), DataType::kF16), DataType::kF32);
+  auto ht = h.Evaluate(s.lookup());
+  ASSERT_TRUE(ht.ok()) << ht.status().ToString();
+  EXPECT_EQ(Values(*ht), (std::vector<float>{6, 7, 8}));
+  EXPECT_EQ(h.ToString(), "cast(cast(b, f16), f32)");
+}
+
+TEST(WeightRecipeTest, IdentityDoesNotAliasTheSource) {
+  Sources s;
+  s.Add("a", {2}, {1, 2});
+  auto t = WeightRecipe::FromSource("a").Evaluate(s.lookup());
+  ASSERT_TRUE(t.ok());
+  EXPECT_NE(t->data(), s.lookup()("a")->data());
+  EXPECT_EQ(Values(*t), (std::vector<float>{1, 2}));
+}
+
+TEST(WeightRecipeTest, ErrorsNameTheStepAndSource) {
+  Sources s = BnSources();
+  s.Add("short", {3}, {1, 1, 1});
+  WeightRecipe r;
+  r.AddBnScale(r.AddSource("conv.weight"), r.AddSource("short"), r.AddSource("bn.running_var"),
+               1e-5f, 0);
+  auto t = r.Evaluate(s.lookup());
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("step 3 (bn_scale)"), std::string::npos) << t.status().ToString();
+  EXPECT_NE(t.status().message().find("'short'"), std::string::npos);
+  EXPECT_NE(t.status().message().find("expected 2"), std::string::npos);
+  auto missing = WeightRecipe::FromSource("nope").Evaluate(s.lookup());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("'nope'"), std::string::npos);
+  WeightRecipe bad;
+  bad.AddReshape(bad.AddSource("conv.weight"), {3});
+  EXPECT_FALSE(bad.Evaluate(s.lookup()).ok());
+}
+
+TEST(WeightRecipeTest, ToStringMatchesTheDocumentedForm) {
+  WeightRecipe r;
+  r.AddBnScale(r.AddSource("conv1.weight"), r.AddSource("bn1.weight"),
+               r.AddSource("bn1.running_var"), 1e-5f, 0);
+  EXPECT_EQ(r.ToString(), "bn_scale(conv1.weight, bn1.weight, bn1.running_var, eps=1e-05, axis=0)");
+  EXPECT_EQ(r.Sources(), (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.running_var"}));
+}
+
+TEST(WeightRecipeTest, SerializeRoundTripsAndEvaluatesIdentically) {
+  Sources s = BnSources();
+  WeightRecipe r = BnScaleRecipe(1e-3f);
+  r.AddTranspose(r.AddReshape(int(r.steps().size()) - 1, {2, 2}), {1, 0});
+  const std::string bytes = r.Serialize();
+  auto p = WeightRecipe::Parse(bytes);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(*p == r);
+  EXPECT_EQ(p->Serialize(), bytes);
+  auto a = r.Evaluate(s.lookup());
+  auto b = p->Evaluate(s.lookup());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(std::memcmp(a->data(), b->data(), a->nbytes()), 0);
+}
+
+TEST(WeightRecipeTest, ParseRejectsEveryTruncationAndCorruption) {
+  WeightRecipe r = BnScaleRecipe(1e-5f);
+  const std::string bytes = r.Serialize();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(WeightRecipe::Parse(bytes.substr(0, n)).ok()) << "prefix " << n;
+  }
+  EXPECT_FALSE(WeightRecipe::Parse(bytes + "x").ok());
+  std::string magic = bytes;
+  magic[0] = 'X';
+  EXPECT_FALSE(WeightRecipe::Parse(magic).ok());
+  // A step whose argument refers to itself or a later step.
+  WeightRecipe fwd;
+  fwd.AddSource("a");
+  fwd.AddTranspose(1, {0});
+  auto p = WeightRecipe::Parse(fwd.Serialize());
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(p.status().message().find("not an earlier step"), std::string::npos);
+  WeightRecipe perm;
+  perm.AddTranspose(perm.AddSource("a"), {0, 0});
+  EXPECT_FALSE(WeightRecipe::Parse(perm.Serialize()).ok());
+  // A huge step count in a short buffer must fail before allocating.
+  std::string huge = bytes;
+  huge[6] = '\xff';
+  huge[7] = '\xff';
+  EXPECT_FALSE(WeightRecipe::Parse(huge).ok());
+}
+
+}  // namespace
+}  // namespace refit::ir
