@@ -14,7 +14,7 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
     ThreadPool pool(threads);
     EXPECT_EQ(pool.num_threads(), threads);
     for (int64_t n : {0, 1, 2, 7, 1000}) {
-      std::vector<std::atomic<int>> hits(size_t(n));
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       pool.ParallelFor(n, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
       });

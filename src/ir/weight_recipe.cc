@@ -56,7 +56,10 @@ class Reader {
 
 std::string IntsToString(const std::vector<int64_t>& v) {
   std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(v[i]);
+  }
   return s + "]";
 }
 
@@ -211,7 +214,10 @@ std::string WeightRecipe::StepToString(int index) const {
   const Step& s = steps_[size_t(index)];
   if (s.op == Op::kSource) return s.source;
   std::string out = std::string(RecipeOpName(s.op)) + "(";
-  for (size_t a = 0; a < s.args.size(); ++a) out += (a ? ", " : "") + StepToString(s.args[a]);
+  for (size_t a = 0; a < s.args.size(); ++a) {
+    if (a) out += ", ";
+    out += StepToString(s.args[a]);
+  }
   char eps[32];
   std::snprintf(eps, sizeof(eps), "%g", double(s.eps));
   switch (s.op) {

@@ -144,8 +144,9 @@ TEST(WeightRecipeTest, ErrorsNameTheStepAndSource) {
 
 TEST(WeightRecipeTest, ToStringMatchesTheDocumentedForm) {
   WeightRecipe r;
-  r.AddBnScale(r.AddSource("conv1.weight"), r.AddSource("bn1.weight"),
-               r.AddSource("bn1.running_var"), 1e-5f, 0);
+  const int w = r.AddSource("conv1.weight");
+  const int gamma = r.AddSource("bn1.weight");
+  r.AddBnScale(w, gamma, r.AddSource("bn1.running_var"), 1e-5f, 0);
   EXPECT_EQ(r.ToString(), "bn_scale(conv1.weight, bn1.weight, bn1.running_var, eps=1e-05, axis=0)");
   EXPECT_EQ(r.Sources(), (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.running_var"}));
 }
