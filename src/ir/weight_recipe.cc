@@ -20,8 +20,7 @@ constexpr size_t kMaxNameBytes = 4096;
 constexpr size_t kMinStepBytes = 1 + 4 + 4 + 4 + 1 + 4 + 8;
 
 bool IsFloatType(DataType t) {
-  return t == DataType::kF32 || t == DataType::kF16 || t == DataType::kBF16 ||
-         t == DataType::kF64;
+  return t == DataType::kF32 || t == DataType::kF16 || t == DataType::kBF16 || t == DataType::kF64;
 }
 
 template <typename T>
@@ -67,13 +66,20 @@ std::string IntsToString(const std::vector<int64_t>& v) {
 
 std::string_view RecipeOpName(WeightRecipe::Op op) {
   switch (op) {
-    case WeightRecipe::Op::kSource: return "source";
-    case WeightRecipe::Op::kTranspose: return "transpose";
-    case WeightRecipe::Op::kReshape: return "reshape";
-    case WeightRecipe::Op::kCast: return "cast";
-    case WeightRecipe::Op::kBnScale: return "bn_scale";
-    case WeightRecipe::Op::kBnBias: return "bn_bias";
-    case WeightRecipe::Op::kConcat: return "concat";
+    case WeightRecipe::Op::kSource:
+      return "source";
+    case WeightRecipe::Op::kTranspose:
+      return "transpose";
+    case WeightRecipe::Op::kReshape:
+      return "reshape";
+    case WeightRecipe::Op::kCast:
+      return "cast";
+    case WeightRecipe::Op::kBnScale:
+      return "bn_scale";
+    case WeightRecipe::Op::kBnBias:
+      return "bn_bias";
+    case WeightRecipe::Op::kConcat:
+      return "concat";
   }
   return "unknown";
 }
@@ -151,8 +157,8 @@ Status WeightRecipe::Validate() const {
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
-    const std::string where = "weight recipe step " + std::to_string(i) + " (" +
-                              std::string(RecipeOpName(s.op)) + ")";
+    const std::string where =
+        "weight recipe step " + std::to_string(i) + " (" + std::string(RecipeOpName(s.op)) + ")";
     size_t want_args = 1;
     switch (s.op) {
       case Op::kSource:
@@ -186,8 +192,7 @@ Status WeightRecipe::Validate() const {
         break;
       case Op::kConcat:
         want_args = s.args.size();
-        if (s.args.empty() || s.args.size() > kMaxArgs || s.axis < 0 ||
-            s.axis >= int64_t(kMaxRank))
+        if (s.args.empty() || s.args.size() > kMaxArgs || s.axis < 0 || s.axis >= int64_t(kMaxRank))
           return InvalidArgument(where + ": needs 1.." + std::to_string(kMaxArgs) +
                                  " inputs and an axis in [0, " + std::to_string(kMaxRank) + ")");
         break;
@@ -221,13 +226,26 @@ std::string WeightRecipe::StepToString(int index) const {
   char eps[32];
   std::snprintf(eps, sizeof(eps), "%g", double(s.eps));
   switch (s.op) {
-    case Op::kTranspose: out += ", perm=" + IntsToString(s.ints); break;
-    case Op::kReshape: out += ", shape=" + IntsToString(s.ints); break;
-    case Op::kCast: out += ", " + std::string(DataTypeName(s.dtype)); break;
-    case Op::kBnScale: out += ", eps=" + std::string(eps) + ", axis=" + std::to_string(s.axis); break;
-    case Op::kBnBias: out += ", eps=" + std::string(eps); break;
-    case Op::kConcat: out += ", axis=" + std::to_string(s.axis); break;
-    default: break;
+    case Op::kTranspose:
+      out += ", perm=" + IntsToString(s.ints);
+      break;
+    case Op::kReshape:
+      out += ", shape=" + IntsToString(s.ints);
+      break;
+    case Op::kCast:
+      out += ", " + std::string(DataTypeName(s.dtype));
+      break;
+    case Op::kBnScale:
+      out += ", eps=" + std::string(eps) + ", axis=" + std::to_string(s.axis);
+      break;
+    case Op::kBnBias:
+      out += ", eps=" + std::string(eps);
+      break;
+    case Op::kConcat:
+      out += ", axis=" + std::to_string(s.axis);
+      break;
+    default:
+      break;
   }
   return out + ")";
 }

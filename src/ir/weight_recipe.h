@@ -3,8 +3,9 @@
 // A recipe is a small expression DAG stored as a list of steps in evaluation order; each step reads
 // only earlier steps (by index), and the last step is the result. Passes that change a weight never
 // compute the new value themselves: they record a recipe, and every consumer (the reference
-// executor, the engine builder, refit) gets the value by Evaluate(). Evaluate is deterministic (same
-// sources, same bytes out), so a build and a later refit with the same sources agree bit-exactly.
+// executor, the engine builder, refit) gets the value by Evaluate(). Evaluate is deterministic
+// (same sources, same bytes out), so a build and a later refit with the same sources agree
+// bit-exactly.
 //
 // Serialize() gives a stable little-endian byte form for the engine file; Parse() validates every
 // field (step kinds, argument indices, ranks, sizes) before trusting it. A WeightRecipe is a plain
@@ -35,12 +36,12 @@ class WeightRecipe {
   };
   struct Step {
     Op op = Op::kSource;
-    std::string source;          // kSource
-    std::vector<int32_t> args;   // earlier step indices; -1 only for kBnBias's absent bias
-    std::vector<int64_t> ints;   // kTranspose perm, kReshape shape
+    std::string source;         // kSource
+    std::vector<int32_t> args;  // earlier step indices; -1 only for kBnBias's absent bias
+    std::vector<int64_t> ints;  // kTranspose perm, kReshape shape
     DataType dtype = DataType::kUndefined;  // kCast
-    float eps = 0;               // kBnScale, kBnBias
-    int64_t axis = 0;            // kBnScale channel axis, kConcat axis
+    float eps = 0;                          // kBnScale, kBnBias
+    int64_t axis = 0;                       // kBnScale channel axis, kConcat axis
     bool operator==(const Step& o) const = default;
   };
   using Lookup = std::function<const Tensor*(const std::string& name)>;

@@ -17,25 +17,36 @@ double LoadAs(const void* p, int64_t i) {
 
 double LoadFloat(DataType t, const void* p, int64_t i) {
   switch (t) {
-    case DataType::kF16: return LoadAs<Half>(p, i);
-    case DataType::kBF16: return LoadAs<BFloat16>(p, i);
-    case DataType::kF64: return LoadAs<double>(p, i);
-    default: return LoadAs<float>(p, i);
+    case DataType::kF16:
+      return LoadAs<Half>(p, i);
+    case DataType::kBF16:
+      return LoadAs<BFloat16>(p, i);
+    case DataType::kF64:
+      return LoadAs<double>(p, i);
+    default:
+      return LoadAs<float>(p, i);
   }
 }
 
 void StoreFloat(DataType t, void* p, int64_t i, double v) {
   switch (t) {
-    case DataType::kF16: static_cast<Half*>(p)[i] = Half(float(v)); break;
-    case DataType::kBF16: static_cast<BFloat16*>(p)[i] = BFloat16(float(v)); break;
-    case DataType::kF64: static_cast<double*>(p)[i] = v; break;
-    default: static_cast<float*>(p)[i] = float(v); break;
+    case DataType::kF16:
+      static_cast<Half*>(p)[i] = Half(float(v));
+      break;
+    case DataType::kBF16:
+      static_cast<BFloat16*>(p)[i] = BFloat16(float(v));
+      break;
+    case DataType::kF64:
+      static_cast<double*>(p)[i] = v;
+      break;
+    default:
+      static_cast<float*>(p)[i] = float(v);
+      break;
   }
 }
 
 bool IsFloatType(DataType t) {
-  return t == DataType::kF32 || t == DataType::kF16 || t == DataType::kBF16 ||
-         t == DataType::kF64;
+  return t == DataType::kF32 || t == DataType::kF16 || t == DataType::kBF16 || t == DataType::kF64;
 }
 
 StatusOr<Tensor> Transpose(const Tensor& x, const std::vector<int64_t>& perm) {
@@ -109,9 +120,9 @@ StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
   // "'bn1.weight'" for a source argument, "step 3" otherwise: errors name the source weights.
   auto label = [&](int32_t a) {
     const Step& s = steps_[size_t(a)];
-    return s.op == Op::kSource ? "'" + s.source + "' " + val[size_t(a)]->shape().ToString()
-                               : "step " + std::to_string(a) + " " +
-                                     val[size_t(a)]->shape().ToString();
+    return s.op == Op::kSource
+               ? "'" + s.source + "' " + val[size_t(a)]->shape().ToString()
+               : "step " + std::to_string(a) + " " + val[size_t(a)]->shape().ToString();
   };
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
@@ -126,7 +137,9 @@ StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
     for (int32_t a : s.args) in.push_back(a < 0 ? nullptr : val[size_t(a)]);
     StatusOr<Tensor> r = InvalidArgument("unreachable");
     switch (s.op) {
-      case Op::kTranspose: r = Transpose(*in[0], s.ints); break;
+      case Op::kTranspose:
+        r = Transpose(*in[0], s.ints);
+        break;
       case Op::kReshape: {
         auto n = CheckedNumElements(s.ints);
         if (!n.ok() || *n != in[0]->NumElements()) {
@@ -194,14 +207,16 @@ StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
           const float* mean = in[3]->data_as<float>();
           float* y = r->mutable_data_as<float>();
           for (int64_t ch = 0; ch < c; ++ch) {
-            y[ch] = ((b ? b[ch] : 0.f) - mean[ch]) * BnFactor(gamma[ch], var[ch], s.eps) +
-                    beta[ch];
+            y[ch] = ((b ? b[ch] : 0.f) - mean[ch]) * BnFactor(gamma[ch], var[ch], s.eps) + beta[ch];
           }
         }
         break;
       }
-      case Op::kConcat: r = Concat(in, s.axis); break;
-      default: break;
+      case Op::kConcat:
+        r = Concat(in, s.axis);
+        break;
+      default:
+        break;
     }
     if (!r.ok()) return r.status().WithContext(where);
     owned[i] = std::move(r).value();

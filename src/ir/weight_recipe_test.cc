@@ -70,15 +70,15 @@ TEST(WeightRecipeTest, BnBiasWithAndWithoutBias) {
   Sources s = BnSources();
   WeightRecipe r;
   int b = r.AddSource("conv.bias");
-  r.AddBnBias(b, r.AddSource("bn.weight"), r.AddSource("bn.bias"),
-              r.AddSource("bn.running_mean"), r.AddSource("bn.running_var"), 1.f);
+  r.AddBnBias(b, r.AddSource("bn.weight"), r.AddSource("bn.bias"), r.AddSource("bn.running_mean"),
+              r.AddSource("bn.running_var"), 1.f);
   auto t = r.Evaluate(s.lookup());
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   // (0.5 - 1) * 2/2 + 10 = 9.5;  (-1 - 2) * 3/3 + 20 = 17
   EXPECT_EQ(Values(*t), (std::vector<float>{9.5f, 17}));
   WeightRecipe n;
-  n.AddBnBias(-1, n.AddSource("bn.weight"), n.AddSource("bn.bias"),
-              n.AddSource("bn.running_mean"), n.AddSource("bn.running_var"), 1.f);
+  n.AddBnBias(-1, n.AddSource("bn.weight"), n.AddSource("bn.bias"), n.AddSource("bn.running_mean"),
+              n.AddSource("bn.running_var"), 1.f);
   auto u = n.Evaluate(s.lookup());
   ASSERT_TRUE(u.ok()) << u.status().ToString();
   EXPECT_EQ(Values(*u), (std::vector<float>{9, 18}));
@@ -103,7 +103,8 @@ TEST(WeightRecipeTest, TransposeReshapeConcatCast) {
   EXPECT_EQ(ct->shape(), Shape({3, 3}));
   EXPECT_EQ(Values(*ct), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
   WeightRecipe c1;
-  c1.AddConcat({c1.AddTranspose(c1.AddSource("a"), {1, 0}), c1.AddTranspose(c1.AddSource("b"), {1, 0})}, 1);
+  c1.AddConcat(
+      {c1.AddTranspose(c1.AddSource("a"), {1, 0}), c1.AddTranspose(c1.AddSource("b"), {1, 0})}, 1);
   EXPECT_EQ(Values(*c1.Evaluate(s.lookup())), (std::vector<float>{0, 3, 6, 1, 4, 7, 2, 5, 8}));
   WeightRecipe h;
   h.AddCast(h.AddCast(h.AddSource("b"), DataType::kF16), DataType::kF32);
@@ -130,7 +131,8 @@ TEST(WeightRecipeTest, ErrorsNameTheStepAndSource) {
                1e-5f, 0);
   auto t = r.Evaluate(s.lookup());
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("step 3 (bn_scale)"), std::string::npos) << t.status().ToString();
+  EXPECT_NE(t.status().message().find("step 3 (bn_scale)"), std::string::npos)
+      << t.status().ToString();
   EXPECT_NE(t.status().message().find("'short'"), std::string::npos);
   EXPECT_NE(t.status().message().find("expected 2"), std::string::npos);
   auto missing = WeightRecipe::FromSource("nope").Evaluate(s.lookup());
@@ -148,7 +150,8 @@ TEST(WeightRecipeTest, ToStringMatchesTheDocumentedForm) {
   const int gamma = r.AddSource("bn1.weight");
   r.AddBnScale(w, gamma, r.AddSource("bn1.running_var"), 1e-5f, 0);
   EXPECT_EQ(r.ToString(), "bn_scale(conv1.weight, bn1.weight, bn1.running_var, eps=1e-05, axis=0)");
-  EXPECT_EQ(r.Sources(), (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.running_var"}));
+  EXPECT_EQ(r.Sources(),
+            (std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.running_var"}));
 }
 
 TEST(WeightRecipeTest, SerializeRoundTripsAndEvaluatesIdentically) {

@@ -63,8 +63,8 @@ Skip TryFold(ir::Graph& g, size_t bn_index, int p_index, const std::map<std::str
   if (!eps.ok()) return eps.status().message();
   if (p_index < 0) return "input is not produced by a node";
   ir::Node& p = g.nodes[size_t(p_index)];
-  if (!p.domain.empty() || (p.op_type != "Conv" && p.op_type != "ConvTranspose" &&
-                            p.op_type != "Gemm"))
+  if (!p.domain.empty() ||
+      (p.op_type != "Conv" && p.op_type != "ConvTranspose" && p.op_type != "Gemm"))
     return "producer is " + p.op_type;
   const std::string& x = bn.inputs[0];
   if (uses.at(x) != 1 || IsGraphOutput(g, x)) return "producer output has other readers";

@@ -34,9 +34,8 @@ StatusOr<WeightInfo> GetWeightInfo(const ir::Graph& g, const std::string& name) 
   if (const Tensor* t = g.FindWeight(name)) return WeightInfo{t->dtype(), t->shape()};
   const ir::WeightRecipe* r = g.FindDerivedWeight(name);
   if (r == nullptr) return NotFound("'" + name + "' is not a weight");
-  REFIT_ASSIGN_OR_RETURN(Tensor t, r->Evaluate([&](const std::string& s) {
-    return g.FindWeight(s);
-  }));
+  REFIT_ASSIGN_OR_RETURN(Tensor t,
+                         r->Evaluate([&](const std::string& s) { return g.FindWeight(s); }));
   return WeightInfo{t.dtype(), t.shape()};
 }
 

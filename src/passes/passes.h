@@ -1,11 +1,13 @@
-// Graph passes: rewrites of an ir::Graph that keep its outputs (up to float rounding) and keep every
-// weight refittable.
+// Graph passes: rewrites of an ir::Graph that keep its outputs (up to float rounding) and keep
+// every weight refittable.
 //
 // Contract shared by every pass:
 // - A pass that changes a weight never computes the new value itself: it adds a derived weight
 //   whose WeightRecipe reads SOURCE weights, so refit recomputes it exactly from new sources.
-// - graph.weights (the source weights) is never modified, even when no node reads a source any more.
-// - Nothing that reads a weight is ever folded to a constant (a baked value would go stale on refit).
+// - graph.weights (the source weights) is never modified, even when no node reads a source any
+// more.
+// - Nothing that reads a weight is ever folded to a constant (a baked value would go stale on
+// refit).
 // - On error the graph may be partly rewritten but is still valid; callers that need atomicity
 //   run passes on a copy.
 // - `report` may be null. Passes are not thread-safe on the same graph.

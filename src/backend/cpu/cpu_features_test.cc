@@ -49,8 +49,12 @@ TEST(CpuFeaturesTest, CoversAndMissing) {
 TEST(CpuFeaturesTest, DetectionIsConsistent) {
   const CpuFeatures& f = DetectCpuFeatures();
   // Every x86-64 CPU with AVX-512F has AVX2 and FMA; AVX2 implies AVX.
-  if (f.avx512f) EXPECT_TRUE(f.avx2 && f.fma);
-  if (f.avx2) EXPECT_TRUE(f.avx);
+  if (f.avx512f) {
+    EXPECT_TRUE(f.avx2 && f.fma);
+  }
+  if (f.avx2) {
+    EXPECT_TRUE(f.avx);
+  }
   StatusOr<CpuFeatures> parsed = CpuFeatures::Parse(f.ToString());
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(*parsed, f);

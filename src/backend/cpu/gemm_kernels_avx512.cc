@@ -4,6 +4,10 @@
 
 #include "backend/cpu/gemm_microkernel.h"
 
+// GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as maybe-uninitialized
+// (a false positive: the masked-off pass-through lanes are never used with an all-ones mask).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace refit::cpu::internal {
 namespace {
 

@@ -208,8 +208,13 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
     std::fprintf(stderr, "GemmPacked: %s\n", check.ToString().c_str());
     std::abort();
   }
-  GemmPlan g{FindMicroKernel(info), info.mr, info.nr, m, n, std::max<int64_t>(k, 0), info.kc,
-             info.mc, 0, 0, 0, a, lda, packed_b, bias, c, ldc, act};
+  k = std::max<int64_t>(k, 0);
+  // Equal K passes (576 = 288 + 288 rather than 256 + 256 + 64): the short tail pass would cost a
+  // full read-modify-write of C for little work.
+  const int64_t k_passes = std::max<int64_t>(1, (k + info.kc - 1) / info.kc);
+  const int64_t kc = std::max<int64_t>(1, (k + k_passes - 1) / k_passes);
+  GemmPlan g{FindMicroKernel(info), info.mr, info.nr, m, n, k, kc, info.mc, 0, 0, 0,
+             a, lda, packed_b, bias, c, ldc, act};
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
   const int64_t m_blocks = (m + g.mc - 1) / g.mc;
@@ -220,7 +225,7 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
     g.panels_per_task = (g.panels_per_task + 1) / 2;
   }
   g.n_tasks_per_row = (g.n_panels + g.panels_per_task - 1) / g.panels_per_task;
-  const size_t a_pack_floats = size_t(g.mc) * size_t(std::min(g.kc, std::max<int64_t>(g.k, 1)));
+  const size_t a_pack_floats = size_t(g.mc) * size_t(g.kc);
   ParallelFor(pool, m_blocks * g.n_tasks_per_row, [&g, a_pack_floats](int64_t begin, int64_t end) {
     AlignedFloats a_pack = AllocateAligned(a_pack_floats);
     for (int64_t t = begin; t < end; ++t) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +13,10 @@
 #include "backend/reference/ref_gemm.h"
 
 namespace refit::cpu {
+
+// gtest prints parameters with this instead of raw bytes.
+void PrintTo(const GemmKernelInfo& info, std::ostream* os) { *os << info.Name(); }
+
 namespace {
 
 constexpr int64_t kDims[] = {1, 3, 7, 16, 17, 33, 64, 65, 127, 255};
@@ -247,8 +252,12 @@ TEST(GemmKernelsTest, TwoBlockingsPerSupportedIsa) {
     (info.isa == GemmIsa::kAvx2 ? avx2 : avx512)++;
     EXPECT_TRUE(cpu.Covers(info.RequiredFeatures())) << info.Name();
   }
-  if (cpu.avx2 && cpu.fma) EXPECT_GE(avx2, 2);
-  if (cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512vl) EXPECT_GE(avx512, 2);
+  if (cpu.avx2 && cpu.fma) {
+    EXPECT_GE(avx2, 2);
+  }
+  if (cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512vl) {
+    EXPECT_GE(avx512, 2);
+  }
   EXPECT_TRUE(AvailableGemmKernels(CpuFeatures()).empty());
 }
 

@@ -124,5 +124,34 @@ TEST(ReferenceExecutorTest, KernelErrorsNameTheNode) {
   EXPECT_NE(r.status().message().find("bad_add"), std::string::npos) << r.status().message();
 }
 
+// Derived weights are evaluated once at Create from the source weights of that moment; nodes
+// and graph outputs read them by name.
+TEST(ReferenceExecutorTest, DerivedWeightsAreMaterialised) {
+  ir::Graph g = SmallGraph();
+  ir::WeightRecipe row;
+  row.AddTranspose(row.AddReshape(row.AddSource("w"), {2, 1}), {1, 0});
+  g.derived_weights.emplace("w2", row);
+  g.nodes.push_back(MakeNode("Add", {"z", "w2"}, {"zw"}));
+  for (const char* name : {"zw", "w2"}) {
+    ir::ValueInfo v;
+    v.name = name;
+    g.outputs.push_back(v);
+  }
+  auto ex = ReferenceExecutor::Create(g);
+  ASSERT_TRUE(ex.ok()) << ex.status().ToString();
+  Tensor x = Tensor::FromVector<float>({2}, {2.f, 3.f});
+  auto out = (*ex)->Run({{"x", x.view()}});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->at("w2").shape(), Shape({1, 2}));
+  EXPECT_EQ(out->at("zw").data_as<float>()[0], 10.f);   // 9 + 1
+  EXPECT_EQ(out->at("zw").data_as<float>()[1], -10.f);  // 0 - 10
+
+  g.derived_weights["w2"].AddReshape(1, {3});  // 2 elements cannot become 3
+  auto bad = ReferenceExecutor::Create(g);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("derived weight 'w2'"), std::string::npos)
+      << bad.status().ToString();
+}
+
 }  // namespace
 }  // namespace refit::reference

@@ -1,0 +1,112 @@
+// Our packed GEMM kernels against OpenBLAS cblas_sgemm, one thread, GFLOP/s as the "GFLOPS"
+// counter. Also the cost of packing a weight (the refit path), as bytes/s.
+//
+//   build/<dir>/bench/gemm_bench --benchmark_min_time=0.5
+#include <cblas.h>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
+
+namespace refit::cpu {
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t m, n, k;
+};
+constexpr Shape kShapes[] = {
+    {"256^3", 256, 256, 256},
+    {"1024^3", 1024, 1024, 1024},
+    {"conv3136x64x576", 3136, 64, 576},  // ResNet-style 3x3 conv, 56x56, 64 channels, im2col
+};
+
+std::vector<float> RandomVector(size_t count, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+void SetFlops(benchmark::State& state, const Shape& s) {
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * s.m * s.n * s.k * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BenchOurs(benchmark::State& state, GemmKernelInfo info, Shape s) {
+  const std::vector<float> a = RandomVector(s.m * s.k, 1), b = RandomVector(s.k * s.n, 2);
+  std::vector<float> packed(PackedBSize(info, s.k, s.n)), c(s.m * s.n);
+  PackB(info, b.data(), s.n, false, s.k, s.n, packed.data());
+  for (auto _ : state) {
+    GemmPacked(info, s.m, s.n, s.k, a.data(), s.k, packed.data(), nullptr, c.data(), s.n,
+               Activation::kNone, nullptr);
+    benchmark::ClobberMemory();
+  }
+  SetFlops(state, s);
+}
+
+void BenchOpenBlas(benchmark::State& state, Shape s) {
+  const std::vector<float> a = RandomVector(s.m * s.k, 1), b = RandomVector(s.k * s.n, 2);
+  std::vector<float> c(s.m * s.n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(s.m), int(s.n), int(s.k), 1.0f,
+                a.data(), int(s.k), b.data(), int(s.n), 0.0f, c.data(), int(s.n));
+    benchmark::ClobberMemory();
+  }
+  SetFlops(state, s);
+}
+
+void BenchPackB(benchmark::State& state, GemmKernelInfo info, bool trans_b) {
+  const int64_t k = 1024, n = 1024;
+  const std::vector<float> b = RandomVector(k * n, 3);
+  std::vector<float> packed(PackedBSize(info, k, n));
+  for (auto _ : state) {
+    PackB(info, b.data(), trans_b ? k : n, trans_b, k, n, packed.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * k * n * int64_t(sizeof(float)));
+}
+
+void RegisterAll() {
+  const std::vector<GemmKernelInfo> kernels = AvailableGemmKernels(DetectCpuFeatures());
+  for (const Shape& s : kShapes) {
+    benchmark::RegisterBenchmark(("sgemm/" + std::string(s.name) + "/openblas").c_str(),
+                                 BenchOpenBlas, s)
+        ->Unit(benchmark::kMillisecond);
+    for (const GemmKernelInfo& info : kernels) {
+      benchmark::RegisterBenchmark(("sgemm/" + std::string(s.name) + "/" + info.Name()).c_str(),
+                                   BenchOurs, info, s)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+  for (const GemmKernelInfo& info : kernels) {
+    for (bool trans_b : {false, true}) {
+      benchmark::RegisterBenchmark(
+          ("packb/1024^2/" + info.Name() + (trans_b ? "/trans" : "/plain")).c_str(), BenchPackB,
+          info, trans_b);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace refit::cpu
+
+int main(int argc, char** argv) {
+  openblas_set_num_threads(1);
+  benchmark::AddCustomContext("cpu_features", refit::cpu::DetectCpuFeatures().ToString());
+  // OpenBLAS picks its kernel from the CPUID model; an unknown model falls back to a slow core.
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  refit::cpu::RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

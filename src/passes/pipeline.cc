@@ -1,0 +1,19 @@
+// The default pass pipeline. Order matters: constants first (so shape arithmetic is settled), then
+// weight transposes become derived weights, which lets MatMul + Add become Gemm, which lets a
+// following BatchNormalization fold; dead code last collects what the others orphaned.
+#include "passes/passes.h"
+
+namespace refit::passes {
+
+Status RunDefaultPasses(ir::Graph& g, PassReport* report, const PassOptions& options) {
+  if (options.evaluator) REFIT_RETURN_IF_ERROR(FoldConstantsPass(g, options.evaluator, report));
+  REFIT_RETURN_IF_ERROR(FoldWeightTransposePass(g, report));
+  REFIT_RETURN_IF_ERROR(MatMulAddToGemmPass(g, report));
+  REFIT_RETURN_IF_ERROR(FoldBatchNormPass(g, report));
+  REFIT_RETURN_IF_ERROR(EliminateDeadCodePass(g, report));
+  Status s = g.Validate();
+  if (!s.ok()) return Internal("graph invalid after passes: " + s.message());
+  return Status::Ok();
+}
+
+}  // namespace refit::passes
