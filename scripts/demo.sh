@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh release
+bash scripts/build.sh release refit
 model=examples/models/tiny_cnn
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

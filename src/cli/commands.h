@@ -14,5 +14,6 @@ using Command = std::function<Status()>;
 
 Command AddRunCommand(CLI::App& app);
 Command AddInspectCommand(CLI::App& app);
+Command AddBenchCommand(CLI::App& app);
 
 }  // namespace refit::cli

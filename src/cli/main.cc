@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   };
   add(refit::cli::AddRunCommand);
   add(refit::cli::AddInspectCommand);
+  add(refit::cli::AddBenchCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,12 @@ class WeightRecipe {
     bool operator==(const Step& o) const = default;
   };
   using Lookup = std::function<const Tensor*(const std::string& name)>;
+  struct TensorType {
+    DataType dtype = DataType::kUndefined;
+    Shape shape;
+    bool operator==(const TensorType& o) const = default;
+  };
+  using TypeLookup = std::function<std::optional<TensorType>(const std::string& name)>;
 
   // Builders: each appends one step and returns its index (the new result of the recipe).
   int AddSource(const std::string& name);
@@ -70,6 +77,9 @@ class WeightRecipe {
   // the step and the source weights involved, with expected vs found shapes. The result owns its
   // bytes (never aliases a source).
   StatusOr<Tensor> Evaluate(const Lookup& lookup) const;
+  // The result's dtype and shape from the sources' dtypes and shapes, without reading any value.
+  // Makes every check Evaluate makes, with the same errors (Evaluate calls it first).
+  StatusOr<TensorType> InferType(const TypeLookup& lookup) const;
   // Checks the structure alone (argument indices, ranks, dtypes): what Parse() guarantees.
   Status Validate() const;
 

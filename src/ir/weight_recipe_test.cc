@@ -144,6 +144,38 @@ TEST(WeightRecipeTest, ErrorsNameTheStepAndSource) {
   EXPECT_FALSE(bad.Evaluate(s.lookup()).ok());
 }
 
+// InferType agrees with what Evaluate produces, and refuses what Evaluate refuses.
+TEST(WeightRecipeTest, InferTypeMatchesEvaluate) {
+  Sources s = BnSources();
+  auto type_of = [&](const std::string& n) -> std::optional<WeightRecipe::TensorType> {
+    const Tensor* t = s.lookup()(n);
+    if (t == nullptr) return std::nullopt;
+    return WeightRecipe::TensorType{t->dtype(), t->shape()};
+  };
+  WeightRecipe grouped = BnScaleRecipe(1e-5f);
+  int x = grouped.AddTranspose(grouped.AddReshape(3, {2, 2}), {1, 0});
+  grouped.AddConcat({x, grouped.AddCast(x, DataType::kF32)}, 1);
+  WeightRecipe bias;
+  bias.AddBnBias(bias.AddSource("conv.bias"), bias.AddSource("bn.weight"),
+                 bias.AddSource("bn.bias"), bias.AddSource("bn.running_mean"),
+                 bias.AddSource("bn.running_var"), 1e-5f);
+  for (const WeightRecipe* r : {&grouped, &bias}) {
+    auto t = r->InferType(type_of);
+    auto v = r->Evaluate(s.lookup());
+    ASSERT_TRUE(t.ok() && v.ok()) << t.status().ToString() << v.status().ToString();
+    EXPECT_EQ(t->shape, v->shape()) << r->ToString();
+    EXPECT_EQ(t->dtype, v->dtype());
+  }
+  EXPECT_EQ(grouped.InferType(type_of)->shape, Shape({2, 4}));
+  WeightRecipe cat;
+  cat.AddConcat({cat.AddSource("conv.weight"), cat.AddSource("conv.bias")}, 0);
+  auto bad = cat.InferType(type_of);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'conv.bias' [2]"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_FALSE(cat.Evaluate(s.lookup()).ok());
+}
+
 TEST(WeightRecipeTest, ToStringMatchesTheDocumentedForm) {
   WeightRecipe r;
   const int w = r.AddSource("conv1.weight");

@@ -94,7 +94,12 @@ Status FoldConstantsPass(ir::Graph& g, const NodeEvaluator& evaluator, PassRepor
       continue;
     }
     auto outs = TryEvaluate(g, n, consts, evaluator);
-    if (!outs.ok()) return outs.status().WithContext("fold_constants: node '" + n.name + "'");
+    if (!outs.ok()) {
+      // Not folding is always correct: the node runs (and reports its error) at run time.
+      Note(report, std::string(kPass) + ".skipped", "'" + n.name + "': " + outs.status().message());
+      nodes.push_back(std::move(n));
+      continue;
+    }
     bool fold = !outs->empty() && outs->size() == n.outputs.size();
     for (size_t o = 0; fold && o < outs->size(); ++o) {
       fold = (*outs)[o].defined() || n.outputs[o].empty();

@@ -80,6 +80,22 @@ TEST(FoldConstantsTest, FoldsShapeArithmeticButNeverWeights) {
   EXPECT_EQ(after.OpCounts()["Constant"], 2);  // "c" and the folded shape
 }
 
+TEST(FoldConstantsTest, KeepsNodesTheEvaluatorCannotRun) {
+  ir::Graph g = Sample();
+  NodeEvaluator no_mul = [](const ir::Node& n, int64_t opset,
+                            const std::vector<const Tensor*>& inputs, std::vector<Tensor>* out) {
+    if (n.op_type == "Mul") return Unimplemented("no Mul here");
+    return testing::ReferenceEvaluator()(n, opset, inputs, out);
+  };
+  PassReport report;
+  ASSERT_TRUE(FoldConstantsPass(g, no_mul, &report).ok());
+  EXPECT_EQ(report.Count("fold_constants"), 1) << report.ToString();  // only Shape(x)
+  EXPECT_EQ(report.Count("fold_constants.skipped"), 1);
+  EXPECT_EQ(g.OpCounts()["Mul"], 1);
+  EXPECT_EQ(g.OpCounts()["Div"], 1);
+  EXPECT_TRUE(g.Validate().ok());
+}
+
 TEST(FoldConstantsTest, RequiresAnEvaluator) {
   ir::Graph g = Sample();
   EXPECT_FALSE(FoldConstantsPass(g, NodeEvaluator(), nullptr).ok());

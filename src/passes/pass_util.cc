@@ -34,9 +34,13 @@ StatusOr<WeightInfo> GetWeightInfo(const ir::Graph& g, const std::string& name) 
   if (const Tensor* t = g.FindWeight(name)) return WeightInfo{t->dtype(), t->shape()};
   const ir::WeightRecipe* r = g.FindDerivedWeight(name);
   if (r == nullptr) return NotFound("'" + name + "' is not a weight");
-  REFIT_ASSIGN_OR_RETURN(Tensor t,
-                         r->Evaluate([&](const std::string& s) { return g.FindWeight(s); }));
-  return WeightInfo{t.dtype(), t.shape()};
+  auto type_of = [&](const std::string& s) -> std::optional<ir::WeightRecipe::TensorType> {
+    const Tensor* t = g.FindWeight(s);
+    if (t == nullptr) return std::nullopt;
+    return ir::WeightRecipe::TensorType{t->dtype(), t->shape()};
+  };
+  REFIT_ASSIGN_OR_RETURN(ir::WeightRecipe::TensorType type, r->InferType(type_of));
+  return WeightInfo{type.dtype, type.shape};
 }
 
 std::optional<std::vector<int64_t>> StaticDims(const ir::Graph& g, const std::string& name) {

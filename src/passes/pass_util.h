@@ -22,7 +22,7 @@ struct WeightInfo {
   DataType dtype = DataType::kUndefined;
   Shape shape;
 };
-// dtype and shape of a weight; a derived weight's recipe is evaluated to know them.
+// dtype and shape of a weight (a derived weight's from its recipe, without evaluating it).
 StatusOr<WeightInfo> GetWeightInfo(const ir::Graph& g, const std::string& name);
 
 // Rank and dims of any value when statically known (graph input, inferred value, weight);

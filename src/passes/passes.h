@@ -57,7 +57,8 @@ Status FoldWeightTransposePass(ir::Graph& g, PassReport* report);
 Status EliminateDeadCodePass(ir::Graph& g, PassReport* report);
 // Replaces nodes whose inputs are all constants independent of weights (Constant outputs, and
 // Shape/Size of statically shaped values) by Constant nodes, evaluating them with `evaluator`.
-// Never folds anything reading a weight, random operators, or results above 1M elements.
+// Never folds anything reading a weight, random operators, or results above 1M elements; a node
+// the evaluator fails on is kept (and noted as skipped).
 Status FoldConstantsPass(ir::Graph& g, const NodeEvaluator& evaluator, PassReport* report);
 
 struct PassOptions {

@@ -101,7 +101,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const std::string& cmd : {"", "run ", "inspect "}) {
+  for (const std::string& cmd : {"", "run ", "inspect ", "bench "}) {
     Result r = Refit(cmd + "--help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
@@ -209,6 +209,29 @@ TEST_F(CliTest, LyingSafetensorsHeader) {
   Result r = Refit("run " + model + " --inputs " + in + " -o " + Path("out.safetensors"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find(in), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, BenchReportsPercentiles) {
+  const std::string model = WriteModel(AddModel());
+  Result r = Refit("bench " + model + " --iterations 5 --warmup 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* key : {"\"median_ms\"", "\"p10_ms\"", "\"p90_ms\"", "\"iterations\": 5"}) {
+    EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
+  }
+  const std::string in = WriteInputs({2, 3});
+  r = Refit("bench " + model + " --inputs " + in + " --iterations 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("median"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, BenchNeedsInputsForSymbolicShapes) {
+  onnx::ModelProto m = AddModel();
+  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
+      ->mutable_dim(0)->set_dim_param("batch");
+  const std::string model = WriteModel(m);
+  Result r = Refit("bench " + model);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("--inputs"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, UsageErrorsAreNonZero) {

@@ -8,8 +8,9 @@ namespace refit::cpu::internal {
 namespace {
 
 // MR rows x NV vectors of 8 floats. Accumulators stay in registers: MR * NV + NV + 1 <= 16 ymm.
-template <int MR, int NV>
-void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+// kDirectA reads A in place (row stride lda) instead of from a packed panel.
+template <int MR, int NV, bool kDirectA>
+void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                  const TileEpilogue& ep) {
   constexpr int kNr = NV * 8;
   __m256 acc[MR][NV];
@@ -25,11 +26,11 @@ void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ld
     for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + j * 8);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const __m256 av = _mm256_broadcast_ss(a + i);
+      const __m256 av = _mm256_broadcast_ss(kDirectA ? a + i * lda : a + i);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += kDirectA ? 1 : MR;
     b += kNr;
   }
   const __m256 zero = _mm256_setzero_ps();
@@ -54,9 +55,9 @@ void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ld
 
 }  // namespace
 
-MicroKernelFn FindAvx2MicroKernel(int mr, int nr) {
-  if (mr == 6 && nr == 16) return &MicroKernel<6, 2>;
-  if (mr == 4 && nr == 24) return &MicroKernel<4, 3>;
+MicroKernelFn FindAvx2MicroKernel(int mr, int nr, bool direct_a) {
+  if (mr == 6 && nr == 16) return direct_a ? &MicroKernel<6, 2, true> : &MicroKernel<6, 2, false>;
+  if (mr == 4 && nr == 24) return direct_a ? &MicroKernel<4, 3, true> : &MicroKernel<4, 3, false>;
   return nullptr;
 }
 

@@ -4,16 +4,18 @@
 
 #include "backend/cpu/gemm_microkernel.h"
 
-// GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as maybe-uninitialized
-// (a false positive: the masked-off pass-through lanes are never used with an all-ones mask).
+// GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as
+// maybe-uninitialized (a false positive: the masked-off pass-through lanes are never used with an
+// all-ones mask).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace refit::cpu::internal {
 namespace {
 
 // MR rows x NV vectors of 16 floats. Accumulators stay in registers: MR * NV + NV + 1 <= 32 zmm.
-template <int MR, int NV>
-void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+// kDirectA reads A in place (row stride lda) instead of from a packed panel.
+template <int MR, int NV, bool kDirectA>
+void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
                  const TileEpilogue& ep) {
   constexpr int kNr = NV * 16;
   __m512 acc[MR][NV];
@@ -29,11 +31,11 @@ void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ld
     for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + j * 16);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
+      const __m512 av = _mm512_set1_ps(kDirectA ? a[i * lda] : a[i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += kDirectA ? 1 : MR;
     b += kNr;
   }
   const __m512 zero = _mm512_setzero_ps();
@@ -58,10 +60,12 @@ void MicroKernel(int64_t k, const float* a, const float* b, float* c, int64_t ld
 
 }  // namespace
 
-MicroKernelFn FindAvx512MicroKernel(int mr, int nr) {
-  if (mr == 6 && nr == 32) return &MicroKernel<6, 2>;
-  if (mr == 12 && nr == 32) return &MicroKernel<12, 2>;
-  if (mr == 8 && nr == 48) return &MicroKernel<8, 3>;
+MicroKernelFn FindAvx512MicroKernel(int mr, int nr, bool direct_a) {
+  if (mr == 6 && nr == 32) return direct_a ? &MicroKernel<6, 2, true> : &MicroKernel<6, 2, false>;
+  if (mr == 12 && nr == 32) {
+    return direct_a ? &MicroKernel<12, 2, true> : &MicroKernel<12, 2, false>;
+  }
+  if (mr == 8 && nr == 48) return direct_a ? &MicroKernel<8, 3, true> : &MicroKernel<8, 3, false>;
   return nullptr;
 }
 

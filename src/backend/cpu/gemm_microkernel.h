@@ -12,20 +12,21 @@
 namespace refit::cpu::internal {
 
 struct TileEpilogue {
-  bool accumulate;     // add the tile to what C already holds (a later K pass)
-  bool last;           // final K pass: add bias, apply act
-  const float* bias;   // NR floats for this tile's columns, or null
+  bool accumulate;    // add the tile to what C already holds (a later K pass)
+  bool last;          // final K pass: add bias, apply act
+  const float* bias;  // NR floats for this tile's columns, or null
   Activation act;
 };
 
-// Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats), `b` a
-// packed B panel (k groups of NR floats); c points at the tile's top-left element with row stride
-// ldc, all MR x NR elements are read (when accumulating) and written.
-using MicroKernelFn = void (*)(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                               const TileEpilogue& epilogue);
+// Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats; lda
+// ignored) or, for a direct-A kernel, the tile's first row of A in place (MR rows, stride lda).
+// `b` is a packed B panel (k groups of NR floats); c points at the tile's top-left element with row
+// stride ldc, all MR x NR elements are read (when accumulating) and written.
+using MicroKernelFn = void (*)(int64_t k, const float* a, int64_t lda, const float* b, float* c,
+                               int64_t ldc, const TileEpilogue& epilogue);
 
 // Null when this build has no kernel of that shape. Returning a pointer executes no ISA code.
-MicroKernelFn FindAvx2MicroKernel(int mr, int nr);
-MicroKernelFn FindAvx512MicroKernel(int mr, int nr);
+MicroKernelFn FindAvx2MicroKernel(int mr, int nr, bool direct_a);
+MicroKernelFn FindAvx512MicroKernel(int mr, int nr, bool direct_a);
 
 }  // namespace refit::cpu::internal

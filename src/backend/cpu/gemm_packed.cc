@@ -7,6 +7,8 @@
 #include <memory>
 #include <new>
 
+#include <xmmintrin.h>
+
 #include "backend/cpu/gemm_microkernel.h"
 
 namespace refit::cpu {
@@ -25,19 +27,21 @@ struct Blocking {
   int mr, nr, kc, mc;
 };
 
-// Default cache blocking per kernel shape, best guess first per ISA. KC keeps a KC x NR slab of B
-// within L1 (32-48 KiB); MC x KC of packed A fits in half of L2.
+// Default cache blocking per kernel shape, best guess first per ISA. KC keeps the KC x NR slab of B
+// that the micro-panels of A sweep over within L1 (32-48 KiB); MC x KC of packed A fits in L2.
+// clang-format off
 constexpr Blocking kKernels[] = {
-    {GemmIsa::kAvx512, 12, 32, 384, 192},
-    {GemmIsa::kAvx512, 8, 48, 256, 192},
+    {GemmIsa::kAvx512, 12, 32, 256, 192},
+    {GemmIsa::kAvx512, 8, 48, 192, 192},
     {GemmIsa::kAvx512, 6, 32, 256, 144},
     {GemmIsa::kAvx2, 6, 16, 256, 168},
     {GemmIsa::kAvx2, 4, 24, 256, 128},
 };
+// clang-format on
 
-MicroKernelFn FindMicroKernel(const GemmKernelInfo& info) {
-  return info.isa == GemmIsa::kAvx512 ? internal::FindAvx512MicroKernel(info.mr, info.nr)
-                                      : internal::FindAvx2MicroKernel(info.mr, info.nr);
+MicroKernelFn FindMicroKernel(const GemmKernelInfo& info, bool direct_a) {
+  return info.isa == GemmIsa::kAvx512 ? internal::FindAvx512MicroKernel(info.mr, info.nr, direct_a)
+                                      : internal::FindAvx2MicroKernel(info.mr, info.nr, direct_a);
 }
 
 struct AlignedDelete {
@@ -64,11 +68,45 @@ void PackA(const float* a, int64_t lda, int64_t rows, int64_t kb, int mr, float*
   }
 }
 
+// Packs one panel from a transposed source: panel[p][j] = src[j * ldb + p] for j < cols, zero for
+// cols <= j < nr. Works in k blocks with 4x4 SSE transposes (SSE is baseline x86-64): the reads
+// are short contiguous runs of `cols` rows and the writes stay within a few KiB, which also avoids
+// the 4 KiB set aliasing a column-at-a-time walk hits when ldb is a power of two.
+void PackTransposedPanel(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
+                         float* panel) {
+  constexpr int64_t kBlock = 64;
+  const int64_t cols4 = cols / 4 * 4;
+  for (int64_t p0 = 0; p0 < k; p0 += kBlock) {
+    const int64_t p1 = std::min(k, p0 + kBlock);
+    const int64_t p1_4 = p0 + (p1 - p0) / 4 * 4;
+    for (int64_t j = 0; j < cols4; j += 4) {
+      const float* s = src + j * ldb;
+      for (int64_t p = p0; p < p1_4; p += 4) {
+        __m128 r0 = _mm_loadu_ps(s + p), r1 = _mm_loadu_ps(s + ldb + p);
+        __m128 r2 = _mm_loadu_ps(s + 2 * ldb + p), r3 = _mm_loadu_ps(s + 3 * ldb + p);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(panel + p * nr + j, r0);
+        _mm_storeu_ps(panel + (p + 1) * nr + j, r1);
+        _mm_storeu_ps(panel + (p + 2) * nr + j, r2);
+        _mm_storeu_ps(panel + (p + 3) * nr + j, r3);
+      }
+      for (int64_t p = p1_4; p < p1; ++p) {
+        for (int64_t jj = j; jj < j + 4; ++jj) panel[p * nr + jj] = src[jj * ldb + p];
+      }
+    }
+    for (int64_t j = cols4; j < cols; ++j) {
+      for (int64_t p = p0; p < p1; ++p) panel[p * nr + j] = src[j * ldb + p];
+    }
+    for (int64_t p = p0; p < p1; ++p) std::fill(panel + p * nr + cols, panel + p * nr + nr, 0.0f);
+  }
+}
+
 struct GemmPlan {
-  MicroKernelFn kernel;
+  MicroKernelFn packed_kernel;  // A from a packed panel
+  MicroKernelFn direct_kernel;  // A in place; null when the tactic packs A
   int mr, nr;
   int64_t m, n, k, kc, mc;
-  int64_t n_panels, panels_per_task, n_tasks_per_row;
+  int64_t n_panels = 0, panels_per_task = 0, n_tasks_per_row = 0;
   const float* a;
   int64_t lda;
   const float* packed_b;
@@ -80,8 +118,8 @@ struct GemmPlan {
 
 // Tiles that stick out of C (or whose bias would be read past n) go through a full-size scratch
 // tile, so the micro-kernels only ever handle whole MR x NR tiles.
-void RunEdgeTile(const GemmPlan& g, int64_t kb, const float* a_panel, const float* b_panel,
-                 float* c_tile, int64_t rows, int64_t cols, TileEpilogue ep) {
+void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const float* a_panel,
+                 const float* b_panel, float* c_tile, int64_t rows, int64_t cols, TileEpilogue ep) {
   alignas(64) float tile[kMaxTile];
   alignas(64) float bias[kMaxTile];
   if (ep.accumulate) {
@@ -92,7 +130,7 @@ void RunEdgeTile(const GemmPlan& g, int64_t kb, const float* a_panel, const floa
     std::fill(bias + cols, bias + g.nr, 0.0f);
     ep.bias = bias;
   }
-  g.kernel(kb, a_panel, b_panel, tile, g.nr, ep);
+  kernel(kb, a_panel, g.lda, b_panel, tile, g.nr, ep);
   for (int64_t i = 0; i < rows; ++i) std::memcpy(c_tile + i * g.ldc, tile + i * g.nr, cols * 4);
 }
 
@@ -102,7 +140,14 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
   int64_t k0 = 0;
   do {  // at least once, so k == 0 still writes act(bias)
     const int64_t kb = std::min(g.kc, g.k - k0);
-    PackA(g.a + row0 * g.lda + k0, g.lda, rows, kb, g.mr, a_pack);
+    const float* a_block = g.a + row0 * g.lda + k0;
+    const int64_t full_rows = rows / g.mr * g.mr;
+    if (g.direct_kernel == nullptr) {
+      PackA(a_block, g.lda, rows, kb, g.mr, a_pack);
+    } else if (full_rows < rows) {
+      // Direct A would read past the last row: the ragged panel alone is packed (zero-padded).
+      PackA(a_block + full_rows * g.lda, g.lda, rows - full_rows, kb, g.mr, a_pack);
+    }
     TileEpilogue ep{k0 > 0, k0 + kb >= g.k, nullptr, g.act};
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t col0 = p * g.nr;
@@ -110,13 +155,17 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       const float* b_panel = g.packed_b + p * g.k * g.nr + k0 * g.nr;
       ep.bias = g.bias != nullptr ? g.bias + col0 : nullptr;
       for (int64_t i = 0; i < rows; i += g.mr) {
-        const float* a_panel = a_pack + i * kb;
         float* c_tile = g.c + (row0 + i) * g.ldc + col0;
         const int64_t tile_rows = std::min<int64_t>(g.mr, rows - i);
+        const bool direct = g.direct_kernel != nullptr && i < full_rows;
+        const MicroKernelFn kernel = direct ? g.direct_kernel : g.packed_kernel;
+        const float* a_panel = direct                       ? a_block + i * g.lda
+                               : g.direct_kernel != nullptr ? a_pack
+                                                            : a_pack + i * kb;
         if (tile_rows == g.mr && cols == g.nr) {
-          g.kernel(kb, a_panel, b_panel, c_tile, g.ldc, ep);
+          kernel(kb, a_panel, g.lda, b_panel, c_tile, g.ldc, ep);
         } else {
-          RunEdgeTile(g, kb, a_panel, b_panel, c_tile, tile_rows, cols, ep);
+          RunEdgeTile(g, kernel, kb, a_panel, b_panel, c_tile, tile_rows, cols, ep);
         }
       }
     }
@@ -128,7 +177,8 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
 
 std::string GemmKernelInfo::Name() const {
   return std::string(isa == GemmIsa::kAvx512 ? "avx512_" : "avx2_") + std::to_string(mr) + "x" +
-         std::to_string(nr) + "_kc" + std::to_string(kc) + "_mc" + std::to_string(mc);
+         std::to_string(nr) + "_kc" + std::to_string(kc) + "_mc" + std::to_string(mc) +
+         (pack_a ? "" : "_directa");
 }
 
 CpuFeatures GemmKernelInfo::RequiredFeatures() const {
@@ -144,7 +194,7 @@ CpuFeatures GemmKernelInfo::RequiredFeatures() const {
 }
 
 Status CheckGemmKernel(const GemmKernelInfo& info, const CpuFeatures& cpu) {
-  if (FindMicroKernel(info) == nullptr) {
+  if (FindMicroKernel(info, !info.pack_a) == nullptr) {
     return InvalidArgument("GEMM kernel " + info.Name() + ": no micro-kernel with that ISA and " +
                            std::to_string(info.mr) + "x" + std::to_string(info.nr) +
                            " register blocking in this build");
@@ -164,8 +214,10 @@ Status CheckGemmKernel(const GemmKernelInfo& info, const CpuFeatures& cpu) {
 std::vector<GemmKernelInfo> AvailableGemmKernels(const CpuFeatures& cpu) {
   std::vector<GemmKernelInfo> out;
   for (const Blocking& b : kKernels) {
-    GemmKernelInfo info{b.isa, b.mr, b.nr, b.kc, b.mc};
-    if (CheckGemmKernel(info, cpu).ok()) out.push_back(info);
+    for (bool pack_a : {true, false}) {
+      GemmKernelInfo info{b.isa, b.mr, b.nr, b.kc, b.mc, pack_a};
+      if (CheckGemmKernel(info, cpu).ok()) out.push_back(info);
+    }
   }
   return out;
 }
@@ -187,13 +239,7 @@ void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b
         std::fill(dst + cols, dst + nr, 0.0f);
       }
     } else {
-      // Read each stored row (a column of op(B)) contiguously; the strided writes land in one
-      // k x nr panel that stays in cache.
-      for (int64_t j = 0; j < cols; ++j) {
-        const float* src = b + (col0 + j) * ldb;
-        for (int64_t p = 0; p < k; ++p) packed[p * nr + j] = src[p];
-      }
-      for (int64_t p = 0; p < k; ++p) std::fill(packed + p * nr + cols, packed + p * nr + nr, 0.f);
+      PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed);
     }
     packed += k * nr;
   }
@@ -213,8 +259,22 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   // full read-modify-write of C for little work.
   const int64_t k_passes = std::max<int64_t>(1, (k + info.kc - 1) / info.kc);
   const int64_t kc = std::max<int64_t>(1, (k + k_passes - 1) / k_passes);
-  GemmPlan g{FindMicroKernel(info), info.mr, info.nr, m, n, k, kc, info.mc, 0, 0, 0,
-             a, lda, packed_b, bias, c, ldc, act};
+  GemmPlan g{.packed_kernel = FindMicroKernel(info, false),
+             .direct_kernel = info.pack_a ? nullptr : FindMicroKernel(info, true),
+             .mr = info.mr,
+             .nr = info.nr,
+             .m = m,
+             .n = n,
+             .k = k,
+             .kc = kc,
+             .mc = info.mc,
+             .a = a,
+             .lda = lda,
+             .packed_b = packed_b,
+             .bias = bias,
+             .c = c,
+             .ldc = ldc,
+             .act = act};
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
   const int64_t m_blocks = (m + g.mc - 1) / g.mc;

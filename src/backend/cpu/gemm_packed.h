@@ -1,4 +1,5 @@
-// Packed f32 GEMM with our own register-blocked micro-kernels: the CPU backend's "own" GEMM tactics.
+// Packed f32 GEMM with our own register-blocked micro-kernels: the CPU backend's "own" GEMM
+// tactics.
 //
 // C[m x n] = act(A[m x k] * B[k x n] + bias[n]), row-major, f32 throughout.
 //
@@ -9,8 +10,8 @@
 // consecutive floats (K-major); columns past n are zero.
 //
 // Results do not depend on the thread count: every element of C is summed in the same order
-// whatever the pool (a tile belongs to exactly one task). Summation order differs from a naive GEMM,
-// so compare with a tolerance proportional to sum_k |a||b|.
+// whatever the pool (a tile belongs to exactly one task). Summation order differs from a naive
+// GEMM, so compare with a tolerance proportional to sum_k |a||b|.
 //
 // Thread safety: all functions are reentrant; GemmPacked may run concurrently on the same packed B.
 // It must not be called from inside a ParallelFor on the same pool.
@@ -38,9 +39,12 @@ struct GemmKernelInfo {
   int mr = 0;  // rows of C per micro-tile
   int nr = 0;  // columns of C per micro-tile (a multiple of the vector width)
   int kc = 0;  // depth of one pass over K; the packed A block is mc x kc
-  int mc = 0;  // rows of A packed per block; a multiple of mr
+  int mc = 0;  // rows of A per block (packed into mc x kc when pack_a); a multiple of mr
+  // Pack each mc x kc block of A into MR-row panels first (pays off when many NR panels reuse it);
+  // otherwise the micro-kernel reads A in place, which wins when n spans only a few panels.
+  bool pack_a = true;
 
-  // Stable identifier, e.g. "avx512_12x32_kc384_mc192".
+  // Stable identifier, e.g. "avx512_12x32_kc256_mc192", "avx2_6x16_kc256_mc168_directa".
   std::string Name() const;
   // The features a CPU needs to run this kernel.
   CpuFeatures RequiredFeatures() const;
@@ -64,9 +68,10 @@ void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b
            int64_t n, float* packed);
 
 // C = act(A * B + bias). A is m x k with row stride lda >= k; C is m x n with ldc >= n; only the
-// first n columns of each row of C are written. `bias` has n floats or is null. `packed_b` came from
-// PackB with a kernel of the same NR. Preconditions: CheckGemmKernel(info, DetectCpuFeatures()) is
-// OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives C = act(bias).
+// first n columns of each row of C are written. `bias` has n floats or is null. `packed_b` came
+// from PackB with a kernel of the same NR. Preconditions: CheckGemmKernel(info,
+// DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives C
+// = act(bias).
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
                 Activation act, ThreadPool* pool);

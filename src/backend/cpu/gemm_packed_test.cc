@@ -269,9 +269,9 @@ TEST(GemmKernelsTest, CheckRejectsWhatCannotRun) {
   EXPECT_EQ(good.Name(), "avx2_6x16_kc256_mc168");
   EXPECT_EQ(good.RequiredFeatures().ToString(), "avx,avx2,fma");
   EXPECT_TRUE(CheckGemmKernel(good, all).ok());
-  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 5, 16, 256, 165}, all).ok());   // no 5x16
-  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 256, 100}, all).ok());   // mc % mr
-  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 0, 168}, all).ok());     // kc
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 5, 16, 256, 165}, all).ok());  // no 5x16
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 256, 100}, all).ok());  // mc % mr
+  EXPECT_FALSE(CheckGemmKernel({GemmIsa::kAvx2, 6, 16, 0, 168}, all).ok());    // kc
   const Status missing = CheckGemmKernel({GemmIsa::kAvx512, 12, 32, 384, 192}, CpuFeatures());
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.message().find("avx512f"), std::string::npos) << missing.ToString();

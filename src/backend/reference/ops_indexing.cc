@@ -130,6 +130,7 @@ void RegisterIndexingOps(KernelRegistry& r) {
   r.Register("Trilu", &Trilu);
   r.Register("CumSum", &CumSum);
   RegisterSelectionOps(r);
+  RegisterGatherScatterOps(r);
 }
 
 }  // namespace refit::reference

@@ -47,5 +47,7 @@ auto AsArithmetic(T v) {
 void RegisterLayoutOps(KernelRegistry& r);  // ops_layout.cc: Transpose, Concat, Split, Expand, Tile
 void RegisterSliceOps(KernelRegistry& r);   // ops_slice_pad.cc: Slice, Pad
 void RegisterSelectionOps(KernelRegistry& r);  // ops_topk.cc: TopK, ArgMax, ArgMin
+// ops_gather_scatter.cc: GatherElements, GatherND, ScatterElements, ScatterND.
+void RegisterGatherScatterOps(KernelRegistry& r);
 
 }  // namespace refit::reference

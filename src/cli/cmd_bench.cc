@@ -1,0 +1,117 @@
+// `refit bench MODEL.onnx [--inputs IN.safetensors] [--iterations N] [--warmup N] [--threads N]
+//  [--json]`: latency of repeated runs (median, p10, p90).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "backend/reference/executor.h"
+#include "cli/commands.h"
+#include "cli/model_loader.h"
+#include "nlohmann/json.hpp"
+
+namespace refit::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  std::string inputs;
+  int iterations = 20;
+  int warmup = 2;
+  int threads = 1;
+  bool json = false;
+};
+
+// Deterministic pseudo-random inputs for graphs whose input shapes are all known.
+StatusOr<std::map<std::string, Tensor>> RandomInputs(const ir::Graph& g) {
+  std::map<std::string, Tensor> out;
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  for (const ir::ValueInfo& v : g.inputs) {
+    if (!v.has_shape || std::any_of(v.dims.begin(), v.dims.end(), [](int64_t d) { return d < 0; })) {
+      return InvalidArgument("input '" + v.name +
+                             "' has a symbolic shape; pass --inputs IN.safetensors");
+    }
+    REFIT_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(v.dtype, Shape(v.dims)));
+    if (v.dtype == DataType::kF32) {
+      for (int64_t i = 0; i < t.NumElements(); ++i) t.mutable_data_as<float>()[i] = uni(rng);
+    } else if (v.dtype != DataType::kI64 && v.dtype != DataType::kI32 &&
+               v.dtype != DataType::kBool) {
+      return InvalidArgument("input '" + v.name + "' has dtype " +
+                             std::string(DataTypeName(v.dtype)) +
+                             "; pass --inputs IN.safetensors");
+    }  // integer inputs (token ids, masks) stay zero: valid indices for any embedding
+    out.emplace(v.name, std::move(t));
+  }
+  return out;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double pos = p * double(v.size() - 1);
+  const size_t lo = size_t(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
+Status Bench(const BenchArgs& args) {
+  REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
+  TensorFile file;
+  std::map<std::string, Tensor> generated;
+  std::map<std::string, TensorView> inputs;
+  if (!args.inputs.empty()) {
+    REFIT_ASSIGN_OR_RETURN(file, LoadTensors(args.inputs));
+    inputs = file.tensors;
+  } else {
+    REFIT_ASSIGN_OR_RETURN(generated, RandomInputs(graph));
+    for (const auto& [name, t] : generated) inputs[name] = t.view();
+  }
+  reference::ExecutorOptions options;
+  options.threads = args.threads;
+  REFIT_ASSIGN_OR_RETURN(auto executor, reference::ReferenceExecutor::Create(graph, options));
+  std::vector<double> ms;
+  for (int i = 0; i < args.warmup + args.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto out = executor->Run(inputs);
+    const auto end = std::chrono::steady_clock::now();
+    if (!out.ok()) return out.status().WithContext("'" + args.model + "'");
+    if (i >= args.warmup) ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  }
+  const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
+  if (args.json) {
+    nlohmann::json j = {{"model", args.model},        {"backend", "reference"},
+                        {"threads", args.threads},    {"iterations", args.iterations},
+                        {"warmup", args.warmup},      {"median_ms", p50},
+                        {"p10_ms", p10},              {"p90_ms", p90}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("%s: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d iterations "
+                "(reference executor, %d thread%s)\n",
+                args.model.c_str(), p50, p10, p90, args.iterations, args.threads,
+                args.threads == 1 ? "" : "s");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddBenchCommand(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure a model's latency over repeated runs (median, p10, p90).");
+  cmd->add_option("model", args->model, "the model: MODEL.onnx")->required();
+  cmd->add_option("--inputs", args->inputs,
+                  "safetensors inputs (default: deterministic random inputs when every input "
+                  "shape is fixed)");
+  cmd->add_option("--iterations", args->iterations, "timed runs (default 20)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--warmup", args->warmup, "untimed runs first (default 2)")
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--threads", args->threads, "worker threads (default 1)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--json", args->json, "print JSON instead of text");
+  return [args] { return Bench(*args); };
+}
+
+}  // namespace refit::cli
