@@ -123,7 +123,10 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
   alignas(64) float tile[kMaxTile];
   alignas(64) float bias[kMaxTile];
   if (ep.accumulate) {
-    for (int64_t i = 0; i < rows; ++i) std::memcpy(tile + i * g.nr, c_tile + i * g.ldc, cols * 4);
+    std::fill(tile, tile + g.mr * g.nr, 0.0f);  // the kernel reads the whole tile
+    for (int64_t i = 0; i < rows; ++i) {
+      std::memcpy(tile + i * g.nr, c_tile + i * g.ldc, cols * sizeof(float));
+    }
   }
   if (ep.bias != nullptr) {
     std::memcpy(bias, ep.bias, cols * sizeof(float));
@@ -131,7 +134,9 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
     ep.bias = bias;
   }
   kernel(kb, a_panel, g.lda, b_panel, tile, g.nr, ep);
-  for (int64_t i = 0; i < rows; ++i) std::memcpy(c_tile + i * g.ldc, tile + i * g.nr, cols * 4);
+  for (int64_t i = 0; i < rows; ++i) {
+    std::memcpy(c_tile + i * g.ldc, tile + i * g.nr, cols * sizeof(float));
+  }
 }
 
 // One task: rows [row0, row0 + mc) of C times panels [p0, p1) of B, over all of K.

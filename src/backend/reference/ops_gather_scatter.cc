@@ -47,8 +47,8 @@ StatusOr<std::vector<int64_t>> ElementOffsets(const KernelContext& ctx, const Sh
   }
   for (size_t a = 0; a < is.rank(); ++a) {
     if (a != axis && is[a] > data[a]) {
-      return ctx.Error("indices shape " + is.ToString() + " exceeds data shape " +
-                       data.ToString() + " on axis " + std::to_string(a));
+      return ctx.Error("indices shape " + is.ToString() + " exceeds data shape " + data.ToString() +
+                       " on axis " + std::to_string(a));
     }
   }
   REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> idx, ReadInts(indices_in));
@@ -58,9 +58,8 @@ StatusOr<std::vector<int64_t>> ElementOffsets(const KernelContext& ctx, const Sh
     int64_t off = 0;
     for (size_t a = 0; a < is.rank(); ++a) {
       if (a == axis) {
-        REFIT_ASSIGN_OR_RETURN(int64_t i,
-                               WrapIndex(ctx, idx[n], data[a], "flat position " +
-                                                                   std::to_string(n)));
+        REFIT_ASSIGN_OR_RETURN(
+            int64_t i, WrapIndex(ctx, idx[n], data[a], "flat position " + std::to_string(n)));
         off += i * strides[a];
       } else {
         off += pos[a] * strides[a];
@@ -108,10 +107,9 @@ StatusOr<std::vector<int64_t>> BlockOffsets(const KernelContext& ctx, const Shap
       int64_t off = b * batch_stride;
       for (size_t j = 0; j < k; ++j) {
         const size_t a = batch_dims + j;
-        REFIT_ASSIGN_OR_RETURN(
-            int64_t i, WrapIndex(ctx, idx[base + j], data[a],
-                                 "tuple " + std::to_string(b * per_batch + t) + " axis " +
-                                     std::to_string(a)));
+        REFIT_ASSIGN_OR_RETURN(int64_t i, WrapIndex(ctx, idx[base + j], data[a],
+                                                    "tuple " + std::to_string(b * per_batch + t) +
+                                                        " axis " + std::to_string(a)));
         off += i * strides[a];
       }
       offsets.push_back(off);
@@ -188,8 +186,8 @@ Status ScatterElements(KernelContext& ctx) {
   if (s.rank() == 0) return ctx.Error("data must have rank >= 1, found a scalar");
   REFIT_RETURN_IF_ERROR(CheckSameDtype(ctx, *data, *updates));
   if (updates->shape() != indices->shape()) {
-    return ctx.Error("updates shape " + updates->shape().ToString() +
-                     " must equal indices shape " + indices->shape().ToString());
+    return ctx.Error("updates shape " + updates->shape().ToString() + " must equal indices shape " +
+                     indices->shape().ToString());
   }
   REFIT_ASSIGN_OR_RETURN(int64_t axis_attr, ctx.attrs().GetInt("axis", 0));
   REFIT_ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(axis_attr, int64_t(s.rank())));
@@ -219,8 +217,8 @@ Status GatherND(KernelContext& ctx) {
   std::vector<int64_t> dims(is.dims().begin(), is.dims().end() - 1);
   dims.insert(dims.end(), s.dims().begin() + int64_t(size_t(batch_dims) + k), s.dims().end());
   REFIT_ASSIGN_OR_RETURN(Tensor * out, ctx.AllocateOutput(0, data->dtype(), Shape(dims)));
-  const size_t block = size_t(DimProduct(s, size_t(batch_dims) + k, s.rank())) *
-                       DataTypeSize(data->dtype());
+  const size_t block =
+      size_t(DimProduct(s, size_t(batch_dims) + k, s.rank())) * DataTypeSize(data->dtype());
   const auto* src = static_cast<const uint8_t*>(data->data());
   auto* dst = static_cast<uint8_t*>(out->mutable_data());
   const size_t elem = DataTypeSize(data->dtype());

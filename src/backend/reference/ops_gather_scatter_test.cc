@@ -61,10 +61,10 @@ TEST(GatherNDTest, TuplesSlicesAndBatchDims) {
 
 TEST(ScatterElementsTest, NoneAddMulWithDuplicates) {
   auto run = [](const std::string& reduction) {
-    return Values<float>(Run1(
-        {"ScatterElements", 16, {{"axis", IntAttr(1)}, {"reduction", StringAttr(reduction)}}},
-        Inputs(F32(Shape{1, 4}, {1, 2, 3, 4}), I64(Shape{1, 3}, {1, -1, 1}),
-               F32(Shape{1, 3}, {10, 20, 30}))));
+    return Values<float>(
+        Run1({"ScatterElements", 16, {{"axis", IntAttr(1)}, {"reduction", StringAttr(reduction)}}},
+             Inputs(F32(Shape{1, 4}, {1, 2, 3, 4}), I64(Shape{1, 3}, {1, -1, 1}),
+                    F32(Shape{1, 3}, {10, 20, 30}))));
   };
   EXPECT_EQ(run("none"), (std::vector<float>{1, 30, 3, 20}));
   EXPECT_EQ(run("add"), (std::vector<float>{1, 42, 3, 24}));
@@ -75,33 +75,34 @@ TEST(ScatterElementsTest, NoneAddMulWithDuplicates) {
 }
 
 TEST(ScatterElementsTest, Int64DataAxisZero) {
-  Tensor out = Run1({"ScatterElements", 13},
-                    Inputs(I64(Shape{2, 2}, {1, 2, 3, 4}), I64(Shape{1, 2}, {1, 0}),
-                           I64(Shape{1, 2}, {7, 8})));
+  Tensor out = Run1(
+      {"ScatterElements", 13},
+      Inputs(I64(Shape{2, 2}, {1, 2, 3, 4}), I64(Shape{1, 2}, {1, 0}), I64(Shape{1, 2}, {7, 8})));
   EXPECT_EQ(Values<int64_t>(out), (std::vector<int64_t>{1, 8, 7, 4}));
 }
 
 TEST(ScatterNDTest, RowsElementsAndReductions) {
   // Replace row -1 of a [3,2] matrix; then add into element (0,1) twice.
-  Tensor rows = Run1({"ScatterND", 13}, Inputs(Iota(Shape{3, 2}), I64(Shape{1, 1}, {-1}),
-                                               F32(Shape{1, 2}, {9, 8})));
+  Tensor rows = Run1({"ScatterND", 13},
+                     Inputs(Iota(Shape{3, 2}), I64(Shape{1, 1}, {-1}), F32(Shape{1, 2}, {9, 8})));
   EXPECT_EQ(Values<float>(rows), (std::vector<float>{0, 1, 2, 3, 9, 8}));
-  Tensor add = Run1({"ScatterND", 16, {{"reduction", StringAttr("add")}}},
-                    Inputs(Iota(Shape{3, 2}), I64(Shape{2, 2}, {0, 1, 0, 1}),
-                           F32(Shape{2}, {10, 100})));
+  Tensor add =
+      Run1({"ScatterND", 16, {{"reduction", StringAttr("add")}}},
+           Inputs(Iota(Shape{3, 2}), I64(Shape{2, 2}, {0, 1, 0, 1}), F32(Shape{2}, {10, 100})));
   EXPECT_EQ(Values<float>(add), (std::vector<float>{0, 111, 2, 3, 4, 5}));
-  Tensor mul = Run1({"ScatterND", 16, {{"reduction", StringAttr("mul")}}},
-                    Inputs(Iota(Shape{3, 2}), I64(Shape{2, 1}, {2, 1}), F32(Shape{2, 2}, {2, 3, 4, 5})));
+  Tensor mul =
+      Run1({"ScatterND", 16, {{"reduction", StringAttr("mul")}}},
+           Inputs(Iota(Shape{3, 2}), I64(Shape{2, 1}, {2, 1}), F32(Shape{2, 2}, {2, 3, 4, 5})));
   EXPECT_EQ(Values<float>(mul), (std::vector<float>{0, 1, 8, 15, 8, 15}));
 }
 
 TEST(ScatterNDTest, BadShapesAndIndicesFail) {
   // updates must be [1, 2] here.
   EXPECT_FALSE(RunNode({"ScatterND", 13}, Inputs(Iota(Shape{3, 2}), I64(Shape{1, 1}, {0}),
-                                                F32(Shape{1, 3}, {1, 2, 3})))
+                                                 F32(Shape{1, 3}, {1, 2, 3})))
                    .ok());
-  EXPECT_FALSE(RunNode({"ScatterND", 13}, Inputs(Iota(Shape{3, 2}), I64(Shape{1, 1}, {-4}),
-                                                F32(Shape{1, 2}, {1, 2})))
+  EXPECT_FALSE(RunNode({"ScatterND", 13},
+                       Inputs(Iota(Shape{3, 2}), I64(Shape{1, 1}, {-4}), F32(Shape{1, 2}, {1, 2})))
                    .ok());
 }
 
