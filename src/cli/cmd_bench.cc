@@ -29,7 +29,8 @@ StatusOr<std::map<std::string, Tensor>> RandomInputs(const ir::Graph& g) {
   std::mt19937 rng(42);
   std::uniform_real_distribution<float> uni(-1.f, 1.f);
   for (const ir::ValueInfo& v : g.inputs) {
-    if (!v.has_shape || std::any_of(v.dims.begin(), v.dims.end(), [](int64_t d) { return d < 0; })) {
+    if (!v.has_shape ||
+        std::any_of(v.dims.begin(), v.dims.end(), [](int64_t d) { return d < 0; })) {
       return InvalidArgument("input '" + v.name +
                              "' has a symbolic shape; pass --inputs IN.safetensors");
     }
@@ -39,8 +40,7 @@ StatusOr<std::map<std::string, Tensor>> RandomInputs(const ir::Graph& g) {
     } else if (v.dtype != DataType::kI64 && v.dtype != DataType::kI32 &&
                v.dtype != DataType::kBool) {
       return InvalidArgument("input '" + v.name + "' has dtype " +
-                             std::string(DataTypeName(v.dtype)) +
-                             "; pass --inputs IN.safetensors");
+                             std::string(DataTypeName(v.dtype)) + "; pass --inputs IN.safetensors");
     }  // integer inputs (token ids, masks) stay zero: valid indices for any embedding
     out.emplace(v.name, std::move(t));
   }
@@ -76,20 +76,22 @@ Status Bench(const BenchArgs& args) {
     auto out = executor->Run(inputs);
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return out.status().WithContext("'" + args.model + "'");
-    if (i >= args.warmup) ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+    if (i >= args.warmup)
+      ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   }
   const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
   if (args.json) {
-    nlohmann::json j = {{"model", args.model},        {"backend", "reference"},
-                        {"threads", args.threads},    {"iterations", args.iterations},
-                        {"warmup", args.warmup},      {"median_ms", p50},
-                        {"p10_ms", p10},              {"p90_ms", p90}};
+    nlohmann::json j = {{"model", args.model},     {"backend", "reference"},
+                        {"threads", args.threads}, {"iterations", args.iterations},
+                        {"warmup", args.warmup},   {"median_ms", p50},
+                        {"p10_ms", p10},           {"p90_ms", p90}};
     std::cout << j.dump(2) << "\n";
   } else {
-    std::printf("%s: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d iterations "
-                "(reference executor, %d thread%s)\n",
-                args.model.c_str(), p50, p10, p90, args.iterations, args.threads,
-                args.threads == 1 ? "" : "s");
+    std::printf(
+        "%s: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d iterations "
+        "(reference executor, %d thread%s)\n",
+        args.model.c_str(), p50, p10, p90, args.iterations, args.threads,
+        args.threads == 1 ? "" : "s");
   }
   return Status::Ok();
 }

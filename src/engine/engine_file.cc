@@ -48,11 +48,16 @@ bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 std::string_view SectionKindName(SectionKind kind) {
   switch (kind) {
-    case SectionKind::kMetadata: return "metadata";
-    case SectionKind::kPlan: return "plan";
-    case SectionKind::kTactics: return "tactics";
-    case SectionKind::kRefitMap: return "refit map";
-    case SectionKind::kWeights: return "weights";
+    case SectionKind::kMetadata:
+      return "metadata";
+    case SectionKind::kPlan:
+      return "plan";
+    case SectionKind::kTactics:
+      return "tactics";
+    case SectionKind::kRefitMap:
+      return "refit map";
+    case SectionKind::kWeights:
+      return "weights";
   }
   return "unknown";
 }
@@ -67,8 +72,8 @@ StatusOr<std::string> EngineFileWriter::Serialize() const {
   uint64_t offset = AlignUp(kHeaderSize + sections_.size() * kEntrySize, 64);
   for (const Pending& s : sections_) {
     if (!IsPowerOfTwo(s.alignment) || s.alignment < 8 || s.alignment > kMaxSectionAlignment) {
-      return InvalidArgument("section '" + std::string(SectionKindName(s.kind)) +
-                             "': alignment " + std::to_string(s.alignment) + " is not allowed");
+      return InvalidArgument("section '" + std::string(SectionKindName(s.kind)) + "': alignment " +
+                             std::to_string(s.alignment) + " is not allowed");
     }
     for (const SectionEntry& e : entries) {
       if (e.kind == uint32_t(s.kind)) {
@@ -140,15 +145,16 @@ Status EngineFile::Validate() {
   }
   if (h.version != kEngineFormatVersion) {
     return FailedPrecondition(label_ + ": engine format version " + std::to_string(h.version) +
-                              ", this refit reads version " +
-                              std::to_string(kEngineFormatVersion) + "; rebuild the engine");
+                              ", this refit reads version " + std::to_string(kEngineFormatVersion) +
+                              "; rebuild the engine");
   }
   if (h.reserved[0] != 0 || h.reserved[1] != 0) return lie("reserved header fields are not zero");
   if (h.file_size != bytes_.size()) {
     return lie("header records " + std::to_string(h.file_size) + " bytes, the file has " +
                std::to_string(bytes_.size()));
   }
-  if (h.section_count > kMaxSections) return lie("section count " + std::to_string(h.section_count));
+  if (h.section_count > kMaxSections)
+    return lie("section count " + std::to_string(h.section_count));
   const uint64_t table_size = uint64_t(h.section_count) * kEntrySize;
   if (h.table_offset < kHeaderSize || h.table_offset > bytes_.size() ||
       table_size > bytes_.size() - h.table_offset) {
@@ -157,8 +163,8 @@ Status EngineFile::Validate() {
   const std::string_view table = bytes_.substr(h.table_offset, table_size);
   if (Hash(table) != h.table_checksum) return lie("section table checksum mismatch");
 
-  std::vector<std::pair<uint64_t, uint64_t>> ranges = {{0, kHeaderSize},
-                                                       {h.table_offset, h.table_offset + table_size}};
+  std::vector<std::pair<uint64_t, uint64_t>> ranges = {
+      {0, kHeaderSize}, {h.table_offset, h.table_offset + table_size}};
   for (uint32_t i = 0; i < h.section_count; ++i) {
     SectionEntry e;
     std::memcpy(&e, table.data() + i * kEntrySize, kEntrySize);

@@ -226,8 +226,13 @@ TEST_F(CliTest, BenchReportsPercentiles) {
 
 TEST_F(CliTest, BenchNeedsInputsForSymbolicShapes) {
   onnx::ModelProto m = AddModel();
-  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
-      ->mutable_dim(0)->set_dim_param("batch");
+  m.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(0)
+      ->set_dim_param("batch");
   const std::string model = WriteModel(m);
   Result r = Refit("bench " + model);
   EXPECT_EQ(r.code, 1) << r.out;

@@ -95,4 +95,21 @@ StatusOr<WindowGeometry> ComputeWindowGeometry(const KernelContext& ctx,
   return g;
 }
 
+Status CheckConvOperands(const KernelContext& ctx, const Tensor& x, const Tensor& w,
+                         const Tensor* b) {
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  if (xs.rank() < 3 || ws.rank() != xs.rank()) {
+    return ctx.Error("expected X of rank >= 3 and W of the same rank, found X " + xs.ToString() +
+                     " and W " + ws.ToString());
+  }
+  if (w.dtype() != x.dtype() || (b != nullptr && b->dtype() != x.dtype())) {
+    return ctx.Error("X, W and B must share one dtype, found X " +
+                     std::string(DataTypeName(x.dtype())) + ", W " +
+                     std::string(DataTypeName(w.dtype())) +
+                     (b != nullptr ? ", B " + std::string(DataTypeName(b->dtype())) : ""));
+  }
+  return Status::Ok();
+}
+
 }  // namespace refit::reference

@@ -78,4 +78,9 @@ void StoreResult(Tensor& out, const std::vector<Acc>& storage) {
   }
 }
 
+// Conv and ConvTranspose operands: X of rank >= 3, W of the same rank, X, W and the optional B
+// of one dtype. The error names the node and the shapes or dtypes found.
+Status CheckConvOperands(const KernelContext& ctx, const Tensor& x, const Tensor& w,
+                         const Tensor* b);
+
 }  // namespace refit::reference

@@ -158,15 +158,7 @@ Status ConvTransposeKernel(KernelContext& ctx) {
   const Tensor* b = ctx.input(2);
   const Shape& xs = x->shape();
   const Shape& ws = w->shape();
-  if (xs.rank() < 3 || ws.rank() != xs.rank()) {
-    return ctx.Error("expected X of rank >= 3 and W of the same rank, found X " + xs.ToString() +
-                     " and W " + ws.ToString());
-  }
-  if (w->dtype() != x->dtype() || (b != nullptr && b->dtype() != x->dtype())) {
-    return ctx.Error("X, W and B must share one dtype, found X " +
-                     std::string(DataTypeName(x->dtype())) + ", W " +
-                     std::string(DataTypeName(w->dtype())));
-  }
+  REFIT_RETURN_IF_ERROR(CheckConvOperands(ctx, *x, *w, b));
   REFIT_ASSIGN_OR_RETURN(int64_t group, ctx.attrs().GetInt("group", 1));
   const int64_t channels = xs[1];
   if (group < 1 || ws[0] != channels || channels % group != 0) {

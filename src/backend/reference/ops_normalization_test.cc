@@ -11,6 +11,7 @@ namespace {
 
 using testing::F32;
 using testing::FloatAttr;
+using testing::Ins;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::NodeSpec;
@@ -18,16 +19,8 @@ using testing::Run1;
 using testing::RunNode;
 using testing::Values;
 
-template <typename... Ts>
-std::vector<Tensor> Ins(Ts&&... ts) {
-  std::vector<Tensor> v;
-  (v.push_back(std::move(ts)), ...);
-  return v;
-}
-
 void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+  testing::ExpectNear(got, want, tol);
 }
 
 TEST(BatchNormTest, InferenceUsesGivenStatistics) {

@@ -10,19 +10,13 @@ namespace {
 
 using testing::F32;
 using testing::I64s;
+using testing::Ins;
 using testing::IntAttr;
 using testing::IntsAttr;
 using testing::NodeSpec;
 using testing::Run1;
 using testing::RunNode;
 using testing::Values;
-
-template <typename... Ts>
-std::vector<Tensor> Ins(Ts&&... ts) {
-  std::vector<Tensor> v;
-  (v.push_back(std::move(ts)), ...);
-  return v;
-}
 
 TEST(ReduceTest, SumAxesAsInputAtOpset13) {
   Tensor y = Run1({"ReduceSum", 13, {{"keepdims", IntAttr(0)}}},

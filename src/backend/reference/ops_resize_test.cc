@@ -8,6 +8,7 @@ namespace {
 using testing::F32;
 using testing::FloatAttr;
 using testing::I64s;
+using testing::Ins;
 using testing::IntAttr;
 using testing::NodeSpec;
 using testing::Run1;
@@ -15,16 +16,8 @@ using testing::RunNode;
 using testing::StringAttr;
 using testing::Values;
 
-template <typename... Ts>
-std::vector<Tensor> Ins(Ts&&... ts) {
-  std::vector<Tensor> v;
-  (v.push_back(std::move(ts)), ...);
-  return v;
-}
-
 void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+  testing::ExpectNear(got, want, tol);
 }
 
 Tensor Scales(const std::vector<float>& v) { return F32({int64_t(v.size())}, v); }

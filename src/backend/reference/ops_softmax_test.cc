@@ -8,22 +8,15 @@ namespace refit::reference {
 namespace {
 
 using testing::F32;
+using testing::Ins;
 using testing::IntAttr;
 using testing::NodeSpec;
 using testing::Run1;
 using testing::RunNode;
 using testing::Values;
 
-template <typename... Ts>
-std::vector<Tensor> Ins(Ts&&... ts) {
-  std::vector<Tensor> v;
-  (v.push_back(std::move(ts)), ...);
-  return v;
-}
-
 void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-6f) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+  testing::ExpectNear(got, want, tol);
 }
 
 TEST(SoftmaxTest, DefaultAxisIsLastAtOpset13) {

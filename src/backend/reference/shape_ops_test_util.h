@@ -126,4 +126,17 @@ inline Tensor Iota(Shape shape) {
   return t;
 }
 
+// Moves any number of tensors into a vector (Tensor is move-only, so an initializer list cannot).
+template <typename... Ts>
+std::vector<Tensor> Ins(Ts&&... ts) {
+  std::vector<Tensor> v;
+  (v.push_back(std::forward<Ts>(ts)), ...);
+  return v;
+}
+
+inline void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+}
+
 }  // namespace refit::reference::testing
