@@ -101,8 +101,8 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const std::string& cmd : {"", "run ", "inspect ", "bench "}) {
-    Result r = Refit(cmd + "--help");
+  for (const char* cmd : {"", "run ", "inspect ", "bench "}) {
+    Result r = Refit(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
   }

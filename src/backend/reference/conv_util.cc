@@ -19,11 +19,7 @@ int64_t WindowGeometry::InSize() const { return Product(in); }
 int64_t WindowGeometry::OutSize() const { return Product(out); }
 int64_t WindowGeometry::KernelSize() const { return Product(kernel); }
 
-std::string DimsToString(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
-  return s + "]";
-}
+std::string DimsToString(const std::vector<int64_t>& dims) { return Shape(dims).ToString(); }
 
 StatusOr<WindowGeometry> ComputeWindowGeometry(const KernelContext& ctx,
                                                const std::vector<int64_t>& in_spatial,

@@ -30,8 +30,11 @@ ir::Graph SmallGraph() {
   g.nodes.push_back(MakeNode("Add", {"x", "w"}, {"s"}));
   g.nodes.push_back(MakeNode("Relu", {"s"}, {"y"}));
   g.nodes.push_back(MakeNode("Mul", {"y", "y"}, {"z"}));
-  g.outputs.push_back({"y"});
-  g.outputs.push_back({"z"});
+  for (const char* out : {"y", "z"}) {
+    ir::ValueInfo v;
+    v.name = out;
+    g.outputs.push_back(v);
+  }
   return g;
 }
 
