@@ -25,7 +25,8 @@ if [ ! -f "$zoo/resnet18/model.onnx" ]; then
   bash tests/e2e/generate_zoo.sh /usr/bin/python3 "$zoo" "$models" >&2
 fi
 
-json_field() { /usr/bin/python3 -c "import json,sys; print('%.3f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])"; }
+# Reads a JSON document (pretty or one line) from stdin and prints one numeric field.
+json_field() { /usr/bin/python3 -c "import json,sys; print('%.3f' % json.load(sys.stdin)['$1'])"; }
 
 mkdir -p bench/results
 out=bench/results/peers.md
