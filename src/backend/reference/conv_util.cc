@@ -108,4 +108,20 @@ Status CheckConvOperands(const KernelContext& ctx, const Tensor& x, const Tensor
   return Status::Ok();
 }
 
+StatusOr<std::vector<int64_t>> CheckConvBiasAndKernel(const KernelContext& ctx, const Tensor& w,
+                                                      const Tensor* b, int64_t maps) {
+  const Shape& ws = w.shape();
+  if (b != nullptr && (b->shape().rank() != 1 || b->shape()[0] != maps)) {
+    return ctx.Error("expected B of shape [" + std::to_string(maps) + "], found " +
+                     b->shape().ToString());
+  }
+  const std::vector<int64_t> w_kernel(ws.dims().begin() + 2, ws.dims().end());
+  REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kernel,
+                         ctx.attrs().GetInts("kernel_shape", w_kernel));
+  if (kernel != w_kernel) {
+    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " + ws.ToString());
+  }
+  return kernel;
+}
+
 }  // namespace refit::reference

@@ -83,4 +83,9 @@ void StoreResult(Tensor& out, const std::vector<Acc>& storage) {
 Status CheckConvOperands(const KernelContext& ctx, const Tensor& x, const Tensor& w,
                          const Tensor* b);
 
+// Conv and ConvTranspose with `maps` output channels: the optional B is [maps], and the
+// kernel_shape attribute (when present) equals W's spatial dims. Returns the kernel's spatial dims.
+StatusOr<std::vector<int64_t>> CheckConvBiasAndKernel(const KernelContext& ctx, const Tensor& w,
+                                                      const Tensor* b, int64_t maps);
+
 }  // namespace refit::reference

@@ -166,16 +166,7 @@ Status ConvTransposeKernel(KernelContext& ctx) {
                      " and W " + ws.ToString() + " (expected W[0] == C, C % group == 0)");
   }
   const int64_t maps = ws[1] * group;
-  if (b != nullptr && (b->shape().rank() != 1 || b->shape()[0] != maps)) {
-    return ctx.Error("expected B of shape [" + std::to_string(maps) + "], found " +
-                     b->shape().ToString());
-  }
-  const std::vector<int64_t> w_kernel(ws.dims().begin() + 2, ws.dims().end());
-  REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kernel,
-                         ctx.attrs().GetInts("kernel_shape", w_kernel));
-  if (kernel != w_kernel) {
-    return ctx.Error("kernel_shape " + DimsToString(kernel) + " does not match W " + ws.ToString());
-  }
+  REFIT_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, CheckConvBiasAndKernel(ctx, *w, b, maps));
   const std::vector<int64_t> in_spatial(xs.dims().begin() + 2, xs.dims().end());
   REFIT_ASSIGN_OR_RETURN(TransposeGeometry g, ComputeTransposeGeometry(ctx, in_spatial, kernel));
   std::vector<int64_t> out_dims = {xs[0], maps};
