@@ -33,6 +33,8 @@ struct Node {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   AttributeMap attrs;
+  // Names of the ONNX nodes this node absorbed through fusions (itself excluded), for `inspect`.
+  std::vector<std::string> fused;
 };
 
 class Graph {

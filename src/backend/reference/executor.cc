@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "backend/reference/evaluate_node.h"
+
 namespace refit::reference {
 
 Status CheckSupported(const ir::Graph& graph) {
@@ -25,14 +27,10 @@ StatusOr<std::unique_ptr<ReferenceExecutor>> ReferenceExecutor::Create(
   REFIT_RETURN_IF_ERROR(CheckSupported(graph));
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
   std::unique_ptr<ReferenceExecutor> ex(new ReferenceExecutor(graph, options));
-  const KernelRegistry& reg = KernelRegistry::Default();
   for (const auto& [name, recipe] : graph.derived_weights) {
     auto value = recipe.Evaluate([&](const std::string& src) { return graph.FindWeight(src); });
     if (!value.ok()) return value.status().WithContext("derived weight '" + name + "'");
     ex->derived_.emplace(name, std::move(value).value());
-  }
-  for (const ir::Node& n : graph.nodes) {
-    ex->kernels_.push_back(reg.Find(n.op_type, n.domain, graph.opset));
   }
   // Liveness: the last node reading each intermediate value frees it, unless it is a graph output.
   std::unordered_map<std::string, size_t> last_use;
@@ -106,27 +104,18 @@ StatusOr<std::map<std::string, Tensor>> ReferenceExecutor::Run(
   };
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const ir::Node& node = graph_.nodes[i];
-    KernelContext ctx{node, graph_.opset, {}, {}, pool_.get()};
-    for (const std::string& in : node.inputs) {
-      const Tensor* t = lookup(in);
-      if (!in.empty() && t == nullptr) {
-        return Internal("node '" + node.name + "': value '" + in + "' is not available");
+    std::vector<const Tensor*> in;
+    for (const std::string& name : node.inputs) {
+      const Tensor* t = lookup(name);
+      if (!name.empty() && t == nullptr) {
+        return Internal("node '" + node.name + "': value '" + name + "' is not available");
       }
-      ctx.inputs.push_back(t);
+      in.push_back(t);
     }
-    ctx.outputs.resize(node.outputs.size());
-    Status s = kernels_[i](ctx);
-    if (!s.ok()) {
-      if (s.message().rfind("node '", 0) == 0) return s;
-      return s.WithContext("node '" + node.name + "' (" + node.op_type + ")");
-    }
+    std::vector<Tensor> outs;
+    REFIT_RETURN_IF_ERROR(EvaluateNode(node, graph_.opset, in, &outs, pool_.get()));
     for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o].empty()) continue;
-      if (!ctx.outputs[o].defined()) {
-        return Internal("node '" + node.name + "' (" + node.op_type + ") left output " +
-                        std::to_string(o) + " unset");
-      }
-      values[node.outputs[o]] = std::move(ctx.outputs[o]);
+      if (!node.outputs[o].empty()) values[node.outputs[o]] = std::move(outs[o]);
     }
     for (size_t v : frees_after_[i]) values.erase(value_names_[v]);
   }

@@ -38,7 +38,6 @@ class ReferenceExecutor {
   Status CheckInputs(const std::map<std::string, TensorView>& inputs) const;
 
   const ir::Graph& graph_;
-  std::vector<KernelFn> kernels_;                 // one per node
   std::map<std::string, Tensor> derived_;         // materialised derived weights
   std::vector<std::vector<size_t>> frees_after_;  // per node: values whose last use it is
   std::vector<std::string> value_names_;

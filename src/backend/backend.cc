@@ -1,0 +1,28 @@
+#include "backend/backend.h"
+
+namespace refit::backend {
+
+const TensorDesc& LayerDesc::input(size_t i) const {
+  static const TensorDesc kAbsent;
+  return i < inputs.size() ? inputs[i] : kAbsent;
+}
+
+std::string LayerDesc::Label() const {
+  return "node '" + node->name + "' (" + (node->domain.empty() ? "" : node->domain + ".") +
+         node->op_type + ")";
+}
+
+StatusOr<Tensor> Tactic::PackWeight(size_t input, const Tensor& value) const {
+  return Tensor::CopyOf(value.view());
+}
+
+StatusOr<std::unique_ptr<Tactic>> Backend::FindTactic(const LayerDesc& layer,
+                                                      const std::string& name) const {
+  for (std::unique_ptr<Tactic>& t : Tactics(layer)) {
+    if (t->name() == name) return std::move(t);
+  }
+  return NotFound(layer.Label() + ": backend '" + this->name() + "' has no tactic '" + name +
+                  "' for this layer on this machine");
+}
+
+}  // namespace refit::backend

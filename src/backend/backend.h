@@ -1,0 +1,97 @@
+// The backend interface: how the engine builder asks a backend to run one layer, and how a loaded
+// engine gets the kernels back.
+//
+// Build-time half: a Backend lists the Tactics that can run a layer (a LayerDesc: one IR node with
+// the concrete dtype and shape of every input and output). The tuner times them and keeps one.
+// A Tactic packs each weight input into its own layout (PackWeight, also used by refit: packing
+// depends only on the tactic and the recipe's output, never on tuning) and instantiates Kernels.
+// Run-time half: a Kernel is immutable after Instantiate and runs the layer on already allocated
+// buffers; Run is const and may be called from several threads at once (each with its own
+// workspace). Loading an engine recreates each tactic by name (Backend::FindTactic), which fails
+// cleanly when the tactic is unknown or this CPU lacks the features it needs.
+//
+// Registration is explicit: the engine layer names the backends it uses (no static initialisers).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "ir/graph.h"
+#include "refit/status.h"
+#include "refit/tensor.h"
+
+namespace refit::backend {
+
+// dtype kUndefined: an absent optional input.
+struct TensorDesc {
+  DataType dtype = DataType::kUndefined;
+  Shape shape;
+  bool dynamic = false;  // shape depends on input values: only the reference backend accepts it
+  bool present() const { return dtype != DataType::kUndefined; }
+};
+
+// One layer as the builder hands it to a backend. The node's attributes are final (fusions
+// included: see ir/fused_ops.h). `weight[i]` is true when input i is a weight slot: a constant at
+// run time that the tactic may pack (PackWeight) and that refit may replace.
+struct LayerDesc {
+  const ir::Node* node = nullptr;
+  int64_t opset = 0;
+  std::vector<TensorDesc> inputs;
+  std::vector<bool> weight;
+  std::vector<TensorDesc> outputs;
+
+  const TensorDesc& input(size_t i) const;  // an absent TensorDesc beyond the node's inputs
+  bool is_weight(size_t i) const { return i < weight.size() && weight[i]; }
+  std::string Label() const;  // "node 'conv1' (Conv)"
+};
+
+// What a Kernel reads and writes in one run. inputs[i]: the activation, or the tactic's packed
+// weight for a weight input, or null for an absent input. outputs[i]: a buffer of the planned
+// dtype and shape (static outputs); for dynamic outputs an undefined Tensor the kernel assigns.
+struct KernelIo {
+  std::vector<const Tensor*> inputs;
+  std::vector<Tensor*> outputs;
+  void* workspace = nullptr;  // Kernel::workspace_bytes(), 64-byte aligned
+  ThreadPool* pool = nullptr;  // may be null
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Scratch memory one Run needs (allocated by the caller, per execution context).
+  virtual size_t workspace_bytes() const { return 0; }
+  // Runs the layer. Inputs' shapes are the planned ones (the caller checks).
+  virtual Status Run(const KernelIo& io) const = 0;
+};
+
+class Tactic {
+ public:
+  virtual ~Tactic() = default;
+  // Stable identifier recorded in the engine, unique among the tactics of one layer:
+  // "conv_im2col_gemm/avx2_6x16_kc256_mc168".
+  virtual std::string name() const = 0;
+  // CPU features the kernel executes (cpu::CpuFeatures::ToString form); "" when none.
+  virtual std::string required_features() const { return ""; }
+  // Packs weight input `input` (the value its recipe produced, dtype and shape as in the
+  // LayerDesc) into this tactic's layout. Deterministic; the default keeps the value as it is.
+  virtual StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const;
+  virtual StatusOr<std::unique_ptr<Kernel>> Instantiate() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu", "reference"
+  // Every tactic this backend has for `layer` on this machine, best guess first; empty when it
+  // cannot run the layer. The tactics may keep a pointer to layer.node: it outlives them.
+  virtual std::vector<std::unique_ptr<Tactic>> Tactics(const LayerDesc& layer) const = 0;
+  // The tactic `name` for `layer`, as Tactics() would list it; NotFound when there is none by that
+  // name, FailedPrecondition (naming the missing features) when this CPU cannot run it.
+  virtual StatusOr<std::unique_ptr<Tactic>> FindTactic(const LayerDesc& layer,
+                                                       const std::string& name) const;
+};
+
+}  // namespace refit::backend

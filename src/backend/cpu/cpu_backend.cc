@@ -1,0 +1,35 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include "backend/cpu/cpu_tactics.h"
+
+namespace refit::cpu {
+namespace {
+
+class CpuBackend : public backend::Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  std::vector<std::unique_ptr<backend::Tactic>> Tactics(
+      const backend::LayerDesc& layer) const override {
+    TacticList out;
+    // Dynamic shapes are the reference backend's alone.
+    for (const backend::TensorDesc& d : layer.inputs) {
+      if (d.dynamic) return out;
+    }
+    for (const backend::TensorDesc& d : layer.outputs) {
+      if (d.dynamic) return out;
+    }
+    AddConvTactics(layer, &out);
+    AddGemmTactics(layer, &out);
+    AddPoolTactics(layer, &out);
+    AddElementwiseTactics(layer, &out);
+    AddNormTactics(layer, &out);
+    AddSoftmaxTactics(layer, &out);
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<backend::Backend> CreateCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace refit::cpu

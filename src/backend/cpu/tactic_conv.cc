@@ -1,0 +1,7 @@
+#include "backend/cpu/cpu_tactics.h"
+
+namespace refit::cpu {
+
+void AddConvTactics(const backend::LayerDesc& layer, TacticList* out) {}
+
+}  // namespace refit::cpu

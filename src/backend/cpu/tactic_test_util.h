@@ -1,0 +1,128 @@
+// Test helper (included by *_test.cc only): the tactic conformance check. Runs EVERY tactic the
+// CPU backend lists for one layer against the reference executor's result for the same node
+// (reference::EvaluateNode, the oracle), with 1 and 2 threads, and reports each mismatch with
+// the tactic's name.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#include "backend/reference/evaluate_node.h"
+#include "base/thread_pool.h"
+#include "ir/graph.h"
+
+namespace refit::cpu::testing {
+
+struct LayerCase {
+  ir::Node node;
+  int64_t opset = 17;
+  std::vector<Tensor> inputs;  // undefined: absent optional input
+  std::vector<bool> weight;    // per input: a weight slot (packed by the tactic)
+};
+
+// A tensor of uniform values in [-1, 1) from a fixed seed.
+inline Tensor RandomTensor(Shape shape, uint32_t seed) {
+  Tensor t = std::move(Tensor::Create(DataType::kF32, std::move(shape))).value();
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  float* p = t.mutable_data_as<float>();
+  for (int64_t i = 0; i < t.NumElements(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+// Max |a - b| / (1 + max |b|) over the elements (f32 only).
+inline double RelError(const Tensor& a, const Tensor& b) {
+  const float* pa = a.data_as<float>();
+  const float* pb = b.data_as<float>();
+  double max_ref = 0, max_err = 0;
+  for (int64_t i = 0; i < b.NumElements(); ++i) {
+    max_ref = std::max(max_ref, double(std::fabs(pb[i])));
+    const double err = std::fabs(double(pa[i]) - double(pb[i]));
+    if (std::isnan(err) != std::isnan(double(pb[i]) - double(pb[i]))) return INFINITY;
+    if (!std::isnan(err)) max_err = std::max(max_err, err);
+  }
+  return max_err / (1.0 + max_ref);
+}
+
+// Runs every CPU tactic for `c`; returns how many tactics ran. `min_tactics` guards against a
+// case silently matching no tactic at all.
+inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_tactics = 1) {
+  std::vector<const Tensor*> ins;
+  backend::LayerDesc desc;
+  desc.node = &c.node;
+  desc.opset = c.opset;
+  for (const Tensor& t : c.inputs) {
+    ins.push_back(t.defined() ? &t : nullptr);
+    desc.inputs.push_back({t.dtype(), t.shape(), false});
+  }
+  desc.weight = c.weight;
+  desc.weight.resize(c.inputs.size(), false);
+  std::vector<Tensor> expected;
+  Status s = reference::EvaluateNode(c.node, c.opset, ins, &expected);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return 0;
+  for (const Tensor& t : expected) desc.outputs.push_back({t.dtype(), t.shape(), false});
+
+  std::unique_ptr<backend::Backend> cpu = CreateCpuBackend();
+  auto tactics = cpu->Tactics(desc);
+  EXPECT_GE(int(tactics.size()), min_tactics) << desc.Label() << ": too few CPU tactics";
+  for (const auto& tactic : tactics) {
+    SCOPED_TRACE(desc.Label() + " tactic " + tactic->name());
+    std::vector<Tensor> packed(c.inputs.size());
+    backend::KernelIo io;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      if (desc.is_weight(i) && c.inputs[i].defined()) {
+        auto p = tactic->PackWeight(i, c.inputs[i]);
+        ASSERT_TRUE(p.ok()) << p.status().ToString();
+        packed[i] = std::move(p).value();
+        io.inputs.push_back(&packed[i]);
+      } else {
+        io.inputs.push_back(ins[i]);
+      }
+    }
+    auto kernel = tactic->Instantiate();
+    ASSERT_TRUE(kernel.ok()) << kernel.status().ToString();
+    const size_t ws_bytes = (*kernel)->workspace_bytes();
+    struct AlignedFree {
+      void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
+    };
+    std::unique_ptr<char[], AlignedFree> ws_owner(new (std::align_val_t(64)) char[ws_bytes + 64]);
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      std::vector<Tensor> outs;
+      io.outputs.clear();
+      for (const Tensor& e : expected) {
+        outs.push_back(std::move(Tensor::Create(e.dtype(), e.shape())).value());
+        // Poison the outputs: a kernel that leaves an element unwritten must fail.
+        if (e.dtype() == DataType::kF32) {
+          std::fill_n(outs.back().mutable_data_as<float>(), e.NumElements(), 1e30f);
+        }
+      }
+      for (Tensor& o : outs) io.outputs.push_back(&o);
+      io.workspace = ws_owner.get();
+      io.pool = &pool;
+      Status run = (*kernel)->Run(io);
+      ASSERT_TRUE(run.ok()) << run.ToString();
+      for (size_t o = 0; o < expected.size(); ++o) {
+        ASSERT_EQ(outs[o].shape(), expected[o].shape());
+        if (expected[o].dtype() == DataType::kF32) {
+          EXPECT_LE(RelError(outs[o], expected[o]), tolerance)
+              << "output " << o << " with " << threads << " threads";
+        }
+      }
+    }
+  }
+  return int(tactics.size());
+}
+
+}  // namespace refit::cpu::testing
