@@ -85,6 +85,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "cpu", "reference"
+  // What a tactic's speed depends on besides the layer: library versions and the CPU's features.
+  // Part of the timing-cache key, so a cache never outlives an upgrade.
+  virtual std::string fingerprint() const { return name(); }
   // Every tactic this backend has for `layer` on this machine, best guess first; empty when it
   // cannot run the layer. The tactics may keep a pointer to layer.node: it outlives them.
   virtual std::vector<std::unique_ptr<Tactic>> Tactics(const LayerDesc& layer) const = 0;

@@ -1,5 +1,6 @@
-// `refit bench MODEL.onnx [--inputs IN.safetensors] [--iterations N] [--warmup N] [--threads N]
-//  [--json]`: latency of repeated runs (median, p10, p90).
+// `refit bench ENGINE|MODEL.onnx [--inputs IN.safetensors] [--weights W] [--iterations N]
+//  [--warmup N] [--threads N] [--json]`: latency of repeated runs (median, p10, p90). An engine
+// runs its tuned kernels; a model runs on the reference executor.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "backend/reference/executor.h"
 #include "cli/commands.h"
+#include "cli/engine_loader.h"
 #include "cli/model_loader.h"
 #include "nlohmann/json.hpp"
 
@@ -17,6 +19,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   std::string inputs;
+  std::string weights;
   int iterations = 20;
   int warmup = 2;
   int threads = 1;
@@ -55,8 +58,32 @@ double Percentile(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
 }
 
+// Inputs the engine was built for, from its plan.
+StatusOr<std::map<std::string, Tensor>> RandomEngineInputs(const engine::Plan& plan) {
+  ir::Graph g;
+  for (int32_t v : plan.inputs) {
+    ir::ValueInfo vi;
+    vi.name = plan.values[v].name;
+    vi.dtype = plan.values[v].dtype;
+    vi.dims = plan.values[v].shape.dims();
+    vi.dim_params.assign(vi.dims.size(), "");
+    vi.has_shape = true;
+    g.inputs.push_back(std::move(vi));
+  }
+  return RandomInputs(g);
+}
+
 Status Bench(const BenchArgs& args) {
-  REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
+  const bool is_engine = IsEngineFile(args.model);
+  std::unique_ptr<engine::Engine> eng;
+  ir::Graph graph;
+  std::unique_ptr<reference::ReferenceExecutor> executor;
+  if (is_engine) {
+    REFIT_ASSIGN_OR_RETURN(eng, OpenEngine(args.model, args.threads, args.weights));
+  } else {
+    if (!args.weights.empty()) return InvalidArgument("--weights applies to engines only");
+    REFIT_ASSIGN_OR_RETURN(graph, LoadModel(args.model));
+  }
   TensorFile file;
   std::map<std::string, Tensor> generated;
   std::map<std::string, TensorView> inputs;
@@ -64,16 +91,22 @@ Status Bench(const BenchArgs& args) {
     REFIT_ASSIGN_OR_RETURN(file, LoadTensors(args.inputs));
     inputs = file.tensors;
   } else {
-    REFIT_ASSIGN_OR_RETURN(generated, RandomInputs(graph));
+    REFIT_ASSIGN_OR_RETURN(generated, is_engine ? RandomEngineInputs(eng->plan())
+                                                : RandomInputs(graph));
     for (const auto& [name, t] : generated) inputs[name] = t.view();
   }
-  reference::ExecutorOptions options;
-  options.threads = args.threads;
-  REFIT_ASSIGN_OR_RETURN(auto executor, reference::ReferenceExecutor::Create(graph, options));
+  if (!is_engine) {
+    reference::ExecutorOptions options;
+    options.threads = args.threads;
+    REFIT_ASSIGN_OR_RETURN(executor, reference::ReferenceExecutor::Create(graph, options));
+  }
+  const std::string backend =
+      is_engine ? std::string(engine::EngineModeName(eng->plan().mode)) + " engine"
+                : "reference executor";
   std::vector<double> ms;
   for (int i = 0; i < args.warmup + args.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto out = executor->Run(inputs);
+    auto out = is_engine ? eng->Run(inputs) : executor->Run(inputs);
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return out.status().WithContext("'" + args.model + "'");
     if (i >= args.warmup)
@@ -81,7 +114,7 @@ Status Bench(const BenchArgs& args) {
   }
   const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
   if (args.json) {
-    nlohmann::json j = {{"model", args.model},     {"backend", "reference"},
+    nlohmann::json j = {{"model", args.model},     {"backend", backend},
                         {"threads", args.threads}, {"iterations", args.iterations},
                         {"warmup", args.warmup},   {"median_ms", p50},
                         {"p10_ms", p10},           {"p90_ms", p90}};
@@ -89,8 +122,8 @@ Status Bench(const BenchArgs& args) {
   } else {
     std::printf(
         "%s: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d iterations "
-        "(reference executor, %d thread%s)\n",
-        args.model.c_str(), p50, p10, p90, args.iterations, args.threads,
+        "(%s, %d thread%s)\n",
+        args.model.c_str(), p50, p10, p90, args.iterations, backend.c_str(), args.threads,
         args.threads == 1 ? "" : "s");
   }
   return Status::Ok();
@@ -101,11 +134,14 @@ Status Bench(const BenchArgs& args) {
 Command AddBenchCommand(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure a model's latency over repeated runs (median, p10, p90).");
-  cmd->add_option("model", args->model, "the model: MODEL.onnx")->required();
+      "bench",
+      "Measure an engine's (or a model's) latency over repeated runs (median, p10, p90).");
+  cmd->add_option("model", args->model, "ENGINE or MODEL.onnx")->required();
   cmd->add_option("--inputs", args->inputs,
                   "safetensors inputs (default: deterministic random inputs when every input "
                   "shape is fixed)");
+  cmd->add_option("--weights", args->weights,
+                  "engines only: source weights to refit with first (required for stripped ones)");
   cmd->add_option("--iterations", args->iterations, "timed runs (default 20)")
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", args->warmup, "untimed runs first (default 2)")

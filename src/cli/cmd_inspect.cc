@@ -1,8 +1,11 @@
-// `refit inspect MODEL.onnx [--json]`: inputs, outputs, operator counts and weights.
+// `refit inspect ENGINE|MODEL.onnx [--json]`: a model's inputs, outputs, operator counts and
+// weights; engines are described by inspect_engine.cc.
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/engine_loader.h"
+#include "cli/inspect_engine.h"
 #include "cli/model_loader.h"
 #include "nlohmann/json.hpp"
 
@@ -94,6 +97,7 @@ void PrintText(const nlohmann::json& j, const ir::Graph& g) {
 }
 
 Status Inspect(const InspectArgs& args) {
+  if (IsEngineFile(args.model)) return InspectEngine(args.model, args.json);
   REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
   const nlohmann::json j = ModelJson(args.model, graph);
   if (args.json) {
@@ -109,8 +113,10 @@ Status Inspect(const InspectArgs& args) {
 Command AddInspectCommand(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd =
-      app.add_subcommand("inspect", "Show a model's inputs, outputs, operator counts and weights.");
-  cmd->add_option("model", args->model, "the model: MODEL.onnx")->required();
+      app.add_subcommand("inspect",
+                         "Show an engine's layers, tactics, weight slots and recipes, or a model's "
+                         "inputs, outputs, operator counts and weights.");
+  cmd->add_option("model", args->model, "ENGINE or MODEL.onnx")->required();
   cmd->add_flag("--json", args->json, "print JSON instead of text");
   return [args] { return Inspect(*args); };
 }

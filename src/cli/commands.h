@@ -12,6 +12,7 @@ namespace refit::cli {
 
 using Command = std::function<Status()>;
 
+Command AddBuildCommand(CLI::App& app);
 Command AddRunCommand(CLI::App& app);
 Command AddInspectCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);

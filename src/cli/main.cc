@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     refit::cli::Command cmd = adder(app);
     commands[app.get_subcommands({})[before]] = std::move(cmd);
   };
+  add(refit::cli::AddBuildCommand);
   add(refit::cli::AddRunCommand);
   add(refit::cli::AddInspectCommand);
   add(refit::cli::AddBenchCommand);

@@ -122,6 +122,8 @@ Skip TryFold(ir::Graph& g, size_t bn_index, int p_index, const std::map<std::str
   }
   g.value_infos.erase(x);
   p.outputs[0] = bn.outputs[0];
+  p.fused.push_back(bn.name);
+  p.fused.insert(p.fused.end(), bn.fused.begin(), bn.fused.end());
   return "";
 }
 

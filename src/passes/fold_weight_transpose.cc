@@ -51,6 +51,12 @@ Status FoldWeightTransposePass(ir::Graph& g, PassReport* report) {
     r.AddTranspose(r.Append(*RecipeOf(g, t.inputs[0])), perm);
     Note(report, kPass, "'" + t.name + "': " + r.ToString());
     g.derived_weights.emplace(out, std::move(r));
+    // The Transpose now lives in its readers' weight: list it with them for `inspect`.
+    for (ir::Node& reader : g.nodes) {
+      if (std::find(reader.inputs.begin(), reader.inputs.end(), out) == reader.inputs.end()) continue;
+      reader.fused.push_back(t.name);
+      reader.fused.insert(reader.fused.end(), t.fused.begin(), t.fused.end());
+    }
     g.value_infos.erase(out);
     remove[i] = true;
   }

@@ -52,6 +52,8 @@ Status MatMulAddToGemmPass(ir::Graph& g, PassReport* report) {
     add.op_type = "Gemm";
     add.inputs = {x, w, bias};
     add.attrs = ir::AttributeMap();
+    add.fused.push_back(mm_name);
+    add.fused.insert(add.fused.end(), mm.fused.begin(), mm.fused.end());
     g.value_infos.erase(y);
     remove[i] = true;
     Note(report, kPass, "'" + mm_name + "' + '" + add.name + "' -> Gemm");

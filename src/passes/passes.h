@@ -52,6 +52,17 @@ Status MatMulAddToGemmPass(ir::Graph& g, PassReport* report);
 // Transpose of a weight whose every consumer is MatMul or Gemm: a derived weight (transpose
 // recipe) under the Transpose's output name.
 Status FoldWeightTransposePass(ir::Graph& g, PassReport* report);
+// Decomposed normalisations as PyTorch exports them: ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div
+// (then Mul gamma, Add beta) -> refit.LayerNormalization; Reshape/InstanceNormalization/Reshape/
+// Mul gamma/Add beta -> refit.GroupNorm(x, in_scale, in_bias, gamma, beta). Parameters stay inputs.
+Status FuseLayerNormPass(ir::Graph& g, PassReport* report);
+// An activation (Relu, Clip with constant bounds, Sigmoid, SiLU, GELU, HardSwish, HardSigmoid,
+// LeakyRelu, Tanh) that alone reads the f32 output of a Conv / ConvTranspose / Gemm / MatMul (or
+// a refit GroupNorm / LayerNormalization) becomes that node's fused activation (ir/fused_ops.h).
+Status FuseActivationPass(ir::Graph& g, PassReport* report);
+// Trees of f32 element-wise operators whose intermediate values nothing else reads -> one
+// refit.FusedElementwise node carrying a program (ir/fused_elementwise.h).
+Status FuseElementwisePass(ir::Graph& g, PassReport* report);
 // Removes nodes none of whose outputs is read (graph outputs are live) and derived weights no
 // node reads.
 Status EliminateDeadCodePass(ir::Graph& g, PassReport* report);
@@ -66,8 +77,8 @@ struct PassOptions {
   NodeEvaluator evaluator;
 };
 
-// fold_constants, fold_weight_transpose, matmul_add_to_gemm, fold_batchnorm, eliminate_dead_code,
-// then Graph::Validate().
+// fold_constants, fold_weight_transpose, matmul_add_to_gemm, fold_batchnorm, fuse_layernorm,
+// fuse_activation, fuse_elementwise, eliminate_dead_code, then Graph::Validate().
 Status RunDefaultPasses(ir::Graph& g, PassReport* report, const PassOptions& options = {});
 
 }  // namespace refit::passes

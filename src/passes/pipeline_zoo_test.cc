@@ -86,8 +86,13 @@ TEST(PipelineZooTest, ResNet18FoldsEveryBatchNormAndRefits) {
   auto after = run.after.OpCounts();
   EXPECT_EQ(before["BatchNormalization"], 20);
   EXPECT_EQ(after.count("BatchNormalization"), 0u) << run.report.ToString();
-  EXPECT_EQ(run.after.nodes.size(), run.before.nodes.size() - 20);
   EXPECT_EQ(run.report.Count("fold_batchnorm"), 20);
+  // 9 Relus follow a Conv (fused into it); the 8 after a residual Add fuse with the Add.
+  EXPECT_EQ(run.report.Count("fuse_activation"), 9) << run.report.ToString();
+  EXPECT_EQ(run.report.Count("fuse_elementwise"), 8) << run.report.ToString();
+  EXPECT_EQ(after.count("Relu"), 0u);
+  EXPECT_EQ(after["FusedElementwise"], 8);
+  EXPECT_EQ(run.after.nodes.size(), run.before.nodes.size() - 20 - 9 - 8);
   EXPECT_EQ(run.after.derived_weights.size(), 40u);  // a weight and a bias per folded BN
 }
 
@@ -113,6 +118,18 @@ TEST_P(PipelineZooAllTest, OutputsAndRefitMatchPyTorch) {
   RunZooModel(GetParam(), &run);
   if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
   EXPECT_LE(run.after.nodes.size(), run.before.nodes.size());
+  auto after = run.after.OpCounts();
+  // Every GroupNorm (5 UNet blocks) is recognised, and its SiLU fused into it.
+  if (GetParam() == "tiny_unet") {
+    EXPECT_EQ(after["GroupNorm"], 5) << run.report.ToString();
+    EXPECT_EQ(after.count("InstanceNormalization"), 0u);
+    EXPECT_EQ(after.count("Sigmoid"), 0u);
+  }
+  // The tanh-approximated GELU of each block ends in one FusedElementwise with its bias Add.
+  if (GetParam() == "tiny_vit") {
+    EXPECT_EQ(after.count("Tanh"), 0u) << run.report.ToString();
+    EXPECT_GE(after["FusedElementwise"], 2);
+  }
   // Every BatchNormalization in these two follows a Conv it alone reads.
   if (GetParam() == "mobilenet_v2" || GetParam() == "tiny_cnn") {
     EXPECT_GT(run.before.OpCounts()["BatchNormalization"], 0);

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -18,6 +20,8 @@
 
 #include "backend/reference/executor.h"
 #include "backend/reference/kernel_util.h"
+#include "engine/builder.h"
+#include "engine/engine.h"
 #include "frontend/onnx/importer.h"
 
 namespace fs = std::filesystem;
@@ -32,6 +36,7 @@ struct Options {
   std::string op;    // only tests using this operator
   std::string test;  // only this test
   bool verbose = false;
+  std::optional<engine::EngineMode> engine_mode;  // run through built engines instead
 };
 
 std::set<std::string> ReadWords(const std::string& path) {
@@ -110,14 +115,47 @@ std::vector<fs::path> SortedPb(const fs::path& dir, const std::string& prefix) {
   return files;
 }
 
+// Builds an engine for `graph` at the input shapes of one test set, round-trips it through the
+// engine file format and runs it: the node test seen through `refit build` + `refit run`.
+StatusOr<std::map<std::string, Tensor>> RunThroughEngine(
+    const fs::path& model, const std::map<std::string, TensorView>& inputs, engine::EngineMode mode) {
+  onnx_frontend::ImportOptions io;
+  io.min_opset = 1;
+  REFIT_ASSIGN_OR_RETURN(ir::Graph graph, onnx_frontend::ImportOnnxFile(model.string(), io));
+  engine::BuildOptions options;
+  options.mode = mode;
+  options.min_timing_runs = 1;
+  options.min_timing_ms = 0;
+  for (const auto& [name, view] : inputs) options.input_shapes[name] = view.shape().dims();
+  std::map<std::string, Tensor> sources;
+  if (mode == engine::EngineMode::kStripped) {
+    for (const auto& [name, w] : graph.weights) sources.emplace(name, w.Clone());
+  }
+  REFIT_ASSIGN_OR_RETURN(engine::BuiltEngine built, engine::BuildEngine(std::move(graph), options));
+  REFIT_ASSIGN_OR_RETURN(std::string bytes, engine::SerializeEngine(built));
+  REFIT_ASSIGN_OR_RETURN(auto e, engine::Engine::FromBytes(std::move(bytes), model.string()));
+  if (mode == engine::EngineMode::kStripped) {
+    REFIT_ASSIGN_OR_RETURN(auto ws, e->CreateWeightSet([&](const std::string& n) -> const Tensor* {
+      auto it = sources.find(n);
+      return it == sources.end() ? nullptr : &it->second;
+    }));
+    REFIT_RETURN_IF_ERROR(e->SetWeights(std::move(ws)));
+  }
+  return e->Run(inputs);
+}
+
 // Runs one test directory; returns "" on success, else the reason.
-std::string RunTest(const fs::path& dir) {
+std::string RunTest(const fs::path& dir, const std::optional<engine::EngineMode>& engine_mode) {
   onnx_frontend::ImportOptions io;
   io.min_opset = 1;  // run old-opset tests too; failures among them are listed as exclusions
   auto graph = onnx_frontend::ImportOnnxFile((dir / "model.onnx").string(), io);
   if (!graph.ok()) return graph.status().ToString();
-  auto ex = reference::ReferenceExecutor::Create(*graph);
-  if (!ex.ok()) return ex.status().ToString();
+  std::unique_ptr<reference::ReferenceExecutor> ex;
+  if (!engine_mode) {
+    auto created = reference::ReferenceExecutor::Create(*graph);
+    if (!created.ok()) return created.status().ToString();
+    ex = std::move(created).value();
+  }
   for (const auto& set : fs::directory_iterator(dir)) {
     if (!set.is_directory()) continue;
     std::map<std::string, Tensor> owned;
@@ -133,7 +171,8 @@ std::string RunTest(const fs::path& dir) {
       owned[name] = std::move(t->tensor);
       inputs[name] = owned[name].view();
     }
-    auto out = (*ex)->Run(inputs);
+    auto out = engine_mode ? RunThroughEngine(dir / "model.onnx", inputs, *engine_mode)
+                           : ex->Run(inputs);
     if (!out.ok()) return out.status().ToString();
     const auto out_files = SortedPb(set.path(), "output");
     if (out_files.size() != graph->outputs.size()) return "output count mismatch";
@@ -141,6 +180,7 @@ std::string RunTest(const fs::path& dir) {
       auto t = onnx_frontend::LoadTensorProtoFile(out_files[i].string());
       if (!t.ok()) return t.status().ToString();
       const std::string& name = graph->outputs[i].name;
+      if (!out->count(name)) return "output '" + name + "' missing";
       std::string why;
       if (!Compare(t->tensor, out->at(name), &why)) return "output '" + name + "': " + why;
     }
@@ -165,12 +205,21 @@ int main(int argc, char** argv) {
       opt.op = next();
     else if (a == "--test")
       opt.test = next();
-    else if (a == "--verbose" || a == "-v")
+    else if (a == "--engine") {
+      auto mode = engine::ParseEngineMode(next());
+      if (!mode.ok()) {
+        std::fprintf(stderr, "error: %s\n", mode.status().message().c_str());
+        return 2;
+      }
+      opt.engine_mode = *mode;
+    } else if (a == "--verbose" || a == "-v")
       opt.verbose = true;
     else {
       std::fprintf(stderr,
                    "usage: refit_conformance [--data DIR] [--operators FILE] [--exclusions FILE]\n"
-                   "                         [--op OP] [--test NAME] [--verbose]\n");
+                   "                         [--op OP] [--test NAME] [--verbose]\n"
+                   "                         [--engine refittable|stripped|static]\n"
+                   "--engine: build each test model into an engine of that mode and run it\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
@@ -218,7 +267,7 @@ int main(int argc, char** argv) {
     if (!scoped && !exclusions.count(name)) continue;
     if (!opt.op.empty() && !ops.count(opt.op)) continue;
     ++in_scope;
-    const std::string why = RunTest(dir);
+    const std::string why = RunTest(dir, opt.engine_mode);
     const bool is_excluded = exclusions.count(name) > 0;
     for (const auto& o : ops) {
       Count& c = per_op[o];

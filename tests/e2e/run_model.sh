@@ -9,6 +9,7 @@
 set -euo pipefail
 
 python="" refit="" model_dir="" work_dir="" expected="outputs.safetensors" rel="1e-4"
+engine_mode="" weights=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) python="$2"; shift 2 ;;
@@ -17,6 +18,8 @@ while [[ $# -gt 0 ]]; do
     --work-dir) work_dir="$2"; shift 2 ;;
     --expected) expected="$2"; shift 2 ;;
     --rel) rel="$2"; shift 2 ;;
+    --engine) engine_mode="$2"; shift 2 ;;    # build an engine of this mode and run it
+    --weights) weights="$2"; shift 2 ;;       # refit to these source weights (file in model dir)
     --) shift; break ;;
     *) echo "run_model.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -39,7 +42,30 @@ mkdir -p "$work_dir"
 out="$work_dir/out.safetensors"
 rm -f "$out"
 
-cmd=("$refit" run "$model_dir/model.onnx" --inputs "$model_dir/inputs.safetensors" -o "$out" "$@")
+target="$model_dir/model.onnx"
+run_extra=()
+if [[ -n "$engine_mode" ]]; then
+  # The engine is built for the shapes of the test's inputs (read from the safetensors header).
+  mapfile -t shape_args < <("$python" - "$model_dir/inputs.safetensors" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+for name, info in header.items():
+    if name != "__metadata__":
+        print("--input")
+        print(name + ":" + "x".join(str(d) for d in info["shape"]))
+PY
+)
+  target="$work_dir/model.engine"
+  rm -f "$target"
+  build=("$refit" build "$model_dir/model.onnx" -o "$target" --mode "$engine_mode" --quiet
+         --timing-cache "$work_dir/../timing_cache_$(basename "$model_dir").json" "${shape_args[@]}" "$@")
+  echo "+ ${build[*]}"
+  "${build[@]}" || { echo "FAIL: refit build exited with status $? on $model_dir/model.onnx" >&2; exit 1; }
+fi
+if [[ -n "$weights" ]]; then run_extra=(--weights "$model_dir/$weights"); fi
+cmd=("$refit" run "$target" --inputs "$model_dir/inputs.safetensors" -o "$out" "${run_extra[@]}" "$@")
 echo "+ ${cmd[*]}"
 start=$EPOCHREALTIME
 status=0

@@ -84,6 +84,12 @@ StatusOr<CpuFeatures> CpuFeatures::Parse(std::string_view text) {
   return f;
 }
 
+CpuFeatures CpuFeatures::Union(const CpuFeatures& other) const {
+  CpuFeatures out = *this;
+  for (const FeatureField& field : kFields) out.*field.field = out.*field.field || other.*field.field;
+  return out;
+}
+
 bool CpuFeatures::Covers(const CpuFeatures& required) const { return Missing(required).empty(); }
 
 std::string CpuFeatures::Missing(const CpuFeatures& required) const {

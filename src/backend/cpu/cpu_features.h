@@ -38,6 +38,9 @@ struct CpuFeatures {
   // Comma-separated names set in `required` but not here ("" when Covers(required)).
   std::string Missing(const CpuFeatures& required) const;
 
+  // Every feature set here or in `other`.
+  CpuFeatures Union(const CpuFeatures& other) const;
+
   bool operator==(const CpuFeatures&) const = default;
 };
 

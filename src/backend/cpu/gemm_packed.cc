@@ -114,6 +114,7 @@ struct GemmPlan {
   float* c;
   int64_t ldc;
   Activation act;
+  bool accumulate_c;  // the first K pass adds to C as well
 };
 
 // Tiles that stick out of C (or whose bias would be read past n) go through a full-size scratch
@@ -153,7 +154,7 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       // Direct A would read past the last row: the ragged panel alone is packed (zero-padded).
       PackA(a_block + full_rows * g.lda, g.lda, rows - full_rows, kb, g.mr, a_pack);
     }
-    TileEpilogue ep{k0 > 0, k0 + kb >= g.k, nullptr, g.act};
+    TileEpilogue ep{k0 > 0 || g.accumulate_c, k0 + kb >= g.k, nullptr, g.act};
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t col0 = p * g.nr;
       const int64_t cols = std::min<int64_t>(g.nr, g.n - col0);
@@ -252,7 +253,7 @@ void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b
 
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool) {
+                Activation act, ThreadPool* pool, bool accumulate_c) {
   if (m <= 0 || n <= 0) return;
   const Status check = CheckGemmKernel(info, DetectCpuFeatures());
   if (!check.ok()) {
@@ -279,7 +280,8 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
              .bias = bias,
              .c = c,
              .ldc = ldc,
-             .act = act};
+             .act = act,
+             .accumulate_c = accumulate_c};
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
   const int64_t m_blocks = (m + g.mc - 1) / g.mc;
@@ -292,7 +294,13 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   g.n_tasks_per_row = (g.n_panels + g.panels_per_task - 1) / g.panels_per_task;
   const size_t a_pack_floats = size_t(g.mc) * size_t(g.kc);
   ParallelFor(pool, m_blocks * g.n_tasks_per_row, [&g, a_pack_floats](int64_t begin, int64_t end) {
-    AlignedFloats a_pack = AllocateAligned(a_pack_floats);
+    // One buffer per thread, kept across calls: no heap allocation on the hot path.
+    thread_local AlignedFloats a_pack;
+    thread_local size_t a_pack_capacity = 0;
+    if (a_pack_capacity < a_pack_floats) {
+      a_pack = AllocateAligned(a_pack_floats);
+      a_pack_capacity = a_pack_floats;
+    }
     for (int64_t t = begin; t < end; ++t) {
       const int64_t mb = t / g.n_tasks_per_row;
       const int64_t p0 = (t % g.n_tasks_per_row) * g.panels_per_task;

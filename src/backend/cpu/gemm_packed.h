@@ -67,13 +67,15 @@ size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n);
 void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b, int64_t k,
            int64_t n, float* packed);
 
-// C = act(A * B + bias). A is m x k with row stride lda >= k; C is m x n with ldc >= n; only the
-// first n columns of each row of C are written. `bias` has n floats or is null. `packed_b` came
-// from PackB with a kernel of the same NR. Preconditions: CheckGemmKernel(info,
-// DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives C
-// = act(bias).
+// C = act(A * B + bias), or with accumulate_c, C = act(C + A * B + bias) (C read first: a caller
+// with a per-row bias, e.g. a convolution's per-output-channel bias, pre-fills C with it). A is
+// m x k with row stride lda >= k; C is m x n with ldc >= n; only the first n columns of each row
+// of C are read and written. `bias` has n floats or is null. `packed_b` came from PackB with a
+// kernel of the same NR (or any writer of that layout). Preconditions: CheckGemmKernel(info,
+// DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives
+// C = act(bias) (act(C + bias) when accumulating).
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool);
+                Activation act, ThreadPool* pool, bool accumulate_c = false);
 
 }  // namespace refit::cpu

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -196,6 +197,42 @@ TEST_P(GemmKernelTest, EmptyKGivesActivatedBias) {
   GemmPacked(info, 2, 3, 0, nullptr, 0, nullptr, bias.data(), c.data(), 3, Activation::kRelu6,
              nullptr);
   EXPECT_EQ(c, (std::vector<float>{0.0f, 0.5f, 6.0f, 0.0f, 0.5f, 6.0f}));
+}
+
+// accumulate_c adds A * B to what C holds (a per-row bias here), across several K passes and
+// edge tiles, before the column bias and the activation; padding past n stays untouched.
+TEST_P(GemmKernelTest, AccumulatesIntoC) {
+  const GemmKernelInfo& info = GetParam();
+  for (int64_t k : {int64_t{0}, int64_t{7}, 2 * int64_t{info.kc} + 3}) {
+    for (int threads : {1, 2}) {
+      const int64_t m = info.mr + 3, n = 2 * info.nr + 5, ldc = n + 2;
+      const std::vector<float> a = RandomVector(m * k, 21), b = RandomVector(k * n, 22);
+      const std::vector<float> row_bias = RandomVector(m, 23), col_bias = RandomVector(n, 24);
+      std::vector<float> packed(PackedBSize(info, k, n));
+      PackB(info, b.data(), n, false, k, n, packed.data());
+      std::vector<float> c(m * ldc, kPadSentinel);
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = row_bias[i];
+      }
+      GemmPacked(info, m, n, k, a.data(), k, packed.data(), col_bias.data(), c.data(), ldc,
+                 Activation::kRelu, threads == 1 ? nullptr : TwoThreads(), /*accumulate_c=*/true);
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < ldc; ++j) {
+          if (j >= n) {
+            ASSERT_EQ(c[i * ldc + j], kPadSentinel) << "i=" << i << " j=" << j;
+            continue;
+          }
+          double sum = row_bias[i] + col_bias[j], mag = 2;
+          for (int64_t p = 0; p < k; ++p) {
+            sum += double(a[i * k + p]) * b[p * n + j];
+            mag += std::fabs(a[i * k + p] * b[p * n + j]);
+          }
+          ASSERT_NEAR(c[i * ldc + j], std::max(sum, 0.0), 1e-5 * mag)
+              << "k=" << k << " threads=" << threads << " i=" << i << " j=" << j;
+        }
+      }
+    }
+  }
 }
 
 TEST_P(GemmKernelTest, NanPropagatesThroughActivation) {

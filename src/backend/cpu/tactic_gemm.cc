@@ -1,7 +1,172 @@
+// Gemm and MatMul tactics: our packed GEMM (one tactic per micro-kernel), OpenBLAS and oneDNN.
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
+#include "backend/cpu/gemm_epilogue.h"
+#include "backend/cpu/gemm_tactics.h"
 
 namespace refit::cpu {
+namespace {
 
-void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out) {}
+// The fused activations GemmPacked applies itself.
+std::optional<Activation> NativeActivation(const ir::FusedActivation& act) {
+  switch (act.kind) {
+    case ir::ActivationKind::kNone:
+      return Activation::kNone;
+    case ir::ActivationKind::kRelu:
+      return Activation::kRelu;
+    case ir::ActivationKind::kClip:
+      if (act.alpha == 0.0f && act.beta == 6.0f) return Activation::kRelu6;
+      if (act.alpha == 0.0f && act.beta == INFINITY) return Activation::kRelu;
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Dense transpose of a rows x cols matrix, in 8x8 blocks so both sides stay in cache.
+void Transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  constexpr int64_t kBlock = 8;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+      for (int64_t r = r0; r < std::min(rows, r0 + kBlock); ++r) {
+        for (int64_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
+          dst[c * rows + r] = src[r * cols + c];
+      }
+    }
+  }
+}
+
+class PackedGemmKernel : public backend::Kernel {
+ public:
+  PackedGemmKernel(const GemmLayer& g, const GemmKernelInfo& info) : g_(g), info_(info) {
+    packed_b_floats_ = PackedBSize(info_, g_.k, g_.n);
+    const std::optional<Activation> native = NativeActivation(g_.act);
+    // A row-shaped C rides on GemmPacked's bias unless alpha must still scale the product.
+    fuse_bias_ = g_.row_bias() && g_.run_alpha() == 1.0f;
+    const bool rest_fused = g_.run_alpha() == 1.0f && (g_.c_form == BiasForm::kNone || fuse_bias_);
+    native_ = rest_fused && native ? *native : Activation::kNone;
+    epilogue_.alpha = g_.run_alpha();
+    epilogue_.beta = g_.run_beta();
+    if (!(rest_fused && native)) epilogue_.act = g_.act;
+    BiasStrides(g_, &epilogue_.c_row_stride, &epilogue_.c_col_stride);
+    // An activation C that is not already the bias GemmPacked wants goes through the workspace.
+    bias_in_workspace_ =
+        fuse_bias_ && !g_.weight_c && (g_.c_form == BiasForm::kScalar || g_.beta != 1.0f);
+    a_t_bytes_ = g_.trans_a ? AlignedFloatBytes(size_t(g_.m * g_.k)) : 0;
+    b_bytes_ = g_.weight_b ? 0 : AlignedFloatBytes(size_t(g_.b_matrices) * packed_b_floats_);
+    bias_bytes_ = bias_in_workspace_ ? AlignedFloatBytes(size_t(g_.n)) : 0;
+  }
+
+  size_t workspace_bytes() const override { return a_t_bytes_ + b_bytes_ + bias_bytes_; }
+
+  Status Run(const backend::KernelIo& io) const override {
+    REFIT_RETURN_IF_ERROR(CheckGemmInputs(g_, io, packed_b_floats_));
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    if (g_.m == 0 || g_.n == 0 || g_.batch() == 0) return Status::Ok();
+    char* ws = static_cast<char*>(io.workspace);
+    const float* a = io.inputs[0]->data_as<float>();
+    if (g_.trans_a) {
+      float* a_t = reinterpret_cast<float*>(ws);
+      Transpose(a, g_.k, g_.m, a_t);
+      a = a_t;
+    }
+    const float* packed_b = io.inputs[1]->data_as<float>();
+    if (!g_.weight_b) {
+      float* dst = reinterpret_cast<float*>(ws + a_t_bytes_);
+      const float* b = packed_b;
+      const int64_t ldb = g_.trans_b ? g_.k : g_.n;
+      ParallelFor(io.pool, g_.b_matrices, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) {
+          PackB(info_, b + j * g_.k * g_.n, ldb, g_.trans_b, g_.k, g_.n,
+                dst + j * int64_t(packed_b_floats_));
+        }
+      });
+      packed_b = dst;
+    }
+    const float* c = g_.c_form != BiasForm::kNone ? io.inputs[2]->data_as<float>() : nullptr;
+    const float* bias = fuse_bias_ ? c : nullptr;
+    if (bias_in_workspace_) {
+      float* b = reinterpret_cast<float*>(ws + a_t_bytes_ + b_bytes_);
+      for (int64_t j = 0; j < g_.n; ++j) b[j] = g_.beta * c[g_.c_form == BiasForm::kRow ? j : 0];
+      bias = b;
+    }
+    GemmEpilogue ep = epilogue_;
+    ep.c = fuse_bias_ ? nullptr : c;
+    ForEachGemm(g_, io.pool, [&](int64_t i, ThreadPool* inner) {
+      float* yi = y + i * g_.m * g_.n;
+      GemmPacked(info_, g_.m, g_.n, g_.k, a + g_.a_index[size_t(i)] * g_.m * g_.k, g_.k,
+                 packed_b + g_.b_index[size_t(i)] * int64_t(packed_b_floats_), bias, yi, g_.n,
+                 native_, inner);
+      ApplyGemmEpilogue(ep, g_.m, g_.n, yi, inner);
+    });
+    return Status::Ok();
+  }
+
+ private:
+  GemmLayer g_;
+  GemmKernelInfo info_;
+  size_t packed_b_floats_ = 0;
+  bool fuse_bias_ = false;
+  bool bias_in_workspace_ = false;
+  Activation native_ = Activation::kNone;
+  GemmEpilogue epilogue_;
+  size_t a_t_bytes_ = 0, b_bytes_ = 0, bias_bytes_ = 0;
+};
+
+class PackedGemmTactic : public backend::Tactic {
+ public:
+  PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info) : g_(g), info_(info) {}
+
+  std::string name() const override { return "gemm_packed/" + info_.Name(); }
+  std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
+
+  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
+    if (input == 1 && g_.weight_b) {
+      REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
+      const int64_t floats = int64_t(PackedBSize(info_, g_.k, g_.n));
+      REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape({floats})));
+      PackB(info_, b.data_as<float>(), g_.trans_b ? g_.k : g_.n, g_.trans_b, g_.k, g_.n,
+            packed.mutable_data_as<float>());
+      return packed;
+    }
+    if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
+    return Tactic::PackWeight(input, value);
+  }
+
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
+    return std::unique_ptr<backend::Kernel>(new PackedGemmKernel(g_, info_));
+  }
+
+ private:
+  GemmLayer g_;
+  GemmKernelInfo info_;
+};
+
+}  // namespace
+
+std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
+                                                      const GemmKernelInfo& info) {
+  return std::make_unique<PackedGemmTactic>(g, info);
+}
+
+void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out) {
+  const std::optional<GemmLayer> g = ParseGemmLayer(layer);
+  if (!g) return;
+  for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+    out->push_back(MakePackedGemmTactic(*g, info));
+  }
+  out->push_back(MakeOpenBlasGemmTactic(*g));
+  if (g->weight_b && g->batch() == 1) {
+    if (std::unique_ptr<backend::Tactic> dnnl = MakeDnnlGemmTactic(*g)) {
+      out->push_back(std::move(dnnl));
+    }
+  }
+}
 
 }  // namespace refit::cpu

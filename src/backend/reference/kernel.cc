@@ -36,6 +36,8 @@ const KernelRegistry& KernelRegistry::Default() {
     RegisterReductionOps(*r);
     RegisterSoftmaxOps(*r);
     RegisterResizeOps(*r);
+    RegisterRefitElementwiseOps(*r);
+    RegisterRefitNormOps(*r);
     return r;
   }();
   return *registry;
@@ -45,11 +47,25 @@ void KernelRegistry::Register(const std::string& op_type, KernelFn fn, int since
   kernels_[op_type][since_opset] = fn;
 }
 
+void KernelRegistry::Register(const std::string& domain, const std::string& op_type, KernelFn fn,
+                              int since_opset) {
+  if (domain.empty() || domain == "ai.onnx") {
+    Register(op_type, fn, since_opset);
+    return;
+  }
+  domain_kernels_[domain][op_type][since_opset] = fn;
+}
+
 KernelFn KernelRegistry::Find(const std::string& op_type, const std::string& domain,
                               int64_t opset) const {
-  if (!domain.empty() && domain != "ai.onnx") return nullptr;
-  auto it = kernels_.find(op_type);
-  if (it == kernels_.end()) return nullptr;
+  const std::map<std::string, std::map<int, KernelFn>>* table = &kernels_;
+  if (!domain.empty() && domain != "ai.onnx") {
+    auto d = domain_kernels_.find(domain);
+    if (d == domain_kernels_.end()) return nullptr;
+    table = &d->second;
+  }
+  auto it = table->find(op_type);
+  if (it == table->end()) return nullptr;
   KernelFn best = nullptr;
   for (const auto& [since, fn] : it->second) {
     if (since <= opset) best = fn;

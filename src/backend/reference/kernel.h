@@ -47,12 +47,19 @@ class KernelRegistry {
   // Registers op_type (default domain) for opsets >= since_opset. Later registrations with a
   // higher since_opset take precedence for models at or above that opset.
   void Register(const std::string& op_type, KernelFn fn, int since_opset = 1);
-  // The kernel for op_type at `opset`, or nullptr.
+  // Registers op_type of a non-default `domain` (e.g. ir::kRefitDomain). `since_opset` compares
+  // with the model's default-domain opset, as for Register.
+  void Register(const std::string& domain, const std::string& op_type, KernelFn fn,
+                int since_opset = 1);
+  // The kernel for op_type at `opset`, or nullptr. "" and "ai.onnx" are the default domain.
   KernelFn Find(const std::string& op_type, const std::string& domain, int64_t opset) const;
+  // Default-domain operators only.
   std::vector<std::string> OpTypes() const;
 
  private:
   std::map<std::string, std::map<int, KernelFn>> kernels_;
+  // Other domains: domain -> op_type -> since_opset -> kernel.
+  std::map<std::string, std::map<std::string, std::map<int, KernelFn>>> domain_kernels_;
 };
 
 // One function per operator family file; KernelRegistry::Default() calls each explicitly
@@ -70,5 +77,8 @@ void RegisterNormalizationOps(KernelRegistry& r);
 void RegisterReductionOps(KernelRegistry& r);
 void RegisterSoftmaxOps(KernelRegistry& r);
 void RegisterResizeOps(KernelRegistry& r);
+// Nodes the passes create in the refit domain (ir/fused_ops.h): ops_refit_*.cc.
+void RegisterRefitElementwiseOps(KernelRegistry& r);
+void RegisterRefitNormOps(KernelRegistry& r);
 
 }  // namespace refit::reference

@@ -8,6 +8,7 @@
 #include "backend/reference/kernel.h"
 #include "backend/reference/kernel_util.h"
 #include "backend/reference/reduce_util.h"
+#include "ir/fused_ops.h"
 
 namespace refit::reference {
 namespace {
@@ -279,6 +280,8 @@ void RegisterNormalizationOps(KernelRegistry& r) {
   r.Register("BatchNormalization", &BatchNormalization);
   r.Register("InstanceNormalization", &InstanceNormalization);
   r.Register("LayerNormalization", &LayerNormalization);
+  // What passes/fuse_layernorm.cc makes of a decomposed LayerNorm, at any opset.
+  r.Register(ir::kRefitDomain, "LayerNormalization", &LayerNormalization, 0);
   r.Register("MeanVarianceNormalization", &MeanVarianceNormalization);
 }
 

@@ -1,0 +1,118 @@
+// conv_gemm: each (image, group) is one GEMM, Y_g [M/g x HW] = W_g [M/g x K] * col [K x HW], with
+// the im2col matrix written straight into GemmPacked's packed-B layout in the workspace from
+// zero-padded phase planes of the input (conv_im2col.h: no bounds checks, vector copies, no
+// separate im2col matrix), and W read in place as A. A 1x1 stride-1 unpadded convolution packs X
+// itself. Bias is per row here, so with an activation GemmPacked
+// fuses (none, Relu, Relu6) the output is pre-filled with the bias and GemmPacked accumulates
+// into it; any other activation runs as a vectorised epilogue afterwards.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/conv_epilogue.h"
+#include "backend/cpu/conv_im2col.h"
+#include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
+
+namespace refit::cpu {
+namespace {
+
+class ConvGemmKernel : public backend::Kernel {
+ public:
+  ConvGemmKernel(const ConvParams& p, const GemmKernelInfo& info)
+      : p_(p),
+        info_(info),
+        layout_(p),
+        native_act_(NativeGemmActivation(p.act)),
+        row_off_(p.pointwise() ? PointwiseRowOffsets(p) : Im2ColRowOffsets(p, layout_)) {
+    packed_floats_ = (PackedBSize(info_, p_.col_rows(), p_.out_size()) + 15) / 16 * 16;
+    // Phase planes of one group's channels, plus the panel writer's overrun slack.
+    plane_floats_ = p.pointwise() ? 0 : p.in_c_per_group() * layout_.plane_floats + info.nr;
+  }
+
+  size_t workspace_bytes() const override {
+    return size_t(packed_floats_ + plane_floats_) * sizeof(float);
+  }
+
+  Status Run(const backend::KernelIo& io) const override {
+    const float* x = io.inputs[0]->data_as<float>();
+    const float* w = io.inputs[1]->data_as<float>();
+    const float* bias = io.inputs.size() > 2 && io.inputs[2] != nullptr
+                            ? io.inputs[2]->data_as<float>()
+                            : nullptr;
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    float* packed = static_cast<float*>(io.workspace);
+    float* planes = packed + packed_floats_;
+    const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
+    const int64_t hw = p_.out_size(), nr = info_.nr, panels = (hw + nr - 1) / nr;
+    const bool prefill = bias != nullptr && native_act_.has_value();
+    for (int64_t n = 0; n < p_.batch; ++n) {
+      for (int64_t g = 0; g < p_.group; ++g) {
+        const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
+        float* yg = y + (n * p_.out_c + g * mg) * hw;
+        const float* bg = bias != nullptr ? bias + g * mg : nullptr;
+        if (!p_.pointwise()) {
+          ParallelFor(io.pool, cg, [&](int64_t begin, int64_t end) {
+            FillPhasePlanes(p_, layout_, xg, begin, end, planes);
+          });
+        }
+        ParallelFor(io.pool, panels, [&](int64_t begin, int64_t end) {
+          if (p_.pointwise()) {
+            PackPointwisePanels(p_, xg, row_off_.data(), nr, begin, end, packed);
+          } else {
+            PackIm2ColPanels(p_, layout_, planes, row_off_.data(), nr, begin, end, packed);
+          }
+          if (prefill) {
+            const int64_t j0 = begin * nr, j1 = std::min(end * nr, hw);
+            for (int64_t r = 0; r < mg; ++r) std::fill(yg + r * hw + j0, yg + r * hw + j1, bg[r]);
+          }
+        });
+        GemmPacked(info_, mg, hw, k, w + g * mg * k, k, packed, nullptr, yg, hw,
+                   native_act_.value_or(Activation::kNone), io.pool, prefill);
+        if (!native_act_.has_value()) BiasActivation(p_.act, bg, yg, mg, hw, hw, io.pool);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  ConvParams p_;
+  GemmKernelInfo info_;
+  PhaseLayout layout_;
+  std::optional<Activation> native_act_;
+  std::vector<int64_t> row_off_;  // per im2col row, see Im2ColRowOffsets
+  int64_t packed_floats_ = 0, plane_floats_ = 0;
+};
+
+class ConvGemmTactic : public backend::Tactic {
+ public:
+  ConvGemmTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
+  std::string name() const override { return "conv_gemm/" + info_.Name(); }
+  std::string required_features() const override {
+    return info_.RequiredFeatures().ToString();
+  }
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
+    return std::unique_ptr<backend::Kernel>(new ConvGemmKernel(p_, info_));
+  }
+
+ private:
+  ConvParams p_;
+  GemmKernelInfo info_;
+};
+
+}  // namespace
+
+void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
+  // Depthwise layers have their own direct kernels; one-row GEMMs per channel would only lose.
+  if (p.depthwise()) return;
+  for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+    if (info.nr > 64) continue;  // Im2ColPackPanels' limit
+    out->push_back(std::make_unique<ConvGemmTactic>(p, info));
+  }
+}
+
+}  // namespace refit::cpu

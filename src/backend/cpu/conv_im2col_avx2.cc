@@ -1,0 +1,111 @@
+// AVX2 im2col helpers (compiled with -mavx2 -mfma): the phase-plane fill shared by the depthwise
+// and GEMM convolutions, and the packed-B panel writer. No standard-library inline code here: see
+// conv_isa.h.
+#include <immintrin.h>
+
+#include "backend/cpu/conv_isa.h"
+
+namespace refit::cpu::internal {
+namespace {
+
+// Copies n floats (n <= nr) with whole and masked vectors; masked lanes are neither read nor
+// written.
+inline void CopyExact(const float* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (i < n) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst + i, mask, _mm256_maskload_ps(src + i, mask));
+  }
+}
+
+template <int NV>
+void PackRuns(const float* const* src, const int64_t* dst_off, int runs, const int64_t* row_off,
+              int64_t k, int64_t nr, int64_t cols, float* panel) {
+  // Whole panels: every run copies NV full vectors; a run's overhang past its end lands on the
+  // next run's columns (rewritten right after) or on the next row (written next), so only the
+  // last row needs exact lengths. NV == 0: exact copies throughout.
+  const int64_t fast_rows = NV > 0 && cols == nr ? k - 1 : 0;
+  for (int64_t i = 0; i < fast_rows; ++i) {
+    float* dst = panel + i * nr;
+    for (int r = 0; r < runs; ++r) {
+      const float* s = src[r] + row_off[i];
+      float* d = dst + dst_off[r];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(d + 8 * v, _mm256_loadu_ps(s + 8 * v));
+    }
+  }
+  for (int64_t i = fast_rows; i < k; ++i) {
+    float* dst = panel + i * nr;
+    for (int r = 0; r < runs; ++r) {
+      const int64_t end = r + 1 < runs ? dst_off[r + 1] : cols;
+      CopyExact(src[r] + row_off[i], dst + dst_off[r], end - dst_off[r]);
+    }
+    for (int64_t j = cols; j < nr; ++j) dst[j] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs,
+                       const int64_t* row_off, int64_t k, int64_t nr, int64_t cols, float* panel) {
+  switch (nr / 8) {
+    case 2:
+      return PackRuns<2>(src, dst_off, runs, row_off, k, nr, cols, panel);
+    case 3:
+      return PackRuns<3>(src, dst_off, runs, row_off, k, nr, cols, panel);
+    case 4:
+      return PackRuns<4>(src, dst_off, runs, row_off, k, nr, cols, panel);
+    case 6:
+      return PackRuns<6>(src, dst_off, runs, row_off, k, nr, cols, panel);
+    default:  // exact copies only
+      return PackRuns<0>(src, dst_off, runs, row_off, k, nr, cols, panel);
+  }
+}
+
+void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
+  const int64_t row_len = f.stride_w * f.phase_len;
+  const __m256i even_idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (int64_t r = 0; r < f.rows; ++r) {
+    float* dst = f.plane + r * row_len;
+    const int64_t iy = r - f.pad_top;
+    if (iy < 0 || iy >= f.in_h) {
+      for (int64_t i = 0; i + 8 <= row_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
+      for (int64_t i = row_len / 8 * 8; i < row_len; ++i) dst[i] = 0.0f;
+      continue;
+    }
+    const float* src = f.in + iy * f.in_w;
+    int64_t i = 0;  // index within each phase
+    if (f.stride_w == 1) {
+      // Column i reads src[i - pad_left].
+      for (; i < f.phase_len && i < f.pad_left; ++i) dst[i] = 0.0f;
+      for (; i + 8 <= f.phase_len && i - f.pad_left + 8 <= f.in_w; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i - f.pad_left));
+      }
+    } else if (f.stride_w == 2) {
+      // Index i of phase q is column 2i + q, reading src[2i + q - pad_left].
+      for (; i < f.phase_len && 2 * i < f.pad_left; ++i) {
+        for (int64_t q = 0; q < 2; ++q) {
+          const int64_t x = 2 * i + q - f.pad_left;
+          dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
+        }
+      }
+      for (; i + 8 <= f.phase_len && 2 * i - f.pad_left + 16 <= f.in_w; i += 8) {
+        const float* s = src + 2 * i - f.pad_left;
+        // Per 128-bit lane: evens then odds; then gather the lanes' halves.
+        const __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s), even_idx);
+        const __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s + 8), even_idx);
+        _mm256_storeu_ps(dst + i, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(dst + f.phase_len + i, _mm256_permute2f128_ps(a, b, 0x31));
+      }
+    }
+    for (; i < f.phase_len; ++i) {
+      for (int64_t q = 0; q < f.stride_w; ++q) {
+        const int64_t x = f.stride_w * i + q - f.pad_left;
+        dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
+      }
+    }
+  }
+}
+}  // namespace refit::cpu::internal

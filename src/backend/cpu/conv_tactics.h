@@ -1,0 +1,22 @@
+// Internal to backend/cpu: the convolution tactic families. tactic_conv.cc parses the layer once
+// (conv_params.h) and hands the geometry to each family, best guess first.
+#pragma once
+
+#include "backend/backend.h"
+#include "backend/cpu/conv_params.h"
+#include "backend/cpu/cpu_tactics.h"
+
+namespace refit::cpu {
+
+// "conv_gemm/<gemm kernel>": fused im2col + pack into GemmPacked's B layout, our micro-kernels.
+void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
+void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p,
+                             TacticList* out);
+// "conv_dnnl": oneDNN convolution forward inference.
+void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_openblas": im2col + cblas_sgemm.
+void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p,
+                            TacticList* out);
+
+}  // namespace refit::cpu

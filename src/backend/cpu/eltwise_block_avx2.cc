@@ -1,0 +1,272 @@
+// AVX2 + FMA runner of one element-wise program block (eltwise_kernel.h). Transcendental functions
+// are polynomial / rational approximations with relative error around 1e-7 (exp: Cephes; tanh:
+// Cephes polynomial near 0, exp elsewhere; erf: a rational fit on [-4, 4]). Opcodes without vector
+// code (Log, Softplus, general Pow) go to the ISA-neutral scalar code. Everything here has
+// internal linkage: nothing inline may leak into baseline code.
+#include <immintrin.h>
+
+#include "backend/cpu/eltwise_kernel.h"
+
+namespace refit::cpu::internal {
+namespace {
+
+// Mirrors ir::EwOp (ir/fused_elementwise.h), whose numbers are part of the engine format.
+enum Op : int32_t {
+  kRelu = 1,
+  kSigmoid = 2,
+  kTanh = 3,
+  kErf = 4,
+  kExp = 5,
+  kLog = 6,
+  kSqrt = 7,
+  kNeg = 8,
+  kAbs = 9,
+  kReciprocal = 10,
+  kFloor = 11,
+  kCeil = 12,
+  kHardSwish = 13,
+  kLeakyRelu = 14,
+  kHardSigmoid = 15,
+  kClip = 16,
+  kSoftplus = 17,
+  kAdd = 32,
+  kSub = 33,
+  kMul = 34,
+  kDiv = 35,
+  kPow = 36,
+  kMax = 37,
+  kMin = 38,
+};
+
+inline __m256 Set1(float v) { return _mm256_set1_ps(v); }
+// std::min(a, b) = b < a ? b : a and std::max(a, b) = a < b ? b : a, NaN behaviour included.
+inline __m256 StdMin(__m256 a, __m256 b) {
+  return _mm256_blendv_ps(a, b, _mm256_cmp_ps(b, a, _CMP_LT_OQ));
+}
+inline __m256 StdMax(__m256 a, __m256 b) {
+  return _mm256_blendv_ps(a, b, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
+}
+inline __m256 IsNan(__m256 x) { return _mm256_cmp_ps(x, x, _CMP_UNORD_Q); }
+// Max / Min: a NaN in x wins, then one in y (numpy's propagation, as the reference does it).
+inline __m256 NanFirst(__m256 x, __m256 y, __m256 r) {
+  r = _mm256_blendv_ps(r, y, IsNan(y));
+  return _mm256_blendv_ps(r, x, IsNan(x));
+}
+
+// exp(x): x = n ln2 + r, Cephes polynomial for exp(r), 2^n applied in two halves so that results
+// near the overflow / underflow ends stay exact; NaN passes through.
+inline __m256 Exp(__m256 x0) {
+  const __m256 x = _mm256_min_ps(_mm256_max_ps(x0, Set1(-104.f)), Set1(89.f));
+  const __m256 fx = _mm256_round_ps(_mm256_fmadd_ps(x, Set1(1.44269504088896341f), Set1(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(fx, Set1(0.693359375f), x);
+  r = _mm256_fnmadd_ps(fx, Set1(-2.12194440e-4f), r);
+  const __m256 z = _mm256_mul_ps(r, r);
+  __m256 y = Set1(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, r, Set1(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, r, Set1(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, r, Set1(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, r, Set1(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, r, Set1(5.0000001201E-1f));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, z, r), Set1(1.f));
+  const __m256i n = _mm256_cvtps_epi32(fx);
+  const __m256i n1 = _mm256_srai_epi32(n, 1);
+  const __m256i n2 = _mm256_sub_epi32(n, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+  return _mm256_blendv_ps(y, x0, IsNan(x0));
+}
+
+inline __m256 Sigmoid(__m256 x) {
+  const __m256 sign = Set1(-0.f);
+  const __m256 e = Exp(_mm256_or_ps(x, sign));  // exp(-|x|) never overflows
+  const __m256 d = _mm256_add_ps(Set1(1.f), e);
+  const __m256 pos = _mm256_div_ps(Set1(1.f), d);
+  const __m256 neg = _mm256_div_ps(e, d);
+  return _mm256_blendv_ps(pos, neg, x);  // sign bit of x selects
+}
+
+inline __m256 Tanh(__m256 x) {
+  const __m256 sign = _mm256_and_ps(x, Set1(-0.f));
+  const __m256 ax = _mm256_andnot_ps(Set1(-0.f), x);
+  // |x| >= 0.625: 1 - 2 / (exp(2|x|) + 1).
+  const __m256 e = Exp(_mm256_add_ps(ax, ax));
+  const __m256 big =
+      _mm256_sub_ps(Set1(1.f), _mm256_div_ps(Set1(2.f), _mm256_add_ps(e, Set1(1.f))));
+  // |x| < 0.625: Cephes tanhf polynomial.
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 p = Set1(-5.70498872745E-3f);
+  p = _mm256_fmadd_ps(p, z, Set1(2.06390887954E-2f));
+  p = _mm256_fmadd_ps(p, z, Set1(-5.37397155531E-2f));
+  p = _mm256_fmadd_ps(p, z, Set1(1.33314422036E-1f));
+  p = _mm256_fmadd_ps(p, z, Set1(-3.33332819422E-1f));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), ax, ax);
+  const __m256 r = _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, Set1(0.625f), _CMP_LT_OQ));
+  return _mm256_or_ps(r, sign);
+}
+
+// erf(x) = x * P(x^2) / Q(x^2) on [-4, 4] (beyond, erf is +-1 in float).
+inline __m256 Erf(__m256 x0) {
+  const __m256 x = _mm256_min_ps(_mm256_max_ps(x0, Set1(-4.f)), Set1(4.f));
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 p = Set1(-2.72614225801306e-10f);
+  p = _mm256_fmadd_ps(p, z, Set1(2.77068142495902e-08f));
+  p = _mm256_fmadd_ps(p, z, Set1(-2.10102402082508e-06f));
+  p = _mm256_fmadd_ps(p, z, Set1(-5.69250639462346e-05f));
+  p = _mm256_fmadd_ps(p, z, Set1(-7.34990630326855e-04f));
+  p = _mm256_fmadd_ps(p, z, Set1(-2.95459980854025e-03f));
+  p = _mm256_fmadd_ps(p, z, Set1(-1.60960333262415e-02f));
+  p = _mm256_mul_ps(p, x);
+  __m256 q = Set1(-1.45660718464996e-05f);
+  q = _mm256_fmadd_ps(q, z, Set1(-2.13374055278905e-04f));
+  q = _mm256_fmadd_ps(q, z, Set1(-1.68282697438203e-03f));
+  q = _mm256_fmadd_ps(q, z, Set1(-7.37332916720468e-03f));
+  q = _mm256_fmadd_ps(q, z, Set1(-1.42647390514189e-02f));
+  const __m256 r = _mm256_div_ps(p, q);
+  return _mm256_blendv_ps(r, x0, IsNan(x0));
+}
+
+inline __m256 Load(const EwOperand& v, int64_t i) {
+  return v.scalar ? _mm256_broadcast_ss(v.p) : _mm256_loadu_ps(v.p + i);
+}
+inline __m256 LoadTail(const EwOperand& v, int64_t i, __m256i mask) {
+  return v.scalar ? _mm256_broadcast_ss(v.p) : _mm256_maskload_ps(v.p + i, mask);
+}
+
+// dst[0, n) = f(a, b, c) with the scalar / vector form of each operand resolved per call.
+template <typename F>
+void Loop(const EwOperand& a, const EwOperand& b, const EwOperand& c, float* dst, int64_t n, F f) {
+  int64_t i = 0;
+  if (!a.scalar && b.scalar && c.scalar) {  // the common shape: unary, or binary with a scalar
+    const __m256 vb = _mm256_broadcast_ss(b.p), vc = _mm256_broadcast_ss(c.p);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, f(_mm256_loadu_ps(a.p + i), vb, vc));
+  } else if (!a.scalar && !b.scalar && c.scalar) {
+    const __m256 vc = _mm256_broadcast_ss(c.p);
+    for (; i + 8 <= n; i += 8) {
+      _mm256_storeu_ps(dst + i, f(_mm256_loadu_ps(a.p + i), _mm256_loadu_ps(b.p + i), vc));
+    }
+  } else {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, f(Load(a, i), Load(b, i), Load(c, i)));
+  }
+  if (i < n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - i)), lane);
+    _mm256_maskstore_ps(dst + i, mask,
+                        f(LoadTail(a, i, mask), LoadTail(b, i, mask), LoadTail(c, i, mask)));
+  }
+}
+
+// Returns false when the opcode has no vector code here.
+bool RunVector(const EwCode& code, const EwOperand& a, const EwOperand& b, const EwOperand& c,
+               float* dst, int64_t n) {
+  const __m256 zero = _mm256_setzero_ps(), one = Set1(1.f);
+  switch (code.op) {
+    case kRelu:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
+        return _mm256_and_ps(x, _mm256_cmp_ps(x, zero, _CMP_GT_OQ));
+      });
+      return true;
+    case kSigmoid:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return Sigmoid(x); });
+      return true;
+    case kTanh:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return Tanh(x); });
+      return true;
+    case kErf:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return Erf(x); });
+      return true;
+    case kExp:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return Exp(x); });
+      return true;
+    case kSqrt:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return _mm256_sqrt_ps(x); });
+      return true;
+    case kNeg:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return _mm256_xor_ps(x, Set1(-0.f)); });
+      return true;
+    case kAbs:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
+        return _mm256_blendv_ps(x, _mm256_xor_ps(x, Set1(-0.f)),
+                                _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+      });
+      return true;
+    case kReciprocal:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) { return _mm256_div_ps(one, x); });
+      return true;
+    case kFloor:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return _mm256_floor_ps(x); });
+      return true;
+    case kCeil:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return _mm256_ceil_ps(x); });
+      return true;
+    case kHardSwish:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
+        const __m256 t = _mm256_add_ps(_mm256_div_ps(x, Set1(6.f)), Set1(0.5f));
+        return _mm256_mul_ps(x, StdMax(zero, StdMin(one, t)));
+      });
+      return true;
+    case kLeakyRelu:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256) {
+        return _mm256_blendv_ps(x, _mm256_mul_ps(alpha, x), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+      });
+      return true;
+    case kHardSigmoid:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256 beta) {
+        return StdMax(zero, StdMin(one, _mm256_add_ps(_mm256_mul_ps(alpha, x), beta)));
+      });
+      return true;
+    case kClip:
+      Loop(a, b, c, dst, n,
+           [](__m256 x, __m256 lo, __m256 hi) { return StdMin(StdMax(x, lo), hi); });
+      return true;
+    case kAdd:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) { return _mm256_add_ps(x, y); });
+      return true;
+    case kSub:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) { return _mm256_sub_ps(x, y); });
+      return true;
+    case kMul:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) { return _mm256_mul_ps(x, y); });
+      return true;
+    case kDiv:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) { return _mm256_div_ps(x, y); });
+      return true;
+    case kPow:  // x * x is exactly what pow(x, 2) rounds to
+      if (!b.scalar || *b.p != 2.f) return false;
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) { return _mm256_mul_ps(x, x); });
+      return true;
+    case kMax:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) {
+        return NanFirst(x, y, _mm256_blendv_ps(x, y, _mm256_cmp_ps(y, x, _CMP_GT_OQ)));
+      });
+      return true;
+    case kMin:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256 y, __m256) {
+        return NanFirst(x, y, _mm256_blendv_ps(x, y, _mm256_cmp_ps(y, x, _CMP_LT_OQ)));
+      });
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void RunEwBlockAvx2(EwBlock& block) {
+  static const float kNone = 0.f;
+  const EwOperand none{&kNone, true};
+  for (int k = 0; k < block.num_code; ++k) {
+    const EwCode& code = block.code[k];
+    const bool last = k + 1 == block.num_code;
+    float* dst = last ? block.out : block.scratch + k * kEwBlock;
+    const EwOperand& a = block.values[code.a];
+    const EwOperand& b = code.b >= 0 ? block.values[code.b] : none;
+    const EwOperand& c = code.c >= 0 ? block.values[code.c] : none;
+    if (!RunVector(code, a, b, c, dst, block.n)) block.scalar_instr(code, a, b, c, dst, block.n);
+    block.values[block.first_result + k] = EwOperand{dst, false};
+  }
+}
+
+}  // namespace refit::cpu::internal

@@ -1,0 +1,226 @@
+// The "gemm_dnnl/<layout>" tactic: a oneDNN matmul primitive for a GEMM whose B is one 2-D weight.
+//
+// The weights are reordered at pack time into the layout oneDNN prefers for this shape on this CPU;
+// the layout is part of the tactic's name, so an engine loaded where oneDNN would prefer another
+// layout finds no tactic by that name instead of reading weights in the wrong layout.
+// Concurrent runs are safe: the primitive is immutable, each run brings its own memory objects,
+// stream and scratchpad (the caller's workspace, scratchpad_mode::user).
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <numeric>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <string>
+
+#include "backend/cpu/gemm_epilogue.h"
+#include "backend/cpu/gemm_tactics.h"
+
+namespace refit::cpu {
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+// oneDNN here runs on OpenMP. The thread count of the next parallel region belongs to the calling
+// thread (an OpenMP ICV), so setting it per run is safe; libgomp is already loaded with oneDNN, so
+// the function is looked up instead of linking OpenMP into the layer.
+void SetOmpThreads(int threads) {
+  using SetFn = void (*)(int);
+  static const SetFn set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set != nullptr) set(threads);
+}
+
+// The dnnl eltwise post-op for a fused activation; nullopt when oneDNN 2.6 has none.
+struct EltwiseOp {
+  dnnl::algorithm alg;
+  float alpha, beta;
+};
+std::optional<EltwiseOp> DnnlActivation(const ir::FusedActivation& act) {
+  using dnnl::algorithm;
+  switch (act.kind) {
+    case ir::ActivationKind::kRelu:
+      return EltwiseOp{algorithm::eltwise_relu, 0.0f, 0.0f};
+    case ir::ActivationKind::kLeakyRelu:
+      return EltwiseOp{algorithm::eltwise_relu, act.alpha, 0.0f};
+    case ir::ActivationKind::kClip:
+      return EltwiseOp{algorithm::eltwise_clip_v2, act.alpha, act.beta};
+    case ir::ActivationKind::kSigmoid:
+      return EltwiseOp{algorithm::eltwise_logistic, 0.0f, 0.0f};
+    case ir::ActivationKind::kSilu:
+      return EltwiseOp{algorithm::eltwise_swish, 1.0f, 0.0f};
+    case ir::ActivationKind::kGelu:
+      return EltwiseOp{algorithm::eltwise_gelu_erf, 0.0f, 0.0f};
+    case ir::ActivationKind::kTanh:
+      return EltwiseOp{algorithm::eltwise_tanh, 0.0f, 0.0f};
+    case ir::ActivationKind::kHardSwish:
+      return EltwiseOp{algorithm::eltwise_hardswish, 0.0f, 0.0f};
+    default:
+      return std::nullopt;
+  }
+}
+
+// A blocked layout as oneDNN names its format tags: outer dims by decreasing stride, upper case
+// when the dim is also blocked, then the inner blocks ("ab", "ba", "BA16a64b4a").
+std::string LayoutName(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked) return "fmt" + std::to_string(int(d.format_kind));
+  const dnnl_blocking_desc_t& blk = d.format_desc.blocking;
+  std::vector<int> order(size_t(d.ndims));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int x, int y) { return blk.strides[x] > blk.strides[y]; });
+  std::string name;
+  for (int dim : order) {
+    bool blocked = false;
+    for (int i = 0; i < blk.inner_nblks; ++i) blocked = blocked || blk.inner_idxs[i] == dim;
+    name += char((blocked ? 'A' : 'a') + dim);
+  }
+  for (int i = 0; i < blk.inner_nblks; ++i) {
+    name += std::to_string(blk.inner_blks[i]) + char('a' + blk.inner_idxs[i]);
+  }
+  return name;
+}
+
+// Everything the kernel needs, built once per tactic.
+struct DnnlPlan {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::matmul::primitive_desc pd;
+  memory::desc src_md, bias_md, dst_md;
+  bool bias = false;      // C goes to the primitive as its bias
+  GemmEpilogue epilogue;  // what the primitive does not do
+};
+
+std::optional<DnnlPlan> MakePlan(const GemmLayer& g) {
+  DnnlPlan p;
+  const memory::dim m = g.m, n = g.n, k = g.k;
+  p.src_md = memory::desc({m, k}, memory::data_type::f32, g.trans_a ? Dims{1, m} : Dims{k, 1});
+  p.dst_md = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
+  const memory::desc weights_any({k, n}, memory::data_type::f32, memory::format_tag::any);
+  p.bias = g.c_form != BiasForm::kNone && (g.weight_c || g.beta == 1.0f);
+  if (p.bias) {
+    int64_t row_stride = 0, col_stride = 0;
+    BiasStrides(g, &row_stride, &col_stride);
+    p.bias_md = memory::desc({row_stride != 0 ? m : 1, col_stride != 0 ? n : 1},
+                             memory::data_type::f32, memory::format_tag::ab);
+  }
+  const std::optional<EltwiseOp> post = DnnlActivation(g.act);
+  // The activation follows C, so it can be a post-op only when C is the primitive's bias.
+  const bool fuse_act = post && (g.c_form == BiasForm::kNone || p.bias);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (fuse_act && g.act.kind != ir::ActivationKind::kNone) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, post->alg, post->alpha, post->beta);
+    attr.set_post_ops(ops);
+  }
+  if (!fuse_act) p.epilogue.act = g.act;
+  if (!p.bias && g.c_form != BiasForm::kNone) {
+    BiasStrides(g, &p.epilogue.c_row_stride, &p.epilogue.c_col_stride);
+    p.epilogue.beta = g.run_beta();
+  }
+  try {
+    const dnnl::matmul::desc desc =
+        p.bias ? dnnl::matmul::desc(p.src_md, weights_any, p.bias_md, p.dst_md)
+               : dnnl::matmul::desc(p.src_md, weights_any, p.dst_md);
+    p.pd = dnnl::matmul::primitive_desc(desc, attr, p.engine);
+  } catch (const dnnl::error&) {
+    return std::nullopt;
+  }
+  return p;
+}
+
+class DnnlGemmKernel : public backend::Kernel {
+ public:
+  DnnlGemmKernel(const GemmLayer& g, const DnnlPlan& plan)
+      : g_(g), plan_(plan), primitive_(plan.pd) {}
+
+  size_t workspace_bytes() const override { return plan_.pd.scratchpad_desc().get_size(); }
+
+  Status Run(const backend::KernelIo& io) const override {
+    const size_t weight_floats = plan_.pd.weights_desc().get_size() / sizeof(float);
+    REFIT_RETURN_IF_ERROR(CheckGemmInputs(g_, io, weight_floats));
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    if (g_.m == 0 || g_.n == 0) return Status::Ok();
+    const float* c = g_.c_form != BiasForm::kNone ? io.inputs[2]->data_as<float>() : nullptr;
+    SetOmpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
+    try {
+      const dnnl::engine& eng = plan_.engine;
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC,
+           memory(plan_.src_md, eng, const_cast<float*>(io.inputs[0]->data_as<float>()))},
+          {DNNL_ARG_WEIGHTS, memory(plan_.pd.weights_desc(), eng,
+                                    const_cast<float*>(io.inputs[1]->data_as<float>()))},
+          {DNNL_ARG_DST, memory(plan_.dst_md, eng, y)},
+          {DNNL_ARG_SCRATCHPAD, memory(plan_.pd.scratchpad_desc(), eng, io.workspace)}};
+      if (plan_.bias) {
+        args.emplace(DNNL_ARG_BIAS, memory(plan_.bias_md, eng, const_cast<float*>(c)));
+      }
+      dnnl::stream stream(eng);
+      primitive_.execute(stream, args);
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      return Internal("oneDNN matmul failed: " + std::string(e.what()));
+    }
+    GemmEpilogue ep = plan_.epilogue;
+    ep.c = plan_.bias ? nullptr : c;
+    ApplyGemmEpilogue(ep, g_.m, g_.n, y, io.pool);
+    return Status::Ok();
+  }
+
+ private:
+  GemmLayer g_;
+  DnnlPlan plan_;
+  dnnl::matmul primitive_;
+};
+
+class DnnlGemmTactic : public backend::Tactic {
+ public:
+  DnnlGemmTactic(const GemmLayer& g, DnnlPlan plan) : g_(g), plan_(std::move(plan)) {}
+
+  std::string name() const override { return "gemm_dnnl/" + LayoutName(plan_.pd.weights_desc()); }
+
+  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
+    if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
+    if (input != 1) return Tactic::PackWeight(input, value);
+    REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
+    const memory::desc& packed_md = plan_.pd.weights_desc();
+    const int64_t floats = int64_t((packed_md.get_size() + sizeof(float) - 1) / sizeof(float));
+    REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape({floats})));
+    try {
+      const memory::desc plain({g_.k, g_.n}, memory::data_type::f32,
+                               g_.trans_b ? Dims{1, g_.k} : Dims{g_.n, 1});
+      memory src(plain, plan_.engine, b.mutable_data());
+      memory dst(packed_md, plan_.engine, packed.mutable_data());
+      dnnl::stream stream(plan_.engine);
+      dnnl::reorder(src, dst).execute(stream, src, dst);
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      return Internal("oneDNN weight reorder failed: " + std::string(e.what()));
+    }
+    return packed;
+  }
+
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    try {
+      return std::unique_ptr<backend::Kernel>(new DnnlGemmKernel(g_, plan_));
+    } catch (const dnnl::error& e) {
+      return Internal("oneDNN matmul primitive: " + std::string(e.what()));
+    }
+  }
+
+ private:
+  GemmLayer g_;
+  DnnlPlan plan_;
+};
+
+}  // namespace
+
+std::unique_ptr<backend::Tactic> MakeDnnlGemmTactic(const GemmLayer& g) {
+  if (!g.weight_b || g.batch() != 1 || g.m == 0 || g.n == 0 || g.k == 0) return nullptr;
+  std::optional<DnnlPlan> plan = MakePlan(g);
+  if (!plan) return nullptr;
+  return std::make_unique<DnnlGemmTactic>(g, std::move(*plan));
+}
+
+}  // namespace refit::cpu

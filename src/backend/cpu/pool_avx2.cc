@@ -1,0 +1,109 @@
+// AVX2 pooling row kernels (compiled with -mavx2 -mfma; no standard-library inline code here).
+#include <immintrin.h>
+
+#include "backend/cpu/pool_kernels.h"
+
+namespace refit::cpu::internal {
+namespace {
+
+// Eight input values at x[0], x[s], ..., x[7 s]. Stride 2 deinterleaves two loads, which read
+// x[15] too: the caller keeps that inside the row.
+template <int kStride>
+inline __m256 Load8(const float* x, const __m256i gather_idx) {
+  if constexpr (kStride == 1) {
+    return _mm256_loadu_ps(x);
+  } else if constexpr (kStride == 2) {
+    const __m256 lo = _mm256_loadu_ps(x), hi = _mm256_loadu_ps(x + 8);
+    const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+  } else {
+    return _mm256_i32gather_ps(x, gather_idx, 4);
+  }
+}
+
+template <int kStride, bool kMax>
+void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
+              float* y_row) {
+  const int64_t sw = g.sw;
+  const __m256i gather_idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(sw)));
+  // Stride 2 reads one float past the last tap of the block.
+  const int64_t extra = kStride == 2 ? 1 : 0;
+  int64_t o = g.ow_lo;
+  for (; o + 8 <= g.ow_hi; o += 8) {
+    const int64_t first = o * sw - g.pad_left;
+    if (first + 7 * sw + (g.kw - 1) * g.dw + extra >= g.iw) break;
+    __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
+    for (int64_t r = 0; r < nrows; ++r) {
+      const float* x = rows[r] + first;
+      for (int64_t t = 0; t < g.kw; ++t) {
+        const __m256 v = Load8<kStride>(x + t * g.dw, gather_idx);
+        acc = kMax ? _mm256_max_ps(acc, v) : _mm256_add_ps(acc, v);
+      }
+    }
+    if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
+    _mm256_storeu_ps(y_row + o, acc);
+  }
+  for (; o < g.ow_hi; ++o) {
+    const int64_t first = o * sw - g.pad_left;
+    float acc = kMax ? -__builtin_inff() : 0.0f;
+    for (int64_t r = 0; r < nrows; ++r) {
+      for (int64_t t = 0; t < g.kw; ++t) {
+        const float v = rows[r][first + t * g.dw];
+        acc = kMax ? (v > acc ? v : acc) : acc + v;
+      }
+    }
+    y_row[o] = kMax ? acc : acc * scale;
+  }
+}
+
+template <bool kMax>
+void InteriorFor(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
+                 float* y_row) {
+  if (g.sw == 1) return Interior<1, kMax>(g, rows, nrows, scale, y_row);
+  if (g.sw == 2) return Interior<2, kMax>(g, rows, nrows, scale, y_row);
+  return Interior<0, kMax>(g, rows, nrows, scale, y_row);
+}
+
+}  // namespace
+
+void PoolInteriorAvx2(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
+                      float* y_row) {
+  if (g.max) {
+    InteriorFor<true>(g, rows, nrows, scale, y_row);
+  } else {
+    InteriorFor<false>(g, rows, nrows, scale, y_row);
+  }
+}
+
+float ReduceMaxAvx2(const float* x, int64_t n) {
+  __m256 a0 = _mm256_set1_ps(-__builtin_inff()), a1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_max_ps(a0, _mm256_loadu_ps(x + i));
+    a1 = _mm256_max_ps(a1, _mm256_loadu_ps(x + i + 8));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_max_ps(a0, a1));
+  float m = lanes[0];
+  for (int j = 1; j < 8; ++j) m = lanes[j] > m ? lanes[j] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+float ReduceSumAvx2(const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(a0, a1));
+  float s = 0;
+  for (int j = 0; j < 8; ++j) s += lanes[j];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+}  // namespace refit::cpu::internal

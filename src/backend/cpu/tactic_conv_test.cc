@@ -1,0 +1,246 @@
+// Conformance of every CPU Conv tactic against the reference kernel (tactic_test_util.h) over the
+// geometry edge cases: odd sizes, strides, dilations, asymmetric and automatic padding, groups,
+// depthwise kernels, 1x1, batch > 1, no bias and every fused activation kind.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/tactic_test_util.h"
+#include "ir/fused_ops.h"
+
+// The cases below name only the fields that differ from ConvSpec's defaults.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace refit::cpu {
+namespace {
+
+using testing::CheckAllTactics;
+using testing::LayerCase;
+using testing::RandomTensor;
+
+struct ConvSpec {
+  int64_t n = 1, c = 4, h = 7, w = 5, m = 6, kh = 3, kw = 3;
+  int64_t group = 1;
+  std::vector<int64_t> strides = {1, 1}, dilations = {1, 1}, pads = {1, 1, 1, 1};
+  std::string auto_pad;  // "" leaves the attribute out
+  bool bias = true;
+  ir::FusedActivation act;
+};
+
+ir::Attribute Ints(std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+
+LayerCase MakeConv(const ConvSpec& s, uint32_t seed = 1) {
+  LayerCase c;
+  c.node.name = "conv";
+  c.node.op_type = "Conv";
+  c.node.inputs = {"x", "w"};
+  c.node.outputs = {"y"};
+  ir::Attribute group;
+  group.kind = ir::Attribute::Kind::kInt;
+  group.i = s.group;
+  c.node.attrs.Set("group", group);
+  c.node.attrs.Set("strides", Ints(s.strides));
+  c.node.attrs.Set("dilations", Ints(s.dilations));
+  c.node.attrs.Set("kernel_shape", Ints({s.kh, s.kw}));
+  if (s.auto_pad.empty()) {
+    c.node.attrs.Set("pads", Ints(s.pads));
+  } else {
+    ir::Attribute mode;
+    mode.kind = ir::Attribute::Kind::kString;
+    mode.s = s.auto_pad;
+    c.node.attrs.Set("auto_pad", mode);
+  }
+  if (s.act.kind != ir::ActivationKind::kNone) ir::SetFusedActivation(c.node, s.act);
+  c.inputs.push_back(RandomTensor(Shape{s.n, s.c, s.h, s.w}, seed));
+  c.inputs.push_back(RandomTensor(Shape{s.m, s.c / s.group, s.kh, s.kw}, seed + 1));
+  c.weight = {false, true};
+  if (s.bias) {
+    c.node.inputs.push_back("b");
+    c.inputs.push_back(RandomTensor(Shape{s.m}, seed + 2));
+    c.weight.push_back(true);
+  }
+  return c;
+}
+
+bool HasAvx2() {
+  const CpuFeatures& f = DetectCpuFeatures();
+  return f.avx && f.avx2 && f.fma;
+}
+
+// conv_dnnl and conv_openblas everywhere; conv_gemm (4 kernels) or the AVX2 depthwise kernel
+// where the CPU has AVX2; the scalar depthwise kernel everywhere.
+int MinTactics(const ConvSpec& s) {
+  const bool depthwise = s.group == s.c && s.group == s.m;
+  if (depthwise) return HasAvx2() ? 3 : 2;
+  return HasAvx2() ? 6 : 2;
+}
+
+void Check(const ConvSpec& s, uint32_t seed = 1) {
+  CheckAllTactics(MakeConv(s, seed), 1e-5, MinTactics(s));
+}
+
+TEST(ConvTacticsTest, ListsEveryFamily) {
+  LayerCase c = MakeConv({});
+  backend::LayerDesc desc;
+  desc.node = &c.node;
+  desc.opset = 17;
+  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
+  desc.weight = c.weight;
+  desc.outputs.push_back({DataType::kF32, Shape{1, 6, 7, 5}, false});
+  std::vector<std::string> names;
+  for (const auto& t : CreateCpuBackend()->Tactics(desc)) names.push_back(t->name());
+  auto has = [&](const std::string& prefix) {
+    for (const std::string& n : names) {
+      if (n.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("conv_dnnl"));
+  EXPECT_TRUE(has("conv_openblas"));
+  if (HasAvx2()) {
+    EXPECT_TRUE(has("conv_gemm/avx2_6x16"));
+  }
+  // A wrong planned output shape, or W not a weight slot: no conv tactic.
+  desc.outputs[0].shape = Shape{1, 6, 7, 6};
+  EXPECT_TRUE(CreateCpuBackend()->Tactics(desc).empty());
+  desc.outputs[0].shape = Shape{1, 6, 7, 5};
+  desc.weight[1] = false;
+  EXPECT_TRUE(CreateCpuBackend()->Tactics(desc).empty());
+}
+
+TEST(ConvTacticsTest, Basic3x3OddSizes) { Check({}); }
+
+TEST(ConvTacticsTest, Stride2AndOcNotARegisterMultiple) {
+  Check({.c = 5, .h = 9, .w = 7, .m = 17, .strides = {2, 2}});
+}
+
+TEST(ConvTacticsTest, Dilation2) {
+  Check({.h = 8, .w = 9, .m = 7, .dilations = {2, 2}, .pads = {2, 2, 2, 2}});
+}
+
+TEST(ConvTacticsTest, AsymmetricPadsAndStrides) {
+  Check(
+      {.c = 3, .h = 7, .w = 6, .m = 5, .kh = 3, .kw = 2, .strides = {2, 1}, .pads = {0, 1, 2, 1}});
+  Check(
+      {.c = 2, .h = 5, .w = 9, .m = 3, .kh = 2, .kw = 4, .strides = {1, 3}, .pads = {1, 0, 0, 2}});
+}
+
+TEST(ConvTacticsTest, AutoPad) {
+  Check({.h = 7, .w = 5, .kh = 5, .kw = 5, .strides = {2, 2}, .auto_pad = "SAME_UPPER"});
+  Check({.h = 7, .w = 6, .kh = 4, .kw = 4, .strides = {2, 2}, .auto_pad = "SAME_LOWER"});
+  Check({.h = 6, .w = 7, .kh = 2, .kw = 3, .auto_pad = "SAME_UPPER"});
+  Check({.h = 9, .w = 7, .strides = {2, 2}, .auto_pad = "VALID"});
+}
+
+TEST(ConvTacticsTest, Groups) {
+  Check({.c = 6, .m = 10, .group = 2});
+  Check({.c = 6, .h = 5, .w = 5, .m = 9, .kh = 1, .kw = 1, .group = 3, .pads = {0, 0, 0, 0}});
+  Check({.c = 8, .h = 9, .w = 9, .m = 16, .group = 8, .strides = {2, 2}});  // multiplier 2
+}
+
+TEST(ConvTacticsTest, Pointwise) {
+  Check({.c = 16, .m = 24, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+  Check(
+      {.c = 7, .h = 9, .w = 9, .m = 5, .kh = 1, .kw = 1, .strides = {2, 2}, .pads = {0, 0, 0, 0}});
+  Check({.c = 3, .m = 4, .kh = 1, .kw = 1, .pads = {1, 0, 0, 1}});  // padded 1x1
+}
+
+TEST(ConvTacticsTest, BatchAndNoBias) {
+  Check({.n = 2, .c = 3, .m = 8, .bias = false});
+  Check({.n = 2, .c = 6, .h = 9, .w = 10, .m = 4, .group = 2, .strides = {2, 2}});
+  Check({.n = 2, .c = 8, .h = 6, .w = 11, .m = 8, .group = 8});
+}
+
+// K spans several KC passes and M several register blocks; N several panels and threads.
+TEST(ConvTacticsTest, LargerChannelCounts) {
+  Check({.c = 40, .h = 13, .w = 11, .m = 37});
+  Check({.c = 64, .h = 6, .w = 6, .m = 70, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+}
+
+TEST(ConvTacticsTest, Depthwise) {
+  for (int64_t k : {3, 5}) {
+    for (int64_t s : {1, 2}) {
+      SCOPED_TRACE("kernel " + std::to_string(k) + " stride " + std::to_string(s));
+      // Widths: a partial vector only, and 32 + 8 + tail outputs per row.
+      Check({.c = 5,
+             .h = 7,
+             .w = 5,
+             .m = 5,
+             .kh = k,
+             .kw = k,
+             .group = 5,
+             .strides = {s, s},
+             .pads = {k / 2, k / 2, k / 2, k / 2}});
+      Check({.c = 3,
+             .h = 6,
+             .w = 47 * s,
+             .m = 3,
+             .kh = k,
+             .kw = k,
+             .group = 3,
+             .strides = {s, s},
+             .pads = {k / 2, k / 2, k / 2, k / 2}});
+    }
+  }
+  Check({.c = 4, .h = 9, .w = 20, .m = 4, .group = 4, .dilations = {2, 2}, .pads = {2, 2, 2, 2}});
+  Check({.c = 3, .h = 11, .w = 23, .m = 3, .kh = 7, .kw = 7, .group = 3, .pads = {3, 3, 3, 3}});
+  Check({.c = 3,
+         .h = 10,
+         .w = 29,
+         .m = 3,
+         .kh = 3,
+         .kw = 2,
+         .group = 3,
+         .strides = {3, 3},
+         .pads = {0, 1, 2, 0}});
+  Check({.c = 4, .h = 8, .w = 13, .m = 4, .group = 4, .strides = {2, 2}, .auto_pad = "SAME_UPPER"});
+  Check({.c = 4,
+         .h = 8,
+         .w = 13,
+         .m = 4,
+         .group = 4,
+         .strides = {2, 2},
+         .auto_pad = "VALID",
+         .bias = false});
+}
+
+TEST(ConvTacticsTest, EveryActivation) {
+  using K = ir::ActivationKind;
+  const ir::FusedActivation acts[] = {{K::kRelu},
+                                      {K::kClip, 0.0f, 6.0f},
+                                      {K::kClip, -0.5f, 0.25f},
+                                      {K::kSigmoid},
+                                      {K::kSilu},
+                                      {K::kGelu},
+                                      {K::kHardSwish},
+                                      {K::kHardSigmoid, 0.2f, 0.5f},
+                                      {K::kLeakyRelu, 0.1f},
+                                      {K::kTanh}};
+  uint32_t seed = 10;
+  for (const ir::FusedActivation& act : acts) {
+    SCOPED_TRACE(std::string(ir::ActivationName(act.kind)));
+    // Four channels of 3x3 taps: sums spread over [-4, 4], both sides of every activation's knees.
+    Check({.c = 4, .h = 6, .w = 9, .m = 7, .act = act}, seed++);
+    Check({.c = 6, .h = 5, .w = 11, .m = 6, .group = 6, .act = act}, seed++);
+    Check({.c = 3,
+           .h = 4,
+           .w = 4,
+           .m = 5,
+           .kh = 1,
+           .kw = 1,
+           .pads = {0, 0, 0, 0},
+           .bias = false,
+           .act = act},
+          seed++);
+  }
+}
+
+}  // namespace
+}  // namespace refit::cpu

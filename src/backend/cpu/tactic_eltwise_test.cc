@@ -1,0 +1,169 @@
+// Conformance of the element-wise tactics: FusedElementwise programs over every broadcast pattern
+// the layout code distinguishes, and each supported standard operator as a one-node layer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/tactic_test_util.h"
+#include "ir/fused_elementwise.h"
+#include "ir/fused_ops.h"
+
+namespace refit::cpu {
+namespace {
+
+using testing::CheckAllTactics;
+using testing::LayerCase;
+using testing::RandomTensor;
+
+// The AVX2 runner where this CPU has it, and the baseline one.
+const int kTactics = DetectCpuFeatures().avx2 && DetectCpuFeatures().fma ? 2 : 1;
+
+Tensor Scaled(Shape shape, uint32_t seed, float lo, float hi) {
+  Tensor t = RandomTensor(std::move(shape), seed);
+  float* p = t.mutable_data_as<float>();
+  for (int64_t i = 0; i < t.NumElements(); ++i) p[i] = lo + (p[i] + 1.f) * 0.5f * (hi - lo);
+  return t;
+}
+
+ir::Node Node(const std::string& op, size_t inputs, const std::string& domain = "") {
+  ir::Node n;
+  n.op_type = op;
+  n.domain = domain;
+  n.name = "n_" + op;
+  for (size_t i = 0; i < inputs; ++i) n.inputs.push_back("in" + std::to_string(i));
+  n.outputs = {"out"};
+  return n;
+}
+
+// gelu(x + b) * c - max(x, 0.25) / d, with b, c, d broadcast.
+ir::Node GeluProgramNode() {
+  using ir::EwOp;
+  ir::EwProgram p;
+  p.num_inputs = 4;
+  p.constants = {float(M_SQRT1_2), 1.f, 0.5f, 0.25f};
+  const int32_t r = p.ResultId(0);
+  p.code = {{EwOp::kAdd, 0, 1, -1},        {EwOp::kMul, r, 4, -1},     {EwOp::kErf, r + 1, -1, -1},
+            {EwOp::kAdd, r + 2, 5, -1},    {EwOp::kMul, r, r + 3, -1}, {EwOp::kMul, r + 4, 6, -1},
+            {EwOp::kMul, r + 5, 2, -1},    {EwOp::kMax, 0, 7, -1},     {EwOp::kDiv, r + 7, 3, -1},
+            {EwOp::kSub, r + 6, r + 8, -1}};
+  ir::Node n = Node(ir::kFusedElementwiseOp, 4, ir::kRefitDomain);
+  ir::SetEwProgram(n, p);
+  return n;
+}
+
+struct Pattern {
+  const char* name;
+  std::vector<int64_t> x, b, c, d;
+};
+
+TEST(TacticEltwiseTest, FusedProgramOverBroadcastPatterns) {
+  const std::vector<Pattern> patterns = {
+      {"same", {2, 3, 5, 7}, {2, 3, 5, 7}, {2, 3, 5, 7}, {2, 3, 5, 7}},
+      {"scalar", {3, 37}, {}, {1}, {1, 1}},
+      {"per_channel", {2, 5, 9, 11}, {1, 5, 1, 1}, {5, 1, 1}, {1, 1, 1, 1}},
+      {"trailing", {4, 6, 13}, {13}, {1, 13}, {6, 13}},
+      {"general", {3, 1, 5}, {1, 4, 1}, {4, 5}, {3, 4, 1}},
+      {"large_threads", {3, 7, 41, 43}, {1, 7, 1, 1}, {43}, {}},
+      {"rank0", {}, {}, {}, {}},
+      {"odd_block", {1, 1, 1000}, {1000}, {1}, {1, 1, 1}},
+  };
+  for (const Pattern& pt : patterns) {
+    SCOPED_TRACE(pt.name);
+    LayerCase c;
+    c.node = GeluProgramNode();
+    c.inputs.push_back(Scaled(Shape(pt.x), 1, -3.f, 3.f));
+    c.inputs.push_back(RandomTensor(Shape(pt.b), 2));
+    c.inputs.push_back(RandomTensor(Shape(pt.c), 3));
+    c.inputs.push_back(Scaled(Shape(pt.d), 4, 0.5f, 2.f));
+    c.weight = {false, true, true, false};
+    EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
+  }
+}
+
+struct OpCase {
+  const char* op;
+  size_t inputs;
+  float lo, hi;  // input 0's range
+};
+
+TEST(TacticEltwiseTest, EveryStandardOperator) {
+  const std::vector<OpCase> ops = {
+      {"Add", 2, -1, 1},          {"Sub", 2, -1, 1},       {"Mul", 2, -1, 1},
+      {"Div", 2, -1, 1},          {"Max", 2, -1, 1},       {"Min", 2, -1, 1},
+      {"Relu", 1, -1, 1},         {"Sigmoid", 1, -20, 20}, {"Tanh", 1, -9, 9},
+      {"Erf", 1, -5, 5},          {"Exp", 1, -80, 80},     {"Log", 1, 0.01f, 50},
+      {"Sqrt", 1, 0, 9},          {"Neg", 1, -1, 1},       {"Abs", 1, -1, 1},
+      {"Reciprocal", 1, 0.5f, 3}, {"Floor", 1, -5, 5},     {"Ceil", 1, -5, 5},
+      {"HardSwish", 1, -5, 5},    {"LeakyRelu", 1, -1, 1}, {"HardSigmoid", 1, -4, 4},
+      {"Softplus", 1, -10, 10},   {"Pow", 2, 0.1f, 3},
+  };
+  // Small and odd, plus one large enough to be split across threads and blocks.
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{3, 5}, {2, 3, 91, 67}}) {
+    for (const OpCase& o : ops) {
+      SCOPED_TRACE(o.op);
+      LayerCase c;
+      c.node = Node(o.op, o.inputs);
+      c.inputs.push_back(Scaled(Shape(shape), 7, o.lo, o.hi));
+      if (o.inputs == 2) c.inputs.push_back(Scaled(Shape({shape.back()}), 8, 0.5f, 2.f));
+      EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
+    }
+  }
+}
+
+TEST(TacticEltwiseTest, PowBySquareAndClipBounds) {
+  LayerCase pow;
+  pow.node = Node("Pow", 2);
+  pow.inputs.push_back(RandomTensor(Shape{4, 33}, 1));
+  pow.inputs.push_back(Tensor::FromVector<float>(Shape(std::vector<int64_t>{}), {2.f}));
+  EXPECT_GE(CheckAllTactics(pow, 0, kTactics), kTactics);  // x * x is exactly what pow rounds to
+  LayerCase clip;
+  clip.node = Node("Clip", 3);
+  clip.node.inputs[1] = "";  // min absent, max present
+  clip.inputs.push_back(RandomTensor(Shape{5, 17}, 2));
+  clip.inputs.push_back(Tensor());
+  clip.inputs.push_back(Tensor::FromVector<float>(Shape(std::vector<int64_t>{}), {0.3f}));
+  EXPECT_GE(CheckAllTactics(clip, 0, kTactics), kTactics);
+  LayerCase old;  // opset 6: attribute bounds
+  old.opset = 6;
+  old.node = Node("Clip", 1);
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kFloat;
+  a.f = -0.2f;
+  old.node.attrs.Set("min", a);
+  old.inputs.push_back(RandomTensor(Shape{9}, 3));
+  EXPECT_GE(CheckAllTactics(old, 0, kTactics), kTactics);
+}
+
+TEST(TacticEltwiseTest, NanAndInfinityFollowTheReference) {
+  LayerCase c;
+  c.node = Node("Max", 2);
+  c.inputs.push_back(Tensor::FromVector<float>(Shape{6}, {NAN, 1.f, -2.f, INFINITY, 0.f, 3.f}));
+  c.inputs.push_back(Tensor::FromVector<float>(Shape{6}, {1.f, NAN, -3.f, 2.f, -0.f, -INFINITY}));
+  EXPECT_GE(CheckAllTactics(c, 0, kTactics), kTactics);
+  for (const char* op : {"Exp", "Sigmoid", "Tanh", "Erf", "Relu"}) {
+    SCOPED_TRACE(op);
+    LayerCase u;
+    u.node = Node(op, 1);
+    u.inputs.push_back(Tensor::FromVector<float>(Shape{5}, {NAN, 100.f, -200.f, 0.f, 1e-3f}));
+    EXPECT_GE(CheckAllTactics(u, 1e-6, kTactics), kTactics);
+  }
+}
+
+TEST(TacticEltwiseTest, DeclinesWhatItCannotRun) {
+  auto backend = CreateCpuBackend();
+  ir::Node n = Node("Add", 2);
+  backend::LayerDesc d;
+  d.node = &n;
+  d.opset = 17;
+  d.inputs = {{DataType::kI32, Shape{4}, false}, {DataType::kI32, Shape{4}, false}};
+  d.outputs = {{DataType::kI32, Shape{4}, false}};
+  EXPECT_TRUE(backend->Tactics(d).empty());
+  // A planned output that is not the inputs' broadcast.
+  d.inputs = {{DataType::kF32, Shape{4}, false}, {DataType::kF32, Shape{4}, false}};
+  d.outputs = {{DataType::kF32, Shape{2, 4}, false}};
+  EXPECT_TRUE(backend->Tactics(d).empty());
+}
+
+}  // namespace
+}  // namespace refit::cpu

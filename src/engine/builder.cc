@@ -1,0 +1,287 @@
+#include "engine/builder.h"
+
+#include <chrono>
+#include <memory>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_features.h"
+#include "backend/reference/reference_backend.h"
+#include "engine/memory_planner.h"
+#include "engine/prepare_graph.h"
+#include "tuner/tuner.h"
+
+namespace refit::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Where a layer input comes from while the plan is being assembled.
+struct SlotSource {
+  Tensor value;  // what the recipe (or constant) produces: the tactic's input
+  bool refittable = false;
+  ir::WeightRecipe recipe;
+};
+
+class Builder {
+ public:
+  Builder(const BuildOptions& options, BuiltEngine* out) : options_(options), out_(out) {}
+
+  Status Build(ir::Graph graph) {
+    const auto start = Clock::now();
+    REFIT_ASSIGN_OR_RETURN(prepared_,
+                           internal::PrepareGraph(std::move(graph), options_, &out_->report,
+                                                  &out_->stats));
+    Plan& plan = out_->plan;
+    const ir::Graph& g = prepared_.graph;
+    plan.model_name = g.name;
+    plan.opset = g.opset;
+    plan.mode = options_.mode;
+    plan.weight_computations = prepared_.weight_computations;
+    for (const ir::ValueInfo& v : g.inputs) plan.inputs.push_back(AddValue(v.name));
+    if (options_.threads > 1) pool_ = std::make_unique<ThreadPool>(options_.threads);
+    if (!options_.timing_cache_path.empty()) {
+      REFIT_ASSIGN_OR_RETURN(cache_, tuner::TimingCache::Load(options_.timing_cache_path));
+    }
+    const auto tune_start = Clock::now();
+    plan.layers.reserve(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) REFIT_RETURN_IF_ERROR(AddLayer(g.nodes[i], i));
+    out_->stats.tuning_s = Seconds(tune_start) - out_->stats.packing_s;
+    for (const ir::ValueInfo& v : g.outputs) {
+      auto it = value_index_.find(v.name);
+      if (it == value_index_.end()) return Internal("graph output '" + v.name + "' not planned");
+      plan.outputs.push_back(it->second);
+    }
+    PlanMemoryLayout();
+    REFIT_RETURN_IF_ERROR(CollectSources());
+    if (!options_.timing_cache_path.empty() && out_->stats.timed_layers > 0) {
+      REFIT_RETURN_IF_ERROR(cache_.Save(options_.timing_cache_path));
+    }
+    out_->stats.layers = int(plan.layers.size());
+    out_->stats.total_s = Seconds(start);
+    return Status::Ok();
+  }
+
+ private:
+  int32_t AddValue(const std::string& name) {
+    const backend::TensorDesc& d = prepared_.types.at(name);
+    PlanValue v;
+    v.name = name;
+    v.dtype = d.dtype;
+    v.shape = d.shape;
+    v.dynamic = d.dynamic;
+    value_index_[name] = int32_t(out_->plan.values.size());
+    out_->plan.values.push_back(std::move(v));
+    return value_index_[name];
+  }
+
+  // The value and recipe of weight input `name`; NotFound when it is an activation.
+  StatusOr<SlotSource> WeightInput(const std::string& name) {
+    const ir::Graph& g = prepared_.graph;
+    SlotSource s;
+    const bool is_static = options_.mode == EngineMode::kStatic;
+    if (auto c = prepared_.constants.find(name); c != prepared_.constants.end()) {
+      s.value = c->second.Clone();
+      return s;
+    }
+    if (const Tensor* w = g.FindWeight(name)) {
+      s.value = w->Clone();
+      s.refittable = !is_static;
+      s.recipe = ir::WeightRecipe::FromSource(name);
+      return s;
+    }
+    if (const ir::WeightRecipe* r = g.FindDerivedWeight(name)) {
+      auto value = r->Evaluate([&](const std::string& src) { return g.FindWeight(src); });
+      if (!value.ok()) return value.status().WithContext("derived weight '" + name + "'");
+      s.value = std::move(value).value();
+      s.refittable = !is_static;
+      s.recipe = *r;
+      return s;
+    }
+    return NotFound(name);
+  }
+
+  Status AddLayer(const ir::Node& node, size_t index) {
+    Plan& plan = out_->plan;
+    plan.layers.emplace_back();
+    PlanLayer& layer = plan.layers.back();
+    layer.node = node;
+    backend::LayerDesc desc;
+    desc.node = &layer.node;
+    desc.opset = plan.opset;
+    std::vector<SlotSource> slot_sources(node.inputs.size());
+    std::vector<const Tensor*> weight_values(node.inputs.size(), nullptr);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const std::string& name = node.inputs[i];
+      LayerInput in;
+      if (name.empty()) {
+        desc.inputs.emplace_back();
+        desc.weight.push_back(false);
+      } else if (auto v = value_index_.find(name); v != value_index_.end()) {
+        in = {LayerInput::Kind::kValue, v->second};
+        const PlanValue& pv = plan.values[v->second];
+        desc.inputs.push_back({pv.dtype, pv.shape, pv.dynamic});
+        desc.weight.push_back(false);
+      } else {
+        auto src = WeightInput(name);
+        if (!src.ok()) {
+          if (src.status().code() == StatusCode::kNotFound) {
+            return Internal("node '" + node.name + "': input '" + name + "' is not available");
+          }
+          return src.status();
+        }
+        slot_sources[i] = std::move(src).value();
+        in = {LayerInput::Kind::kSlot, int32_t(plan.slots.size())};
+        WeightSlot slot;
+        slot.name = name;
+        slot.layer = int32_t(index);
+        slot.input = int32_t(i);
+        slot.dtype = slot_sources[i].value.dtype();
+        slot.shape = slot_sources[i].value.shape();
+        slot.refittable = slot_sources[i].refittable;
+        slot.recipe = slot_sources[i].recipe;
+        slot.stored = !slot.refittable || options_.mode != EngineMode::kStripped;
+        plan.slots.push_back(std::move(slot));
+        desc.inputs.push_back({slot_sources[i].value.dtype(), slot_sources[i].value.shape(), false});
+        desc.weight.push_back(true);
+        weight_values[i] = &slot_sources[i].value;
+      }
+      layer.inputs.push_back(in);
+    }
+    for (const std::string& out : node.outputs) {
+      if (out.empty()) {
+        layer.outputs.push_back(-1);
+        desc.outputs.emplace_back();
+        continue;
+      }
+      const int32_t v = AddValue(out);
+      layer.outputs.push_back(v);
+      const PlanValue& pv = plan.values[v];
+      desc.outputs.push_back({pv.dtype, pv.shape, pv.dynamic});
+    }
+    // The CPU backend first; the reference backend takes whatever it does not.
+    const backend::Backend* chosen_backend = cpu_.get();
+    auto tactics = cpu_->Tactics(desc);
+    if (tactics.empty()) {
+      chosen_backend = reference_.get();
+      tactics = reference_->Tactics(desc);
+    }
+    if (tactics.empty()) {
+      return Unimplemented("operator '" + (node.domain.empty() ? "" : node.domain + ".") +
+                           node.op_type + "' (node '" + node.name + "', opset " +
+                           std::to_string(plan.opset) + ") is not supported");
+    }
+    const std::string label = "layer " + std::to_string(index + 1) + "/" +
+                              std::to_string(prepared_.graph.nodes.size()) + " '" + node.name +
+                              "' (" + node.op_type + ")";
+    tuner::TunerOptions topts;
+    topts.pool = pool_.get();
+    topts.cache = options_.timing_cache_path.empty() ? nullptr : &cache_;
+    topts.min_runs = options_.min_timing_runs;
+    topts.min_total_ms = options_.min_timing_ms;
+    if (options_.progress) {
+      topts.progress = [&](const std::string& what) { options_.progress(label + ": " + what); };
+    }
+    auto tuned = tuner::TuneLayer(desc, weight_values, tactics, chosen_backend->fingerprint(), topts);
+    if (!tuned.ok()) return tuned.status();
+    const backend::Tactic& tactic = *tactics[tuned->chosen];
+    layer.backend = chosen_backend->name();
+    layer.tactic = tactic.name();
+    layer.features = tactic.required_features();
+    layer.from_timing_cache = tuned->from_cache;
+    for (const auto& [name, us] : tuned->timings_us) layer.timings.push_back({name, us});
+    if (tactics.size() > 1) {
+      ++(tuned->from_cache ? out_->stats.cache_hits : out_->stats.timed_layers);
+      if (!tuned->from_cache) out_->stats.tactics_timed += int(tuned->timings_us.size());
+    }
+    ++(chosen_backend == cpu_.get() ? out_->stats.cpu_layers : out_->stats.reference_layers);
+    REFIT_ASSIGN_OR_RETURN(std::unique_ptr<backend::Kernel> kernel, tactic.Instantiate());
+    layer.workspace_bytes = kernel->workspace_bytes();
+    out_->plan.workspace_bytes = std::max(out_->plan.workspace_bytes, layer.workspace_bytes);
+    // Pack this layer's slots for the chosen tactic.
+    const auto pack_start = Clock::now();
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (layer.inputs[i].kind != LayerInput::Kind::kSlot) continue;
+      auto packed = tactic.PackWeight(i, slot_sources[i].value);
+      if (!packed.ok()) {
+        return packed.status().WithContext(desc.Label() + ", weight '" + node.inputs[i] + "'");
+      }
+      WeightSlot& slot = out_->plan.slots[layer.inputs[i].index];
+      slot.packed_dtype = packed->dtype();
+      slot.packed_shape = packed->shape();
+      out_->slot_values.push_back(std::move(packed).value());
+    }
+    out_->stats.packing_s += Seconds(pack_start);
+    return Status::Ok();
+  }
+
+  void PlanMemoryLayout() {
+    Plan& plan = out_->plan;
+    std::vector<BufferRequest> requests(plan.values.size());
+    std::vector<bool> used(plan.values.size(), false);
+    for (int32_t v : plan.inputs) requests[v] = {0, -1, -1};
+    for (size_t l = 0; l < plan.layers.size(); ++l) {
+      for (int32_t v : plan.layers[l].outputs) {
+        if (v >= 0) requests[v] = {0, int32_t(l), int32_t(l)};
+      }
+      for (const LayerInput& in : plan.layers[l].inputs) {
+        if (in.kind == LayerInput::Kind::kValue) requests[in.index].last = int32_t(l);
+      }
+    }
+    for (int32_t v : plan.outputs) requests[v].last = int32_t(plan.layers.size());
+    // Dynamic values live outside the arena: give them no bytes.
+    for (size_t v = 0; v < plan.values.size(); ++v) {
+      const PlanValue& pv = plan.values[v];
+      requests[v].bytes =
+          pv.dynamic ? 0 : uint64_t(pv.shape.NumElements()) * DataTypeSize(pv.dtype);
+    }
+    MemoryPlan mem = PlanMemory(requests);
+    plan.arena_bytes = mem.arena_bytes;
+    for (size_t v = 0; v < plan.values.size(); ++v) {
+      plan.values[v].offset = plan.values[v].dynamic ? -1 : int64_t(mem.offsets[v]);
+    }
+  }
+
+  Status CollectSources() {
+    Plan& plan = out_->plan;
+    cpu::CpuFeatures features;
+    for (const PlanLayer& l : plan.layers) {
+      REFIT_ASSIGN_OR_RETURN(cpu::CpuFeatures f, cpu::CpuFeatures::Parse(l.features));
+      features = features.Union(f);
+    }
+    plan.required_features = features.ToString();
+    for (const WeightSlot& slot : plan.slots) {
+      if (!slot.refittable) continue;
+      for (const std::string& src : slot.recipe.Sources()) {
+        if (plan.FindSource(src) != nullptr) continue;
+        const Tensor* w = prepared_.graph.FindWeight(src);
+        if (w == nullptr) return Internal("slot '" + slot.name + "' reads unknown '" + src + "'");
+        plan.sources.push_back({src, w->dtype(), w->shape()});
+      }
+    }
+    return Status::Ok();
+  }
+
+  const BuildOptions& options_;
+  BuiltEngine* out_;
+  internal::PreparedGraph prepared_;
+  std::map<std::string, int32_t> value_index_;
+  std::unique_ptr<backend::Backend> cpu_ = cpu::CreateCpuBackend();
+  std::unique_ptr<backend::Backend> reference_ = reference::CreateReferenceBackend();
+  std::unique_ptr<ThreadPool> pool_;
+  tuner::TimingCache cache_;
+};
+
+}  // namespace
+
+StatusOr<BuiltEngine> BuildEngine(ir::Graph graph, const BuildOptions& options) {
+  if (options.threads < 1) return InvalidArgument("threads must be at least 1");
+  BuiltEngine out;
+  Builder builder(options, &out);
+  REFIT_RETURN_IF_ERROR(builder.Build(std::move(graph)));
+  return out;
+}
+
+}  // namespace refit::engine

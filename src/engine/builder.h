@@ -1,0 +1,57 @@
+// The engine builder: ONNX-derived IR graph in, tuned engine out.
+//
+//   fix input shapes -> probe every value's type with synthetic inputs -> passes (fusions record
+//   weight recipes) -> one layer per node -> tactics per layer from the CPU backend, the reference
+//   backend for the rest -> the tuner times them -> memory plan -> every weight slot evaluated from
+//   its recipe and packed for its tactic.
+//
+// Building is deliberately expensive (timing); refit is cheap because every weight slot keeps the
+// recipe that produced it. Not thread-safe; several builders may run in one process.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/plan.h"
+#include "ir/graph.h"
+#include "passes/passes.h"
+#include "refit/status.h"
+
+namespace refit::engine {
+
+struct BuildOptions {
+  EngineMode mode = EngineMode::kRefittable;
+  // Dims for graph inputs; symbolic dims not given here are 1.
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+  int threads = 1;
+  std::string timing_cache_path;  // "" for none
+  // Receives progress lines ("layer 3/52 'conv1' (Conv): tactic 2/11 conv_dnnl"); may be empty.
+  std::function<void(const std::string&)> progress;
+  // Tuner knobs (tests lower them).
+  int min_timing_runs = 3;
+  double min_timing_ms = 3.0;
+};
+
+struct BuildStats {
+  double total_s = 0, passes_s = 0, tuning_s = 0, packing_s = 0;
+  int layers = 0, cpu_layers = 0, reference_layers = 0;
+  int tactics_timed = 0, cache_hits = 0, timed_layers = 0;
+  std::vector<std::string> notes;  // e.g. "input 'x': symbolic dim 'batch' set to 1"
+};
+
+struct BuiltEngine {
+  Plan plan;
+  std::vector<Tensor> slot_values;  // packed value per slot (all slots, whatever the mode)
+  BuildStats stats;
+  passes::PassReport report;
+};
+
+StatusOr<BuiltEngine> BuildEngine(ir::Graph graph, const BuildOptions& options);
+
+// The engine file's bytes: metadata, plan, tactics, refit map (not static) and weights (every slot
+// in refittable and static mode, only constants in stripped mode).
+StatusOr<std::string> SerializeEngine(const BuiltEngine& built);
+
+}  // namespace refit::engine

@@ -1,0 +1,290 @@
+#include "engine/engine.h"
+
+#include <cstring>
+#include <new>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/reference/reference_backend.h"
+
+namespace refit::engine {
+namespace {
+
+struct AlignedFree {
+  void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+using AlignedBytes = std::unique_ptr<char[], AlignedFree>;
+AlignedBytes AllocateAligned(uint64_t bytes) {
+  return AlignedBytes(new (std::align_val_t(64)) char[bytes + 64]);
+}
+
+}  // namespace
+
+struct Engine::Context {
+  AlignedBytes arena;
+  AlignedBytes workspace;
+  std::vector<Tensor> values;  // static values wrap the arena; dynamic ones are owned per run
+  std::vector<backend::KernelIo> ios;
+  std::shared_ptr<const WeightSet> bound;  // the set `ios` points into
+};
+
+bool WeightSet::complete() const {
+  for (const auto& s : slots) {
+    if (s == nullptr) return false;
+  }
+  return true;
+}
+
+uint64_t WeightSet::bytes() const {
+  uint64_t total = 0;
+  for (const auto& s : slots) total += s ? s->nbytes() : 0;
+  return total;
+}
+
+Engine::Engine() = default;
+Engine::~Engine() = default;
+
+Status Engine::Init(const EngineOptions& options) {
+  if (options.threads < 1) return InvalidArgument("threads must be at least 1");
+  std::unique_ptr<backend::Backend> cpu = cpu::CreateCpuBackend();
+  std::unique_ptr<backend::Backend> ref = reference::CreateReferenceBackend();
+  descs_.resize(plan_.layers.size());
+  for (size_t l = 0; l < plan_.layers.size(); ++l) {
+    const PlanLayer& layer = plan_.layers[l];
+    backend::LayerDesc& desc = descs_[l];
+    desc.node = &layer.node;
+    desc.opset = plan_.opset;
+    for (const LayerInput& in : layer.inputs) {
+      if (in.kind == LayerInput::Kind::kValue) {
+        const PlanValue& v = plan_.values[in.index];
+        desc.inputs.push_back({v.dtype, v.shape, v.dynamic});
+        desc.weight.push_back(false);
+      } else if (in.kind == LayerInput::Kind::kSlot) {
+        const WeightSlot& s = plan_.slots[in.index];
+        desc.inputs.push_back({s.dtype, s.shape, false});
+        desc.weight.push_back(true);
+      } else {
+        desc.inputs.emplace_back();
+        desc.weight.push_back(false);
+      }
+    }
+    for (int32_t o : layer.outputs) {
+      if (o < 0) {
+        desc.outputs.emplace_back();
+      } else {
+        const PlanValue& v = plan_.values[o];
+        desc.outputs.push_back({v.dtype, v.shape, v.dynamic});
+      }
+    }
+    const backend::Backend* b = layer.backend == "cpu"         ? cpu.get()
+                                : layer.backend == "reference" ? ref.get()
+                                                               : nullptr;
+    if (b == nullptr) {
+      return DataLoss(label_ + ": " + desc.Label() + " names unknown backend '" + layer.backend +
+                      "'");
+    }
+    auto tactic = b->FindTactic(desc, layer.tactic);
+    if (!tactic.ok()) return tactic.status().WithContext(label_);
+    auto kernel = (*tactic)->Instantiate();
+    if (!kernel.ok()) return kernel.status().WithContext(label_ + ": " + desc.Label());
+    if ((*kernel)->workspace_bytes() > plan_.workspace_bytes) {
+      return DataLoss(label_ + ": " + desc.Label() + " needs more workspace than the plan holds");
+    }
+    tactics_.push_back(std::move(tactic).value());
+    kernels_.push_back(std::move(kernel).value());
+  }
+  if (options.threads > 1) pool_ = std::make_unique<ThreadPool>(options.threads);
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
+                                                    const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->label_ = "engine for '" + built.plan.model_name + "'";
+  e->plan_ = std::move(built.plan);
+  auto ws = std::make_shared<WeightSet>();
+  for (Tensor& t : built.slot_values) ws->slots.push_back(std::make_shared<const Tensor>(std::move(t)));
+  if (ws->slots.size() != e->plan_.slots.size()) return Internal("slot count mismatch");
+  // A stripped build keeps only its constants, as the file would.
+  for (size_t s = 0; s < ws->slots.size(); ++s) {
+    if (!e->plan_.slots[s].stored) ws->slots[s] = nullptr;
+  }
+  e->weights_ = std::move(ws);
+  REFIT_RETURN_IF_ERROR(e->Init(options));
+  return e;
+}
+
+std::shared_ptr<const WeightSet> Engine::weights() const { return std::atomic_load(&weights_); }
+
+Status Engine::SetWeights(std::shared_ptr<const WeightSet> weights) {
+  if (weights == nullptr || weights->slots.size() != plan_.slots.size()) {
+    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
+  }
+  std::atomic_store(&weights_, std::shared_ptr<const WeightSet>(std::move(weights)));
+  return Status::Ok();
+}
+
+StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
+    const SourceLookup& sources) const {
+  std::string problems;
+  int count = 0;
+  auto problem = [&](const std::string& p) {
+    if (++count <= 20) problems += "\n  " + p;
+  };
+  for (const SourcePrototype& proto : plan_.sources) {
+    const Tensor* t = sources(proto.name);
+    if (t == nullptr) {
+      problem("'" + proto.name + "': missing (expected " + std::string(DataTypeName(proto.dtype)) +
+              proto.shape.ToString() + ")");
+    } else if (t->dtype() != proto.dtype || t->shape() != proto.shape) {
+      problem("'" + proto.name + "': expected " + std::string(DataTypeName(proto.dtype)) +
+              proto.shape.ToString() + ", found " + std::string(DataTypeName(t->dtype())) +
+              t->shape().ToString());
+    }
+  }
+  if (count > 0) {
+    return InvalidArgument(label_ + ": " + std::to_string(count) + " source weight problem" +
+                           (count == 1 ? "" : "s") + ":" + problems +
+                           (count > 20 ? "\n  ..." : ""));
+  }
+  std::shared_ptr<const WeightSet> current = weights();
+  auto ws = std::make_shared<WeightSet>();
+  ws->slots.resize(plan_.slots.size());
+  for (size_t s = 0; s < plan_.slots.size(); ++s) {
+    const WeightSlot& slot = plan_.slots[s];
+    if (!slot.refittable) {
+      ws->slots[s] = current->slots[s];
+      continue;
+    }
+    auto value = slot.recipe.Evaluate(sources);
+    if (!value.ok()) return value.status().WithContext(label_ + ": slot '" + slot.name + "'");
+    auto packed = tactics_[slot.layer]->PackWeight(size_t(slot.input), *value);
+    if (!packed.ok()) return packed.status().WithContext(label_ + ": slot '" + slot.name + "'");
+    if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
+      return Internal(label_ + ": slot '" + slot.name + "' packed to another layout than built");
+    }
+    ws->slots[s] = std::make_shared<const Tensor>(std::move(packed).value());
+  }
+  return std::shared_ptr<const WeightSet>(std::move(ws));
+}
+
+Status Engine::CheckInputs(const std::map<std::string, TensorView>& inputs) const {
+  for (int32_t v : plan_.inputs) {
+    const PlanValue& pv = plan_.values[v];
+    auto it = inputs.find(pv.name);
+    if (it == inputs.end()) return InvalidArgument(label_ + ": missing input '" + pv.name + "'");
+    if (it->second.dtype() != pv.dtype || it->second.shape() != pv.shape) {
+      return InvalidArgument(label_ + ": input '" + pv.name + "' is " +
+                             std::string(DataTypeName(it->second.dtype())) +
+                             it->second.shape().ToString() + ", the engine was built for " +
+                             std::string(DataTypeName(pv.dtype)) + pv.shape.ToString() +
+                             " (rebuild with --input " + pv.name + ":DIMxDIM...)");
+    }
+    if (it->second.data() == nullptr && it->second.nbytes() > 0) {
+      return InvalidArgument(label_ + ": input '" + pv.name + "' has no data");
+    }
+  }
+  for (const auto& [name, _] : inputs) {
+    bool known = false;
+    for (int32_t v : plan_.inputs) known = known || plan_.values[v].name == name;
+    if (!known) return InvalidArgument(label_ + ": '" + name + "' is not an input of the engine");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Engine::Context>> Engine::NewContext() const {
+  auto ctx = std::make_unique<Context>();
+  ctx->arena = AllocateAligned(plan_.arena_bytes);
+  ctx->workspace = AllocateAligned(plan_.workspace_bytes);
+  ctx->values.resize(plan_.values.size());
+  for (size_t v = 0; v < plan_.values.size(); ++v) {
+    const PlanValue& pv = plan_.values[v];
+    if (!pv.dynamic) {
+      ctx->values[v] = Tensor::Wrap(pv.dtype, pv.shape, ctx->arena.get() + pv.offset, nullptr);
+    }
+  }
+  ctx->ios.resize(plan_.layers.size());
+  for (size_t l = 0; l < plan_.layers.size(); ++l) {
+    const PlanLayer& layer = plan_.layers[l];
+    backend::KernelIo& io = ctx->ios[l];
+    for (const LayerInput& in : layer.inputs) {
+      io.inputs.push_back(in.kind == LayerInput::Kind::kValue ? &ctx->values[in.index] : nullptr);
+    }
+    for (int32_t o : layer.outputs) io.outputs.push_back(o >= 0 ? &ctx->values[o] : nullptr);
+    io.workspace = ctx->workspace.get();
+    io.pool = pool_.get();
+  }
+  return ctx;
+}
+
+std::unique_ptr<Engine::Context> Engine::AcquireContext() const {
+  std::lock_guard<std::mutex> lock(contexts_mu_);
+  if (free_contexts_.empty()) return nullptr;
+  std::unique_ptr<Context> ctx = std::move(free_contexts_.back());
+  free_contexts_.pop_back();
+  return ctx;
+}
+
+void Engine::ReleaseContext(std::unique_ptr<Context> ctx) const {
+  std::lock_guard<std::mutex> lock(contexts_mu_);
+  free_contexts_.push_back(std::move(ctx));
+}
+
+StatusOr<std::map<std::string, Tensor>> Engine::Run(
+    const std::map<std::string, TensorView>& inputs) const {
+  REFIT_RETURN_IF_ERROR(CheckInputs(inputs));
+  std::shared_ptr<const WeightSet> ws = weights();
+  if (!ws->complete()) {
+    return FailedPrecondition(label_ + " is a stripped engine without weights: supply them (" +
+                              "refit run ENGINE --weights W.safetensors)");
+  }
+  std::unique_ptr<Context> ctx = AcquireContext();
+  if (ctx == nullptr) {
+    REFIT_ASSIGN_OR_RETURN(ctx, NewContext());
+  }
+  if (ctx->bound != ws) {
+    for (size_t l = 0; l < plan_.layers.size(); ++l) {
+      const PlanLayer& layer = plan_.layers[l];
+      for (size_t i = 0; i < layer.inputs.size(); ++i) {
+        if (layer.inputs[i].kind == LayerInput::Kind::kSlot) {
+          ctx->ios[l].inputs[i] = ws->slots[layer.inputs[i].index].get();
+        }
+      }
+    }
+    ctx->bound = ws;
+  }
+  for (int32_t v : plan_.inputs) {
+    const TensorView& in = inputs.at(plan_.values[v].name);
+    if (in.nbytes() > 0) std::memcpy(ctx->values[v].mutable_data(), in.data(), in.nbytes());
+  }
+  for (size_t v = 0; v < plan_.values.size(); ++v) {
+    if (plan_.values[v].dynamic) ctx->values[v] = Tensor();
+  }
+  Status status = Status::Ok();
+  for (size_t l = 0; l < plan_.layers.size() && status.ok(); ++l) {
+    status = kernels_[l]->Run(ctx->ios[l]);
+    if (!status.ok() && status.message().rfind("node '", 0) != 0) {
+      status = status.WithContext(descs_[l].Label());
+    }
+  }
+  std::map<std::string, Tensor> outputs;
+  for (size_t o = 0; o < plan_.outputs.size() && status.ok(); ++o) {
+    const Tensor& value = ctx->values[plan_.outputs[o]];
+    auto copy = Tensor::CopyOf(value.view());
+    if (!copy.ok()) {
+      status = copy.status();
+      break;
+    }
+    std::string name = plan_.values[plan_.outputs[o]].name;
+    // Outputs that the builder routed through an Identity keep the graph's name.
+    const std::string suffix = ":refit_output";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      name.resize(name.size() - suffix.size());
+    }
+    outputs[name] = std::move(copy).value();
+  }
+  ReleaseContext(std::move(ctx));
+  if (!status.ok()) return status.WithContext(label_);
+  return outputs;
+}
+
+}  // namespace refit::engine

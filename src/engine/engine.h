@@ -1,0 +1,104 @@
+// A loaded engine: an immutable plan with one kernel per layer, plus the packed weights it runs
+// with (a WeightSet).
+//
+// Loading validates the whole file before using any of it (container checksums, the plan's every
+// index and size, the CPU features its tactics need against this CPU, each weight slot's bytes),
+// and uses stored weights in place from the mmapped file. A stripped engine loads without weights;
+// Run refuses until a WeightSet is supplied (CreateWeightSet + SetWeights).
+//
+// Thread safety: Run may be called from several threads at once; each run takes the current
+// WeightSet once and uses only it, so SetWeights never shows a run half-old, half-new weights.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "base/thread_pool.h"
+#include "engine/builder.h"
+#include "engine/plan.h"
+#include "refit/status.h"
+#include "refit/tensor.h"
+
+namespace refit::engine {
+
+class EngineFile;
+
+struct EngineOptions {
+  int threads = 1;
+};
+
+// Packed weights for every slot of one engine; immutable once made. A null slot is missing (a
+// stripped engine before its weights are supplied).
+struct WeightSet {
+  std::vector<std::shared_ptr<const Tensor>> slots;
+  bool complete() const;
+  uint64_t bytes() const;
+};
+
+// Source weights by name: null when not supplied.
+using SourceLookup = std::function<const Tensor*(const std::string& name)>;
+
+class Engine {
+ public:
+  static StatusOr<std::unique_ptr<Engine>> Open(const std::string& path,
+                                                const EngineOptions& options = {});
+  static StatusOr<std::unique_ptr<Engine>> FromBytes(std::string bytes, const std::string& label,
+                                                     const EngineOptions& options = {});
+  // An engine straight from the builder (no file round trip).
+  static StatusOr<std::unique_ptr<Engine>> FromBuild(BuiltEngine built,
+                                                     const EngineOptions& options = {});
+  ~Engine();
+
+  const Plan& plan() const { return plan_; }
+  const std::string& label() const { return label_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+  // The metadata section's JSON ("" for an engine straight from the builder).
+  const std::string& metadata() const { return metadata_; }
+
+  std::shared_ptr<const WeightSet> weights() const;
+  // Evaluates every refittable slot's recipe over `sources` and packs it for its tactic; constant
+  // slots are shared with the current WeightSet. Every source prototype must be supplied with its
+  // dtype and shape: the error lists each problem (missing, wrong dtype, wrong shape). Changes
+  // nothing in the engine.
+  StatusOr<std::shared_ptr<const WeightSet>> CreateWeightSet(const SourceLookup& sources) const;
+  // Atomically replaces the WeightSet later runs use. The set must come from this engine.
+  Status SetWeights(std::shared_ptr<const WeightSet> weights);
+
+  // Runs the engine: one input per graph input (dtype and shape as built), one output per graph
+  // output.
+  StatusOr<std::map<std::string, Tensor>> Run(
+      const std::map<std::string, TensorView>& inputs) const;
+
+ private:
+  struct Context;
+  Engine();
+  static StatusOr<std::unique_ptr<Engine>> Load(std::shared_ptr<EngineFile> file,
+                                                const std::string& label,
+                                                const EngineOptions& options);
+  Status Init(const EngineOptions& options);
+  Status CheckInputs(const std::map<std::string, TensorView>& inputs) const;
+  std::unique_ptr<Context> AcquireContext() const;
+  void ReleaseContext(std::unique_ptr<Context> ctx) const;
+  StatusOr<std::unique_ptr<Context>> NewContext() const;
+
+  std::string label_;
+  std::string metadata_;
+  uint64_t file_bytes_ = 0;
+  std::shared_ptr<void> file_;  // keeps mmapped weights alive
+  Plan plan_;
+  std::vector<backend::LayerDesc> descs_;
+  std::vector<std::unique_ptr<backend::Tactic>> tactics_;
+  std::vector<std::unique_ptr<backend::Kernel>> kernels_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
+  mutable std::mutex contexts_mu_;
+  mutable std::vector<std::unique_ptr<Context>> free_contexts_;
+};
+
+}  // namespace refit::engine

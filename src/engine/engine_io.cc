@@ -1,0 +1,163 @@
+// Engine files: writing a built engine, and loading one with every check before any use.
+#include <nlohmann/json.hpp>
+
+#include "backend/cpu/cpu_features.h"
+#include "engine/engine.h"
+#include "engine/engine_file.h"
+
+namespace refit::engine {
+namespace {
+
+using Json = nlohmann::json;
+constexpr uint64_t kWeightsAlignment = 4096;
+constexpr char kProducer[] = "refit 0.1.0";
+
+Json TypeList(const Plan& plan, const std::vector<int32_t>& values) {
+  Json out = Json::array();
+  for (int32_t v : values) {
+    const PlanValue& pv = plan.values[v];
+    out.push_back({{"name", pv.name},
+                   {"dtype", std::string(DataTypeName(pv.dtype))},
+                   {"shape", pv.shape.dims()}});
+  }
+  return out;
+}
+
+Status CheckCpu(const Plan& plan, const std::string& label) {
+  cpu::CpuFeatures needed;
+  for (const PlanLayer& layer : plan.layers) {
+    auto f = cpu::CpuFeatures::Parse(layer.features);
+    if (!f.ok()) return f.status().WithContext(label + ": layer '" + layer.node.name + "'");
+    needed = needed.Union(*f);
+  }
+  const cpu::CpuFeatures& here = cpu::DetectCpuFeatures();
+  if (!here.Covers(needed)) {
+    return FailedPrecondition(label + ": the engine was tuned for a CPU with '" +
+                              needed.ToString() + "'; this CPU lacks '" + here.Missing(needed) +
+                              "'. Rebuild the engine on this machine.");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+  Plan plan = built.plan;
+  if (built.slot_values.size() != plan.slots.size()) return Internal("slot count mismatch");
+  std::string weights;
+  for (size_t s = 0; s < plan.slots.size(); ++s) {
+    WeightSlot& slot = plan.slots[s];
+    const Tensor& t = built.slot_values[s];
+    if (t.dtype() != slot.packed_dtype || t.shape() != slot.packed_shape) {
+      return Internal("slot '" + slot.name + "': packed tensor does not match the plan");
+    }
+    slot.offset = 0;
+    if (!slot.stored) continue;
+    weights.resize((weights.size() + 63) / 64 * 64, '\0');
+    slot.offset = weights.size();
+    weights.append(static_cast<const char*>(t.data()), t.nbytes());
+  }
+  const BuildStats& st = built.stats;
+  Json meta = {
+      {"producer", kProducer},
+      {"format_version", kEngineFormatVersion},
+      {"mode", std::string(EngineModeName(plan.mode))},
+      {"model", plan.model_name},
+      {"opset", plan.opset},
+      {"features", plan.required_features},
+      {"inputs", TypeList(plan, plan.inputs)},
+      {"outputs", TypeList(plan, plan.outputs)},
+      {"build",
+       {{"seconds", st.total_s},
+        {"passes_seconds", st.passes_s},
+        {"tuning_seconds", st.tuning_s},
+        {"packing_seconds", st.packing_s},
+        {"layers", st.layers},
+        {"cpu_layers", st.cpu_layers},
+        {"reference_layers", st.reference_layers},
+        {"tactics_timed", st.tactics_timed},
+        {"timing_cache_hits", st.cache_hits},
+        {"notes", st.notes}}},
+  };
+  EngineFileWriter writer;
+  writer.AddSection(SectionKind::kMetadata, meta.dump(1));
+  writer.AddSection(SectionKind::kPlan, SerializePlan(plan));
+  writer.AddSection(SectionKind::kTactics, SerializeTactics(plan));
+  if (plan.mode != EngineMode::kStatic) {
+    writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
+  }
+  writer.AddSection(SectionKind::kWeights, std::move(weights), kWeightsAlignment);
+  return writer.Serialize();
+}
+
+
+// Shared by Open and FromBytes once the container is validated.
+static Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
+                           std::string* metadata, std::string_view* weights) {
+  REFIT_ASSIGN_OR_RETURN(std::string_view meta, file.Section(SectionKind::kMetadata));
+  try {
+    const Json j = Json::parse(meta);
+    if (!j.is_object() || !j.contains("producer") || !j["producer"].is_string()) {
+      return DataLoss(label + ": engine metadata lacks a producer");
+    }
+  } catch (const std::exception& e) {
+    return DataLoss(label + ": engine metadata is not JSON: " + e.what());
+  }
+  *metadata = std::string(meta);
+  REFIT_ASSIGN_OR_RETURN(std::string_view plan_bytes, file.Section(SectionKind::kPlan));
+  REFIT_ASSIGN_OR_RETURN(std::string_view tactics, file.Section(SectionKind::kTactics));
+  REFIT_ASSIGN_OR_RETURN(*weights, file.Section(SectionKind::kWeights));
+  std::string_view refit_map;
+  const bool has_refit_map = file.Has(SectionKind::kRefitMap);
+  if (has_refit_map) {
+    REFIT_ASSIGN_OR_RETURN(refit_map, file.Section(SectionKind::kRefitMap));
+  }
+  REFIT_ASSIGN_OR_RETURN(*plan, ParsePlan(plan_bytes, tactics, refit_map, has_refit_map, label));
+  for (const WeightSlot& slot : plan->slots) {
+    if (!slot.stored) continue;
+    if (slot.offset > weights->size() || slot.nbytes() > weights->size() - slot.offset) {
+      return DataLoss(label + ": weight slot '" + slot.name + "' lies outside the weights section");
+    }
+  }
+  return CheckCpu(*plan, label);
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
+                                               const std::string& label,
+                                               const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->label_ = label;
+  std::string_view weights;
+  REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->plan_, &e->metadata_, &weights));
+  e->file_bytes_ = file->file_size();
+  auto ws = std::make_shared<WeightSet>();
+  for (const WeightSlot& slot : e->plan_.slots) {
+    if (!slot.stored) {
+      ws->slots.push_back(nullptr);
+      continue;
+    }
+    // In place from the file: the weights section is 4096-aligned, each slot 64-aligned.
+    void* data = const_cast<char*>(weights.data() + slot.offset);
+    ws->slots.push_back(std::make_shared<const Tensor>(
+        Tensor::Wrap(slot.packed_dtype, slot.packed_shape, data, file)));
+  }
+  e->weights_ = std::move(ws);
+  e->file_ = std::move(file);
+  REFIT_RETURN_IF_ERROR(e->Init(options));
+  return e;
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& path,
+                                               const EngineOptions& options) {
+  REFIT_ASSIGN_OR_RETURN(std::unique_ptr<EngineFile> file, EngineFile::Open(path));
+  return Load(std::move(file), "engine '" + path + "'", options);
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::FromBytes(std::string bytes, const std::string& label,
+                                                    const EngineOptions& options) {
+  REFIT_ASSIGN_OR_RETURN(std::unique_ptr<EngineFile> file,
+                         EngineFile::FromBytes(std::move(bytes), label));
+  return Load(std::move(file), label, options);
+}
+
+}  // namespace refit::engine

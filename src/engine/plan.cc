@@ -1,0 +1,330 @@
+#include "engine/plan.h"
+
+#include "engine/plan_codec.h"
+
+namespace refit::engine {
+namespace {
+
+using internal::Field;
+using internal::GetArray;
+using internal::GetBool;
+using internal::GetDouble;
+using internal::GetInt;
+using internal::GetString;
+using internal::Json;
+using internal::PlanError;
+
+constexpr int64_t kMaxItems = int64_t{1} << 24;
+constexpr int64_t kMaxBytes = int64_t{1} << 42;
+
+Json TypeJson(DataType d, const Shape& s) {
+  return Json{{"dtype", internal::DTypeToJson(d)}, {"shape", internal::ShapeToJson(s)}};
+}
+
+void CheckIndex(int64_t index, size_t size, const std::string& what) {
+  if (index < 0 || uint64_t(index) >= size) {
+    throw PlanError(what + " index " + std::to_string(index) + " out of range [0, " +
+                    std::to_string(size) + ")");
+  }
+}
+
+Plan ParsePlanJson(const Json& j) {
+  Plan p;
+  p.model_name = GetString(j, "model");
+  p.opset = GetInt(j, "opset", 1, 1000);
+  auto mode = ParseEngineMode(GetString(j, "mode"));
+  if (!mode.ok()) throw PlanError(mode.status().message());
+  p.mode = *mode;
+  p.arena_bytes = GetInt(j, "arena_bytes", 0, kMaxBytes);
+  p.workspace_bytes = GetInt(j, "workspace_bytes", 0, kMaxBytes);
+  p.required_features = GetString(j, "features");
+  for (const Json& v : GetArray(j, "values", kMaxItems)) {
+    PlanValue pv;
+    pv.name = GetString(v, "name");
+    pv.dtype = internal::DTypeFromJson(Field(v, "dtype"), "value dtype");
+    pv.shape = internal::ShapeFromJson(Field(v, "shape"), "value shape");
+    pv.dynamic = GetBool(v, "dynamic");
+    pv.offset = GetInt(v, "offset", -1, kMaxBytes);
+    if (pv.dynamic != (pv.offset < 0)) throw PlanError("value '" + pv.name + "': bad placement");
+    const uint64_t bytes = uint64_t(pv.shape.NumElements()) * DataTypeSize(pv.dtype);
+    if (!pv.dynamic && (pv.offset % 64 != 0 || uint64_t(pv.offset) + bytes > p.arena_bytes)) {
+      throw PlanError("value '" + pv.name + "' lies outside the activation arena");
+    }
+    p.values.push_back(std::move(pv));
+  }
+  for (const Json& i : GetArray(j, "inputs", kMaxItems)) {
+    if (!i.is_number_integer()) throw PlanError("graph input index is not an integer");
+    CheckIndex(i.get<int64_t>(), p.values.size(), "graph input");
+    p.inputs.push_back(int32_t(i.get<int64_t>()));
+  }
+  for (const Json& o : GetArray(j, "outputs", kMaxItems)) {
+    if (!o.is_number_integer()) throw PlanError("graph output index is not an integer");
+    CheckIndex(o.get<int64_t>(), p.values.size(), "graph output");
+    p.outputs.push_back(int32_t(o.get<int64_t>()));
+  }
+  const Json& slots = GetArray(j, "slots", kMaxItems);
+  for (const Json& l : GetArray(j, "layers", kMaxItems)) {
+    PlanLayer layer;
+    layer.node = internal::NodeFromJson(Field(l, "node"));
+    layer.backend = GetString(l, "backend");
+    layer.tactic = GetString(l, "tactic");
+    layer.features = GetString(l, "features");
+    layer.workspace_bytes = GetInt(l, "workspace_bytes", 0, kMaxBytes);
+    const Json& ins = GetArray(l, "inputs", kMaxItems);
+    if (ins.size() != layer.node.inputs.size()) {
+      throw PlanError("layer '" + layer.node.name + "': input count differs from its node's");
+    }
+    for (const Json& in : ins) {
+      LayerInput li;
+      li.kind = LayerInput::Kind(GetInt(in, "kind", 0, 2));
+      li.index = int32_t(GetInt(in, "index", -1, kMaxItems));
+      if (li.kind == LayerInput::Kind::kValue) CheckIndex(li.index, p.values.size(), "value");
+      if (li.kind == LayerInput::Kind::kSlot) CheckIndex(li.index, slots.size(), "slot");
+      layer.inputs.push_back(li);
+    }
+    const Json& outs = GetArray(l, "outputs", kMaxItems);
+    if (outs.size() != layer.node.outputs.size()) {
+      throw PlanError("layer '" + layer.node.name + "': output count differs from its node's");
+    }
+    for (const Json& o : outs) {
+      if (!o.is_number_integer()) throw PlanError("layer output index is not an integer");
+      if (o.get<int64_t>() != -1) CheckIndex(o.get<int64_t>(), p.values.size(), "value");
+      layer.outputs.push_back(int32_t(o.get<int64_t>()));
+    }
+    p.layers.push_back(std::move(layer));
+  }
+  for (const Json& s : slots) {
+    WeightSlot slot;
+    slot.name = GetString(s, "name");
+    slot.layer = int32_t(GetInt(s, "layer", 0, kMaxItems));
+    slot.input = int32_t(GetInt(s, "input", 0, kMaxItems));
+    CheckIndex(slot.layer, p.layers.size(), "slot layer");
+    CheckIndex(slot.input, p.layers[slot.layer].inputs.size(), "slot input");
+    const LayerInput& li = p.layers[slot.layer].inputs[slot.input];
+    if (li.kind != LayerInput::Kind::kSlot || size_t(li.index) != p.slots.size()) {
+      throw PlanError("slot '" + slot.name + "' is not the input its layer reads");
+    }
+    slot.dtype = internal::DTypeFromJson(Field(s, "dtype"), "slot dtype");
+    slot.shape = internal::ShapeFromJson(Field(s, "shape"), "slot shape");
+    slot.packed_dtype = internal::DTypeFromJson(Field(s, "packed_dtype"), "slot packed dtype");
+    slot.packed_shape = internal::ShapeFromJson(Field(s, "packed_shape"), "slot packed shape");
+    slot.refittable = GetBool(s, "refittable");
+    slot.stored = GetBool(s, "stored");
+    slot.offset = GetInt(s, "offset", 0, kMaxBytes);
+    if (slot.offset % 64 != 0) throw PlanError("slot '" + slot.name + "' is not 64-byte aligned");
+    if (!slot.refittable && !slot.stored) {
+      throw PlanError("constant slot '" + slot.name + "' has no bytes in the file");
+    }
+    p.slots.push_back(std::move(slot));
+  }
+  for (const Json& w : GetArray(j, "weight_computations", kMaxItems)) {
+    if (!w.is_string()) throw PlanError("weight_computations holds a non-string");
+    p.weight_computations.push_back(w.get<std::string>());
+  }
+  return p;
+}
+
+void ParseTacticsJson(const Json& j, Plan& p) {
+  const Json& layers = GetArray(j, "layers", kMaxItems);
+  if (layers.size() != p.layers.size()) throw PlanError("tactics: layer count differs from plan");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    PlanLayer& layer = p.layers[i];
+    if (GetString(layers[i], "tactic") != layer.tactic) {
+      throw PlanError("tactics: layer " + std::to_string(i) + " names another tactic");
+    }
+    layer.from_timing_cache = GetBool(layers[i], "from_timing_cache");
+    for (const Json& t : GetArray(layers[i], "timings", 4096)) {
+      layer.timings.push_back({GetString(t, "tactic"), GetDouble(t, "median_us")});
+    }
+  }
+}
+
+void ParseRefitMapJson(const Json& j, Plan& p) {
+  for (const Json& s : GetArray(j, "sources", kMaxItems)) {
+    SourcePrototype proto;
+    proto.name = GetString(s, "name");
+    proto.dtype = internal::DTypeFromJson(Field(s, "dtype"), "source dtype");
+    proto.shape = internal::ShapeFromJson(Field(s, "shape"), "source shape");
+    p.sources.push_back(std::move(proto));
+  }
+  const Json& recipes = GetArray(j, "recipes", kMaxItems);
+  size_t next = 0;
+  for (WeightSlot& slot : p.slots) {
+    if (!slot.refittable) continue;
+    if (next >= recipes.size()) throw PlanError("refit map: fewer recipes than refittable slots");
+    const Json& r = recipes[next++];
+    if (size_t(GetInt(r, "slot", 0, kMaxItems)) != size_t(&slot - p.slots.data())) {
+      throw PlanError("refit map: recipes out of slot order");
+    }
+    const Json& bytes = Field(r, "recipe");
+    if (!bytes.is_binary()) throw PlanError("refit map: recipe is not binary");
+    const auto& b = bytes.get_binary();
+    auto recipe = ir::WeightRecipe::Parse(
+        std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+    if (!recipe.ok()) throw PlanError("slot '" + slot.name + "': " + recipe.status().message());
+    for (const std::string& src : recipe->Sources()) {
+      if (p.FindSource(src) == nullptr) {
+        throw PlanError("slot '" + slot.name + "' reads '" + src + "', which has no prototype");
+      }
+    }
+    auto type = recipe->InferType([&](const std::string& name) {
+      const SourcePrototype* proto = p.FindSource(name);
+      return std::optional<ir::WeightRecipe::TensorType>({proto->dtype, proto->shape});
+    });
+    if (!type.ok() || type->dtype != slot.dtype || type->shape != slot.shape) {
+      throw PlanError("slot '" + slot.name + "': its recipe does not produce the slot's type");
+    }
+    slot.recipe = std::move(recipe).value();
+  }
+  if (next != recipes.size()) throw PlanError("refit map: more recipes than refittable slots");
+}
+
+}  // namespace
+
+std::string_view EngineModeName(EngineMode mode) {
+  switch (mode) {
+    case EngineMode::kRefittable:
+      return "refittable";
+    case EngineMode::kStripped:
+      return "stripped";
+    case EngineMode::kStatic:
+      return "static";
+  }
+  return "?";
+}
+
+StatusOr<EngineMode> ParseEngineMode(std::string_view name) {
+  for (EngineMode m : {EngineMode::kRefittable, EngineMode::kStripped, EngineMode::kStatic}) {
+    if (EngineModeName(m) == name) return m;
+  }
+  return InvalidArgument("unknown engine mode '" + std::string(name) +
+                         "' (expected refittable, stripped or static)");
+}
+
+uint64_t WeightSlot::nbytes() const {
+  return uint64_t(packed_shape.NumElements()) * DataTypeSize(packed_dtype);
+}
+
+uint64_t Plan::WeightBytes(bool refittable_only) const {
+  uint64_t total = 0;
+  for (const WeightSlot& s : slots) {
+    if (!refittable_only || s.refittable) total += s.nbytes();
+  }
+  return total;
+}
+
+const SourcePrototype* Plan::FindSource(const std::string& name) const {
+  for (const SourcePrototype& s : sources) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+std::string SerializePlan(const Plan& p) {
+  Json j;
+  j["model"] = p.model_name;
+  j["opset"] = p.opset;
+  j["mode"] = std::string(EngineModeName(p.mode));
+  j["arena_bytes"] = p.arena_bytes;
+  j["workspace_bytes"] = p.workspace_bytes;
+  j["features"] = p.required_features;
+  Json values = Json::array();
+  for (const PlanValue& v : p.values) {
+    Json jv = TypeJson(v.dtype, v.shape);
+    jv["name"] = v.name;
+    jv["dynamic"] = v.dynamic;
+    jv["offset"] = v.offset;
+    values.push_back(std::move(jv));
+  }
+  j["values"] = std::move(values);
+  j["inputs"] = p.inputs;
+  j["outputs"] = p.outputs;
+  Json layers = Json::array();
+  for (const PlanLayer& l : p.layers) {
+    Json jl;
+    jl["node"] = internal::NodeToJson(l.node);
+    jl["backend"] = l.backend;
+    jl["tactic"] = l.tactic;
+    jl["features"] = l.features;
+    jl["workspace_bytes"] = l.workspace_bytes;
+    Json ins = Json::array();
+    for (const LayerInput& in : l.inputs) ins.push_back({{"kind", int(in.kind)}, {"index", in.index}});
+    jl["inputs"] = std::move(ins);
+    jl["outputs"] = l.outputs;
+    layers.push_back(std::move(jl));
+  }
+  j["layers"] = std::move(layers);
+  Json slots = Json::array();
+  for (const WeightSlot& s : p.slots) {
+    Json js = TypeJson(s.dtype, s.shape);
+    js["name"] = s.name;
+    js["layer"] = s.layer;
+    js["input"] = s.input;
+    js["packed_dtype"] = internal::DTypeToJson(s.packed_dtype);
+    js["packed_shape"] = internal::ShapeToJson(s.packed_shape);
+    js["refittable"] = s.refittable;
+    js["stored"] = s.stored;
+    js["offset"] = s.offset;
+    slots.push_back(std::move(js));
+  }
+  j["slots"] = std::move(slots);
+  j["weight_computations"] = p.weight_computations;
+  const std::vector<uint8_t> cbor = Json::to_cbor(j);
+  return std::string(cbor.begin(), cbor.end());
+}
+
+std::string SerializeTactics(const Plan& p) {
+  Json layers = Json::array();
+  for (const PlanLayer& l : p.layers) {
+    Json timings = Json::array();
+    for (const TacticTiming& t : l.timings) {
+      timings.push_back({{"tactic", t.tactic}, {"median_us", t.median_us}});
+    }
+    layers.push_back({{"layer", l.node.name},
+                      {"tactic", l.tactic},
+                      {"from_timing_cache", l.from_timing_cache},
+                      {"timings", std::move(timings)}});
+  }
+  return Json{{"layers", std::move(layers)}}.dump();
+}
+
+std::string SerializeRefitMap(const Plan& p) {
+  Json sources = Json::array();
+  for (const SourcePrototype& s : p.sources) {
+    Json js = TypeJson(s.dtype, s.shape);
+    js["name"] = s.name;
+    sources.push_back(std::move(js));
+  }
+  Json recipes = Json::array();
+  for (size_t i = 0; i < p.slots.size(); ++i) {
+    if (!p.slots[i].refittable) continue;
+    const std::string bytes = p.slots[i].recipe.Serialize();
+    recipes.push_back({{"slot", i}, {"recipe", Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()))}});
+  }
+  const std::vector<uint8_t> cbor =
+      Json::to_cbor(Json{{"sources", std::move(sources)}, {"recipes", std::move(recipes)}});
+  return std::string(cbor.begin(), cbor.end());
+}
+
+StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view tactics_bytes,
+                         std::string_view refit_map_bytes, bool has_refit_map,
+                         const std::string& label) {
+  try {
+    Plan p = ParsePlanJson(Json::from_cbor(plan_bytes.begin(), plan_bytes.end()));
+    ParseTacticsJson(Json::parse(tactics_bytes.begin(), tactics_bytes.end()), p);
+    bool any_refittable = false;
+    for (const WeightSlot& s : p.slots) any_refittable = any_refittable || s.refittable;
+    if (has_refit_map) {
+      ParseRefitMapJson(Json::from_cbor(refit_map_bytes.begin(), refit_map_bytes.end()), p);
+    } else if (any_refittable || p.mode != EngineMode::kStatic) {
+      throw PlanError("a " + std::string(EngineModeName(p.mode)) + " engine without a refit map");
+    }
+    return p;
+  } catch (const PlanError& e) {
+    return DataLoss(label + ": malformed engine plan: " + e.what());
+  } catch (const std::exception& e) {
+    return DataLoss(label + ": malformed engine plan: " + e.what());
+  }
+}
+
+}  // namespace refit::engine

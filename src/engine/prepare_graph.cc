@@ -1,0 +1,357 @@
+#include "engine/prepare_graph.h"
+
+#include <chrono>
+#include <optional>
+#include <cstring>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "backend/reference/evaluate_node.h"
+
+namespace refit::engine::internal {
+namespace {
+
+using TypeMap = std::map<std::string, backend::TensorDesc>;
+
+std::string DimsToString(const std::vector<int64_t>& dims) {
+  std::string s;
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+Status FixInputShapes(ir::Graph& g, const BuildOptions& options, BuildStats* stats) {
+  for (const auto& [name, dims] : options.input_shapes) {
+    if (g.FindInput(name) == nullptr) {
+      std::string names;
+      for (const ir::ValueInfo& v : g.inputs) names += (names.empty() ? "'" : ", '") + v.name + "'";
+      return InvalidArgument("--input names '" + name + "', which is not an input of the model (" +
+                             "inputs: " + names + ")");
+    }
+  }
+  for (ir::ValueInfo& v : g.inputs) {
+    auto given = options.input_shapes.find(v.name);
+    if (!v.has_shape) {
+      if (given == options.input_shapes.end()) {
+        return InvalidArgument("input '" + v.name + "' has no shape in the model; give one with " +
+                               "--input " + v.name + ":DIMxDIM...");
+      }
+      v.dims = given->second;
+      v.dim_params.assign(v.dims.size(), "");
+      v.has_shape = true;
+    }
+    if (given != options.input_shapes.end()) {
+      if (given->second.size() != v.dims.size()) {
+        return InvalidArgument("--input " + v.name + ": rank " +
+                               std::to_string(given->second.size()) + ", the model's input has rank " +
+                               std::to_string(v.dims.size()));
+      }
+      for (size_t d = 0; d < v.dims.size(); ++d) {
+        if (given->second[d] < 0) {
+          return InvalidArgument("--input " + v.name + ": negative dimension");
+        }
+        if (v.dims[d] >= 0 && v.dims[d] != given->second[d]) {
+          return InvalidArgument("--input " + v.name + ": dimension " + std::to_string(d) + " is " +
+                                 std::to_string(given->second[d]) + ", the model fixes it to " +
+                                 std::to_string(v.dims[d]));
+        }
+        v.dims[d] = given->second[d];
+      }
+    }
+    for (size_t d = 0; d < v.dims.size(); ++d) {
+      if (v.dims[d] < 0) {
+        v.dims[d] = 1;
+        stats->notes.push_back("input '" + v.name + "': symbolic dimension " +
+                               (v.dim_params[d].empty() ? std::to_string(d)
+                                                        : "'" + v.dim_params[d] + "'") +
+                               " set to 1 (give --input " + v.name + ":" + DimsToString(v.dims) +
+                               " to choose)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe) {
+  REFIT_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(v.dtype, Shape(v.dims)));
+  std::mt19937 rng(uint32_t(17 + probe));
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  const int64_t n = t.NumElements();
+  switch (v.dtype) {
+    case DataType::kF32:
+      for (int64_t i = 0; i < n; ++i) t.mutable_data_as<float>()[i] = float(dist(rng));
+      break;
+    case DataType::kF64:
+      for (int64_t i = 0; i < n; ++i) t.mutable_data_as<double>()[i] = dist(rng);
+      break;
+    case DataType::kF16:
+      for (int64_t i = 0; i < n; ++i) t.mutable_data_as<Half>()[i] = Half(float(dist(rng)));
+      break;
+    case DataType::kBF16:
+      for (int64_t i = 0; i < n; ++i) t.mutable_data_as<BFloat16>()[i] = BFloat16(float(dist(rng)));
+      break;
+    default:  // integers and bools: 0 on the first probe, 1 on the second (valid indices)
+      if (probe == 1) {
+        for (int64_t i = 0; i < n; ++i) {
+          std::memset(static_cast<char*>(t.mutable_data()) + i * DataTypeSize(v.dtype), 0,
+                      DataTypeSize(v.dtype));
+          static_cast<char*>(t.mutable_data())[i * DataTypeSize(v.dtype)] = 1;
+        }
+      }
+      break;
+  }
+  return t;
+}
+
+// Runs the graph on synthetic inputs and records every value's type.
+StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
+                        int probe) {
+  std::map<std::string, Tensor> derived;
+  for (const auto& [name, recipe] : g.derived_weights) {
+    auto value = recipe.Evaluate([&](const std::string& src) { return g.FindWeight(src); });
+    if (!value.ok()) return value.status().WithContext("derived weight '" + name + "'");
+    derived.emplace(name, std::move(value).value());
+  }
+  std::unordered_map<std::string, size_t> last_use;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const std::string& in : g.nodes[i].inputs) last_use[in] = i;
+  }
+  TypeMap types;
+  std::unordered_map<std::string, Tensor> values;
+  for (const ir::ValueInfo& v : g.inputs) {
+    REFIT_ASSIGN_OR_RETURN(Tensor t, SyntheticInput(v, probe));
+    types[v.name] = {t.dtype(), t.shape(), false};
+    values.emplace(v.name, std::move(t));
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& node = g.nodes[i];
+    std::vector<const Tensor*> ins;
+    for (const std::string& name : node.inputs) {
+      if (name.empty()) {
+        ins.push_back(nullptr);
+      } else if (auto it = values.find(name); it != values.end()) {
+        ins.push_back(&it->second);
+      } else if (auto d = derived.find(name); d != derived.end()) {
+        ins.push_back(&d->second);
+      } else if (auto c = constants.find(name); c != constants.end()) {
+        ins.push_back(&c->second);
+      } else if (const Tensor* w = g.FindWeight(name)) {
+        ins.push_back(w);
+      } else {
+        return Internal("node '" + node.name + "': value '" + name + "' is not available");
+      }
+    }
+    std::vector<Tensor> outs;
+    REFIT_RETURN_IF_ERROR(reference::EvaluateNode(node, g.opset, ins, &outs));
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      if (node.outputs[o].empty()) continue;
+      types[node.outputs[o]] = {outs[o].dtype(), outs[o].shape(), false};
+      values[node.outputs[o]] = std::move(outs[o]);
+    }
+    for (const std::string& name : node.inputs) {
+      auto lu = last_use.find(name);
+      if (lu != last_use.end() && lu->second == i) values.erase(name);
+    }
+  }
+  return types;
+}
+
+// Types of every value, with `dynamic` set where two probes with different inputs disagree.
+StatusOr<TypeMap> ProbeTypes(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
+                             BuildStats* stats) {
+  auto first = Probe(g, constants, 0);
+  if (!first.ok()) {
+    return first.status().WithContext("running the model on synthetic inputs to find its shapes");
+  }
+  auto second = Probe(g, constants, 1);
+  if (!second.ok()) {
+    stats->notes.push_back("second shape probe failed (" + second.status().message() +
+                           "); treating every shape as static");
+    return first;
+  }
+  for (auto& [name, desc] : *first) {
+    auto it = second->find(name);
+    if (it == second->end() || it->second.shape != desc.shape) desc.dynamic = true;
+  }
+  return first;
+}
+
+// Weight-independent Constant nodes become engine constants.
+Status ExtractConstants(PreparedGraph& p) {
+  std::vector<ir::Node> kept;
+  for (ir::Node& n : p.graph.nodes) {
+    if (n.op_type != "Constant" || !n.domain.empty()) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    std::vector<Tensor> outs;
+    REFIT_RETURN_IF_ERROR(reference::EvaluateNode(n, p.graph.opset, {}, &outs));
+    p.constants.emplace(n.outputs[0], std::move(outs[0]));
+  }
+  p.graph.nodes = std::move(kept);
+  return Status::Ok();
+}
+
+bool IsRandom(const ir::Node& n) {
+  static const std::set<std::string> kRandom = {"RandomNormal", "RandomUniform",
+                                                "RandomNormalLike", "RandomUniformLike",
+                                                "Multinomial", "Bernoulli"};
+  return kRandom.count(n.op_type) != 0;
+}
+
+// The recipe for `n` when it only reshapes or transposes one weight (its other inputs constants):
+// the weight's own recipe followed by a reshape to the output's probed shape, or a transpose.
+std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node& n,
+                                             const std::map<std::string, Tensor>& constants) {
+  static const std::set<std::string> kReshapes = {"Reshape", "Unsqueeze", "Squeeze", "Flatten",
+                                                  "Identity"};
+  const bool transpose = n.op_type == "Transpose";
+  if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() ||
+      (!kReshapes.count(n.op_type) && !transpose)) {
+    return std::nullopt;
+  }
+  for (size_t i = 1; i < n.inputs.size(); ++i) {
+    if (!n.inputs[i].empty() && !constants.count(n.inputs[i])) return std::nullopt;
+  }
+  ir::WeightRecipe recipe;
+  if (g.FindWeight(n.inputs[0]) != nullptr) {
+    recipe = ir::WeightRecipe::FromSource(n.inputs[0]);
+  } else if (const ir::WeightRecipe* r = g.FindDerivedWeight(n.inputs[0])) {
+    recipe = *r;
+  } else {
+    return std::nullopt;
+  }
+  const int last = int(recipe.steps().size()) - 1;
+  if (transpose) {
+    auto perm = n.attrs.GetInts("perm", {});
+    if (!perm.ok() || perm->empty()) return std::nullopt;  // default perm: rank needed
+    recipe.AddTranspose(last, *perm);
+  } else {
+    auto it = g.value_infos.find(n.outputs[0]);
+    if (it == g.value_infos.end() || !it->second.has_shape) return std::nullopt;
+    recipe.AddReshape(last, it->second.dims);
+  }
+  if (!recipe.Validate().ok()) return std::nullopt;
+  return recipe;
+}
+
+// Nodes whose inputs are all weights, constants or outputs of such nodes. Static builds fold
+// them; the others keep them as layers and name them.
+Status HandleWeightComputations(PreparedGraph& p, EngineMode mode) {
+  ir::Graph& g = p.graph;
+  std::set<std::string> weight_values;
+  for (const auto& [name, _] : g.weights) weight_values.insert(name);
+  for (const auto& [name, _] : g.derived_weights) weight_values.insert(name);
+  std::vector<ir::Node> kept;
+  std::map<std::string, Tensor> derived;
+  for (ir::Node& n : g.nodes) {
+    bool weight_only = !IsRandom(n) && !n.inputs.empty();
+    bool reads_weight = false;
+    for (const std::string& in : n.inputs) {
+      if (in.empty() || p.constants.count(in)) continue;
+      if (weight_values.count(in)) {
+        reads_weight = true;
+      } else {
+        weight_only = false;
+      }
+    }
+    if (!weight_only || !reads_weight) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    // Pure layout changes of one weight are recipes: refittable, and folded in every mode.
+    if (auto recipe = LayoutRecipe(g, n, p.constants); recipe.has_value()) {
+      g.derived_weights[n.outputs[0]] = std::move(*recipe);
+      weight_values.insert(n.outputs[0]);
+      continue;
+    }
+    if (mode != EngineMode::kStatic) {
+      p.weight_computations.push_back(n.name);
+      for (const std::string& out : n.outputs) weight_values.insert(out);
+      kept.push_back(std::move(n));
+      continue;
+    }
+    std::vector<const Tensor*> ins;
+    for (const std::string& in : n.inputs) {
+      if (in.empty()) {
+        ins.push_back(nullptr);
+      } else if (auto c = p.constants.find(in); c != p.constants.end()) {
+        ins.push_back(&c->second);
+      } else if (const Tensor* w = g.FindWeight(in)) {
+        ins.push_back(w);
+      } else {
+        auto d = derived.find(in);
+        if (d == derived.end()) {
+          auto value = g.FindDerivedWeight(in)->Evaluate(
+              [&](const std::string& src) { return g.FindWeight(src); });
+          if (!value.ok()) return value.status().WithContext("derived weight '" + in + "'");
+          d = derived.emplace(in, std::move(value).value()).first;
+        }
+        ins.push_back(&d->second);
+      }
+    }
+    std::vector<Tensor> outs;
+    REFIT_RETURN_IF_ERROR(reference::EvaluateNode(n, g.opset, ins, &outs));
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      if (!n.outputs[o].empty()) p.constants.emplace(n.outputs[o], std::move(outs[o]));
+    }
+  }
+  g.nodes = std::move(kept);
+  return Status::Ok();
+}
+
+// A graph output that no node produces (an input or a weight) gets an Identity node, so every
+// output is a layer's output in the arena.
+void MaterialiseOutputs(ir::Graph& g) {
+  std::set<std::string> produced;
+  for (const ir::Node& n : g.nodes) produced.insert(n.outputs.begin(), n.outputs.end());
+  for (ir::ValueInfo& out : g.outputs) {
+    if (produced.count(out.name)) continue;
+    ir::Node id;
+    id.name = "refit_output_" + out.name;
+    id.op_type = "Identity";
+    id.inputs = {out.name};
+    id.outputs = {out.name + ":refit_output"};
+    out.name = id.outputs[0];
+    produced.insert(out.name);
+    g.nodes.push_back(std::move(id));
+  }
+}
+
+}  // namespace
+
+StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& options,
+                                     passes::PassReport* report, BuildStats* stats) {
+  const auto start = std::chrono::steady_clock::now();
+  REFIT_RETURN_IF_ERROR(graph.Validate());
+  REFIT_RETURN_IF_ERROR(FixInputShapes(graph, options, stats));
+  // Concrete shapes everywhere let constant folding settle the shape arithmetic.
+  REFIT_ASSIGN_OR_RETURN(TypeMap first, ProbeTypes(graph, {}, stats));
+  for (const auto& [name, desc] : first) {
+    if (desc.dynamic || graph.FindInput(name) != nullptr) continue;
+    ir::ValueInfo& vi = graph.value_infos[name];
+    vi.name = name;
+    vi.dtype = desc.dtype;
+    vi.dims = desc.shape.dims();
+    vi.dim_params.assign(vi.dims.size(), "");
+    vi.has_shape = true;
+  }
+  passes::PassOptions pass_options;
+  pass_options.evaluator = [](const ir::Node& node, int64_t opset,
+                              const std::vector<const Tensor*>& inputs,
+                              std::vector<Tensor>* outputs) {
+    return reference::EvaluateNode(node, opset, inputs, outputs);
+  };
+  REFIT_RETURN_IF_ERROR(passes::RunDefaultPasses(graph, report, pass_options));
+  PreparedGraph p;
+  p.graph = std::move(graph);
+  REFIT_RETURN_IF_ERROR(ExtractConstants(p));
+  REFIT_RETURN_IF_ERROR(HandleWeightComputations(p, options.mode));
+  MaterialiseOutputs(p.graph);
+  stats->passes_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Types of the final graph (passes add values). Constants are weights to the probe.
+  REFIT_ASSIGN_OR_RETURN(p.types, ProbeTypes(p.graph, p.constants, stats));
+  return p;
+}
+
+}  // namespace refit::engine::internal
