@@ -1,5 +1,5 @@
 // `refit build MODEL.onnx -o ENGINE [--mode refittable|stripped|static] [--input NAME:DIMxDIM]...
-//  [--timing-cache FILE] [--threads N]`
+//  [--sample-inputs IN.safetensors] [--timing-cache FILE] [--threads N] [--quiet]`
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,6 +19,7 @@ struct BuildArgs {
   std::string mode = "refittable";
   std::vector<std::string> inputs;
   std::string timing_cache;
+  std::string sample_inputs;
   int threads = 1;
   bool quiet = false;
 };
@@ -60,6 +61,14 @@ Status Build(const BuildArgs& args) {
       std::fflush(stderr);
     };
   }
+  TensorFile samples;
+  if (!args.sample_inputs.empty()) {
+    REFIT_ASSIGN_OR_RETURN(samples, LoadTensors(args.sample_inputs));
+    options.sample_inputs = samples.tensors;
+    for (const auto& [name, view] : samples.tensors) {
+      options.input_shapes.try_emplace(name, view.shape().dims());
+    }
+  }
   REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
   auto built = engine::BuildEngine(std::move(graph), options);
   if (tty) std::fprintf(stderr, "\r\033[K");
@@ -95,6 +104,9 @@ Command AddBuildCommand(CLI::App& app) {
   cmd->add_option("--input", args->inputs,
                   "shape of a graph input, NAME:DIMxDIM... (repeatable); symbolic dims default "
                   "to 1");
+  cmd->add_option("--sample-inputs", args->sample_inputs,
+                  "safetensors file of representative inputs: fixes the input shapes (unless "
+                  "--input says otherwise) and gives the values of inputs that decide shapes");
   cmd->add_option("--timing-cache", args->timing_cache,
                   "timing cache file: read if present, written with the new timings");
   cmd->add_option("--threads", args->threads, "threads to tune and run with (default 1)")

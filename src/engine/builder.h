@@ -25,6 +25,11 @@ struct BuildOptions {
   EngineMode mode = EngineMode::kRefittable;
   // Dims for graph inputs; symbolic dims not given here are 1.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // Representative input values. The builder runs the model once on synthetic inputs to learn
+  // every value's shape; inputs whose VALUES decide shapes (a Reshape's target shape, Resize scales
+  // fed as graph inputs) need real values: those given here are used for that first run. A value
+  // whose shape changes with the inputs is planned as dynamic (run by the reference backend).
+  std::map<std::string, TensorView> sample_inputs;
   int threads = 1;
   std::string timing_cache_path;  // "" for none
   // Receives progress lines ("layer 3/52 'conv1' (Conv): tactic 2/11 conv_dnnl"); may be empty.

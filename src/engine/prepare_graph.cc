@@ -105,7 +105,7 @@ StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe) {
 
 // Runs the graph on synthetic inputs and records every value's type.
 StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
-                        int probe) {
+                        const std::map<std::string, TensorView>& samples, int probe) {
   std::map<std::string, Tensor> derived;
   for (const auto& [name, recipe] : g.derived_weights) {
     auto value = recipe.Evaluate([&](const std::string& src) { return g.FindWeight(src); });
@@ -119,6 +119,19 @@ StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>&
   TypeMap types;
   std::unordered_map<std::string, Tensor> values;
   for (const ir::ValueInfo& v : g.inputs) {
+    auto sample = samples.find(v.name);
+    if (probe == 0 && sample != samples.end()) {
+      if (sample->second.dtype() != v.dtype || sample->second.shape() != Shape(v.dims)) {
+        return InvalidArgument("sample input '" + v.name + "' is " +
+                               std::string(DataTypeName(sample->second.dtype())) +
+                               sample->second.shape().ToString() + ", the build expects " +
+                               std::string(DataTypeName(v.dtype)) + Shape(v.dims).ToString());
+      }
+      REFIT_ASSIGN_OR_RETURN(Tensor t, Tensor::CopyOf(sample->second));
+      types[v.name] = {t.dtype(), t.shape(), false};
+      values.emplace(v.name, std::move(t));
+      continue;
+    }
     REFIT_ASSIGN_OR_RETURN(Tensor t, SyntheticInput(v, probe));
     types[v.name] = {t.dtype(), t.shape(), false};
     values.emplace(v.name, std::move(t));
@@ -158,12 +171,15 @@ StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>&
 
 // Types of every value, with `dynamic` set where two probes with different inputs disagree.
 StatusOr<TypeMap> ProbeTypes(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
-                             BuildStats* stats) {
-  auto first = Probe(g, constants, 0);
+                             const std::map<std::string, TensorView>& samples, BuildStats* stats) {
+  auto first = Probe(g, constants, samples, 0);
   if (!first.ok()) {
-    return first.status().WithContext("running the model on synthetic inputs to find its shapes");
+    return first.status().WithContext(
+        "running the model on " + std::string(samples.empty() ? "synthetic" : "the sample") +
+        " inputs to find its shapes" +
+        (samples.empty() ? " (inputs whose values decide shapes need --sample-inputs)" : ""));
   }
-  auto second = Probe(g, constants, 1);
+  auto second = Probe(g, constants, {}, 1);
   if (!second.ok()) {
     stats->notes.push_back("second shape probe failed (" + second.status().message() +
                            "); treating every shape as static");
@@ -326,7 +342,7 @@ StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& option
   REFIT_RETURN_IF_ERROR(graph.Validate());
   REFIT_RETURN_IF_ERROR(FixInputShapes(graph, options, stats));
   // Concrete shapes everywhere let constant folding settle the shape arithmetic.
-  REFIT_ASSIGN_OR_RETURN(TypeMap first, ProbeTypes(graph, {}, stats));
+  REFIT_ASSIGN_OR_RETURN(TypeMap first, ProbeTypes(graph, {}, options.sample_inputs, stats));
   for (const auto& [name, desc] : first) {
     if (desc.dynamic || graph.FindInput(name) != nullptr) continue;
     ir::ValueInfo& vi = graph.value_infos[name];
@@ -350,7 +366,7 @@ StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& option
   MaterialiseOutputs(p.graph);
   stats->passes_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Types of the final graph (passes add values). Constants are weights to the probe.
-  REFIT_ASSIGN_OR_RETURN(p.types, ProbeTypes(p.graph, p.constants, stats));
+  REFIT_ASSIGN_OR_RETURN(p.types, ProbeTypes(p.graph, p.constants, options.sample_inputs, stats));
   return p;
 }
 
