@@ -5,8 +5,8 @@
 # Writes bench/results/peers.md (table of medians and ratios) and prints it. Same inputs (the zoo's
 # inputs.safetensors) and thread counts (1 and 2) for every runtime. ONNX Runtime comes from npm
 # (onnxruntime-node@1.30.0, installed once into bench/.npm); PyTorch is /usr/bin/python3's.
-# Today refit runs models through its reference executor: the engine builder is the next
-# milestone, and this table is the baseline it must beat.
+# refit runs models through its reference executor here: the baseline its engines must beat
+# (bench/run_engines.sh measures the engines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}

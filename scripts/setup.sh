@@ -10,7 +10,8 @@ PACKAGES=(
   libdnnl-dev libopenblas-dev nlohmann-json3-dev libxxhash-dev libcli11-dev
 )
 # PyTorch is the oracle for whole models; without recommends it stays small.
-PACKAGES_NO_RECOMMENDS=(python3-torch python3-torchvision python3-numpy)
+# matplotlib draws bench/results/engines.png (bench/run_engines.sh).
+PACKAGES_NO_RECOMMENDS=(python3-torch python3-torchvision python3-numpy python3-matplotlib)
 
 missing=()
 for p in "${PACKAGES[@]}" "${PACKAGES_NO_RECOMMENDS[@]}"; do

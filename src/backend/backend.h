@@ -54,7 +54,7 @@ struct LayerDesc {
 struct KernelIo {
   std::vector<const Tensor*> inputs;
   std::vector<Tensor*> outputs;
-  void* workspace = nullptr;  // Kernel::workspace_bytes(), 64-byte aligned
+  void* workspace = nullptr;   // Kernel::workspace_bytes(), 64-byte aligned
   ThreadPool* pool = nullptr;  // may be null
 };
 

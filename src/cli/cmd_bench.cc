@@ -24,6 +24,7 @@ struct BenchArgs {
   int warmup = 2;
   int threads = 1;
   bool json = false;
+  bool profile = false;
 };
 
 // Deterministic pseudo-random inputs for graphs whose input shapes are all known.
@@ -73,6 +74,24 @@ StatusOr<std::map<std::string, Tensor>> RandomEngineInputs(const engine::Plan& p
   return RandomInputs(g);
 }
 
+// Per-layer medians, slowest first, to stderr.
+void PrintProfile(const engine::Plan& plan, const std::vector<std::vector<double>>& layer_us) {
+  std::vector<std::pair<double, size_t>> order;
+  double total = 0;
+  for (size_t l = 0; l < layer_us.size(); ++l) {
+    if (layer_us[l].empty()) continue;
+    order.push_back({Percentile(layer_us[l], 0.5), l});
+    total += order.back().first;
+  }
+  std::sort(order.rbegin(), order.rend());
+  std::fprintf(stderr, "profile: per-layer medians, slowest first (sum %.3f ms)\n", total / 1000);
+  for (const auto& [us, l] : order) {
+    const engine::PlanLayer& layer = plan.layers[l];
+    std::fprintf(stderr, "  %9.1f us %5.1f%%  %3zu %-36s %-22s %s\n", us, 100 * us / total, l,
+                 layer.node.name.c_str(), layer.node.op_type.c_str(), layer.tactic.c_str());
+  }
+}
+
 Status Bench(const BenchArgs& args) {
   const bool is_engine = IsEngineFile(args.model);
   std::unique_ptr<engine::Engine> eng;
@@ -91,8 +110,8 @@ Status Bench(const BenchArgs& args) {
     REFIT_ASSIGN_OR_RETURN(file, LoadTensors(args.inputs));
     inputs = file.tensors;
   } else {
-    REFIT_ASSIGN_OR_RETURN(generated, is_engine ? RandomEngineInputs(eng->plan())
-                                                : RandomInputs(graph));
+    REFIT_ASSIGN_OR_RETURN(generated,
+                           is_engine ? RandomEngineInputs(eng->plan()) : RandomInputs(graph));
     for (const auto& [name, t] : generated) inputs[name] = t.view();
   }
   if (!is_engine) {
@@ -104,15 +123,22 @@ Status Bench(const BenchArgs& args) {
       is_engine ? std::string(engine::EngineModeName(eng->plan().mode)) + " engine"
                 : "reference executor";
   std::vector<double> ms;
+  std::vector<std::vector<double>> layer_us(is_engine ? eng->plan().layers.size() : 0);
+  std::vector<double> one_run;
   for (int i = 0; i < args.warmup + args.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto out = is_engine ? eng->Run(inputs) : executor->Run(inputs);
+    auto out =
+        is_engine ? eng->Run(inputs, args.profile ? &one_run : nullptr) : executor->Run(inputs);
+    if (args.profile && i >= args.warmup) {
+      for (size_t l = 0; l < one_run.size(); ++l) layer_us[l].push_back(one_run[l]);
+    }
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return out.status().WithContext("'" + args.model + "'");
     if (i >= args.warmup)
       ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   }
   const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
+  if (args.profile && is_engine) PrintProfile(eng->plan(), layer_us);
   if (args.json) {
     nlohmann::json j = {{"model", args.model},     {"backend", backend},
                         {"threads", args.threads}, {"iterations", args.iterations},
@@ -134,8 +160,7 @@ Status Bench(const BenchArgs& args) {
 Command AddBenchCommand(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "bench",
-      "Measure an engine's (or a model's) latency over repeated runs (median, p10, p90).");
+      "bench", "Measure an engine's (or a model's) latency over repeated runs (median, p10, p90).");
   cmd->add_option("model", args->model, "ENGINE or MODEL.onnx")->required();
   cmd->add_option("--inputs", args->inputs,
                   "safetensors inputs (default: deterministic random inputs when every input "
@@ -149,6 +174,8 @@ Command AddBenchCommand(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "worker threads (default 1)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--json", args->json, "print JSON instead of text");
+  cmd->add_flag("--profile", args->profile,
+                "engines only: also print each layer's median time (slowest first) to stderr");
   return [args] { return Bench(*args); };
 }
 

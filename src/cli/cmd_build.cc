@@ -51,7 +51,8 @@ Status ParseInputShape(const std::string& spec, engine::BuildOptions* options) {
 Status Build(const BuildArgs& args) {
   engine::BuildOptions options;
   REFIT_ASSIGN_OR_RETURN(options.mode, engine::ParseEngineMode(args.mode));
-  for (const std::string& spec : args.inputs) REFIT_RETURN_IF_ERROR(ParseInputShape(spec, &options));
+  for (const std::string& spec : args.inputs)
+    REFIT_RETURN_IF_ERROR(ParseInputShape(spec, &options));
   options.threads = args.threads;
   options.timing_cache_path = args.timing_cache;
   const bool tty = isatty(STDERR_FILENO) && !args.quiet;
@@ -76,16 +77,17 @@ Status Build(const BuildArgs& args) {
   REFIT_ASSIGN_OR_RETURN(std::string bytes, engine::SerializeEngine(*built));
   REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
   const engine::BuildStats& st = built->stats;
-  for (const std::string& note : st.notes) std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
-  std::fprintf(stderr,
-               "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "
-               "on %d layers, %d from the timing cache; weights %s; built in %.2f s (passes %.2f s, "
-               "tuning %.2f s, packing %.2f s), %d thread%s\n",
-               args.model.c_str(), args.output.c_str(), args.mode.c_str(),
-               FormatBytes(bytes.size()).c_str(), st.layers, st.cpu_layers, st.reference_layers,
-               st.tactics_timed, st.timed_layers, st.cache_hits,
-               FormatBytes(built->plan.WeightBytes(false)).c_str(), st.total_s, st.passes_s,
-               st.tuning_s, st.packing_s, args.threads, args.threads == 1 ? "" : "s");
+  for (const std::string& note : st.notes)
+    std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
+  std::fprintf(
+      stderr,
+      "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "
+      "on %d layers, %d from the timing cache; weights %s; built in %.2f s (passes %.2f s, "
+      "tuning %.2f s, packing %.2f s), %d thread%s\n",
+      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(bytes.size()).c_str(),
+      st.layers, st.cpu_layers, st.reference_layers, st.tactics_timed, st.timed_layers,
+      st.cache_hits, FormatBytes(built->plan.WeightBytes(false)).c_str(), st.total_s, st.passes_s,
+      st.tuning_s, st.packing_s, args.threads, args.threads == 1 ? "" : "s");
   return Status::Ok();
 }
 
@@ -93,8 +95,8 @@ Status Build(const BuildArgs& args) {
 
 Command AddBuildCommand(CLI::App& app) {
   auto args = std::make_shared<BuildArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "build", "Build an engine tuned for this machine from an ONNX model.");
+  CLI::App* cmd =
+      app.add_subcommand("build", "Build an engine tuned for this machine from an ONNX model.");
   cmd->add_option("model", args->model, "the model: MODEL.onnx")->required();
   cmd->add_option("-o,--output", args->output, "engine file to write")->required();
   cmd->add_option("--mode", args->mode,

@@ -24,8 +24,8 @@ StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const std::string& path, in
   REFIT_ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> e, engine::Engine::Open(path, options));
   if (weights_path.empty()) return e;
   std::map<std::string, Tensor> sources;
-  const bool onnx = weights_path.size() >= 5 &&
-                    weights_path.compare(weights_path.size() - 5, 5, ".onnx") == 0;
+  const bool onnx =
+      weights_path.size() >= 5 && weights_path.compare(weights_path.size() - 5, 5, ".onnx") == 0;
   if (onnx) {
     REFIT_ASSIGN_OR_RETURN(ir::Graph g, LoadModel(weights_path));
     sources = std::move(g.weights);

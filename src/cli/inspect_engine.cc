@@ -61,19 +61,19 @@ Json EngineJson(const std::string& path, const engine::Engine& e) {
     }
     std::string activation;
     if (const ir::Attribute* a = layer.node.attrs.Find("refit_activation")) activation = a->s;
-    layers.push_back({{"index", l},
-                      {"name", layer.node.name},
-                      {"op", (layer.node.domain.empty() ? "" : layer.node.domain + ".") +
-                                 layer.node.op_type},
-                      {"fused", layer.node.fused},
-                      {"activation", activation},
-                      {"inputs", layer.node.inputs},
-                      {"outputs", layer.node.outputs},
-                      {"backend", layer.backend},
-                      {"tactic", layer.tactic},
-                      {"features", layer.features},
-                      {"from_timing_cache", layer.from_timing_cache},
-                      {"timings", timings}});
+    layers.push_back(
+        {{"index", l},
+         {"name", layer.node.name},
+         {"op", (layer.node.domain.empty() ? "" : layer.node.domain + ".") + layer.node.op_type},
+         {"fused", layer.node.fused},
+         {"activation", activation},
+         {"inputs", layer.node.inputs},
+         {"outputs", layer.node.outputs},
+         {"backend", layer.backend},
+         {"tactic", layer.tactic},
+         {"features", layer.features},
+         {"from_timing_cache", layer.from_timing_cache},
+         {"timings", timings}});
   }
   j["layers"] = layers;
   Json slots = Json::array();
@@ -100,8 +100,9 @@ Json EngineJson(const std::string& path, const engine::Engine& e) {
   j["weight_slots"] = slots;
   Json sources = Json::array();
   for (const engine::SourcePrototype& s : plan.sources) {
-    sources.push_back(
-        {{"name", s.name}, {"dtype", std::string(DataTypeName(s.dtype))}, {"shape", s.shape.dims()}});
+    sources.push_back({{"name", s.name},
+                       {"dtype", std::string(DataTypeName(s.dtype))},
+                       {"shape", s.shape.dims()}});
   }
   j["source_weights"] = sources;
   j["weight_computations_kept_at_run_time"] = plan.weight_computations;
@@ -118,8 +119,8 @@ void PrintText(const Json& j, const Plan& plan) {
               FormatBytes(j["weight_bytes"].get<uint64_t>()).c_str(),
               FormatBytes(j["refittable_weight_bytes"].get<uint64_t>()).c_str(),
               FormatBytes(j["stored_weight_bytes"].get<uint64_t>()).c_str());
-  std::printf("memory   activations %s, workspace %s\n",
-              FormatBytes(plan.arena_bytes).c_str(), FormatBytes(plan.workspace_bytes).c_str());
+  std::printf("memory   activations %s, workspace %s\n", FormatBytes(plan.arena_bytes).c_str(),
+              FormatBytes(plan.workspace_bytes).c_str());
   std::printf("cpu      needs '%s'\n", plan.required_features.c_str());
   for (const Json& v : j["inputs"]) {
     std::printf("input    %-32s %-5s %s\n", v["name"].get<std::string>().c_str(),
@@ -150,11 +151,10 @@ void PrintText(const Json& j, const Plan& plan) {
         timing += buf;
       }
     }
-    std::printf("  %3zu %-28s %-22s%s%s\n       %s %s%s\n", l, layer.node.name.c_str(),
-                ((layer.node.domain.empty() ? "" : layer.node.domain + ".") + layer.node.op_type)
-                    .c_str(),
-                act.c_str(), fused.c_str(), layer.backend.c_str(), layer.tactic.c_str(),
-                timing.c_str());
+    std::printf(
+        "  %3zu %-28s %-22s%s%s\n       %s %s%s\n", l, layer.node.name.c_str(),
+        ((layer.node.domain.empty() ? "" : layer.node.domain + ".") + layer.node.op_type).c_str(),
+        act.c_str(), fused.c_str(), layer.backend.c_str(), layer.tactic.c_str(), timing.c_str());
   }
   std::printf("weight slots %zu\n", plan.slots.size());
   for (const engine::WeightSlot& s : plan.slots) {

@@ -31,9 +31,8 @@ class Builder {
 
   Status Build(ir::Graph graph) {
     const auto start = Clock::now();
-    REFIT_ASSIGN_OR_RETURN(prepared_,
-                           internal::PrepareGraph(std::move(graph), options_, &out_->report,
-                                                  &out_->stats));
+    REFIT_ASSIGN_OR_RETURN(
+        prepared_, internal::PrepareGraph(std::move(graph), options_, &out_->report, &out_->stats));
     Plan& plan = out_->plan;
     const ir::Graph& g = prepared_.graph;
     plan.model_name = g.name;
@@ -42,6 +41,7 @@ class Builder {
     plan.weight_computations = prepared_.weight_computations;
     for (const ir::ValueInfo& v : g.inputs) plan.inputs.push_back(AddValue(v.name));
     if (options_.threads > 1) pool_ = std::make_unique<ThreadPool>(options_.threads);
+    cpu::SetOpenMpThreads(options_.threads);
     if (!options_.timing_cache_path.empty()) {
       REFIT_ASSIGN_OR_RETURN(cache_, tuner::TimingCache::Load(options_.timing_cache_path));
     }
@@ -144,7 +144,8 @@ class Builder {
         slot.recipe = slot_sources[i].recipe;
         slot.stored = !slot.refittable || options_.mode != EngineMode::kStripped;
         plan.slots.push_back(std::move(slot));
-        desc.inputs.push_back({slot_sources[i].value.dtype(), slot_sources[i].value.shape(), false});
+        desc.inputs.push_back(
+            {slot_sources[i].value.dtype(), slot_sources[i].value.shape(), false});
         desc.weight.push_back(true);
         weight_values[i] = &slot_sources[i].value;
       }
@@ -184,7 +185,8 @@ class Builder {
     if (options_.progress) {
       topts.progress = [&](const std::string& what) { options_.progress(label + ": " + what); };
     }
-    auto tuned = tuner::TuneLayer(desc, weight_values, tactics, chosen_backend->fingerprint(), topts);
+    auto tuned =
+        tuner::TuneLayer(desc, weight_values, tactics, chosen_backend->fingerprint(), topts);
     if (!tuned.ok()) return tuned.status();
     const backend::Tactic& tactic = *tactics[tuned->chosen];
     layer.backend = chosen_backend->name();

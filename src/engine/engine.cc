@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <chrono>
 #include <cstring>
 #include <new>
 
@@ -45,6 +46,7 @@ Engine::~Engine() = default;
 
 Status Engine::Init(const EngineOptions& options) {
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
+  cpu::SetOpenMpThreads(options.threads);
   std::unique_ptr<backend::Backend> cpu = cpu::CreateCpuBackend();
   std::unique_ptr<backend::Backend> ref = reference::CreateReferenceBackend();
   descs_.resize(plan_.layers.size());
@@ -89,6 +91,23 @@ Status Engine::Init(const EngineOptions& options) {
     if ((*kernel)->workspace_bytes() > plan_.workspace_bytes) {
       return DataLoss(label_ + ": " + desc.Label() + " needs more workspace than the plan holds");
     }
+    // Kernels trust a slot's packed size: check each slot against what this tactic packs to,
+    // so a plan that lies about a packed shape is refused instead of read past.
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      if (layer.inputs[i].kind != LayerInput::Kind::kSlot) continue;
+      const WeightSlot& slot = plan_.slots[layer.inputs[i].index];
+      auto zero = Tensor::Create(slot.dtype, slot.shape);
+      if (!zero.ok()) return zero.status().WithContext(label_ + ": slot '" + slot.name + "'");
+      auto packed = (*tactic)->PackWeight(i, *zero);
+      if (!packed.ok()) return packed.status().WithContext(label_ + ": slot '" + slot.name + "'");
+      if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
+        return DataLoss(label_ + ": slot '" + slot.name + "' has packed shape " +
+                        std::string(DataTypeName(slot.packed_dtype)) +
+                        slot.packed_shape.ToString() + " in the plan, but tactic '" + layer.tactic +
+                        "' packs " + std::string(DataTypeName(packed->dtype())) +
+                        packed->shape().ToString());
+      }
+    }
     tactics_.push_back(std::move(tactic).value());
     kernels_.push_back(std::move(kernel).value());
   }
@@ -102,7 +121,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
   e->label_ = "engine for '" + built.plan.model_name + "'";
   e->plan_ = std::move(built.plan);
   auto ws = std::make_shared<WeightSet>();
-  for (Tensor& t : built.slot_values) ws->slots.push_back(std::make_shared<const Tensor>(std::move(t)));
+  for (Tensor& t : built.slot_values)
+    ws->slots.push_back(std::make_shared<const Tensor>(std::move(t)));
   if (ws->slots.size() != e->plan_.slots.size()) return Internal("slot count mismatch");
   // A stripped build keeps only its constants, as the file would.
   for (size_t s = 0; s < ws->slots.size(); ++s) {
@@ -229,8 +249,8 @@ void Engine::ReleaseContext(std::unique_ptr<Context> ctx) const {
   free_contexts_.push_back(std::move(ctx));
 }
 
-StatusOr<std::map<std::string, Tensor>> Engine::Run(
-    const std::map<std::string, TensorView>& inputs) const {
+StatusOr<std::map<std::string, Tensor>> Engine::Run(const std::map<std::string, TensorView>& inputs,
+                                                    std::vector<double>* layer_us) const {
   REFIT_RETURN_IF_ERROR(CheckInputs(inputs));
   std::shared_ptr<const WeightSet> ws = weights();
   if (!ws->complete()) {
@@ -260,8 +280,16 @@ StatusOr<std::map<std::string, Tensor>> Engine::Run(
     if (plan_.values[v].dynamic) ctx->values[v] = Tensor();
   }
   Status status = Status::Ok();
+  if (layer_us != nullptr) layer_us->assign(plan_.layers.size(), 0.0);
   for (size_t l = 0; l < plan_.layers.size() && status.ok(); ++l) {
+    const auto start = layer_us != nullptr ? std::chrono::steady_clock::now()
+                                           : std::chrono::steady_clock::time_point();
     status = kernels_[l]->Run(ctx->ios[l]);
+    if (layer_us != nullptr) {
+      (*layer_us)[l] =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count();
+    }
     if (!status.ok() && status.message().rfind("node '", 0) != 0) {
       status = status.WithContext(descs_[l].Label());
     }
@@ -277,7 +305,8 @@ StatusOr<std::map<std::string, Tensor>> Engine::Run(
     std::string name = plan_.values[plan_.outputs[o]].name;
     // Outputs that the builder routed through an Identity keep the graph's name.
     const std::string suffix = ":refit_output";
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       name.resize(name.size() - suffix.size());
     }
     outputs[name] = std::move(copy).value();

@@ -71,9 +71,9 @@ class Engine {
   Status SetWeights(std::shared_ptr<const WeightSet> weights);
 
   // Runs the engine: one input per graph input (dtype and shape as built), one output per graph
-  // output.
-  StatusOr<std::map<std::string, Tensor>> Run(
-      const std::map<std::string, TensorView>& inputs) const;
+  // output. With `layer_us`, also the wall time of each layer in microseconds (a profile).
+  StatusOr<std::map<std::string, Tensor>> Run(const std::map<std::string, TensorView>& inputs,
+                                              std::vector<double>* layer_us = nullptr) const;
 
  private:
   struct Context;

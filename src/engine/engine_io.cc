@@ -90,7 +90,6 @@ StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
   return writer.Serialize();
 }
 
-
 // Shared by Open and FromBytes once the container is validated.
 static Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
                            std::string* metadata, std::string_view* weights) {

@@ -12,9 +12,8 @@ MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests, uint64_t align
   plan.offsets.assign(requests.size(), 0);
   std::vector<size_t> order(requests.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return requests[a].bytes > requests[b].bytes;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return requests[a].bytes > requests[b].bytes; });
   std::vector<size_t> placed;
   for (size_t r : order) {
     const BufferRequest& req = requests[r];
@@ -24,7 +23,8 @@ MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests, uint64_t align
     for (size_t p : placed) {
       const BufferRequest& o = requests[p];
       if (o.first <= req.last && req.first <= o.last) {
-        busy.push_back({plan.offsets[p], plan.offsets[p] + round_up(std::max<uint64_t>(o.bytes, 1))});
+        busy.push_back(
+            {plan.offsets[p], plan.offsets[p] + round_up(std::max<uint64_t>(o.bytes, 1))});
       }
     }
     std::sort(busy.begin(), busy.end());
@@ -40,9 +40,11 @@ MemoryPlan PlanMemory(const std::vector<BufferRequest>& requests, uint64_t align
   // The lower bound: the most bytes live at one step.
   std::map<int32_t, uint64_t> live;
   for (const BufferRequest& req : requests) {
-    for (int32_t s = req.first; s <= req.last; ++s) live[s] += round_up(std::max<uint64_t>(req.bytes, 1));
+    for (int32_t s = req.first; s <= req.last; ++s)
+      live[s] += round_up(std::max<uint64_t>(req.bytes, 1));
   }
-  for (const auto& [step, bytes] : live) plan.peak_live_bytes = std::max(plan.peak_live_bytes, bytes);
+  for (const auto& [step, bytes] : live)
+    plan.peak_live_bytes = std::max(plan.peak_live_bytes, bytes);
   return plan;
 }
 

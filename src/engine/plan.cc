@@ -248,7 +248,8 @@ std::string SerializePlan(const Plan& p) {
     jl["features"] = l.features;
     jl["workspace_bytes"] = l.workspace_bytes;
     Json ins = Json::array();
-    for (const LayerInput& in : l.inputs) ins.push_back({{"kind", int(in.kind)}, {"index", in.index}});
+    for (const LayerInput& in : l.inputs)
+      ins.push_back({{"kind", int(in.kind)}, {"index", in.index}});
     jl["inputs"] = std::move(ins);
     jl["outputs"] = l.outputs;
     layers.push_back(std::move(jl));
@@ -299,7 +300,8 @@ std::string SerializeRefitMap(const Plan& p) {
   for (size_t i = 0; i < p.slots.size(); ++i) {
     if (!p.slots[i].refittable) continue;
     const std::string bytes = p.slots[i].recipe.Serialize();
-    recipes.push_back({{"slot", i}, {"recipe", Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()))}});
+    recipes.push_back(
+        {{"slot", i}, {"recipe", Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()))}});
   }
   const std::vector<uint8_t> cbor =
       Json::to_cbor(Json{{"sources", std::move(sources)}, {"recipes", std::move(recipes)}});

@@ -47,8 +47,8 @@ struct PlanLayer {
   std::string backend;   // "cpu", "reference"
   std::string tactic;    // the chosen tactic's name
   std::string features;  // CPU features the tactic needs (CpuFeatures::ToString form)
-  std::vector<LayerInput> inputs;   // one per node input
-  std::vector<int32_t> outputs;     // value index per node output; -1 for an absent output
+  std::vector<LayerInput> inputs;     // one per node input
+  std::vector<int32_t> outputs;       // value index per node output; -1 for an absent output
   std::vector<TacticTiming> timings;  // every tactic timed (empty when there was one choice)
   bool from_timing_cache = false;
   uint64_t workspace_bytes = 0;
@@ -60,8 +60,8 @@ struct WeightSlot {
   int32_t input = -1;
   DataType dtype = DataType::kUndefined;  // what the recipe produces (the tactic's input)
   Shape shape;
-  bool refittable = false;   // has `recipe`; otherwise a constant stored in the weights section
-  ir::WeightRecipe recipe;   // over source weights (refittable slots)
+  bool refittable = false;  // has `recipe`; otherwise a constant stored in the weights section
+  ir::WeightRecipe recipe;  // over source weights (refittable slots)
   DataType packed_dtype = DataType::kUndefined;  // what PackWeight produced
   Shape packed_shape;
   uint64_t offset = 0;  // in the weights section, when stored
@@ -80,13 +80,13 @@ struct Plan {
   int64_t opset = 0;
   EngineMode mode = EngineMode::kRefittable;
   std::vector<PlanValue> values;
-  std::vector<int32_t> inputs;   // value indices of the graph inputs, in graph order
-  std::vector<int32_t> outputs;  // value indices of the graph outputs, in graph order
+  std::vector<int32_t> inputs;    // value indices of the graph inputs, in graph order
+  std::vector<int32_t> outputs;   // value indices of the graph outputs, in graph order
   std::vector<PlanLayer> layers;  // execution order
   std::vector<WeightSlot> slots;
   std::vector<SourcePrototype> sources;  // every source weight a refittable slot reads
   uint64_t arena_bytes = 0;
-  uint64_t workspace_bytes = 0;  // the largest layer workspace
+  uint64_t workspace_bytes = 0;   // the largest layer workspace
   std::string required_features;  // union over the layers
   // Nodes that compute on weights only, kept at run time so refit cannot leave a stale result
   // (refittable and stripped builds); a static build folds them.

@@ -1,8 +1,8 @@
 #include "engine/prepare_graph.h"
 
 #include <chrono>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -43,8 +43,8 @@ Status FixInputShapes(ir::Graph& g, const BuildOptions& options, BuildStats* sta
     if (given != options.input_shapes.end()) {
       if (given->second.size() != v.dims.size()) {
         return InvalidArgument("--input " + v.name + ": rank " +
-                               std::to_string(given->second.size()) + ", the model's input has rank " +
-                               std::to_string(v.dims.size()));
+                               std::to_string(given->second.size()) +
+                               ", the model's input has rank " + std::to_string(v.dims.size()));
       }
       for (size_t d = 0; d < v.dims.size(); ++d) {
         if (given->second[d] < 0) {
@@ -61,11 +61,10 @@ Status FixInputShapes(ir::Graph& g, const BuildOptions& options, BuildStats* sta
     for (size_t d = 0; d < v.dims.size(); ++d) {
       if (v.dims[d] < 0) {
         v.dims[d] = 1;
-        stats->notes.push_back("input '" + v.name + "': symbolic dimension " +
-                               (v.dim_params[d].empty() ? std::to_string(d)
-                                                        : "'" + v.dim_params[d] + "'") +
-                               " set to 1 (give --input " + v.name + ":" + DimsToString(v.dims) +
-                               " to choose)");
+        stats->notes.push_back(
+            "input '" + v.name + "': symbolic dimension " +
+            (v.dim_params[d].empty() ? std::to_string(d) : "'" + v.dim_params[d] + "'") +
+            " set to 1 (give --input " + v.name + ":" + DimsToString(v.dims) + " to choose)");
       }
     }
   }
@@ -209,9 +208,9 @@ Status ExtractConstants(PreparedGraph& p) {
 }
 
 bool IsRandom(const ir::Node& n) {
-  static const std::set<std::string> kRandom = {"RandomNormal", "RandomUniform",
+  static const std::set<std::string> kRandom = {"RandomNormal",     "RandomUniform",
                                                 "RandomNormalLike", "RandomUniformLike",
-                                                "Multinomial", "Bernoulli"};
+                                                "Multinomial",      "Bernoulli"};
   return kRandom.count(n.op_type) != 0;
 }
 
@@ -264,10 +263,11 @@ Status HandleWeightComputations(PreparedGraph& p, EngineMode mode) {
     bool weight_only = !IsRandom(n) && !n.inputs.empty();
     bool reads_weight = false;
     for (const std::string& in : n.inputs) {
-      if (in.empty() || p.constants.count(in)) continue;
+      if (in.empty()) continue;
+      // Before the constants: a static build's folded results are both, and still weights.
       if (weight_values.count(in)) {
         reads_weight = true;
-      } else {
+      } else if (!p.constants.count(in)) {
         weight_only = false;
       }
     }
@@ -309,7 +309,9 @@ Status HandleWeightComputations(PreparedGraph& p, EngineMode mode) {
     std::vector<Tensor> outs;
     REFIT_RETURN_IF_ERROR(reference::EvaluateNode(n, g.opset, ins, &outs));
     for (size_t o = 0; o < n.outputs.size(); ++o) {
-      if (!n.outputs[o].empty()) p.constants.emplace(n.outputs[o], std::move(outs[o]));
+      if (n.outputs[o].empty()) continue;
+      p.constants.emplace(n.outputs[o], std::move(outs[o]));
+      weight_values.insert(n.outputs[o]);  // so a chain of weight computations folds whole
     }
   }
   g.nodes = std::move(kept);

@@ -13,7 +13,7 @@ struct PreparedGraph {
   ir::Graph graph;  // after passes; Constant nodes removed (their outputs are in `constants`)
   std::map<std::string, Tensor> constants;  // weight-independent constants (baked, never refit)
   std::map<std::string, backend::TensorDesc> types;  // every activation value
-  std::vector<std::string> weight_computations;  // nodes over weights only, kept at run time
+  std::vector<std::string> weight_computations;      // nodes over weights only, kept at run time
 };
 
 // Fixes the inputs' shapes, probes every value's type, runs the passes and collects constants. In

@@ -25,13 +25,13 @@ inline constexpr char kActivationBetaAttr[] = "refit_activation_beta";
 enum class ActivationKind {
   kNone,
   kRelu,
-  kClip,       // min(max(x, alpha), beta)
+  kClip,  // min(max(x, alpha), beta)
   kSigmoid,
-  kSilu,       // x * sigmoid(x)
-  kGelu,       // 0.5 * x * (1 + erf(x / sqrt(2)))
-  kHardSwish,  // x * max(0, min(1, x / 6 + 0.5))
+  kSilu,         // x * sigmoid(x)
+  kGelu,         // 0.5 * x * (1 + erf(x / sqrt(2)))
+  kHardSwish,    // x * max(0, min(1, x / 6 + 0.5))
   kHardSigmoid,  // max(0, min(1, alpha * x + beta))
-  kLeakyRelu,  // x >= 0 ? x : alpha * x
+  kLeakyRelu,    // x >= 0 ? x : alpha * x
   kTanh,
 };
 

@@ -53,7 +53,8 @@ Status FoldWeightTransposePass(ir::Graph& g, PassReport* report) {
     g.derived_weights.emplace(out, std::move(r));
     // The Transpose now lives in its readers' weight: list it with them for `inspect`.
     for (ir::Node& reader : g.nodes) {
-      if (std::find(reader.inputs.begin(), reader.inputs.end(), out) == reader.inputs.end()) continue;
+      if (std::find(reader.inputs.begin(), reader.inputs.end(), out) == reader.inputs.end())
+        continue;
       reader.fused.push_back(t.name);
       reader.fused.insert(reader.fused.end(), t.fused.begin(), t.fused.end());
     }

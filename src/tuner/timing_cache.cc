@@ -29,7 +29,8 @@ Json AttributeSignature(const ir::Attribute& a) {
     case Kind::kStrings:
       return a.strings;
     case Kind::kTensor:  // a constant's value is part of the operator, not a weight
-      return Json{{"dtype", int(a.t->dtype())}, {"shape", a.t->shape().dims()},
+      return Json{{"dtype", int(a.t->dtype())},
+                  {"shape", a.t->shape().dims()},
                   {"hash", std::hash<std::string_view>()(std::string_view(
                                static_cast<const char*>(a.t->data()), a.t->nbytes()))}};
     case Kind::kOther:
@@ -51,8 +52,13 @@ std::string TimingCache::Key(const backend::LayerDesc& layer, int threads,
   }
   Json outs = Json::array();
   for (const backend::TensorDesc& d : layer.outputs) outs.push_back({int(d.dtype), d.shape.dims()});
-  Json key = {{"op", layer.node->op_type}, {"domain", layer.node->domain}, {"opset", layer.opset},
-              {"attrs", attrs}, {"inputs", ins}, {"outputs", outs}, {"threads", threads},
+  Json key = {{"op", layer.node->op_type},
+              {"domain", layer.node->domain},
+              {"opset", layer.opset},
+              {"attrs", attrs},
+              {"inputs", ins},
+              {"outputs", outs},
+              {"threads", threads},
               {"backend", fingerprint}};
   return key.dump(-1, ' ', true, Json::error_handler_t::replace);
 }

@@ -2,11 +2,11 @@
 // and keeps the fastest.
 //
 // Each tactic packs the layer's weights, instantiates its kernel and runs on synthetic activations
-// (uniform in [-1, 1) for floats, zeros for integers, so index inputs stay in range): a warm-up run,
-// then runs until both `min_runs` and `min_total_ms` are reached (at most `max_runs`); the median is
-// its time. A tactic that fails to pack, instantiate or run is skipped and its error recorded; when
-// every tactic fails the layer's error is returned. With a timing cache, a layer whose key is
-// present is not timed at all. Not thread-safe: one build at a time per Tuner.
+// (uniform in [-1, 1) for floats, zeros for integers, so index inputs stay in range): a warm-up
+// run, then runs until both `min_runs` and `min_total_ms` are reached (at most `max_runs`); the
+// median is its time. A tactic that fails to pack, instantiate or run is skipped and its error
+// recorded; when every tactic fails the layer's error is returned. With a timing cache, a layer
+// whose key is present is not timed at all. Not thread-safe: one build at a time per Tuner.
 #pragma once
 
 #include <functional>
@@ -32,7 +32,7 @@ struct TunerOptions {
 };
 
 struct TuneResult {
-  size_t chosen = 0;  // index into the tactics given
+  size_t chosen = 0;                                       // index into the tactics given
   std::vector<std::pair<std::string, double>> timings_us;  // tactics timed, in the order given
   std::vector<std::string> failures;                       // "tactic: error"
   bool from_cache = false;

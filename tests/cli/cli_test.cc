@@ -1,13 +1,13 @@
 // Drives the `refit` binary as a user would: good runs, --help, and every kind of bad input the
 // foundation promises a clear error for (and no crash, also under ASan).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "cli_test_util.h"
 #include "onnx/onnx_pb.h"
 #include "refit/safetensors.h"
 
@@ -16,23 +16,8 @@ namespace fs = std::filesystem;
 namespace refit {
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result Refit(const std::string& args) {
-  const std::string cmd = std::string(REFIT_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, ""};
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+using cli_testing::Refit;
+using cli_testing::Result;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -101,7 +86,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const char* cmd : {"", "run ", "inspect ", "bench "}) {
+  for (const char* cmd : {"", "build ", "run ", "inspect ", "bench "}) {
     Result r = Refit(std::string(cmd) + "--help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;

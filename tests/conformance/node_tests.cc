@@ -118,7 +118,8 @@ std::vector<fs::path> SortedPb(const fs::path& dir, const std::string& prefix) {
 // Builds an engine for `graph` at the input shapes of one test set, round-trips it through the
 // engine file format and runs it: the node test seen through `refit build` + `refit run`.
 StatusOr<std::map<std::string, Tensor>> RunThroughEngine(
-    const fs::path& model, const std::map<std::string, TensorView>& inputs, engine::EngineMode mode) {
+    const fs::path& model, const std::map<std::string, TensorView>& inputs,
+    engine::EngineMode mode) {
   onnx_frontend::ImportOptions io;
   io.min_opset = 1;
   REFIT_ASSIGN_OR_RETURN(ir::Graph graph, onnx_frontend::ImportOnnxFile(model.string(), io));
@@ -172,8 +173,8 @@ std::string RunTest(const fs::path& dir, const std::optional<engine::EngineMode>
       owned[name] = std::move(t->tensor);
       inputs[name] = owned[name].view();
     }
-    auto out = engine_mode ? RunThroughEngine(dir / "model.onnx", inputs, *engine_mode)
-                           : ex->Run(inputs);
+    auto out =
+        engine_mode ? RunThroughEngine(dir / "model.onnx", inputs, *engine_mode) : ex->Run(inputs);
     if (!out.ok()) return out.status().ToString();
     const auto out_files = SortedPb(set.path(), "output");
     if (out_files.size() != graph->outputs.size()) return "output count mismatch";

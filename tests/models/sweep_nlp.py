@@ -7,6 +7,7 @@ usage: /usr/bin/python3 nlp_sweep.py [case,case,...|all] [opsets e.g. 13,14,15,1
 import math
 import os
 import subprocess
+from refit_runner import run_refit
 import sys
 import time
 import traceback
@@ -534,8 +535,7 @@ def run_case(name, spec, opset):
         ref = (ref,)
     write_safetensors(d + '/in.safetensors', {n: to_np(t) for n, t in zip(in_names, run_in)})
     t0 = time.time()
-    r = subprocess.run([REFIT, 'run', d + '/model.onnx', '--inputs', d + '/in.safetensors',
-                        '-o', d + '/out.safetensors'], capture_output=True, text=True)
+    r = run_refit(d + '/model.onnx', d + '/in.safetensors', d + '/out.safetensors')
     if r.returncode:
         return 'REFIT FAIL', r.stderr.strip()[:400]
     out = read_safetensors(d + '/out.safetensors')

@@ -2,13 +2,15 @@
 given opsets, runs `refit run` and compares with PyTorch (max abs error <= 1e-4 * max|reference|).
 Not part of the test suite (it takes minutes); run by hand to check models the tests never saw.
 
-usage: REFIT=build/release/refit /usr/bin/python3 tests/models/sweep_vision.py MODEL,MODEL,... OPSETS
+usage: REFIT=build/release/refit [REFIT_ENGINE=refittable|stripped|static] \
+       /usr/bin/python3 tests/models/sweep_vision.py MODEL,MODEL,... OPSETS
 e.g.   /usr/bin/python3 tests/models/sweep_vision.py squeezenet1_0,efficientnet_b0,convnext_tiny 13,17
 """
 import sys, os, subprocess, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch, torchvision, numpy as np
 from safetensors_io import save as write_safetensors, load as read_safetensors
+from refit_runner import run_refit
 torch.set_num_threads(1)
 REFIT = os.environ.get('REFIT', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'build', 'release', 'refit'))
 models = sys.argv[1].split(',')
@@ -31,7 +33,7 @@ for name in models:
             with torch.no_grad(): y = m(x).numpy()
             write_safetensors(d+'/in.safetensors', {'x': x.numpy()})
             t=time.time()
-            r = subprocess.run([REFIT,'run',d+'/model.onnx','--inputs',d+'/in.safetensors','-o',d+'/out.safetensors'],capture_output=True,text=True)
+            r = run_refit(d+'/model.onnx', d+'/in.safetensors', d+'/out.safetensors')
             if r.returncode: print(f'{name} opset{opset}: REFIT FAIL {r.stderr.strip()[:400]}'); continue
             out = read_safetensors(d+'/out.safetensors')['y']
             err = np.abs(out-y).max()/np.abs(y).max()

@@ -49,21 +49,21 @@ class DepthwiseKernel : public backend::Kernel {
   Status Run(const backend::KernelIo& io) const override {
     const float* x = io.inputs[0]->data_as<float>();
     const float* w = io.inputs[1]->data_as<float>();
-    const float* bias = io.inputs.size() > 2 && io.inputs[2] != nullptr
-                            ? io.inputs[2]->data_as<float>()
-                            : nullptr;
+    const float* bias =
+        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
     float* planes = static_cast<float*>(io.workspace);
     // Relu and Clip ride in the kernel; NaN-propagating min/max match ir::ApplyActivation.
-    const bool inline_act = p_.act.kind == ir::ActivationKind::kRelu ||
-                            p_.act.kind == ir::ActivationKind::kClip;
+    const bool inline_act =
+        p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
     const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
     // Images one after another: the workspace holds one prepared plane per channel.
     for (int64_t n = 0; n < p_.batch; ++n) {
       ParallelFor(io.pool, p_.in_c, [&](int64_t begin, int64_t end) {
+        // One prepared plane per chunk, reused channel after channel, so it stays in cache.
+        float* plane = planes + begin * layout_.plane_floats;
         for (int64_t c = begin; c < end; ++c) {
-          float* plane = planes + c * layout_.plane_floats;
-          FillPhasePlanes(p_, layout_, x + n * p_.in_c * p_.in_size(), c, c + 1, planes);
+          FillPhasePlanes(p_, layout_, x + (n * p_.in_c + c) * p_.in_size(), 0, 1, plane);
           float* out = y + (n * p_.out_c + c) * p_.out_size();
           const internal::DepthwisePlane args{plane,
                                               layout_.phase_len,

@@ -28,6 +28,7 @@
 
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/cpu_backend.h"
 
 namespace refit::cpu {
 namespace {
@@ -118,6 +119,7 @@ class ConvDnnlKernel : public backend::Kernel {
   size_t workspace_bytes() const override { return pd_.scratchpad_desc().get_size(); }
 
   Status Run(const backend::KernelIo& io) const override {
+    SetOpenMpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
     try {
       const dnnl::engine& eng = CpuEngine();
       auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };
@@ -160,8 +162,7 @@ class ConvDnnlTactic : public backend::Tactic {
     if (input != 1) return Tactic::PackWeight(input, value);
     try {
       const memory::desc& want = pd_.weights_desc();
-      const memory::desc plain(WeightDims(p_), Dt::f32,
-                               p_.group == 1 ? Tag::oihw : Tag::goihw);
+      const memory::desc plain(WeightDims(p_), Dt::f32, p_.group == 1 ? Tag::oihw : Tag::goihw);
       const size_t bytes = want.get_size();
       REFIT_ASSIGN_OR_RETURN(
           Tensor packed,

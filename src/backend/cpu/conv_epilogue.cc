@@ -7,8 +7,8 @@
 
 namespace refit::cpu {
 
-void BiasActivationSerial(const ir::FusedActivation& act, const float* bias, float* y,
-                          int64_t rows, int64_t cols, int64_t ld) {
+void BiasActivationSerial(const ir::FusedActivation& act, const float* bias, float* y, int64_t rows,
+                          int64_t cols, int64_t ld) {
   if (act.kind == ir::ActivationKind::kNone && bias == nullptr) return;
   const CpuFeatures& cpu = DetectCpuFeatures();
   if (cpu.avx2 && cpu.fma) {

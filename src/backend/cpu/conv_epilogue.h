@@ -18,8 +18,8 @@ void BiasActivation(const ir::FusedActivation& act, const float* bias, float* y,
                     int64_t cols, int64_t ld, ThreadPool* pool);
 
 // The same on the calling thread only (for use inside a ParallelFor task).
-void BiasActivationSerial(const ir::FusedActivation& act, const float* bias, float* y,
-                          int64_t rows, int64_t cols, int64_t ld);
+void BiasActivationSerial(const ir::FusedActivation& act, const float* bias, float* y, int64_t rows,
+                          int64_t cols, int64_t ld);
 
 // GemmPacked's own epilogue for `act` when it has one (none, Relu, Clip(0, 6)); nullopt otherwise.
 std::optional<Activation> NativeGemmActivation(const ir::FusedActivation& act);

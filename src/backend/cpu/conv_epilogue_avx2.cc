@@ -26,8 +26,8 @@ __m256 Exp(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   // n is in [-126, 127]: the exponent field stays normal.
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -97,8 +97,8 @@ void Rows(float alpha_s, float beta_s, const float* bias, float* y, int64_t rows
     float* row = y + r * ld;
     const __m256 b = _mm256_set1_ps(bias != nullptr ? bias[r] : 0.0f);
     for (int64_t j = 0; j < full; j += 8) {
-      _mm256_storeu_ps(row + j, Apply<kKind>(_mm256_add_ps(_mm256_loadu_ps(row + j), b), alpha,
-                                             beta));
+      _mm256_storeu_ps(row + j,
+                       Apply<kKind>(_mm256_add_ps(_mm256_loadu_ps(row + j), b), alpha, beta));
     }
     if (full < cols) {
       alignas(32) float tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -40,9 +40,8 @@ class ConvGemmKernel : public backend::Kernel {
   Status Run(const backend::KernelIo& io) const override {
     const float* x = io.inputs[0]->data_as<float>();
     const float* w = io.inputs[1]->data_as<float>();
-    const float* bias = io.inputs.size() > 2 && io.inputs[2] != nullptr
-                            ? io.inputs[2]->data_as<float>()
-                            : nullptr;
+    const float* bias =
+        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
     float* packed = static_cast<float*>(io.workspace);
     float* planes = packed + packed_floats_;
@@ -91,9 +90,7 @@ class ConvGemmTactic : public backend::Tactic {
  public:
   ConvGemmTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
   std::string name() const override { return "conv_gemm/" + info_.Name(); }
-  std::string required_features() const override {
-    return info_.RequiredFeatures().ToString();
-  }
+  std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
     return std::unique_ptr<backend::Kernel>(new ConvGemmKernel(p_, info_));

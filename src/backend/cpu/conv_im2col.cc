@@ -47,9 +47,10 @@ void FillPhasePlanes(const ConvParams& p, const PhaseLayout& layout, const float
   const CpuFeatures& cpu = DetectCpuFeatures();
   const bool avx2 = cpu.avx && cpu.avx2 && cpu.fma;
   for (int64_t c = c_begin; c < c_end; ++c) {
-    const internal::PhasePlaneFill f{x + c * p.in_size(), p.in_h,     p.in_w,
-                                     p.pad_top,           p.pad_left, layout.rows,
-                                     layout.phase_len,    p.stride_w, planes + c * layout.plane_floats};
+    const internal::PhasePlaneFill f{
+        x + c * p.in_size(), p.in_h,     p.in_w,
+        p.pad_top,           p.pad_left, layout.rows,
+        layout.phase_len,    p.stride_w, planes + c * layout.plane_floats};
     if (avx2) {
       internal::PhasePlaneFillAvx2(f);
       continue;

@@ -18,7 +18,7 @@ void BiasActivationAvx2(ir::ActivationKind kind, float alpha, float beta, const 
 // One channel of a depthwise convolution over a prepared phase plane (see PhasePlaneFill).
 struct DepthwisePlane {
   const float* plane;
-  int64_t phase_len;  // floats per phase; a padded row is stride_w * phase_len floats
+  int64_t phase_len;     // floats per phase; a padded row is stride_w * phase_len floats
   const float* weights;  // kernel_h * kernel_w
   float bias;
   float* out;  // out_h x out_w, dense

@@ -29,9 +29,8 @@ class ConvOpenBlasKernel : public backend::Kernel {
   Status Run(const backend::KernelIo& io) const override {
     const float* x = io.inputs[0]->data_as<float>();
     const float* w = io.inputs[1]->data_as<float>();
-    const float* bias = io.inputs.size() > 2 && io.inputs[2] != nullptr
-                            ? io.inputs[2]->data_as<float>()
-                            : nullptr;
+    const float* bias =
+        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
     float* col = static_cast<float*>(io.workspace);
     const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
@@ -42,15 +41,12 @@ class ConvOpenBlasKernel : public backend::Kernel {
         const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
         float* yg = y + (n * p_.out_c + g * mg) * hw;
         if (!p_.pointwise()) {
-          ParallelFor(io.pool, k, [&](int64_t begin, int64_t end) {
-            Im2ColRows(p_, xg, begin, end, col);
-          });
+          ParallelFor(io.pool, k,
+                      [&](int64_t begin, int64_t end) { Im2ColRows(p_, xg, begin, end, col); });
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(mg), int(hw), int(k), 1.0f,
-                    w + g * mg * k, int(k), p_.pointwise() ? xg : col, int(hw), 0.0f, yg,
-                    int(hw));
-        BiasActivation(p_.act, bias != nullptr ? bias + g * mg : nullptr, yg, mg, hw, hw,
-                       io.pool);
+                    w + g * mg * k, int(k), p_.pointwise() ? xg : col, int(hw), 0.0f, yg, int(hw));
+        BiasActivation(p_.act, bias != nullptr ? bias + g * mg : nullptr, yg, mg, hw, hw, io.pool);
       }
     }
     return Status::Ok();
@@ -74,8 +70,7 @@ class ConvOpenBlasTactic : public backend::Tactic {
 
 }  // namespace
 
-void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p,
-                            TacticList* out) {
+void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
   // cblas takes int dimensions; depthwise layers are left to the direct kernels.
   constexpr int64_t kIntMax = 0x7fffffff;
   if (p.depthwise() || p.col_rows() * p.out_size() > kIntMax || p.out_c > kIntMax) return;

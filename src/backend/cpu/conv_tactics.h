@@ -10,13 +10,14 @@ namespace refit::cpu {
 
 // "conv_gemm/<gemm kernel>": fused im2col + pack into GemmPacked's B layout, our micro-kernels.
 void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_gemm_t/<gemm kernel>": the transposed GEMM [HW x M] = im2row(X) * W^T with W packed once;
+// for small spatial sizes with many channels (conv_gemm_t.cc).
+void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
-void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p,
-                             TacticList* out);
+void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_dnnl": oneDNN convolution forward inference.
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_openblas": im2col + cblas_sgemm.
-void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p,
-                            TacticList* out);
+void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 
 }  // namespace refit::cpu

@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <dlfcn.h>
+
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
@@ -31,5 +33,12 @@ class CpuBackend : public backend::Backend {
 }  // namespace
 
 std::unique_ptr<backend::Backend> CreateCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+void SetOpenMpThreads(int threads) {
+  // Looked up rather than linked: libgomp is loaded with oneDNN, and the layer need not link it.
+  using SetFn = void (*)(int);
+  static const SetFn set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set != nullptr) set(threads);
+}
 
 }  // namespace refit::cpu

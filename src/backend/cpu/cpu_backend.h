@@ -14,4 +14,10 @@ namespace refit::cpu {
 
 std::unique_ptr<backend::Backend> CreateCpuBackend();
 
+// oneDNN runs on OpenMP (Debian's build), outside our thread pool: its primitives take the calling
+// thread's OpenMP thread count when created and when run. The builder and the engine call this with
+// their thread count before listing tactics, and oneDNN tactics call it before each run, so a
+// `--threads 1` engine does not fork a team of every core. A no-op when OpenMP is not loaded.
+void SetOpenMpThreads(int threads);
+
 }  // namespace refit::cpu

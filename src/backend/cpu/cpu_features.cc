@@ -86,7 +86,8 @@ StatusOr<CpuFeatures> CpuFeatures::Parse(std::string_view text) {
 
 CpuFeatures CpuFeatures::Union(const CpuFeatures& other) const {
   CpuFeatures out = *this;
-  for (const FeatureField& field : kFields) out.*field.field = out.*field.field || other.*field.field;
+  for (const FeatureField& field : kFields)
+    out.*field.field = out.*field.field || other.*field.field;
   return out;
 }
 

@@ -5,14 +5,13 @@
 // layout finds no tactic by that name instead of reading weights in the wrong layout.
 // Concurrent runs are safe: the primitive is immutable, each run brings its own memory objects,
 // stream and scratchpad (the caller's workspace, scratchpad_mode::user).
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <numeric>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/gemm_epilogue.h"
 #include "backend/cpu/gemm_tactics.h"
 
@@ -21,15 +20,6 @@ namespace {
 
 using dnnl::memory;
 using Dims = memory::dims;
-
-// oneDNN here runs on OpenMP. The thread count of the next parallel region belongs to the calling
-// thread (an OpenMP ICV), so setting it per run is safe; libgomp is already loaded with oneDNN, so
-// the function is looked up instead of linking OpenMP into the layer.
-void SetOmpThreads(int threads) {
-  using SetFn = void (*)(int);
-  static const SetFn set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-  if (set != nullptr) set(threads);
-}
 
 // The dnnl eltwise post-op for a fused activation; nullopt when oneDNN 2.6 has none.
 struct EltwiseOp {
@@ -143,7 +133,7 @@ class DnnlGemmKernel : public backend::Kernel {
     float* y = io.outputs[0]->mutable_data_as<float>();
     if (g_.m == 0 || g_.n == 0) return Status::Ok();
     const float* c = g_.c_form != BiasForm::kNone ? io.inputs[2]->data_as<float>() : nullptr;
-    SetOmpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
+    SetOpenMpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
     try {
       const dnnl::engine& eng = plan_.engine;
       std::unordered_map<int, memory> args = {

@@ -10,6 +10,7 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out) {
   if (std::optional<ConvParams> p = ParseConvLayer(layer)) {
     AddConvDepthwiseTactics(layer, *p, out);
     AddConvGemmTactics(layer, *p, out);
+    AddConvGemmTTactics(layer, *p, out);
     AddConvDnnlTactics(layer, *p, out);
     AddConvOpenBlasTactics(layer, *p, out);
   }

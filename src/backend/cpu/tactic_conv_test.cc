@@ -74,12 +74,14 @@ bool HasAvx2() {
   return f.avx && f.avx2 && f.fma;
 }
 
-// conv_dnnl and conv_openblas everywhere; conv_gemm (4 kernels) or the AVX2 depthwise kernel
-// where the CPU has AVX2; the scalar depthwise kernel everywhere.
+// conv_dnnl and conv_openblas everywhere; conv_gemm (4 kernels) and conv_gemm_t (kConvGemmT
+// kernels) or the AVX2 depthwise kernel where the CPU has AVX2; the scalar depthwise kernel
+// everywhere.
+constexpr int kConvGemmT = 2;
 int MinTactics(const ConvSpec& s) {
   const bool depthwise = s.group == s.c && s.group == s.m;
   if (depthwise) return HasAvx2() ? 3 : 2;
-  return HasAvx2() ? 6 : 2;
+  return HasAvx2() ? 6 + kConvGemmT : 2;
 }
 
 void Check(const ConvSpec& s, uint32_t seed = 1) {
@@ -106,6 +108,7 @@ TEST(ConvTacticsTest, ListsEveryFamily) {
   EXPECT_TRUE(has("conv_openblas"));
   if (HasAvx2()) {
     EXPECT_TRUE(has("conv_gemm/avx2_6x16"));
+    EXPECT_TRUE(has("conv_gemm_t/avx2_"));
   }
   // A wrong planned output shape, or W not a weight slot: no conv tactic.
   desc.outputs[0].shape = Shape{1, 6, 7, 6};
@@ -162,6 +165,38 @@ TEST(ConvTacticsTest, BatchAndNoBias) {
 TEST(ConvTacticsTest, LargerChannelCounts) {
   Check({.c = 40, .h = 13, .w = 11, .m = 37});
   Check({.c = 64, .h = 6, .w = 6, .m = 70, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+}
+
+// Late-stage CNN shapes: few output pixels, many channels (conv_gemm_t's target). M spans
+// several MR tiles with a ragged last one, N several whole NR panels, K several KC passes.
+TEST(ConvTacticsTest, SmallSpatialManyChannels) {
+  Check({.c = 256, .h = 7, .w = 7, .m = 256});
+  Check({.c = 256, .h = 8, .w = 8, .m = 512, .strides = {2, 2}});  // 4x4 output
+  Check({.c = 64, .h = 7, .w = 7, .m = 96, .group = 2, .pads = {1, 0, 0, 1}});
+  Check({.n = 2, .c = 128, .h = 7, .w = 7, .m = 100, .bias = false});
+  Check({.c = 256, .h = 7, .w = 7, .m = 136, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+  Check({.n = 2,
+         .c = 48,
+         .h = 14,
+         .w = 13,
+         .m = 72,
+         .kh = 1,
+         .kw = 1,
+         .strides = {2, 2},
+         .pads = {0, 0, 0, 0}});  // downsample
+  Check({.n = 2,
+         .c = 32,
+         .h = 5,
+         .w = 5,
+         .m = 40,
+         .kh = 1,
+         .kw = 1,
+         .group = 4,
+         .pads = {0, 0, 0, 0}});
+  using K = ir::ActivationKind;
+  Check({.c = 64, .h = 4, .w = 4, .m = 80, .act = {K::kRelu}}, 30);
+  Check({.c = 64, .h = 4, .w = 4, .m = 80, .bias = false, .act = {K::kClip, 0.0f, 6.0f}}, 31);
+  Check({.n = 2, .c = 64, .h = 4, .w = 4, .m = 80, .act = {K::kSilu}}, 32);
 }
 
 TEST(ConvTacticsTest, Depthwise) {

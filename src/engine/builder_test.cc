@@ -1,0 +1,241 @@
+// The builder end to end: build -> serialize -> load -> run, against the reference executor on the
+// same graph, in every mode; weight computations; input shapes; the timing cache.
+#include "engine/builder.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/engine_test_util.h"
+
+namespace refit::engine {
+namespace {
+
+using namespace testing;  // NOLINT: the engine test helpers
+
+class BuilderModes : public ::testing::TestWithParam<EngineMode> {};
+
+TEST_P(BuilderModes, TinyCnnMatchesReference) {
+  const ir::Graph g = TinyCnn();
+  const TensorMap inputs = LoadSafetensors(TinyCnnDir() + "/inputs.safetensors");
+  std::unique_ptr<Engine> e = BuildAndLoad(g, FastOptions(GetParam()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->plan().mode, GetParam());
+  if (GetParam() == EngineMode::kStripped) {
+    auto refused = e->Run(Views(inputs));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(Contains(refused.status().message(), "stripped")) << refused.status().message();
+    EXPECT_TRUE(Contains(refused.status().message(), "--weights")) << refused.status().message();
+    auto ws = e->CreateWeightSet(LookupIn(g));
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    ASSERT_TRUE(e->SetWeights(*ws).ok());
+  }
+  const TensorMap ref = Reference(g, inputs);
+  ExpectClose(ref, RunOk(*e, inputs));
+  // The outputs PyTorch recorded with the model, too.
+  ExpectClose(LoadSafetensors(TinyCnnDir() + "/outputs.safetensors"), RunOk(*e, inputs));
+}
+
+TEST_P(BuilderModes, HandGraphMatchesReference) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  std::unique_ptr<Engine> e = BuildAndLoad(g, FastOptions(GetParam()));
+  ASSERT_NE(e, nullptr);
+  const Plan& plan = e->plan();
+  if (GetParam() == EngineMode::kStripped) {
+    EXPECT_FALSE(e->Run(Views(inputs)).ok());
+    ASSERT_TRUE(e->SetWeights(*e->CreateWeightSet(LookupIn(g))).ok());
+  }
+  ExpectClose(Reference(g, inputs), RunOk(*e, inputs), 1e-5);
+  // The batchnorm folded into the conv, the transpose into the Gemm's weight, MatMul+Add fused.
+  for (const PlanLayer& l : plan.layers) {
+    EXPECT_NE(l.node.op_type, "BatchNormalization");
+    EXPECT_NE(l.node.op_type, "Transpose");
+    EXPECT_NE(l.node.op_type, "Constant");
+  }
+  int refittable = 0, constants = 0, stored = 0;
+  for (const WeightSlot& s : plan.slots) {
+    refittable += s.refittable;
+    constants += !s.refittable;
+    stored += s.stored;
+    if (s.refittable) {
+      for (const std::string& src : s.recipe.Sources()) EXPECT_NE(plan.FindSource(src), nullptr);
+    }
+  }
+  if (GetParam() == EngineMode::kStatic) {
+    EXPECT_EQ(refittable, 0);
+    EXPECT_TRUE(plan.sources.empty());
+    EXPECT_TRUE(plan.weight_computations.empty());
+  } else {
+    EXPECT_GT(refittable, 0);
+    EXPECT_GT(constants, 0);  // the reshape target and the offset constant
+    EXPECT_EQ(plan.sources.size(), 9u);
+  }
+  EXPECT_EQ(stored, GetParam() == EngineMode::kStripped ? constants : int(plan.slots.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, BuilderModes,
+                         ::testing::Values(EngineMode::kRefittable, EngineMode::kStripped,
+                                           EngineMode::kStatic),
+                         [](const auto& info) { return std::string(EngineModeName(info.param)); });
+
+TEST(BuilderTest, RecipesRecordTheFusions) {
+  auto built = BuildEngine(HandGraph(), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  std::string recipes;
+  for (const WeightSlot& s : built->plan.slots) {
+    if (s.refittable) recipes += s.recipe.ToString() + "\n";
+  }
+  EXPECT_TRUE(Contains(recipes, "bn_scale(conv.w")) << recipes;
+  EXPECT_TRUE(Contains(recipes, "bn_bias(reshape(conv.b")) << recipes;
+  EXPECT_TRUE(Contains(recipes, "transpose(fc.w, perm=[1,0])")) << recipes;
+  EXPECT_GT(built->report.Count("fold_batchnorm"), 0) << built->report.ToString();
+  EXPECT_GT(built->report.Count("fold_weight_transpose"), 0) << built->report.ToString();
+}
+
+TEST(BuilderTest, WeightComputationKeptWhenRefittableFoldedWhenStatic) {
+  const std::vector<std::string> kept = {"square_scale", "reshape_square"};
+  auto has_layer = [](const Plan& p, const std::string& name) {
+    return std::any_of(p.layers.begin(), p.layers.end(),
+                       [&](const PlanLayer& l) { return l.node.name == name; });
+  };
+  for (EngineMode mode : {EngineMode::kRefittable, EngineMode::kStripped}) {
+    auto built = BuildEngine(HandGraph(), FastOptions(mode));
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    EXPECT_EQ(built->plan.weight_computations, kept);
+    for (const std::string& name : kept) EXPECT_TRUE(has_layer(built->plan, name)) << name;
+    // The square reads the source weight itself, so a refit recomputes it.
+    EXPECT_TRUE(std::any_of(built->plan.slots.begin(), built->plan.slots.end(),
+                            [](const WeightSlot& s) { return s.name == "scale" && s.refittable; }));
+  }
+  auto folded = BuildEngine(HandGraph(), FastOptions(EngineMode::kStatic));
+  ASSERT_TRUE(folded.ok()) << folded.status().ToString();
+  const Plan& sp = folded->plan;
+  EXPECT_TRUE(sp.weight_computations.empty());
+  for (const std::string& name : kept) EXPECT_FALSE(has_layer(sp, name)) << name;
+  // The folded result is a constant slot named after the computation's output.
+  EXPECT_TRUE(std::any_of(sp.slots.begin(), sp.slots.end(), [](const WeightSlot& s) {
+    return s.name == "sqr" && !s.refittable && s.stored;
+  }));
+}
+
+TEST(BuilderTest, InputShapeErrors) {
+  BuildOptions unknown = FastOptions();
+  unknown.input_shapes["y"] = {1, 3, 6, 6};
+  auto r = BuildEngine(HandGraph(), unknown);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), "'y'")) << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), "'x'")) << r.status().message();  // lists the inputs
+
+  BuildOptions rank = FastOptions();
+  rank.input_shapes["x"] = {1, 3, 6};
+  r = BuildEngine(HandGraph(), rank);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), "rank 3")) << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), "rank 4")) << r.status().message();
+
+  BuildOptions fixed = FastOptions();
+  fixed.input_shapes["x"] = {1, 3, 7, 6};
+  r = BuildEngine(HandGraph(), fixed);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(Contains(r.status().message(), "dimension 2 is 7")) << r.status().message();
+  EXPECT_TRUE(Contains(r.status().message(), "fixes it to 6")) << r.status().message();
+
+  BuildOptions same = FastOptions();  // agreeing with the model is fine
+  same.input_shapes["x"] = {1, 3, 6, 6};
+  EXPECT_TRUE(BuildEngine(HandGraph(), same).ok());
+}
+
+// y = Relu(x) + w with a symbolic batch dim.
+ir::Graph SymbolicGraph() {
+  ir::Graph g;
+  g.name = "sym";
+  g.opset = 17;
+  AddInput(g, "x", {-1, 5});
+  g.inputs[0].dim_params[0] = "batch";
+  g.weights.emplace("w", RandomTensor(Shape{5}, 3));
+  g.nodes.push_back(MakeNode("Relu", {"x"}, {"r"}));
+  g.nodes.push_back(MakeNode("Add", {"r", "w"}, {"y"}));
+  AddOutput(g, "y");
+  return g;
+}
+
+TEST(BuilderTest, SymbolicDimsDefaultToOneWithANote) {
+  auto built = BuildEngine(SymbolicGraph(), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  const Plan& p = built->plan;
+  EXPECT_EQ(p.values[p.inputs[0]].shape, Shape({1, 5}));
+  ASSERT_EQ(built->stats.notes.size(), 1u);
+  EXPECT_TRUE(Contains(built->stats.notes[0], "'batch'")) << built->stats.notes[0];
+  EXPECT_TRUE(Contains(built->stats.notes[0], "set to 1")) << built->stats.notes[0];
+
+  BuildOptions four = FastOptions();
+  four.input_shapes["x"] = {4, 5};
+  built = BuildEngine(SymbolicGraph(), four);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_EQ(built->plan.values[built->plan.inputs[0]].shape, Shape({4, 5}));
+  EXPECT_TRUE(built->stats.notes.empty());
+  // And it runs at that shape, matching the reference.
+  ir::Graph g = SymbolicGraph();
+  auto e = MustOpen(Engine::FromBuild(std::move(built).value()));
+  TensorMap in;
+  in.emplace("x", RandomTensor(Shape{4, 5}, 8));
+  ExpectClose(Reference(g, in), RunOk(*e, in), 1e-6);
+}
+
+class TimingCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "/refit_timing_cache_" + std::to_string(getpid()) + ".json";
+    std::filesystem::remove(path_);
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_;
+};
+
+TEST_F(TimingCacheTest, SecondBuildTimesNothing) {
+  BuildOptions o = FastOptions();
+  o.timing_cache_path = path_;
+  auto first = BuildEngine(TinyCnn(), o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GT(first->stats.tactics_timed, 0);
+  EXPECT_GT(first->stats.timed_layers, 0);
+  EXPECT_EQ(first->stats.cache_hits, 0);
+  ASSERT_TRUE(std::filesystem::exists(path_));
+
+  auto second = BuildEngine(TinyCnn(), o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->stats.tactics_timed, 0);
+  EXPECT_EQ(second->stats.timed_layers, 0);
+  EXPECT_EQ(second->stats.cache_hits, first->stats.timed_layers);
+  ASSERT_EQ(first->plan.layers.size(), second->plan.layers.size());
+  int from_cache = 0;
+  for (size_t l = 0; l < first->plan.layers.size(); ++l) {
+    const PlanLayer& a = first->plan.layers[l];
+    const PlanLayer& b = second->plan.layers[l];
+    EXPECT_EQ(a.tactic, b.tactic) << a.node.name;
+    EXPECT_FALSE(a.from_timing_cache) << a.node.name;
+    from_cache += b.from_timing_cache;
+  }
+  EXPECT_EQ(from_cache, second->stats.cache_hits);
+}
+
+TEST_F(TimingCacheTest, MalformedCacheIsAClearError) {
+  for (const char* text : {"this is not json", "{\"format\": 99, \"entries\": {}}",
+                           "{\"format\": 1, \"entries\": {\"k\": {\"tactic\": 3}}}"}) {
+    std::ofstream(path_) << text;
+    BuildOptions o = FastOptions();
+    o.timing_cache_path = path_;
+    auto r = BuildEngine(HandGraph(), o);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_TRUE(Contains(r.status().message(), path_)) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), "timing cache")) << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace refit::engine

@@ -1,0 +1,299 @@
+// Bad engine files: each a clear error naming the file, never a crash. Truncations and bit flips
+// (the container's checksums), another format version, plans that are well-formed CBOR with valid
+// checksums but lie, and engines tuned for CPU features this machine lacks.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "backend/cpu/cpu_features.h"
+#include "engine/engine_file.h"
+#include "engine/engine_test_util.h"
+
+namespace refit::engine {
+namespace {
+
+using namespace testing;  // NOLINT: the engine test helpers
+using Json = nlohmann::json;
+
+const std::string& TinyEngineBytes() {
+  static const std::string* bytes = [] {
+    auto* s = new std::string;
+    EXPECT_NE(BuildAndLoad(TinyCnn(), FastOptions(), s), nullptr);
+    return s;
+  }();
+  return *bytes;
+}
+
+struct Range {
+  SectionKind kind;
+  uint64_t offset, size;
+};
+
+// The section table as docs/engine-format.md lays it out.
+std::vector<Range> Sections(const std::string& bytes) {
+  uint32_t count;
+  uint64_t table;
+  std::memcpy(&count, bytes.data() + 12, 4);
+  std::memcpy(&table, bytes.data() + 24, 8);
+  std::vector<Range> out;
+  for (uint32_t i = 0; i < count; ++i) {
+    const char* e = bytes.data() + table + i * 40;
+    uint32_t kind;
+    Range r;
+    std::memcpy(&kind, e, 4);
+    std::memcpy(&r.offset, e + 8, 8);
+    std::memcpy(&r.size, e + 16, 8);
+    r.kind = SectionKind(kind);
+    out.push_back(r);
+  }
+  return out;
+}
+
+void ExpectRefused(const std::string& bytes, const std::string& what,
+                   StatusCode code = StatusCode::kDataLoss) {
+  auto e = Engine::FromBytes(bytes, "bad engine");
+  ASSERT_FALSE(e.ok()) << what;
+  EXPECT_EQ(e.status().code(), code) << what << ": " << e.status().ToString();
+  EXPECT_TRUE(Contains(e.status().message(), "bad engine")) << what << ": " << e.status().message();
+}
+
+TEST(EngineCorruption, TruncatedAtManyLengths) {
+  const std::string& bytes = TinyEngineBytes();
+  ASSERT_FALSE(bytes.empty());
+  std::vector<size_t> lengths;
+  for (size_t n = 0; n < 300; ++n) lengths.push_back(n);
+  for (size_t n = 300; n < bytes.size(); n += bytes.size() / 97) lengths.push_back(n);
+  for (const Range& r : Sections(bytes)) {
+    for (uint64_t n : {r.offset, r.offset + 1, r.offset + r.size / 2, r.offset + r.size - 1}) {
+      if (n < bytes.size()) lengths.push_back(n);
+    }
+  }
+  lengths.push_back(bytes.size() - 1);
+  for (size_t n : lengths) {
+    auto e = Engine::FromBytes(bytes.substr(0, n), "bad engine");
+    ASSERT_FALSE(e.ok()) << "kept " << n << " of " << bytes.size();
+    EXPECT_TRUE(Contains(e.status().message(), "truncated")) << e.status().message();
+    EXPECT_TRUE(Contains(e.status().message(), "bad engine")) << e.status().message();
+  }
+  // From a file, the error names the path.
+  const std::string path = ::testing::TempDir() + "/refit_truncated_" + std::to_string(getpid());
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  auto e = Engine::Open(path);
+  ASSERT_FALSE(e.ok());
+  EXPECT_TRUE(Contains(e.status().message(), path)) << e.status().message();
+  std::filesystem::remove(path);
+}
+
+TEST(EngineCorruption, BitFlipsInEverySection) {
+  const std::string& bytes = TinyEngineBytes();
+  std::vector<Range> ranges = Sections(bytes);
+  ASSERT_EQ(ranges.size(), 5u);               // metadata, plan, tactics, refit map, weights
+  ranges.push_back({SectionKind(0), 0, 64});  // the header
+  uint64_t table;
+  std::memcpy(&table, bytes.data() + 24, 8);
+  ranges.push_back({SectionKind(0), table, 5 * 40});  // the table
+  for (const Range& r : ranges) {
+    ASSERT_GT(r.size, 0u);
+    for (uint64_t at : {r.offset, r.offset + r.size / 3, r.offset + r.size - 1}) {
+      for (int bit : {0, 5}) {
+        std::string copy = bytes;
+        copy[at] = char(copy[at] ^ (1 << bit));
+        ExpectRefused(copy, "section " + std::string(SectionKindName(r.kind)) + " byte " +
+                                std::to_string(at) + " bit " + std::to_string(bit));
+      }
+    }
+  }
+}
+
+TEST(EngineCorruption, AnotherFormatVersion) {
+  std::string bytes = TinyEngineBytes();
+  const uint32_t version = kEngineFormatVersion + 1;
+  std::memcpy(bytes.data() + 8, &version, 4);
+  const uint64_t h = XXH64(bytes.data(), 40, 0);
+  std::memcpy(bytes.data() + 40, &h, 8);
+  ExpectRefused(bytes, "version", StatusCode::kFailedPrecondition);
+  auto e = Engine::FromBytes(bytes, "bad engine");
+  EXPECT_TRUE(Contains(e.status().message(), "version " + std::to_string(version)));
+  EXPECT_TRUE(Contains(e.status().message(), "rebuild")) << e.status().message();
+}
+
+// The engine's sections re-sealed after `edit` changed the decoded plan and tactics: checksums
+// are valid, only the content lies.
+std::string Rewrite(const std::string& bytes, const std::function<void(Json&, Json&)>& edit) {
+  auto f = EngineFile::FromBytes(bytes, "good engine");
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  const std::string_view plan = *(*f)->Section(SectionKind::kPlan);
+  const std::string_view tactics = *(*f)->Section(SectionKind::kTactics);
+  Json p = Json::from_cbor(plan.begin(), plan.end());
+  Json t = Json::parse(tactics.begin(), tactics.end());
+  edit(p, t);
+  EngineFileWriter w;
+  w.AddSection(SectionKind::kMetadata, std::string(*(*f)->Section(SectionKind::kMetadata)));
+  const std::vector<uint8_t> cbor = Json::to_cbor(p);
+  w.AddSection(SectionKind::kPlan, std::string(cbor.begin(), cbor.end()));
+  w.AddSection(SectionKind::kTactics, t.dump());
+  if ((*f)->Has(SectionKind::kRefitMap)) {
+    w.AddSection(SectionKind::kRefitMap, std::string(*(*f)->Section(SectionKind::kRefitMap)));
+  }
+  w.AddSection(SectionKind::kWeights, std::string(*(*f)->Section(SectionKind::kWeights)), 4096);
+  return std::move(w.Serialize()).value();
+}
+
+TEST(EngineCorruption, UnchangedRewriteLoads) {
+  // The control for the lies below: re-sealing alone breaks nothing.
+  const std::string same = Rewrite(TinyEngineBytes(), [](Json&, Json&) {});
+  EXPECT_TRUE(Engine::FromBytes(same, "resealed").ok());
+}
+
+// The first layer input of `kind` (1 value, 2 slot): {layer, input}.
+std::pair<size_t, size_t> FirstInput(const Json& p, int kind) {
+  for (size_t l = 0; l < p["layers"].size(); ++l) {
+    const Json& ins = p["layers"][l]["inputs"];
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (ins[i]["kind"] == kind) return {l, i};
+    }
+  }
+  ADD_FAILURE() << "no input of kind " << kind;
+  return {0, 0};
+}
+
+TEST(EngineCorruption, PlansThatLie) {
+  struct Lie {
+    std::string name;
+    std::function<void(Json&, Json&)> edit;
+    std::string message;
+  };
+  const std::vector<Lie> lies = {
+      {"value index out of range",
+       [](Json& p, Json&) {
+         auto [l, i] = FirstInput(p, 1);
+         p["layers"][l]["inputs"][i]["index"] = 100000;
+       },
+       "value index 100000 out of range"},
+      {"slot index out of range",
+       [](Json& p, Json&) {
+         auto [l, i] = FirstInput(p, 2);
+         p["layers"][l]["inputs"][i]["index"] = 4096;
+       },
+       "slot index 4096 out of range"},
+      {"graph output out of range", [](Json& p, Json&) { p["outputs"][0] = -3; },
+       "graph output index -3"},
+      {"slot beyond the weights section",
+       [](Json& p, Json&) { p["slots"][0]["offset"] = uint64_t(1) << 30; },
+       "lies outside the weights section"},
+      {"value beyond the arena",
+       [](Json& p, Json&) { p["values"][1]["offset"] = p["arena_bytes"].get<uint64_t>() + 64; },
+       "outside the activation arena"},
+      {"unknown tactic",
+       [](Json& p, Json& t) {
+         p["layers"][0]["tactic"] = "no_such_tactic";
+         t["layers"][0]["tactic"] = "no_such_tactic";
+       },
+       "no_such_tactic"},
+      {"tactics section disagrees",
+       [](Json&, Json& t) { t["layers"][0]["tactic"] = "something_else"; }, "names another tactic"},
+      {"unknown backend", [](Json& p, Json&) { p["layers"][0]["backend"] = "gpu"; },
+       "unknown backend 'gpu'"},
+      {"input count differs",
+       [](Json& p, Json&) {
+         p["layers"][0]["inputs"].push_back({{"kind", 0}, {"index", -1}});
+       },
+       "input count differs"},
+      {"slot not read by its layer", [](Json& p, Json&) { p["slots"][0]["input"] = 0; },
+       "is not the input its layer reads"},
+      {"unknown mode", [](Json& p, Json&) { p["mode"] = "sideways"; }, "sideways"},
+      {"unknown cpu feature", [](Json& p, Json&) { p["layers"][0]["features"] = "avx9000"; },
+       "avx9000"},
+      {"no workspace", [](Json& p, Json&) { p["workspace_bytes"] = 0; }, ""},
+      {"value dtype garbage", [](Json& p, Json&) { p["values"][0]["dtype"] = 1234; }, "dtype"},
+      {"layers missing", [](Json& p, Json&) { p.erase("layers"); }, "layers"},
+      {"plan is an array",
+       [](Json& p, Json&) {
+         p = Json::array({1, 2, 3});
+       },
+       "malformed"},
+  };
+  for (const Lie& lie : lies) {
+    SCOPED_TRACE(lie.name);
+    const std::string bytes = Rewrite(TinyEngineBytes(), lie.edit);
+    auto e = Engine::FromBytes(bytes, "bad engine");
+    if (lie.name == "no workspace" && e.ok()) continue;  // no tactic of this build needs any
+    ASSERT_FALSE(e.ok());
+    EXPECT_TRUE(Contains(e.status().message(), "bad engine")) << e.status().message();
+    EXPECT_TRUE(Contains(e.status().message(), lie.message)) << e.status().message();
+  }
+}
+
+// A stored slot whose recorded packed type is not what its tactic packs to: the kernel would read
+// past the bytes the plan accounts for. KNOWN GAP, disabled: loading does not check packed types
+// against the tactics (conv kernels do not check at run time either; GEMM kernels do), so this
+// engine loads and runs. Enable once Engine::Init verifies every slot's packed type.
+TEST(EngineCorruption, PackedTypeThatLies) {
+  const std::string bytes = Rewrite(TinyEngineBytes(), [](Json& p, Json&) {
+    for (Json& s : p["slots"]) {
+      if (s["packed_shape"].size() >= 2) {
+        s["packed_shape"] = Json::array({1});
+        return;
+      }
+    }
+    ADD_FAILURE() << "no slot of rank >= 2";
+  });
+  ExpectRefused(bytes, "packed shape");
+}
+
+TEST(EngineCorruption, RefitMapThatLies) {
+  auto built = BuildEngine(HandGraph(), FastOptions(EngineMode::kStripped));
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  // A source prototype of another shape: the recipe no longer yields the slot's type.
+  BuiltEngine lying = std::move(built).value();
+  for (SourcePrototype& s : lying.plan.sources) {
+    if (s.name == "fc.w") s.shape = Shape({4, 288});
+  }
+  auto bytes = SerializeEngine(lying);
+  ASSERT_TRUE(bytes.ok());
+  ExpectRefused(*bytes, "prototype");
+  auto e = Engine::FromBytes(*bytes, "bad engine");
+  EXPECT_TRUE(Contains(e.status().message(), "does not produce the slot's type"))
+      << e.status().message();
+}
+
+TEST(EngineCorruption, CpuFeaturesThisMachineLacks) {
+  const cpu::CpuFeatures& here = cpu::DetectCpuFeatures();
+  // The brief's pair when this CPU lacks either; otherwise whatever it lacks.
+  std::string lacking = "avx512fp16,amx-tile";
+  if (here.avx512fp16 && here.amx_tile) {
+    lacking = here.Missing(*cpu::CpuFeatures::Parse(
+        "avx,avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16,avx512fp16,"
+        "amx-tile"));
+  }
+  if (lacking.empty()) GTEST_SKIP() << "this CPU has every feature refit knows";
+  auto built = BuildEngine(HandGraph(), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  built->plan.layers[0].features = lacking;
+  auto bytes = SerializeEngine(*built);
+  ASSERT_TRUE(bytes.ok());
+  const std::string path = ::testing::TempDir() + "/refit_future_cpu_" + std::to_string(getpid());
+  std::ofstream(path, std::ios::binary) << *bytes;
+  auto e = Engine::Open(path);
+  std::filesystem::remove(path);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition) << e.status().ToString();
+  const std::string& m = e.status().message();
+  EXPECT_TRUE(Contains(m, path)) << m;
+  EXPECT_TRUE(Contains(m, "lacks '" + here.Missing(*cpu::CpuFeatures::Parse(lacking)) + "'")) << m;
+  if (!here.avx512fp16) {
+    EXPECT_TRUE(Contains(m, "avx512fp16")) << m;
+  }
+  if (!here.amx_tile) {
+    EXPECT_TRUE(Contains(m, "amx-tile")) << m;
+  }
+  EXPECT_TRUE(Contains(m, "Rebuild")) << m;
+}
+
+}  // namespace
+}  // namespace refit::engine

@@ -1,0 +1,305 @@
+// The runtime: loading equals building, refit through CreateWeightSet, input checks, the memory
+// plan of a real model, and concurrent runs.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "engine/engine_test_util.h"
+
+namespace refit::engine {
+namespace {
+
+using namespace testing;  // NOLINT: the engine test helpers
+
+// The graph with every source weight replaced by new random values of the same type.
+ir::Graph WithNewWeights(const ir::Graph& g, uint32_t seed) {
+  ir::Graph out = CloneGraph(g);
+  for (auto& [name, t] : out.weights) {
+    if (t.dtype() != DataType::kF32) continue;
+    t = RandomTensor(t.shape(), seed++, 0.2f, 1.5f);
+  }
+  return out;
+}
+
+TEST(EngineTest, FromBuildEqualsFromBytesBitExactly) {
+  for (EngineMode mode : {EngineMode::kRefittable, EngineMode::kStatic}) {
+    const ir::Graph g = TinyCnn();
+    const TensorMap inputs = LoadSafetensors(TinyCnnDir() + "/inputs.safetensors");
+    auto built = BuildEngine(CloneGraph(g), FastOptions(mode));
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    auto bytes = SerializeEngine(*built);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    auto from_build = MustOpen(Engine::FromBuild(std::move(built).value()));
+    auto from_bytes = MustOpen(Engine::FromBytes(*bytes, "tiny_cnn engine"));
+    ASSERT_TRUE(from_build && from_bytes);
+    EXPECT_EQ(from_bytes->file_bytes(), bytes->size());
+    EXPECT_TRUE(Contains(from_bytes->metadata(), "\"producer\""));
+    EXPECT_EQ(from_build->plan().layers.size(), from_bytes->plan().layers.size());
+    for (size_t l = 0; l < from_build->plan().layers.size(); ++l) {
+      EXPECT_EQ(from_build->plan().layers[l].tactic, from_bytes->plan().layers[l].tactic);
+    }
+    ExpectBitEqual(RunOk(*from_build, inputs), RunOk(*from_bytes, inputs));
+    // The codec loses nothing: the loaded plan serializes as the built one (whose slot offsets
+    // SerializeEngine assigns on its copy).
+    Plan loaded = from_bytes->plan();
+    for (WeightSlot& s : loaded.slots) s.offset = 0;
+    EXPECT_TRUE(SerializePlan(from_build->plan()) == SerializePlan(loaded));
+    EXPECT_TRUE(SerializeTactics(from_build->plan()) == SerializeTactics(loaded));
+    EXPECT_TRUE(SerializeRefitMap(from_build->plan()) == SerializeRefitMap(loaded));
+  }
+}
+
+TEST(EngineTest, RefitWithNewWeightsGivesTheirReferenceOutputs) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  const TensorMap before = RunOk(*e, inputs);
+  const ir::Graph g2 = WithNewWeights(g, 500);
+  auto ws = e->CreateWeightSet(LookupIn(g2));
+  ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+  EXPECT_TRUE((*ws)->complete());
+  // Creating a set changes nothing until it is set.
+  ExpectBitEqual(before, RunOk(*e, inputs));
+  ASSERT_TRUE(e->SetWeights(*ws).ok());
+  const TensorMap after = RunOk(*e, inputs);
+  ExpectClose(Reference(g2, inputs), after, 1e-5);
+  EXPECT_FALSE(AllClose(before.at("out"), after.at("out"), 1e-2));  // the weights did matter
+  // Back to the original weights: bit-exactly the original outputs (packing is deterministic).
+  ASSERT_TRUE(e->SetWeights(*e->CreateWeightSet(LookupIn(g))).ok());
+  ExpectBitEqual(before, RunOk(*e, inputs));
+}
+
+TEST(EngineTest, RefitTinyCnnStrippedFromNewWeights) {
+  const ir::Graph g = TinyCnn();
+  const TensorMap inputs = LoadSafetensors(TinyCnnDir() + "/inputs.safetensors");
+  auto e = BuildAndLoad(g, FastOptions(EngineMode::kStripped));
+  ASSERT_NE(e, nullptr);
+  const ir::Graph g2 = WithNewWeights(g, 77);
+  ASSERT_TRUE(e->SetWeights(*e->CreateWeightSet(LookupIn(g2))).ok());
+  ExpectClose(Reference(g2, inputs), RunOk(*e, inputs));
+}
+
+TEST(EngineTest, CreateWeightSetNamesEveryProblemAndChangesNothing) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  const TensorMap before = RunOk(*e, inputs);
+  auto weights_before = e->weights();
+
+  auto check = [&](TensorMap sources, std::vector<std::string> wanted) {
+    auto ws = e->CreateWeightSet(LookupIn(sources));
+    ASSERT_FALSE(ws.ok());
+    EXPECT_EQ(ws.status().code(), StatusCode::kInvalidArgument);
+    for (const std::string& w : wanted) {
+      EXPECT_TRUE(Contains(ws.status().message(), w)) << w << "\n" << ws.status().message();
+    }
+    EXPECT_EQ(e->weights(), weights_before);
+    ExpectBitEqual(before, RunOk(*e, inputs));
+  };
+  auto all = [&] {
+    TensorMap m;
+    for (const auto& [name, t] : g.weights) m.emplace(name, t.Clone());
+    return m;
+  };
+  TensorMap missing = all();
+  missing.erase("bn.var");
+  check(std::move(missing), {"'bn.var': missing", "f32[4]"});
+  TensorMap shape = all();
+  shape["fc.w"] = RandomTensor(Shape{144, 8}, 3);
+  check(std::move(shape), {"'fc.w'", "expected f32[8,144]", "found f32[144,8]"});
+  TensorMap dtype = all();
+  dtype["scale"] = Tensor::FromVector<double>(Shape{8}, std::vector<double>(8, 1.0));
+  check(std::move(dtype), {"'scale'", "found f64[8]"});
+  TensorMap three = all();
+  three.erase("conv.w");
+  three["conv.b"] = RandomTensor(Shape{5}, 4);
+  three["bn.beta"] = Tensor::FromVector<double>(Shape{4}, std::vector<double>(4, 1.0));
+  check(std::move(three),
+        {"3 source weight problems", "'conv.w': missing", "'conv.b'", "'bn.beta'"});
+}
+
+TEST(EngineTest, SetWeightsRefusesAForeignSet) {
+  auto e = BuildAndLoad(HandGraph(), FastOptions());
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->SetWeights(nullptr).ok());
+  EXPECT_FALSE(e->SetWeights(std::make_shared<WeightSet>()).ok());
+}
+
+TEST(EngineTest, RunInputErrorsAreClear) {
+  auto e = BuildAndLoad(HandGraph(), FastOptions());
+  ASSERT_NE(e, nullptr);
+  auto expect_error = [&](const TensorMap& in, std::vector<std::string> wanted) {
+    auto r = e->Run(Views(in));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    for (const std::string& w : wanted) {
+      EXPECT_TRUE(Contains(r.status().message(), w)) << w << "\n" << r.status().message();
+    }
+  };
+  expect_error({}, {"missing input 'x'"});
+  TensorMap shape;
+  shape.emplace("x", RandomTensor(Shape{1, 3, 6, 7}, 1));
+  expect_error(shape, {"'x'", "[1,3,6,7]", "[1,3,6,6]", "--input"});
+  TensorMap dtype;
+  dtype.emplace("x", Tensor::FromVector<double>(Shape{1, 3, 6, 6}, std::vector<double>(108, 0)));
+  expect_error(dtype, {"'x'", "f64", "f32"});
+  TensorMap extra = HandInputs();
+  extra.emplace("y", RandomTensor(Shape{2}, 1));
+  expect_error(extra, {"'y' is not an input"});
+  // A failed run leaves the engine usable.
+  ExpectClose(Reference(HandGraph(), HandInputs()), RunOk(*e, HandInputs()), 1e-5);
+}
+
+// No two values live at the same step share a byte of the arena (beyond memory_planner_test's
+// synthetic lifetimes: the lifetimes the builder derives for a real model).
+TEST(EngineTest, TinyCnnArenaNeverOverlapsLiveValues) {
+  auto built = BuildEngine(TinyCnn(), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  const Plan& p = built->plan;
+  const int32_t n = int32_t(p.values.size());
+  std::vector<int32_t> first(n, -2), last(n, -2);
+  for (int32_t v : p.inputs) first[v] = last[v] = -1;
+  for (size_t l = 0; l < p.layers.size(); ++l) {
+    for (const LayerInput& in : p.layers[l].inputs) {
+      if (in.kind == LayerInput::Kind::kValue) last[in.index] = int32_t(l);
+    }
+    for (int32_t o : p.layers[l].outputs) {
+      if (o >= 0) first[o] = last[o] = int32_t(l);
+    }
+  }
+  for (int32_t v : p.outputs) last[v] = int32_t(p.layers.size());
+  uint64_t live_sum_max = 0;
+  for (int32_t step = -1; step <= int32_t(p.layers.size()); ++step) {
+    uint64_t live = 0;
+    for (int32_t v = 0; v < n; ++v) {
+      if (first[v] <= step && step <= last[v] && !p.values[v].dynamic) {
+        live += uint64_t(p.values[v].shape.NumElements()) * DataTypeSize(p.values[v].dtype);
+      }
+    }
+    live_sum_max = std::max(live_sum_max, live);
+  }
+  int pairs = 0;
+  for (int32_t a = 0; a < n; ++a) {
+    const PlanValue& va = p.values[a];
+    ASSERT_NE(first[a], -2) << "value '" << va.name << "' is never written";
+    ASSERT_FALSE(va.dynamic) << va.name;
+    const uint64_t ba = uint64_t(va.shape.NumElements()) * DataTypeSize(va.dtype);
+    EXPECT_EQ(va.offset % 64, 0) << va.name;
+    EXPECT_LE(uint64_t(va.offset) + ba, p.arena_bytes) << va.name;
+    for (int32_t b = a + 1; b < n; ++b) {
+      const PlanValue& vb = p.values[b];
+      if (!(first[a] <= last[b] && first[b] <= last[a])) continue;
+      const uint64_t bb = uint64_t(vb.shape.NumElements()) * DataTypeSize(vb.dtype);
+      if (ba == 0 || bb == 0) continue;
+      ++pairs;
+      EXPECT_TRUE(uint64_t(va.offset) + ba <= uint64_t(vb.offset) ||
+                  uint64_t(vb.offset) + bb <= uint64_t(va.offset))
+          << "'" << va.name << "' and '" << vb.name << "' are live together and overlap";
+    }
+  }
+  EXPECT_GE(pairs, int(p.layers.size()) - 1);  // each layer's input and output at least
+  // Reuse happens: the arena is below the sum of all values, and not below the live peak.
+  uint64_t total = 0;
+  for (const PlanValue& v : p.values)
+    total += uint64_t(v.shape.NumElements()) * DataTypeSize(v.dtype);
+  EXPECT_LT(p.arena_bytes, total);
+  EXPECT_GE(p.arena_bytes, live_sum_max);
+}
+
+// Several threads run one engine at once (each with its own input); every output must equal the
+// single-threaded run bit for bit. Also run under ThreadSanitizer (label "concurrency").
+void RunConcurrently(const Engine& e, int threads, int runs_each) {
+  const TensorMap base = LoadSafetensors(TinyCnnDir() + "/inputs.safetensors");
+  std::vector<TensorMap> inputs(threads), expected(threads);
+  for (int t = 0; t < threads; ++t) {
+    for (const auto& [name, x] : base) {
+      Tensor y = x.Clone();
+      for (int64_t i = 0; i < y.NumElements(); ++i) y.mutable_data_as<float>()[i] *= float(t + 1);
+      inputs[t].emplace(name, std::move(y));
+    }
+    expected[t] = RunOk(e, inputs[t]);
+  }
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int r = 0; r < runs_each; ++r) {
+        auto out = e.Run(Views(inputs[t]));
+        if (!out.ok()) {
+          ++failures;
+          continue;
+        }
+        for (const auto& [name, want] : expected[t]) {
+          const Tensor& got = out->at(name);
+          if (std::memcmp(got.data(), want.data(), want.nbytes()) != 0) ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(EngineConcurrency, ParallelRunsAreBitExact) {
+  auto e = BuildAndLoad(TinyCnn(), FastOptions());
+  ASSERT_NE(e, nullptr);
+  RunConcurrently(*e, 4, 8);
+}
+
+TEST(EngineConcurrency, ParallelRunsShareTheEnginePool) {
+  std::string bytes;
+  ASSERT_NE(BuildAndLoad(TinyCnn(), FastOptions(), &bytes), nullptr);
+  EngineOptions two;
+  two.threads = 2;
+  auto e = MustOpen(Engine::FromBytes(bytes, "tiny_cnn", two));
+  ASSERT_NE(e, nullptr);
+  RunConcurrently(*e, 3, 6);
+}
+
+// Runs racing SetWeights see the old set or the new one, never a mix.
+TEST(EngineConcurrency, SetWeightsDuringRunsIsAtomic) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  auto old_set = e->weights();
+  auto new_set = *e->CreateWeightSet(LookupIn(WithNewWeights(g, 300)));
+  const TensorMap old_out = RunOk(*e, inputs);
+  ASSERT_TRUE(e->SetWeights(new_set).ok());
+  const TensorMap new_out = RunOk(*e, inputs);
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0}, runs{0};
+  std::vector<std::thread> runners;
+  for (int t = 0; t < 3; ++t) {
+    runners.emplace_back([&] {
+      while (!stop.load()) {
+        auto out = e->Run(Views(inputs));
+        ++runs;
+        if (!out.ok()) {
+          ++bad;
+          continue;
+        }
+        const Tensor& got = out->at("out");
+        const size_t n = got.nbytes();
+        if (std::memcmp(got.data(), old_out.at("out").data(), n) != 0 &&
+            std::memcmp(got.data(), new_out.at("out").data(), n) != 0) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 200; ++i) EXPECT_TRUE(e->SetWeights(i % 2 ? new_set : old_set).ok());
+  while (runs.load() < 30) std::this_thread::yield();
+  stop = true;
+  for (std::thread& th : runners) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+}  // namespace
+}  // namespace refit::engine

@@ -1,0 +1,244 @@
+// `refit build`, and `run` / `inspect` / `bench` on engines, driven as a user would on the
+// tiny_cnn example: outputs against the ones PyTorch recorded, every mode, the timing cache, and
+// clear errors for bad --input specs, stripped engines without weights and truncated files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+
+#include "cli_test_util.h"
+#include "refit/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace refit {
+namespace {
+
+using cli_testing::Refit;
+using cli_testing::Result;
+
+const std::string kDir = std::string(REFIT_SOURCE_DIR) + "/examples/models/tiny_cnn";
+const std::string kModel = kDir + "/model.onnx";
+const std::string kInputs = kDir + "/inputs.safetensors";
+
+class CliEngineTest : public ::testing::Test {
+ protected:
+  // One build per mode for the whole suite: building times every tactic.
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("refit_cli_engine_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::string Path(const std::string& name) { return (dir_ / name).string(); }
+
+  // The engine of `mode`, built on first use.
+  static std::string Engine(const std::string& mode) {
+    const std::string path = Path(mode + ".engine");
+    if (!fs::exists(path)) {
+      Result r = Refit("build " + kModel + " -o " + path + " --mode " + mode + " --quiet");
+      EXPECT_EQ(r.code, 0) << r.out;
+      EXPECT_NE(r.out.find("(" + mode + ", "), std::string::npos) << r.out;
+    }
+    return path;
+  }
+
+  // Every output within 1e-4 of the largest reference magnitude.
+  static void ExpectRecordedOutputs(const std::string& path) {
+    auto want = SafetensorsFile::Open(kDir + "/outputs.safetensors");
+    auto got = SafetensorsFile::Open(path);
+    ASSERT_TRUE(want.ok() && got.ok()) << path;
+    ASSERT_EQ((*want)->names(), (*got)->names());
+    for (const std::string& name : (*want)->names()) {
+      auto w = (*want)->Get(name);
+      auto g = (*got)->Get(name);
+      ASSERT_TRUE(w.ok() && g.ok()) << name;
+      ASSERT_EQ(w->shape(), g->shape()) << name;
+      ASSERT_EQ(g->dtype(), DataType::kF32) << name;
+      double max_ref = 0, max_diff = 0;
+      for (int64_t i = 0; i < w->NumElements(); ++i) {
+        const double a = w->data_as<float>()[i], b = g->data_as<float>()[i];
+        max_ref = std::max(max_ref, std::fabs(a));
+        max_diff = std::max(max_diff, std::isfinite(b) ? std::fabs(a - b) : INFINITY);
+      }
+      EXPECT_LE(max_diff, 1e-4 * max_ref) << name << ": max |ref| " << max_ref;
+    }
+  }
+
+  static std::string InputName() {
+    auto f = SafetensorsFile::Open(kInputs);
+    return f.ok() && !(*f)->names().empty() ? (*f)->names()[0] : "?";
+  }
+
+  static fs::path dir_;
+};
+
+fs::path CliEngineTest::dir_;
+
+TEST_F(CliEngineTest, BuildHelp) {
+  Result r = Refit("build --help");
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* flag : {"--mode", "--input", "--timing-cache", "--threads", "-o"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag << "\n" << r.out;
+  }
+}
+
+TEST_F(CliEngineTest, RefittableAndStaticEnginesReproduceTheRecordedOutputs) {
+  for (const std::string mode : {"refittable", "static"}) {
+    const std::string out = Path("out_" + mode + ".safetensors");
+    Result r = Refit("run " + Engine(mode) + " --inputs " + kInputs + " -o " + out);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find(mode + " engine"), std::string::npos) << r.out;
+    ExpectRecordedOutputs(out);
+  }
+}
+
+TEST_F(CliEngineTest, StrippedEngineNeedsWeights) {
+  const std::string engine = Engine("stripped");
+  EXPECT_LT(fs::file_size(engine), fs::file_size(Engine("refittable")));
+  const std::string out = Path("out_stripped.safetensors");
+  Result r = Refit("run " + engine + " --inputs " + kInputs + " -o " + out);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("--weights"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stripped"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  r = Refit("run " + engine + " --inputs " + kInputs + " -o " + out + " --weights " + kModel);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("refitted"), std::string::npos) << r.out;
+  ExpectRecordedOutputs(out);
+}
+
+TEST_F(CliEngineTest, InputSpecErrors) {
+  const std::string in = InputName();
+  struct Case {
+    std::string spec, wanted;
+  };
+  for (const Case& c : std::vector<Case>{{"nope:1x3", "'nope'"},
+                                         {in + ":1x3", "rank 2"},
+                                         {in + ":1x3x-4", "is not a dimension"},
+                                         {"1x3", "expected NAME:DIMxDIM"}}) {
+    Result r =
+        Refit("build " + kModel + " -o " + Path("bad.engine") + " --quiet --input " + c.spec);
+    EXPECT_EQ(r.code, 1) << c.spec << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.wanted), std::string::npos) << c.spec << "\n" << r.out;
+    EXPECT_FALSE(fs::exists(Path("bad.engine")));
+  }
+}
+
+TEST_F(CliEngineTest, TimingCacheMakesTheSecondBuildTimeNothing) {
+  const std::string cache = Path("timing.json");
+  const std::string build = "build " + kModel + " --quiet --timing-cache " + cache + " -o ";
+  Result first = Refit(build + Path("c1.engine"));
+  ASSERT_EQ(first.code, 0) << first.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      first.out, m, std::regex(R"((\d+) tactics timed on (\d+) layers, 0 from the timing cache)")))
+      << first.out;
+  EXPECT_GT(std::stoi(m[1]), 0);
+  const int timed_layers = std::stoi(m[2]);
+  EXPECT_TRUE(fs::exists(cache));
+  Result second = Refit(build + Path("c2.engine"));
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_NE(second.out.find("0 tactics timed on 0 layers, " + std::to_string(timed_layers) +
+                            " from the timing cache"),
+            std::string::npos)
+      << second.out;
+  // The second engine chose what the first did.
+  Result i1 = Refit("inspect --json " + Path("c1.engine"));
+  Result i2 = Refit("inspect --json " + Path("c2.engine"));
+  ASSERT_EQ(i1.code, 0);
+  ASSERT_EQ(i2.code, 0);
+  const auto j1 = nlohmann::json::parse(i1.out), j2 = nlohmann::json::parse(i2.out);
+  ASSERT_EQ(j1["layers"].size(), j2["layers"].size());
+  for (size_t l = 0; l < j1["layers"].size(); ++l) {
+    EXPECT_EQ(j1["layers"][l]["tactic"], j2["layers"][l]["tactic"]);
+  }
+  // A malformed cache is an error naming it.
+  { std::ofstream(cache) << "{ not json"; }
+  Result bad = Refit(build + Path("c3.engine"));
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find(cache), std::string::npos) << bad.out;
+}
+
+TEST_F(CliEngineTest, InspectEngine) {
+  const std::string engine = Engine("refittable");
+  Result text = Refit("inspect " + engine);
+  ASSERT_EQ(text.code, 0) << text.out;
+  for (const char* what : {"(format 1, refittable)", "layers ", "weight slots", "cpu "}) {
+    EXPECT_NE(text.out.find(what), std::string::npos) << what << "\n" << text.out;
+  }
+  Result r = Refit("inspect --json " + engine);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kind"], "engine");
+  EXPECT_EQ(j["mode"], "refittable");
+  EXPECT_EQ(j["file_bytes"].get<uint64_t>(), fs::file_size(engine));
+  EXPECT_GT(j["weight_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["stored_weight_bytes"], j["weight_bytes"]);
+  EXPECT_GT(j["arena_bytes"].get<uint64_t>(), 0u);
+  ASSERT_GT(j["layers"].size(), 0u);
+  for (const auto& l : j["layers"]) {
+    EXPECT_FALSE(l["tactic"].get<std::string>().empty()) << l.dump();
+    EXPECT_TRUE(l["backend"] == "cpu" || l["backend"] == "reference") << l.dump();
+  }
+  ASSERT_GT(j["weight_slots"].size(), 0u);
+  int recipes = 0;
+  for (const auto& s : j["weight_slots"]) {
+    if (!s["refittable"].get<bool>()) continue;
+    ++recipes;
+    EXPECT_FALSE(s["recipe"].get<std::string>().empty()) << s.dump();
+    EXPECT_GT(s["sources"].size(), 0u) << s.dump();
+  }
+  EXPECT_GT(recipes, 0);
+  EXPECT_GT(j["source_weights"].size(), 0u);
+  // Static: no recipes; stripped: no refittable bytes in the file.
+  const nlohmann::json st = nlohmann::json::parse(Refit("inspect --json " + Engine("static")).out);
+  EXPECT_EQ(st["mode"], "static");
+  for (const auto& s : st["weight_slots"]) EXPECT_TRUE(s["recipe"].is_null()) << s.dump();
+  const nlohmann::json sp =
+      nlohmann::json::parse(Refit("inspect --json " + Engine("stripped")).out);
+  EXPECT_EQ(sp["mode"], "stripped");
+  EXPECT_LT(sp["stored_weight_bytes"].get<uint64_t>(), sp["weight_bytes"].get<uint64_t>());
+}
+
+TEST_F(CliEngineTest, BenchEngineJson) {
+  Result r = Refit("bench " + Engine("refittable") + " --iterations 3 --warmup 1 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["backend"], "refittable engine");
+  EXPECT_EQ(j["iterations"], 3);
+  EXPECT_GT(j["median_ms"].get<double>(), 0);
+  EXPECT_LE(j["p10_ms"].get<double>(), j["p90_ms"].get<double>());
+  r = Refit("bench " + Engine("stripped") + " --iterations 1");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("--weights"), std::string::npos) << r.out;
+}
+
+TEST_F(CliEngineTest, TruncatedEngineIsAClearError) {
+  const std::string good = Engine("refittable");
+  for (uintmax_t keep : {fs::file_size(good) / 2, uintmax_t(100), uintmax_t(4)}) {
+    const std::string bad = Path("truncated_" + std::to_string(keep) + ".engine");
+    fs::copy_file(good, bad, fs::copy_options::overwrite_existing);
+    fs::resize_file(bad, keep);
+    const std::string out = Path("never.safetensors");
+    Result r = Refit("run " + bad + " --inputs " + kInputs + " -o " + out);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(out));
+    r = Refit("inspect " + bad);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find(bad), std::string::npos) << r.out;
+    if (keep >= 8) {
+      EXPECT_NE(r.out.find("truncated"), std::string::npos) << r.out;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace refit
