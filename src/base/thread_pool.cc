@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace refit {
 namespace {
 
@@ -9,6 +13,13 @@ void Chunk(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
   const int64_t base = n / parts, extra = n % parts;
   *begin = index * base + std::min<int64_t>(index, extra);
   *end = *begin + base + (index < extra ? 1 : 0);
+}
+
+// A pause hint in spin loops (SSE2 is baseline on x86-64).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
 }
 
 }  // namespace
@@ -22,7 +33,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -32,41 +43,56 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   if (n <= 0) return;
   std::lock_guard<std::mutex> call_lock(call_mu_);
   const int parts = num_threads();
+  // Published to the workers by the release increment of generation_ (they load it acquire).
+  fn_ = &fn;
+  n_ = n;
+  pending_.store(parts - 1, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    pending_ = parts - 1;
-    ++generation_;
+    std::lock_guard<std::mutex> lock(mu_);  // a worker about to sleep cannot miss the increment
+    generation_.fetch_add(1, std::memory_order_release);
   }
   work_cv_.notify_all();
   int64_t b, e;
   Chunk(n, parts, 0, &b, &e);
   if (b < e) fn(b, e);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  // Engine layers are often only microseconds long: spin briefly before sleeping, since a
+  // sleep/wake round trip would cost more than the work.
+  for (int spin = 0; spin < kSpinIterations && pending_.load(std::memory_order_acquire) != 0;
+       ++spin) {
+    CpuRelax();
+  }
+  if (pending_.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
   fn_ = nullptr;
 }
 
 void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* fn;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      fn = fn_;
-      n = n_;
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    for (int spin = 0;
+         spin < kSpinIterations && g == seen && !stop_.load(std::memory_order_acquire); ++spin) {
+      CpuRelax();
+      g = generation_.load(std::memory_order_acquire);
     }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] {
+        return stop_.load(std::memory_order_acquire) ||
+               generation_.load(std::memory_order_acquire) != seen;
+      });
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = g;
     int64_t b, e;
-    Chunk(n, num_threads(), index, &b, &e);
-    if (b < e) (*fn)(b, e);
-    {
+    Chunk(n_, num_threads(), index, &b, &e);
+    if (b < e) (*fn_)(b, e);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_all();
+      done_cv_.notify_all();
     }
   }
 }

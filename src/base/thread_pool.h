@@ -6,6 +6,7 @@
 // serialised. fn must not call ParallelFor on the same pool.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -29,16 +30,19 @@ class ThreadPool {
  private:
   void WorkerLoop(int index);
 
+  // Spins (about 20-80 us) a worker or the caller makes before blocking on a condition variable.
+  static constexpr int kSpinIterations = 2000;
+
   std::vector<std::thread> workers_;
   std::mutex call_mu_;  // serialises ParallelFor calls
-  std::mutex mu_;
+  std::mutex mu_;       // with the condition variables, for sleeping
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;  // published by generation_
   int64_t n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
 };
 
 // Runs fn over [0, n) on `pool`, or inline when pool is null.

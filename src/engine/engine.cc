@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -88,9 +89,9 @@ Status Engine::Init(const EngineOptions& options) {
     if (!tactic.ok()) return tactic.status().WithContext(label_);
     auto kernel = (*tactic)->Instantiate();
     if (!kernel.ok()) return kernel.status().WithContext(label_ + ": " + desc.Label());
-    if ((*kernel)->workspace_bytes() > plan_.workspace_bytes) {
-      return DataLoss(label_ + ": " + desc.Label() + " needs more workspace than the plan holds");
-    }
+    // The scratch a kernel needs can depend on the thread count (oneDNN's scratchpad does), so it
+    // is taken from the kernels as instantiated here, not from the plan.
+    workspace_bytes_ = std::max<uint64_t>(workspace_bytes_, (*kernel)->workspace_bytes());
     // Kernels trust a slot's packed size: check each slot against what this tactic packs to,
     // so a plan that lies about a packed shape is refused instead of read past.
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
@@ -214,7 +215,7 @@ Status Engine::CheckInputs(const std::map<std::string, TensorView>& inputs) cons
 StatusOr<std::unique_ptr<Engine::Context>> Engine::NewContext() const {
   auto ctx = std::make_unique<Context>();
   ctx->arena = AllocateAligned(plan_.arena_bytes);
-  ctx->workspace = AllocateAligned(plan_.workspace_bytes);
+  ctx->workspace = AllocateAligned(workspace_bytes_);
   ctx->values.resize(plan_.values.size());
   for (size_t v = 0; v < plan_.values.size(); ++v) {
     const PlanValue& pv = plan_.values[v];

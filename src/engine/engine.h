@@ -96,6 +96,7 @@ class Engine {
   std::vector<std::unique_ptr<backend::Tactic>> tactics_;
   std::vector<std::unique_ptr<backend::Kernel>> kernels_;
   std::unique_ptr<ThreadPool> pool_;
+  uint64_t workspace_bytes_ = 0;              // the largest kernel workspace, as instantiated
   std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
   mutable std::mutex contexts_mu_;
   mutable std::vector<std::unique_ptr<Context>> free_contexts_;

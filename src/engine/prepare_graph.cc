@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -104,7 +105,8 @@ StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe) {
 
 // Runs the graph on synthetic inputs and records every value's type.
 StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
-                        const std::map<std::string, TensorView>& samples, int probe) {
+                        const std::map<std::string, TensorView>& samples, int probe,
+                        ThreadPool* pool) {
   std::map<std::string, Tensor> derived;
   for (const auto& [name, recipe] : g.derived_weights) {
     auto value = recipe.Evaluate([&](const std::string& src) { return g.FindWeight(src); });
@@ -154,7 +156,7 @@ StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>&
       }
     }
     std::vector<Tensor> outs;
-    REFIT_RETURN_IF_ERROR(reference::EvaluateNode(node, g.opset, ins, &outs));
+    REFIT_RETURN_IF_ERROR(reference::EvaluateNode(node, g.opset, ins, &outs, pool));
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       if (node.outputs[o].empty()) continue;
       types[node.outputs[o]] = {outs[o].dtype(), outs[o].shape(), false};
@@ -168,17 +170,21 @@ StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>&
   return types;
 }
 
-// Types of every value, with `dynamic` set where two probes with different inputs disagree.
+// Types of every value. With `detect_dynamic`, a second run on other inputs marks the values whose
+// shapes differ as dynamic (one reference run of a big model at batch 8 takes seconds: the second
+// is skipped when the graph is known to have no dynamic shapes).
 StatusOr<TypeMap> ProbeTypes(const ir::Graph& g, const std::map<std::string, Tensor>& constants,
-                             const std::map<std::string, TensorView>& samples, BuildStats* stats) {
-  auto first = Probe(g, constants, samples, 0);
+                             const std::map<std::string, TensorView>& samples, bool detect_dynamic,
+                             ThreadPool* pool, BuildStats* stats) {
+  auto first = Probe(g, constants, samples, 0, pool);
   if (!first.ok()) {
     return first.status().WithContext(
         "running the model on " + std::string(samples.empty() ? "synthetic" : "the sample") +
         " inputs to find its shapes" +
         (samples.empty() ? " (inputs whose values decide shapes need --sample-inputs)" : ""));
   }
-  auto second = Probe(g, constants, {}, 1);
+  if (!detect_dynamic) return first;
+  auto second = Probe(g, constants, {}, 1, pool);
   if (!second.ok()) {
     stats->notes.push_back("second shape probe failed (" + second.status().message() +
                            "); treating every shape as static");
@@ -344,7 +350,12 @@ StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& option
   REFIT_RETURN_IF_ERROR(graph.Validate());
   REFIT_RETURN_IF_ERROR(FixInputShapes(graph, options, stats));
   // Concrete shapes everywhere let constant folding settle the shape arithmetic.
-  REFIT_ASSIGN_OR_RETURN(TypeMap first, ProbeTypes(graph, {}, options.sample_inputs, stats));
+  std::unique_ptr<ThreadPool> pool;
+  if (options.threads > 1) pool = std::make_unique<ThreadPool>(options.threads);
+  REFIT_ASSIGN_OR_RETURN(TypeMap first,
+                         ProbeTypes(graph, {}, options.sample_inputs, true, pool.get(), stats));
+  bool any_dynamic = false;
+  for (const auto& [name, desc] : first) any_dynamic = any_dynamic || desc.dynamic;
   for (const auto& [name, desc] : first) {
     if (desc.dynamic || graph.FindInput(name) != nullptr) continue;
     ir::ValueInfo& vi = graph.value_infos[name];
@@ -368,7 +379,8 @@ StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& option
   MaterialiseOutputs(p.graph);
   stats->passes_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Types of the final graph (passes add values). Constants are weights to the probe.
-  REFIT_ASSIGN_OR_RETURN(p.types, ProbeTypes(p.graph, p.constants, options.sample_inputs, stats));
+  REFIT_ASSIGN_OR_RETURN(p.types, ProbeTypes(p.graph, p.constants, options.sample_inputs,
+                                             any_dynamic, pool.get(), stats));
   return p;
 }
 

@@ -285,6 +285,9 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
   const int64_t m_blocks = (m + g.mc - 1) / g.mc;
+  // Below a few microseconds of work, waking another thread costs more than it saves.
+  constexpr double kMinParallelFlops = 1 << 18;
+  if (2.0 * double(m) * double(n) * double(k) < kMinParallelFlops) pool = nullptr;
   const int threads = pool != nullptr ? pool->num_threads() : 1;
   // Split N finer only when M alone does not give every thread a couple of tasks.
   while (g.panels_per_task > 1 &&
