@@ -4,6 +4,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/conv_params.h"
+#include "backend/cpu/conv_transpose_params.h"
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
@@ -19,5 +20,9 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_openblas": im2col + cblas_sgemm.
 void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_transpose_gemm/<gemm kernel>": ConvTranspose as colsT = X^T * W (W packed once) plus
+// col2im (conv_transpose_gemm.cc).
+void AddConvTransposeGemmTactics(const backend::LayerDesc& layer, const ConvTransposeParams& p,
+                                 TacticList* out);
 
 }  // namespace refit::cpu

@@ -2,6 +2,7 @@
 
 #include "backend/cpu/conv_params.h"
 #include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/conv_transpose_params.h"
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
@@ -13,6 +14,8 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out) {
     AddConvGemmTTactics(layer, *p, out);
     AddConvDnnlTactics(layer, *p, out);
     AddConvOpenBlasTactics(layer, *p, out);
+  } else if (std::optional<ConvTransposeParams> pt = ParseConvTransposeLayer(layer)) {
+    AddConvTransposeGemmTactics(layer, *pt, out);
   }
 }
 
