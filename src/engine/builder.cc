@@ -39,7 +39,10 @@ class Builder {
     plan.opset = g.opset;
     plan.mode = options_.mode;
     plan.weight_computations = prepared_.weight_computations;
-    for (const ir::ValueInfo& v : g.inputs) plan.inputs.push_back(AddValue(v.name));
+    for (const ir::ValueInfo& v : g.inputs) {
+      if (!prepared_.types.count(v.name)) return Internal("input '" + v.name + "' has no type");
+      plan.inputs.push_back(AddValue(v.name));
+    }
     if (options_.threads > 1) pool_ = std::make_unique<ThreadPool>(options_.threads);
     cpu::SetOpenMpThreads(options_.threads);
     if (!options_.timing_cache_path.empty()) {
@@ -156,6 +159,9 @@ class Builder {
         layer.outputs.push_back(-1);
         desc.outputs.emplace_back();
         continue;
+      }
+      if (!prepared_.types.count(out)) {
+        return Internal("node '" + node.name + "': output '" + out + "' has no probed type");
       }
       const int32_t v = AddValue(out);
       layer.outputs.push_back(v);
