@@ -44,7 +44,7 @@ class Builder {
       plan.inputs.push_back(AddValue(v.name));
     }
     if (options_.threads > 1) pool_ = std::make_unique<ThreadPool>(options_.threads);
-    cpu::SetOpenMpThreads(options_.threads);
+    cpu::SetOpenMpThreads(1);  // oneDNN primitives are created single-threaded (cpu_backend.h)
     if (!options_.timing_cache_path.empty()) {
       REFIT_ASSIGN_OR_RETURN(cache_, tuner::TimingCache::Load(options_.timing_cache_path));
     }

@@ -47,7 +47,7 @@ Engine::~Engine() = default;
 
 Status Engine::Init(const EngineOptions& options) {
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
-  cpu::SetOpenMpThreads(options.threads);
+  cpu::SetOpenMpThreads(1);  // as the builder did (cpu_backend.h)
   std::unique_ptr<backend::Backend> cpu = cpu::CreateCpuBackend();
   std::unique_ptr<backend::Backend> ref = reference::CreateReferenceBackend();
   descs_.resize(plan_.layers.size());

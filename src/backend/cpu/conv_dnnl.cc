@@ -119,7 +119,7 @@ class ConvDnnlKernel : public backend::Kernel {
   size_t workspace_bytes() const override { return pd_.scratchpad_desc().get_size(); }
 
   Status Run(const backend::KernelIo& io) const override {
-    SetOpenMpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
+    SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
     try {
       const dnnl::engine& eng = CpuEngine();
       auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };

@@ -35,7 +35,8 @@ class ConvOpenBlasKernel : public backend::Kernel {
     float* col = static_cast<float*>(io.workspace);
     const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
     const int64_t hw = p_.out_size();
-    openblas_set_num_threads(io.pool != nullptr ? io.pool->num_threads() : 1);
+    // Single-threaded (cpu_backend.h): OpenBLAS's spinning workers would fight our pool's.
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     for (int64_t n = 0; n < p_.batch; ++n) {
       for (int64_t g = 0; g < p_.group; ++g) {
         const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();

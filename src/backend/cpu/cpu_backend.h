@@ -14,10 +14,12 @@ namespace refit::cpu {
 
 std::unique_ptr<backend::Backend> CreateCpuBackend();
 
-// oneDNN runs on OpenMP (Debian's build), outside our thread pool: its primitives take the calling
-// thread's OpenMP thread count when created and when run. The builder and the engine call this with
-// their thread count before listing tactics, and oneDNN tactics call it before each run, so a
-// `--threads 1` engine does not fork a team of every core. A no-op when OpenMP is not loaded.
+// oneDNN (on OpenMP, in Debian's build) and OpenBLAS (pthreads) bring their own worker threads,
+// which spin after each call and fight our pool's workers for the cores (measured: 2-thread engines
+// 10-80x slower on small layers). So both run single-threaded here, as timed tactics among ours:
+// the builder and the engine set OpenMP's thread count to 1 before oneDNN primitives are created,
+// oneDNN tactics set it again before each run, OpenBLAS tactics set OpenBLAS's. A no-op when
+// OpenMP is not loaded.
 void SetOpenMpThreads(int threads);
 
 }  // namespace refit::cpu

@@ -133,7 +133,7 @@ class DnnlGemmKernel : public backend::Kernel {
     float* y = io.outputs[0]->mutable_data_as<float>();
     if (g_.m == 0 || g_.n == 0) return Status::Ok();
     const float* c = g_.c_form != BiasForm::kNone ? io.inputs[2]->data_as<float>() : nullptr;
-    SetOpenMpThreads(io.pool != nullptr ? io.pool->num_threads() : 1);
+    SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
     try {
       const dnnl::engine& eng = plan_.engine;
       std::unordered_map<int, memory> args = {

@@ -33,10 +33,8 @@ class OpenBlasGemmKernel : public backend::Kernel {
     const float* b = io.inputs[1]->data_as<float>();
     GemmEpilogue ep = epilogue_;
     ep.c = g_.c_form != BiasForm::kNone ? io.inputs[2]->data_as<float>() : nullptr;
-    const int threads = io.pool != nullptr ? io.pool->num_threads() : 1;
-    // One matrix per pool thread runs OpenBLAS single-threaded; otherwise it gets every thread.
-    const bool per_thread = g_.batch() > 1 && threads > 1 && g_.batch() >= threads;
-    SetOpenBlasThreads(per_thread ? 1 : threads);
+    // Single-threaded (cpu_backend.h); batched GEMMs still spread matrices over our pool.
+    SetOpenBlasThreads(1);
     const float alpha = g_.run_alpha();
     ForEachGemm(g_, io.pool, [&](int64_t i, ThreadPool* inner) {
       float* yi = y + i * g_.m * g_.n;
