@@ -17,19 +17,6 @@ bool OutputRequested(const KernelContext& ctx, size_t i) {
   return i < ctx.node.outputs.size() && !ctx.node.outputs[i].empty();
 }
 
-// Reads input i as doubles and checks it holds `count` elements.
-StatusOr<std::vector<double>> ReadParam(const KernelContext& ctx, size_t i, const char* name,
-                                        int64_t count) {
-  REFIT_ASSIGN_OR_RETURN(const Tensor* t, ctx.RequiredInput(i));
-  if (t->NumElements() != count) {
-    return ctx.Error(std::string(name) + " has shape " + t->shape().ToString() + ", expected " +
-                     std::to_string(count) + " elements");
-  }
-  auto v = ReadDoubles(*t);
-  if (!v.ok()) return ctx.Error(std::string(name) + ": " + v.status().message());
-  return v;
-}
-
 // Per-channel mean and biased variance of x seen as [n, channels, inner].
 template <typename T>
 void ChannelStats(const T* x, int64_t n, int64_t channels, int64_t inner, std::vector<double>& mean,

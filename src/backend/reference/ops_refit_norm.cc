@@ -16,18 +16,6 @@
 namespace refit::reference {
 namespace {
 
-StatusOr<std::vector<double>> ReadParam(const KernelContext& ctx, size_t i, const char* name,
-                                        int64_t count) {
-  REFIT_ASSIGN_OR_RETURN(const Tensor* t, ctx.RequiredInput(i));
-  if (t->NumElements() != count) {
-    return ctx.Error(std::string(name) + " has shape " + t->shape().ToString() + ", expected " +
-                     std::to_string(count) + " elements");
-  }
-  auto v = ReadDoubles(*t);
-  if (!v.ok()) return ctx.Error(std::string(name) + ": " + v.status().message());
-  return v;
-}
-
 Status GroupNorm(KernelContext& ctx) {
   REFIT_ASSIGN_OR_RETURN(const Tensor* x, ctx.RequiredInput(0));
   const Shape& shape = x->shape();

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/reference/kernel.h"
 #include "backend/reference/kernel_util.h"
 #include "refit/tensor.h"
 
@@ -31,6 +32,20 @@ inline StatusOr<std::vector<double>> ReadDoubles(const Tensor& t) {
     for (size_t i = 0; i < v.size(); ++i) v[i] = double(p[i]);
   });
   if (!st.ok()) return st;
+  return v;
+}
+
+// Reads input i of `ctx` as doubles and checks it holds `count` elements (a normalisation's
+// scale, bias, mean or variance); errors name the parameter and the node.
+inline StatusOr<std::vector<double>> ReadParam(const KernelContext& ctx, size_t i, const char* name,
+                                               int64_t count) {
+  REFIT_ASSIGN_OR_RETURN(const Tensor* t, ctx.RequiredInput(i));
+  if (t->NumElements() != count) {
+    return ctx.Error(std::string(name) + " has shape " + t->shape().ToString() + ", expected " +
+                     std::to_string(count) + " elements");
+  }
+  auto v = ReadDoubles(*t);
+  if (!v.ok()) return ctx.Error(std::string(name) + ": " + v.status().message());
   return v;
 }
 
