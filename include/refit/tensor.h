@@ -51,6 +51,9 @@ class Tensor {
 
   // Zero-filled tensor. Fails on a negative dim or an absurd size instead of aborting.
   static StatusOr<Tensor> Create(DataType dtype, Shape shape);
+  // Like Create, without zero-filling: for a tensor the caller overwrites in full (a refit packs
+  // weights at close to memory bandwidth and must not write every byte twice).
+  static StatusOr<Tensor> Uninitialized(DataType dtype, Shape shape);
   // Copies `view`'s bytes into a new owning tensor.
   static StatusOr<Tensor> CopyOf(const TensorView& view);
   // Wraps memory owned by `owner` (e.g. an mmapped file) without copying. `data` must stay valid
@@ -84,6 +87,8 @@ class Tensor {
   StatusOr<Tensor> Reshaped(Shape shape) const;
 
  private:
+  static StatusOr<Tensor> Allocate(DataType dtype, Shape shape, bool zero);
+
   DataType dtype_ = DataType::kUndefined;
   Shape shape_;
   void* data_ = nullptr;

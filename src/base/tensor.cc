@@ -7,18 +7,30 @@
 namespace refit {
 namespace {
 
-std::shared_ptr<void> AllocateAligned(size_t nbytes) {
+std::shared_ptr<void> AllocateAligned(size_t nbytes, bool zero) {
   // Round up so aligned_alloc's size requirement holds; never request zero bytes.
   const size_t size = (nbytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
   void* p = std::aligned_alloc(kTensorAlignment, size == 0 ? kTensorAlignment : size);
   if (p == nullptr) return nullptr;
-  std::memset(p, 0, size == 0 ? kTensorAlignment : size);
+  if (zero) {
+    std::memset(p, 0, size == 0 ? kTensorAlignment : size);
+  } else if (size > nbytes) {
+    std::memset(static_cast<char*>(p) + nbytes, 0, size - nbytes);  // the padding only
+  }
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 }  // namespace
 
 StatusOr<Tensor> Tensor::Create(DataType dtype, Shape shape) {
+  return Allocate(dtype, std::move(shape), /*zero=*/true);
+}
+
+StatusOr<Tensor> Tensor::Uninitialized(DataType dtype, Shape shape) {
+  return Allocate(dtype, std::move(shape), /*zero=*/false);
+}
+
+StatusOr<Tensor> Tensor::Allocate(DataType dtype, Shape shape, bool zero) {
   if (dtype == DataType::kUndefined) return InvalidArgument("tensor of undefined dtype");
   REFIT_ASSIGN_OR_RETURN(int64_t n, CheckedNumElements(shape.dims()));
   const size_t esize = DataTypeSize(dtype);
@@ -26,7 +38,7 @@ StatusOr<Tensor> Tensor::Create(DataType dtype, Shape shape) {
     return OutOfRange("tensor of shape " + shape.ToString() + " is too large");
   }
   Tensor t;
-  t.owner_ = AllocateAligned(size_t(n) * esize);
+  t.owner_ = AllocateAligned(size_t(n) * esize, zero);
   if (!t.owner_) {
     return OutOfRange("cannot allocate " + std::to_string(size_t(n) * esize) + " bytes for shape " +
                       shape.ToString());
@@ -38,7 +50,7 @@ StatusOr<Tensor> Tensor::Create(DataType dtype, Shape shape) {
 }
 
 StatusOr<Tensor> Tensor::CopyOf(const TensorView& view) {
-  REFIT_ASSIGN_OR_RETURN(Tensor t, Create(view.dtype(), view.shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor t, Uninitialized(view.dtype(), view.shape()));
   if (t.nbytes() > 0) std::memcpy(t.data_, view.data(), t.nbytes());
   return t;
 }

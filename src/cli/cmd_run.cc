@@ -26,8 +26,11 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
 
 Status RunEngine(const RunArgs& args, const TensorFile& inputs) {
   const auto load_start = std::chrono::steady_clock::now();
-  REFIT_ASSIGN_OR_RETURN(auto e, OpenEngine(args.model, args.threads, args.weights));
+  std::string refit_summary;
+  REFIT_ASSIGN_OR_RETURN(auto e,
+                         OpenEngine(args.model, args.threads, args.weights, &refit_summary));
   const double load_ms = MillisSince(load_start);
+  if (!refit_summary.empty()) std::fprintf(stderr, "refit run: %s\n", refit_summary.c_str());
   const auto start = std::chrono::steady_clock::now();
   REFIT_ASSIGN_OR_RETURN(auto outputs, e->Run(inputs.tensors));
   const double ms = MillisSince(start);

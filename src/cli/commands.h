@@ -16,5 +16,6 @@ Command AddBuildCommand(CLI::App& app);
 Command AddRunCommand(CLI::App& app);
 Command AddInspectCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);
+Command AddUpdateCommand(CLI::App& app);
 
 }  // namespace refit::cli

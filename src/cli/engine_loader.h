@@ -1,4 +1,5 @@
-// Loading engines for the CLI: telling engine files from ONNX models, and filling weights.
+// Loading engines for the CLI: telling engine files from ONNX models, and refitting them from
+// weight files.
 #pragma once
 
 #include <memory>
@@ -12,10 +13,16 @@ namespace refit::cli {
 // True when `path` starts with the engine magic ("REFITENG").
 bool IsEngineFile(const std::string& path);
 
-// Opens an engine. With `weights_path` (a safetensors state dict or an ONNX model whose
-// initializers carry the source weights' names), every refittable slot is recomputed from those
-// weights before the engine is returned; a stripped engine needs them.
+// Refits `engine` in memory from `weights_path` (a safetensors state dict, or an ONNX export of
+// the same model matched by initializer name or by graph position) with every core. Only the
+// slots those weights touch are recomputed; a stripped engine needs all of its weights. Returns a
+// one-line summary; on error the engine is unchanged.
+StatusOr<std::string> RefitFromFile(engine::Engine* engine, const std::string& weights_path);
+
+// Opens an engine and, with `weights_path`, refits it (RefitFromFile); the summary goes to
+// `*summary` when given.
 StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const std::string& path, int threads,
-                                                     const std::string& weights_path);
+                                                     const std::string& weights_path,
+                                                     std::string* summary = nullptr);
 
 }  // namespace refit::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   };
   add(refit::cli::AddBuildCommand);
   add(refit::cli::AddRunCommand);
+  add(refit::cli::AddUpdateCommand);
   add(refit::cli::AddInspectCommand);
   add(refit::cli::AddBenchCommand);
   try {

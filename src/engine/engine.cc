@@ -29,19 +29,6 @@ struct Engine::Context {
   std::shared_ptr<const WeightSet> bound;  // the set `ios` points into
 };
 
-bool WeightSet::complete() const {
-  for (const auto& s : slots) {
-    if (s == nullptr) return false;
-  }
-  return true;
-}
-
-uint64_t WeightSet::bytes() const {
-  uint64_t total = 0;
-  for (const auto& s : slots) total += s ? s->nbytes() : 0;
-  return total;
-}
-
 Engine::Engine() = default;
 Engine::~Engine() = default;
 
@@ -113,6 +100,7 @@ Status Engine::Init(const EngineOptions& options) {
     kernels_.push_back(std::move(kernel).value());
   }
   if (options.threads > 1) pool_ = std::make_unique<ThreadPool>(options.threads);
+  IndexRefitMap();
   return Status::Ok();
 }
 
@@ -132,60 +120,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
   e->weights_ = std::move(ws);
   REFIT_RETURN_IF_ERROR(e->Init(options));
   return e;
-}
-
-std::shared_ptr<const WeightSet> Engine::weights() const { return std::atomic_load(&weights_); }
-
-Status Engine::SetWeights(std::shared_ptr<const WeightSet> weights) {
-  if (weights == nullptr || weights->slots.size() != plan_.slots.size()) {
-    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
-  }
-  std::atomic_store(&weights_, std::shared_ptr<const WeightSet>(std::move(weights)));
-  return Status::Ok();
-}
-
-StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
-    const SourceLookup& sources) const {
-  std::string problems;
-  int count = 0;
-  auto problem = [&](const std::string& p) {
-    if (++count <= 20) problems += "\n  " + p;
-  };
-  for (const SourcePrototype& proto : plan_.sources) {
-    const Tensor* t = sources(proto.name);
-    if (t == nullptr) {
-      problem("'" + proto.name + "': missing (expected " + std::string(DataTypeName(proto.dtype)) +
-              proto.shape.ToString() + ")");
-    } else if (t->dtype() != proto.dtype || t->shape() != proto.shape) {
-      problem("'" + proto.name + "': expected " + std::string(DataTypeName(proto.dtype)) +
-              proto.shape.ToString() + ", found " + std::string(DataTypeName(t->dtype())) +
-              t->shape().ToString());
-    }
-  }
-  if (count > 0) {
-    return InvalidArgument(label_ + ": " + std::to_string(count) + " source weight problem" +
-                           (count == 1 ? "" : "s") + ":" + problems +
-                           (count > 20 ? "\n  ..." : ""));
-  }
-  std::shared_ptr<const WeightSet> current = weights();
-  auto ws = std::make_shared<WeightSet>();
-  ws->slots.resize(plan_.slots.size());
-  for (size_t s = 0; s < plan_.slots.size(); ++s) {
-    const WeightSlot& slot = plan_.slots[s];
-    if (!slot.refittable) {
-      ws->slots[s] = current->slots[s];
-      continue;
-    }
-    auto value = slot.recipe.Evaluate(sources);
-    if (!value.ok()) return value.status().WithContext(label_ + ": slot '" + slot.name + "'");
-    auto packed = tactics_[slot.layer]->PackWeight(size_t(slot.input), *value);
-    if (!packed.ok()) return packed.status().WithContext(label_ + ": slot '" + slot.name + "'");
-    if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
-      return Internal(label_ + ": slot '" + slot.name + "' packed to another layout than built");
-    }
-    ws->slots[s] = std::make_shared<const Tensor>(std::move(packed).value());
-  }
-  return std::shared_ptr<const WeightSet>(std::move(ws));
 }
 
 Status Engine::CheckInputs(const std::map<std::string, TensorView>& inputs) const {

@@ -69,6 +69,29 @@ class Engine {
   StatusOr<std::shared_ptr<const WeightSet>> CreateWeightSet(const SourceLookup& sources) const;
   // Atomically replaces the WeightSet later runs use. The set must come from this engine.
   Status SetWeights(std::shared_ptr<const WeightSet> weights);
+  // Replaces the WeightSet only if it is still `expected` (compare and swap); false otherwise.
+  // Lets concurrent refits each build on the set they read without losing the other's update.
+  Status ReplaceWeights(const std::shared_ptr<const WeightSet>& expected,
+                        std::shared_ptr<const WeightSet> desired, bool* replaced);
+
+  // The refit index, prepared once at load: which refittable slots read each source prototype
+  // (by index into plan().sources), and which sources each slot's recipe reads.
+  const std::vector<std::vector<int32_t>>& source_slots() const { return source_slots_; }
+  const std::vector<std::vector<int32_t>>& slot_sources() const { return slot_sources_; }
+  // Index of the source prototype called `name` in plan().sources, or -1.
+  int32_t FindSource(const std::string& name) const;
+  // Evaluates the recipes of refittable `slots` over `sources` and packs each for its tactic, on
+  // `pool` (null: the calling thread), largest slots first. Every source those recipes read must
+  // be supplied; values are not checked for finiteness here (the Refitter does). One result per
+  // entry of `slots`. Changes nothing in the engine.
+  StatusOr<std::vector<std::shared_ptr<const Tensor>>> PackSlots(const std::vector<int32_t>& slots,
+                                                                 const SourceLookup& sources,
+                                                                 ThreadPool* pool) const;
+  // The engine file for this engine's plan with `weights` (default: the current set), in `mode`
+  // (refittable or stripped; a static engine can only be written as static). Metadata is kept,
+  // with the mode updated. Fails when a slot the mode stores is missing.
+  StatusOr<std::string> Serialize(EngineMode mode,
+                                  std::shared_ptr<const WeightSet> weights = nullptr) const;
 
   // Runs the engine: one input per graph input (dtype and shape as built), one output per graph
   // output. With `layer_us`, also the wall time of each layer in microseconds (a profile).
@@ -82,6 +105,7 @@ class Engine {
                                                 const std::string& label,
                                                 const EngineOptions& options);
   Status Init(const EngineOptions& options);
+  void IndexRefitMap();
   Status CheckInputs(const std::map<std::string, TensorView>& inputs) const;
   std::unique_ptr<Context> AcquireContext() const;
   void ReleaseContext(std::unique_ptr<Context> ctx) const;
@@ -98,6 +122,9 @@ class Engine {
   std::unique_ptr<ThreadPool> pool_;
   uint64_t workspace_bytes_ = 0;              // the largest kernel workspace, as instantiated
   std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
+  std::vector<std::vector<int32_t>> source_slots_;
+  std::vector<std::vector<int32_t>> slot_sources_;
+  std::map<std::string, int32_t> source_index_;
   mutable std::mutex contexts_mu_;
   mutable std::vector<std::unique_ptr<Context>> free_contexts_;
 };

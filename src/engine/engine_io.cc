@@ -39,29 +39,44 @@ Status CheckCpu(const Plan& plan, const std::string& label) {
   return Status::Ok();
 }
 
-}  // namespace
-
-StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
-  Plan plan = built.plan;
-  if (built.slot_values.size() != plan.slots.size()) return Internal("slot count mismatch");
+// The file for `plan` with one packed tensor per slot (null where the mode stores nothing) and
+// the metadata `meta` (producer, format version and mode are set here).
+StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots, Json meta) {
+  if (slots.size() != plan.slots.size()) return Internal("slot count mismatch");
   std::string weights;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
     WeightSlot& slot = plan.slots[s];
-    const Tensor& t = built.slot_values[s];
-    if (t.dtype() != slot.packed_dtype || t.shape() != slot.packed_shape) {
-      return Internal("slot '" + slot.name + "': packed tensor does not match the plan");
-    }
     slot.offset = 0;
     if (!slot.stored) continue;
+    const Tensor* t = slots[s];
+    if (t == nullptr) return FailedPrecondition("weight slot '" + slot.name + "' has no value");
+    if (t->dtype() != slot.packed_dtype || t->shape() != slot.packed_shape) {
+      return Internal("slot '" + slot.name + "': packed tensor does not match the plan");
+    }
     weights.resize((weights.size() + 63) / 64 * 64, '\0');
     slot.offset = weights.size();
-    weights.append(static_cast<const char*>(t.data()), t.nbytes());
+    weights.append(static_cast<const char*>(t->data()), t->nbytes());
   }
+  meta["producer"] = kProducer;
+  meta["format_version"] = kEngineFormatVersion;
+  meta["mode"] = std::string(EngineModeName(plan.mode));
+  EngineFileWriter writer;
+  writer.AddSection(SectionKind::kMetadata, meta.dump(1));
+  writer.AddSection(SectionKind::kPlan, SerializePlan(plan));
+  writer.AddSection(SectionKind::kTactics, SerializeTactics(plan));
+  if (plan.mode != EngineMode::kStatic) {
+    writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
+  }
+  writer.AddSection(SectionKind::kWeights, std::move(weights), kWeightsAlignment);
+  return writer.Serialize();
+}
+
+}  // namespace
+
+StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+  const Plan& plan = built.plan;
   const BuildStats& st = built.stats;
   Json meta = {
-      {"producer", kProducer},
-      {"format_version", kEngineFormatVersion},
-      {"mode", std::string(EngineModeName(plan.mode))},
       {"model", plan.model_name},
       {"opset", plan.opset},
       {"features", plan.required_features},
@@ -79,20 +94,43 @@ StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
         {"timing_cache_hits", st.cache_hits},
         {"notes", st.notes}}},
   };
-  EngineFileWriter writer;
-  writer.AddSection(SectionKind::kMetadata, meta.dump(1));
-  writer.AddSection(SectionKind::kPlan, SerializePlan(plan));
-  writer.AddSection(SectionKind::kTactics, SerializeTactics(plan));
-  if (plan.mode != EngineMode::kStatic) {
-    writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
-  }
-  writer.AddSection(SectionKind::kWeights, std::move(weights), kWeightsAlignment);
-  return writer.Serialize();
+  std::vector<const Tensor*> slots;
+  for (const Tensor& t : built.slot_values) slots.push_back(&t);
+  return WriteEngine(plan, slots, std::move(meta));
 }
 
+StatusOr<std::string> Engine::Serialize(EngineMode mode,
+                                        std::shared_ptr<const WeightSet> weights) const {
+  if ((plan_.mode == EngineMode::kStatic) != (mode == EngineMode::kStatic)) {
+    return FailedPrecondition(label_ + ": a " + std::string(EngineModeName(plan_.mode)) +
+                              " engine cannot be written as " + std::string(EngineModeName(mode)) +
+                              " (static engines have no refit map; rebuild instead)");
+  }
+  if (weights == nullptr) weights = this->weights();
+  Plan plan = plan_;
+  plan.mode = mode;
+  std::vector<const Tensor*> slots;
+  for (size_t s = 0; s < plan.slots.size(); ++s) {
+    WeightSlot& slot = plan.slots[s];
+    slot.stored = !slot.refittable || mode != EngineMode::kStripped;
+    slots.push_back(weights->slots[s].get());
+    if (slot.stored && slots.back() == nullptr) {
+      return FailedPrecondition(label_ + ": weight '" + slot.name +
+                                "' has no value (a stripped engine needs its weights before it "
+                                "can be written as " +
+                                std::string(EngineModeName(mode)) + ")");
+    }
+  }
+  Json meta = Json::object();
+  if (!metadata_.empty()) meta = Json::parse(metadata_, nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object()) meta = Json::object();
+  return WriteEngine(std::move(plan), slots, std::move(meta));
+}
+
+namespace {
 // Shared by Open and FromBytes once the container is validated.
-static Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
-                           std::string* metadata, std::string_view* weights) {
+Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
+                    std::string* metadata, std::string_view* weights) {
   REFIT_ASSIGN_OR_RETURN(std::string_view meta, file.Section(SectionKind::kMetadata));
   try {
     const Json j = Json::parse(meta);
@@ -120,6 +158,8 @@ static Status LoadSections(const EngineFile& file, const std::string& label, Pla
   }
   return CheckCpu(*plan, label);
 }
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
                                                const std::string& label,

@@ -147,6 +147,27 @@ void ParseRefitMapJson(const Json& j, Plan& p) {
     proto.shape = internal::ShapeFromJson(Field(s, "shape"), "source shape");
     p.sources.push_back(std::move(proto));
   }
+  if (j.contains("architecture")) {
+    const Json& a = Field(j, "architecture");
+    const Json& hash = Field(a, "hash");
+    if (!hash.is_number_unsigned()) throw PlanError("refit map: architecture hash");
+    p.architecture.hash = hash.get<uint64_t>();
+    p.architecture.nodes = GetInt(a, "nodes", 0, kMaxItems);
+    const Json& ops = Field(a, "op_counts");
+    if (!ops.is_object() || ops.size() > size_t(kMaxItems)) {
+      throw PlanError("refit map: architecture op_counts");
+    }
+    for (const auto& [op, count] : ops.items()) {
+      if (!count.is_number_integer() || count.get<int64_t>() < 0) {
+        throw PlanError("refit map: architecture op count of '" + op + "'");
+      }
+      p.architecture.op_counts[op] = count.get<int>();
+    }
+    for (const Json& w : GetArray(a, "weights", kMaxItems)) {
+      if (!w.is_string()) throw PlanError("refit map: architecture weight name");
+      p.architecture.weights.push_back(w.get<std::string>());
+    }
+  }
   const Json& recipes = GetArray(j, "recipes", kMaxItems);
   size_t next = 0;
   for (WeightSlot& slot : p.slots) {
@@ -303,8 +324,14 @@ std::string SerializeRefitMap(const Plan& p) {
     recipes.push_back(
         {{"slot", i}, {"recipe", Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()))}});
   }
-  const std::vector<uint8_t> cbor =
-      Json::to_cbor(Json{{"sources", std::move(sources)}, {"recipes", std::move(recipes)}});
+  Json map = {{"sources", std::move(sources)}, {"recipes", std::move(recipes)}};
+  if (p.architecture.hash != 0) {
+    map["architecture"] = {{"hash", p.architecture.hash},
+                           {"nodes", p.architecture.nodes},
+                           {"op_counts", p.architecture.op_counts},
+                           {"weights", p.architecture.weights}};
+  }
+  const std::vector<uint8_t> cbor = Json::to_cbor(map);
   return std::string(cbor.begin(), cbor.end());
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/graph_signature.h"
 #include "ir/weight_recipe.h"
 #include "refit/status.h"
 
@@ -85,6 +86,9 @@ struct Plan {
   std::vector<PlanLayer> layers;  // execution order
   std::vector<WeightSlot> slots;
   std::vector<SourcePrototype> sources;  // every source weight a refittable slot reads
+  // The imported ONNX graph's structure (before passes), so a refit from another export whose
+  // initializers carry other names can match them by position (empty for older engines).
+  ir::GraphSignature architecture;
   uint64_t arena_bytes = 0;
   uint64_t workspace_bytes = 0;   // the largest layer workspace
   std::string required_features;  // union over the layers

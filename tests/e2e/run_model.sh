@@ -2,14 +2,17 @@
 # Runs one model through `refit run` and compares its outputs with the PyTorch oracle's.
 #
 # usage: run_model.sh --python PY --refit REFIT --model-dir DIR --work-dir WORK
-#                     [--expected FILE] [--rel REL] [-- EXTRA_REFIT_ARGS...]
+#                     [--expected FILE] [--rel REL] [--engine MODE [--weights FILE]
+#                     [--update [--update-mode MODE]]] [-- EXTRA_REFIT_ARGS...]
 # DIR holds model.onnx, inputs.safetensors and outputs.safetensors (as written by
 # tests/models/make_zoo.py); --expected names another file in DIR (e.g. outputs2.safetensors
-# together with `-- --weights DIR/weights2.safetensors`).
+# together with `--weights weights2.safetensors`). --weights is refit at `refit run`; with
+# --update it goes through `refit update` into a second engine file, which then runs alone.
+# EXTRA_REFIT_ARGS go to `refit build` and `refit run`, not to `refit update`.
 set -euo pipefail
 
 python="" refit="" model_dir="" work_dir="" expected="outputs.safetensors" rel="1e-4"
-engine_mode="" weights=""
+engine_mode="" weights="" update=0 update_mode=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) python="$2"; shift 2 ;;
@@ -20,6 +23,8 @@ while [[ $# -gt 0 ]]; do
     --rel) rel="$2"; shift 2 ;;
     --engine) engine_mode="$2"; shift 2 ;;    # build an engine of this mode and run it
     --weights) weights="$2"; shift 2 ;;       # refit to these source weights (file in model dir)
+    --update) update=1; shift ;;              # refit with `refit update`, then run the new engine
+    --update-mode) update_mode="$2"; shift 2 ;;  # --mode for `refit update`
     --) shift; break ;;
     *) echo "run_model.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -30,7 +35,15 @@ for var in python refit model_dir work_dir; do
     exit 2
   fi
 done
-for file in model.onnx inputs.safetensors "$expected"; do
+if [[ $update -eq 1 && ( -z "$engine_mode" || -z "$weights" ) ]]; then
+  echo "run_model.sh: --update needs --engine and --weights" >&2
+  exit 2
+fi
+if [[ -n "$update_mode" && $update -eq 0 ]]; then
+  echo "run_model.sh: --update-mode needs --update" >&2
+  exit 2
+fi
+for file in model.onnx inputs.safetensors "$expected" ${weights:+"$weights"}; do
   if [[ ! -f "$model_dir/$file" ]]; then
     echo "run_model.sh: missing $model_dir/$file (did the zoo_generate fixture run?)" >&2
     exit 1
@@ -64,14 +77,36 @@ PY
   echo "+ ${build[*]}"
   "${build[@]}" || { echo "FAIL: refit build exited with status $? on $model_dir/model.onnx" >&2; exit 1; }
 fi
-if [[ -n "$weights" ]]; then run_extra=(--weights "$model_dir/$weights"); fi
+if [[ $update -eq 1 ]]; then
+  updated="$work_dir/model_updated.engine"
+  rm -f "$updated"
+  update_cmd=("$refit" update "$target" -o "$updated" --weights "$model_dir/$weights")
+  if [[ -n "$update_mode" ]]; then update_cmd+=(--mode "$update_mode"); fi
+  echo "+ ${update_cmd[*]}"
+  start=$EPOCHREALTIME
+  status=0
+  "${update_cmd[@]}" || status=$?
+  if [[ $status -ne 0 ]]; then
+    echo "FAIL: refit update exited with status $status on $target" >&2
+    exit 1
+  fi
+  awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "refit update took %.3f s\n", e - s }'
+  if [[ ! -f "$updated" ]]; then
+    echo "FAIL: refit update succeeded but wrote no $updated" >&2
+    exit 1
+  fi
+  # The new engine must carry the weights by itself, so it runs without --weights.
+  target="$updated"
+elif [[ -n "$weights" ]]; then
+  run_extra=(--weights "$model_dir/$weights")
+fi
 cmd=("$refit" run "$target" --inputs "$model_dir/inputs.safetensors" -o "$out" "${run_extra[@]}" "$@")
 echo "+ ${cmd[*]}"
 start=$EPOCHREALTIME
 status=0
 "${cmd[@]}" || status=$?
 if [[ $status -ne 0 ]]; then
-  echo "FAIL: refit run exited with status $status on $model_dir/model.onnx" >&2
+  echo "FAIL: refit run exited with status $status on $target" >&2
   exit 1
 fi
 awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "refit run took %.3f s\n", e - s }'

@@ -9,10 +9,16 @@ For each model, OUTDIR/<name>/ receives
   outputs.safetensors   PyTorch's outputs, keyed by the ONNX graph output names
   weights2.safetensors  a second perturbation of every exported float weight (by initializer name)
   outputs2.safetensors  PyTorch's outputs with weights2 loaded
+  model2.onnx           the model with weights2 loaded, exported as model.onnx was (same
+                        initializer names, new values)
+  model2_renamed.onnx   model2.onnx with initializer k renamed "p<k>", as an exporter that
+                        generates its own names would (refit must then match by graph position)
   meta.json             op types, parameter count, problems found
 Needs torch 1.13 + onnx 1.12 (Debian's /usr/bin/python3). Exits 1 if an export breaks the
-naming contract (an initializer that is not a state_dict key, or whose value differs) or an
-output is not finite or does not change with weights2.
+naming contract (an initializer that is not a state_dict key, or whose value differs), if
+model2.onnx's initializers or op sequence differ from model.onnx's, if model2_renamed.onnx
+shares an initializer name with model.onnx, or if an output is not finite or does not change
+with weights2.
 """
 
 import argparse
@@ -92,6 +98,76 @@ def _check_names(name, proto, state):
     return problems, notes
 
 
+def _export(model, inputs, output_names, path):
+    """Exports with the flags that keep initializer names equal to state_dict keys."""
+    torch.onnx.export(model, tuple(inputs.values()), path, opset_version=_OPSET,
+                      input_names=list(inputs), output_names=output_names,
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _rewire(graph, mapping):
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in mapping:
+                node.input[i] = mapping[name]
+        for attr in node.attribute:
+            # Subgraphs (If, Loop) may read outer-scope initializers.
+            subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
+            for subgraph in subgraphs:
+                _rewire(subgraph, mapping)
+    for info in graph.value_info:
+        if info.name in mapping:
+            info.name = mapping[info.name]
+
+
+def _rename_initializers(proto):
+    """Returns a copy of proto whose initializer k is named "p<k>", its readers rewired.
+
+    Node order, graph inputs and graph outputs stay as they are, so only the names tell the
+    two models apart.
+    """
+    renamed = onnx.ModelProto()
+    renamed.CopyFrom(proto)
+    graph = renamed.graph
+    mapping = {init.name: f"p{k}" for k, init in enumerate(graph.initializer)}
+    boundary = {v.name for v in graph.input} | {v.name for v in graph.output}
+    if boundary & mapping.keys():
+        raise RuntimeError(f"initializers {sorted(boundary & mapping.keys())} are graph inputs "
+                           f"or outputs; renaming them would change the graph's interface")
+    produced = boundary | {out for node in graph.node for out in node.output}
+    if produced & set(mapping.values()):
+        raise RuntimeError(f"new initializer names {sorted(produced & set(mapping.values()))} "
+                           f"are already value names in the graph")
+    for init in graph.initializer:
+        init.name = mapping[init.name]
+    _rewire(graph, mapping)
+    onnx.checker.check_model(renamed, full_check=True)
+    return renamed
+
+
+def _check_model2(proto, proto2, renamed):
+    """Problems that would make model2.onnx or model2_renamed.onnx a wrong refit source."""
+    problems = []
+    names = [init.name for init in proto.graph.initializer]
+    names2 = [init.name for init in proto2.graph.initializer]
+    if names2 != names:
+        problems.append(f"model2.onnx initializers {names2[:8]}... differ from model.onnx's "
+                        f"{names[:8]}... ({len(names2)} vs {len(names)})")
+    ops = [node.op_type for node in proto.graph.node]
+    ops2 = [node.op_type for node in proto2.graph.node]
+    if ops2 != ops:
+        problems.append(f"model2.onnx has {len(ops2)} nodes, model.onnx {len(ops)}, or their "
+                        f"op types differ")
+    common = set(names) & {init.name for init in renamed.graph.initializer}
+    if common:
+        problems.append(f"model2_renamed.onnx keeps model.onnx initializer names "
+                        f"{sorted(common)}")
+    return problems
+
+
 def _graph_io(proto):
     initializer_names = {init.name for init in proto.graph.initializer}
     inputs = [v.name for v in proto.graph.input if v.name not in initializer_names]
@@ -110,12 +186,7 @@ def build_one(name, outdir):
 
     model_dir = os.path.join(outdir, name)
     os.makedirs(model_dir, exist_ok=True)
-    onnx_path = os.path.join(model_dir, "model.onnx")
-    torch.onnx.export(model, tuple(inputs.values()), onnx_path, opset_version=_OPSET,
-                      input_names=list(inputs), output_names=output_names,
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    proto = onnx.load(onnx_path)
-    onnx.checker.check_model(proto, full_check=True)
+    proto = _export(model, inputs, output_names, os.path.join(model_dir, "model.onnx"))
 
     graph_inputs, graph_outputs = _graph_io(proto)
     if graph_inputs != list(inputs) or graph_outputs != output_names:
@@ -146,6 +217,14 @@ def build_one(name, outdir):
             problems.append(f"output {out_name} is not finite")
         elif np.abs(a - b).max() <= 1e-3 * np.abs(a).max():
             problems.append(f"output {out_name} barely changes with weights2")
+
+    # The same weights as an ONNX refit source: once by name, once renamed.
+    proto2 = _export(model, inputs, output_names, os.path.join(model_dir, "model2.onnx"))
+    problems2, _ = _check_names(name, proto2, model.state_dict())
+    problems += [f"model2.onnx: {problem}" for problem in problems2]
+    renamed = _rename_initializers(proto2)
+    onnx.save(renamed, os.path.join(model_dir, "model2_renamed.onnx"))
+    problems += _check_model2(proto, proto2, renamed)
 
     meta = {
         "name": name,

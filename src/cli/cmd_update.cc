@@ -1,0 +1,76 @@
+// `refit update ENGINE -o NEW_ENGINE [--weights W.safetensors|W.onnx] [--mode refittable|stripped]`
+//
+// Refits an engine file to new source weights and/or rewrites it in another mode, without
+// rebuilding: the recipes and tactics recorded at build time are reused. The new file is written
+// atomically (temporary file and rename): on any error nothing is written.
+#include <chrono>
+#include <cstdio>
+
+#include "base/file_util.h"
+#include "cli/commands.h"
+#include "cli/engine_loader.h"
+#include "cli/model_loader.h"
+
+namespace refit::cli {
+namespace {
+
+struct UpdateArgs {
+  std::string engine;
+  std::string output;
+  std::string weights;
+  std::string mode;  // "" keeps the engine's mode
+};
+
+Status Update(const UpdateArgs& args) {
+  if (args.weights.empty() && args.mode.empty()) {
+    return InvalidArgument("nothing to do: give --weights and/or --mode");
+  }
+  if (!IsEngineFile(args.engine)) {
+    return InvalidArgument("'" + args.engine +
+                           "' is not an engine file (refit update takes what `refit build` "
+                           "wrote)");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  REFIT_ASSIGN_OR_RETURN(auto e, engine::Engine::Open(args.engine));
+  engine::EngineMode mode = e->plan().mode;
+  if (!args.mode.empty()) {
+    REFIT_ASSIGN_OR_RETURN(mode, engine::ParseEngineMode(args.mode));
+  }
+  if (mode == engine::EngineMode::kStatic && e->plan().mode != engine::EngineMode::kStatic) {
+    return InvalidArgument("--mode static: an engine cannot be made static by update (rebuild it)");
+  }
+  std::string summary = "no weights changed";
+  if (!args.weights.empty()) {
+    REFIT_ASSIGN_OR_RETURN(summary, RefitFromFile(e.get(), args.weights));
+  }
+  REFIT_ASSIGN_OR_RETURN(std::string bytes, e->Serialize(mode));
+  REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "refit update: %s -> %s (%s, %s): %s; %.2f s in all\n", args.engine.c_str(),
+               args.output.c_str(), std::string(engine::EngineModeName(mode)).c_str(),
+               FormatBytes(bytes.size()).c_str(), summary.c_str(), seconds);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Command AddUpdateCommand(CLI::App& app) {
+  auto args = std::make_shared<UpdateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "update", "Refit an engine file to new weights (no rebuild) and/or change its mode.");
+  cmd->add_option("engine", args->engine, "the engine file: ENGINE")->required();
+  cmd->add_option("-o,--output", args->output, "engine file to write (may be ENGINE itself)")
+      ->required();
+  cmd->add_option("--weights", args->weights,
+                  "new source weights: a safetensors state dict, or an ONNX export of the same "
+                  "model (initializers matched by name, else by graph position); weights not "
+                  "given keep their values, but a slot is recomputed from all of its sources");
+  cmd->add_option("--mode", args->mode,
+                  "refittable (weights in the file) or stripped (no refittable weights); "
+                  "default: the engine's mode")
+      ->check(CLI::IsMember({"refittable", "stripped", "static"}));
+  return [args] { return Update(*args); };
+}
+
+}  // namespace refit::cli

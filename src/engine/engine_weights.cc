@@ -1,0 +1,192 @@
+// The weight half of an Engine: weight sets, the refit index, packing slots from source weights.
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+
+#include "base/finite.h"
+#include "engine/engine.h"
+
+namespace refit::engine {
+namespace {
+
+bool RecipeComputes(const ir::WeightRecipe& recipe) {
+  for (const ir::WeightRecipe::Step& s : recipe.steps()) {
+    if (s.op == ir::WeightRecipe::Op::kCast || s.op == ir::WeightRecipe::Op::kBnScale ||
+        s.op == ir::WeightRecipe::Op::kBnBias) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool WeightSet::complete() const {
+  for (const auto& s : slots) {
+    if (s == nullptr) return false;
+  }
+  return true;
+}
+
+uint64_t WeightSet::bytes() const {
+  uint64_t total = 0;
+  for (const auto& s : slots) total += s ? s->nbytes() : 0;
+  return total;
+}
+
+std::shared_ptr<const WeightSet> Engine::weights() const { return std::atomic_load(&weights_); }
+
+Status Engine::SetWeights(std::shared_ptr<const WeightSet> weights) {
+  if (weights == nullptr || weights->slots.size() != plan_.slots.size()) {
+    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
+  }
+  std::atomic_store(&weights_, std::shared_ptr<const WeightSet>(std::move(weights)));
+  return Status::Ok();
+}
+
+Status Engine::ReplaceWeights(const std::shared_ptr<const WeightSet>& expected,
+                              std::shared_ptr<const WeightSet> desired, bool* replaced) {
+  if (desired == nullptr || desired->slots.size() != plan_.slots.size()) {
+    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
+  }
+  std::shared_ptr<const WeightSet> seen = expected;
+  *replaced = std::atomic_compare_exchange_strong(&weights_, &seen, std::move(desired));
+  return Status::Ok();
+}
+
+void Engine::IndexRefitMap() {
+  source_index_.clear();
+  for (size_t i = 0; i < plan_.sources.size(); ++i)
+    source_index_[plan_.sources[i].name] = int32_t(i);
+  source_slots_.assign(plan_.sources.size(), {});
+  slot_sources_.assign(plan_.slots.size(), {});
+  for (size_t s = 0; s < plan_.slots.size(); ++s) {
+    const WeightSlot& slot = plan_.slots[s];
+    if (!slot.refittable) continue;
+    // ParsePlan checked that every recipe names only sources with a prototype.
+    for (const std::string& name : slot.recipe.Sources()) {
+      const int32_t src = FindSource(name);
+      if (src < 0) continue;
+      slot_sources_[s].push_back(src);
+      source_slots_[size_t(src)].push_back(int32_t(s));
+    }
+  }
+}
+
+int32_t Engine::FindSource(const std::string& name) const {
+  auto it = source_index_.find(name);
+  return it == source_index_.end() ? -1 : it->second;
+}
+
+StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
+    const SourceLookup& sources) const {
+  std::string problems;
+  int count = 0;
+  auto problem = [&](const std::string& p) {
+    if (++count <= 20) problems += "\n  " + p;
+  };
+  for (const SourcePrototype& proto : plan_.sources) {
+    const Tensor* t = sources(proto.name);
+    if (t == nullptr) {
+      problem("'" + proto.name + "': missing (expected " + std::string(DataTypeName(proto.dtype)) +
+              proto.shape.ToString() + ")");
+    } else if (t->dtype() != proto.dtype || t->shape() != proto.shape) {
+      problem("'" + proto.name + "': expected " + std::string(DataTypeName(proto.dtype)) +
+              proto.shape.ToString() + ", found " + std::string(DataTypeName(t->dtype())) +
+              t->shape().ToString());
+    }
+  }
+  if (count > 0) {
+    return InvalidArgument(label_ + ": " + std::to_string(count) + " source weight problem" +
+                           (count == 1 ? "" : "s") + ":" + problems +
+                           (count > 20 ? "\n  ..." : ""));
+  }
+  std::vector<int32_t> refittable;
+  for (size_t s = 0; s < plan_.slots.size(); ++s) {
+    if (plan_.slots[s].refittable) refittable.push_back(int32_t(s));
+  }
+  REFIT_ASSIGN_OR_RETURN(auto packed, PackSlots(refittable, sources, pool_.get()));
+  std::shared_ptr<const WeightSet> current = weights();
+  auto ws = std::make_shared<WeightSet>(*current);
+  for (size_t i = 0; i < refittable.size(); ++i) ws->slots[size_t(refittable[i])] = packed[i];
+  return std::shared_ptr<const WeightSet>(std::move(ws));
+}
+
+StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
+    const std::vector<int32_t>& slots, const SourceLookup& sources, ThreadPool* pool) const {
+  for (int32_t s : slots) {
+    if (s < 0 || size_t(s) >= plan_.slots.size() || !plan_.slots[size_t(s)].refittable) {
+      return InvalidArgument(label_ + ": slot " + std::to_string(s) + " is not refittable");
+    }
+  }
+  // Largest first, handed out one at a time: a few big convolutions dominate most models.
+  std::vector<size_t> order(slots.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return plan_.slots[size_t(slots[a])].nbytes() > plan_.slots[size_t(slots[b])].nbytes();
+  });
+  std::vector<std::shared_ptr<const Tensor>> out(slots.size());
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  Status error = Status::Ok();
+  auto fail = [&](Status st) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (error.ok()) error = std::move(st);
+    failed = true;
+  };
+  auto work = [&](int64_t, int64_t) {
+    for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
+      const size_t i = order[k];
+      const WeightSlot& slot = plan_.slots[size_t(slots[i])];
+      const std::string where = label_ + ": slot '" + slot.name + "'";
+      // An identity recipe hands the source straight to the pack step (which copies it into the
+      // tactic's layout): one pass over the bytes instead of two.
+      Tensor value;
+      if (slot.recipe.IsIdentity()) {
+        const Tensor* src = sources(slot.recipe.steps()[0].source);
+        if (src == nullptr || src->dtype() != slot.dtype || src->shape() != slot.shape) {
+          fail(InvalidArgument(where + ": source '" + slot.recipe.steps()[0].source +
+                               "' is missing or of another type"));
+          return;
+        }
+        value = Tensor::Wrap(src->dtype(), src->shape(), const_cast<void*>(src->data()), nullptr);
+      } else {
+        auto v = slot.recipe.Evaluate(sources);
+        if (!v.ok()) {
+          fail(v.status().WithContext(where));
+          return;
+        }
+        value = std::move(v).value();
+      }
+      auto packed = tactics_[size_t(slot.layer)]->PackWeight(size_t(slot.input), value);
+      if (!packed.ok()) {
+        fail(packed.status().WithContext(where));
+        return;
+      }
+      if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
+        fail(Internal(where + " packed to another layout than built"));
+        return;
+      }
+      // Finite sources stay finite through transposes, reshapes and concats; arithmetic and
+      // conversions to a narrower type can overflow.
+      if (RecipeComputes(slot.recipe)) {
+        const int64_t bad = FirstNonFinite(packed->view());
+        if (bad >= 0) {
+          fail(InvalidArgument(where + " = " + slot.recipe.ToString() +
+                               " is not finite (packed element " + std::to_string(bad) +
+                               "): the source values overflow " +
+                               std::string(DataTypeName(slot.packed_dtype))));
+          return;
+        }
+      }
+      out[i] = std::make_shared<const Tensor>(std::move(packed).value());
+    }
+  };
+  const int threads = pool == nullptr ? 1 : pool->num_threads();
+  ParallelFor(pool, std::min<int64_t>(threads, int64_t(order.size())), work);
+  if (!error.ok()) return error;
+  return out;
+}
+
+}  // namespace refit::engine

@@ -1,0 +1,181 @@
+#include "refit/refitter.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "base/finite.h"
+#include "base/thread_pool.h"
+#include "engine/engine.h"
+
+namespace refit {
+namespace {
+
+std::string TypeString(DataType dtype, const Shape& shape) {
+  return std::string(DataTypeName(dtype)) + shape.ToString();
+}
+
+// "a, b, c and 4 more"
+std::string NameList(const std::vector<std::string>& names, size_t limit = 20) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < limit; ++i) out += (i ? "\n  " : "  ") + names[i];
+  if (names.size() > limit) out += "\n  ... and " + std::to_string(names.size() - limit) + " more";
+  return out;
+}
+
+}  // namespace
+
+Refitter::Refitter(engine::Engine* engine, const RefitterOptions& options) : engine_(engine) {
+  int threads = options.threads;
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads > 1) pool_ = std::make_unique<ThreadPool>(threads);
+  for (const engine::SourcePrototype& s : engine_->plan().sources) {
+    prototypes_.push_back({s.name, s.dtype, s.shape});
+  }
+}
+
+Refitter::~Refitter() = default;
+
+const WeightPrototype* Refitter::FindWeight(const std::string& name) const {
+  const int32_t i = engine_->FindSource(name);
+  return i < 0 ? nullptr : &prototypes_[size_t(i)];
+}
+
+Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
+  const WeightPrototype* proto = FindWeight(name);
+  const std::string where = engine_->label() + ": weight '" + name + "'";
+  if (proto == nullptr) {
+    return NotFound(where + " is not a refittable weight of this engine" +
+                    (prototypes_.empty() ? std::string(" (a static engine has none)") : ""));
+  }
+  if (value.dtype() != proto->dtype || value.shape() != proto->shape) {
+    return InvalidArgument(where + ": expected " + TypeString(proto->dtype, proto->shape) +
+                           ", found " + TypeString(value.dtype(), value.shape()));
+  }
+  if (value.data() == nullptr && value.nbytes() > 0) return InvalidArgument(where + " has no data");
+  owned_.erase(name);
+  pending_[name] =
+      Tensor::Wrap(value.dtype(), value.shape(), const_cast<void*>(value.data()), nullptr);
+  return Status::Ok();
+}
+
+Status Refitter::SetWeight(const std::string& name, std::shared_ptr<const Tensor> value) {
+  if (value == nullptr)
+    return InvalidArgument(engine_->label() + ": weight '" + name + "' is null");
+  REFIT_RETURN_IF_ERROR(SetWeight(name, value->view()));
+  owned_[name] = std::move(value);
+  return Status::Ok();
+}
+
+std::vector<std::string> Refitter::Pending() const {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : pending_) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> Refitter::Missing() const {
+  // A missing source, once supplied, touches its own slots, which may read further sources (a
+  // BatchNorm's gamma feeds both the scaled weight and the folded bias): close over that, so one
+  // call names everything Apply needs.
+  std::set<int32_t> slots, needed;
+  std::vector<int32_t> queue;
+  for (const auto& [name, _] : pending_) queue.push_back(engine_->FindSource(name));
+  std::shared_ptr<const engine::WeightSet> current = engine_->weights();
+  for (size_t s = 0; s < current->slots.size(); ++s) {
+    if (current->slots[s] != nullptr || !slots.insert(int32_t(s)).second) continue;
+    for (int32_t src : engine_->slot_sources()[s]) queue.push_back(src);
+  }
+  while (!queue.empty()) {
+    const int32_t src = queue.back();
+    queue.pop_back();
+    if (!needed.insert(src).second) continue;
+    for (int32_t s : engine_->source_slots()[size_t(src)]) {
+      if (!slots.insert(s).second) continue;
+      for (int32_t other : engine_->slot_sources()[size_t(s)]) queue.push_back(other);
+    }
+  }
+  std::vector<std::string> missing;
+  for (int32_t src : needed) {
+    const std::string& name = prototypes_[size_t(src)].name;
+    if (!pending_.count(name)) missing.push_back(name);
+  }
+  std::sort(missing.begin(), missing.end());
+  return missing;
+}
+
+void Refitter::Clear() {
+  pending_.clear();
+  owned_.clear();
+}
+
+StatusOr<RefitReport> Refitter::Apply() {
+  const auto start = std::chrono::steady_clock::now();
+  RefitReport report;
+  for (const engine::WeightSlot& s : engine_->plan().slots) report.refittable_slots += s.refittable;
+  const std::string& label = engine_->label();
+
+  const std::vector<std::string> missing = Missing();
+  if (!missing.empty()) {
+    std::vector<std::string> lines;
+    for (const std::string& name : missing) {
+      const WeightPrototype* p = FindWeight(name);
+      lines.push_back("'" + name + "' " + TypeString(p->dtype, p->shape));
+    }
+    return FailedPrecondition(label + ": " + std::to_string(missing.size()) +
+                              " source weight(s) must be supplied with the ones set (their slots "
+                              "are recomputed from all of their sources):\n" +
+                              NameList(lines));
+  }
+
+  // Every new value must be finite before anything is computed from it.
+  std::vector<const std::pair<const std::string, Tensor>*> entries;
+  for (const auto& entry : pending_) entries.push_back(&entry);
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::vector<std::string> bad;
+  ParallelFor(pool_.get(), pool_ ? pool_->num_threads() : 1, [&](int64_t, int64_t) {
+    for (size_t k; (k = next.fetch_add(1)) < entries.size();) {
+      const int64_t i = FirstNonFinite(entries[k]->second.view());
+      if (i < 0) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      bad.push_back("'" + entries[k]->first + "' element " + std::to_string(i));
+    }
+  });
+  if (!bad.empty()) {
+    std::sort(bad.begin(), bad.end());
+    return InvalidArgument(label + ": " + std::to_string(bad.size()) +
+                           " source weight(s) hold NaN or infinity (first bad element):\n" +
+                           NameList(bad));
+  }
+
+  std::set<int32_t> touched;
+  for (const auto& [name, _] : pending_) {
+    for (int32_t s : engine_->source_slots()[size_t(engine_->FindSource(name))]) touched.insert(s);
+  }
+  const std::vector<int32_t> slots(touched.begin(), touched.end());
+  auto lookup = [&](const std::string& name) -> const Tensor* {
+    auto it = pending_.find(name);
+    return it == pending_.end() ? nullptr : &it->second;
+  };
+  REFIT_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<const Tensor>> packed,
+                         engine_->PackSlots(slots, lookup, pool_.get()));
+
+  // Compare and swap: if another refit swapped first, rebuild on top of its set.
+  for (bool replaced = false; !replaced;) {
+    std::shared_ptr<const engine::WeightSet> base = engine_->weights();
+    auto next_set = std::make_shared<engine::WeightSet>(*base);
+    for (size_t i = 0; i < slots.size(); ++i) next_set->slots[size_t(slots[i])] = packed[i];
+    REFIT_RETURN_IF_ERROR(engine_->ReplaceWeights(base, std::move(next_set), &replaced));
+  }
+  report.weights = int(pending_.size());
+  report.slots = int(slots.size());
+  for (const auto& p : packed) report.bytes += p->nbytes();
+  Clear();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace refit
