@@ -5,19 +5,23 @@
 namespace refit {
 namespace {
 
-// Exponent all ones means NaN or infinity. Tested on the bit pattern, in blocks, so the compiler
-// vectorises the scan (it runs over every new weight at memory bandwidth).
+// NaN or infinity: the exponent bits are all ones. With the sign dropped, adding one exponent
+// step carries into the top bit exactly for those, so OR-ing that over a block of elements
+// tells whether the block holds one. Plain integer adds, ands and ors: vectorised even at the
+// baseline ISA, so the scan over every new weight runs at memory bandwidth.
 template <typename Bits>
-int64_t Scan(const void* data, int64_t n, Bits exponent_mask) {
+int64_t Scan(const void* data, int64_t n, Bits magnitude_mask, Bits exponent_step) {
   const Bits* p = static_cast<const Bits*>(data);
-  constexpr int64_t kBlock = 1024;
+  const Bits top = Bits(~magnitude_mask);
+  auto flag = [&](Bits v) { return Bits(Bits((v & magnitude_mask) + exponent_step) & top); };
+  constexpr int64_t kBlock = 4096;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = b + kBlock < n ? b + kBlock : n;
-    bool bad = false;
-    for (int64_t i = b; i < e; ++i) bad |= (p[i] & exponent_mask) == exponent_mask;
-    if (!bad) continue;
+    Bits acc = 0;
+    for (int64_t i = b; i < e; ++i) acc |= flag(p[i]);
+    if (acc == 0) continue;
     for (int64_t i = b; i < e; ++i) {
-      if ((p[i] & exponent_mask) == exponent_mask) return i;
+      if (flag(p[i]) != 0) return i;
     }
   }
   return -1;
@@ -29,13 +33,13 @@ int64_t FirstNonFinite(const TensorView& view) {
   const int64_t n = view.NumElements();
   switch (view.dtype()) {
     case DataType::kF32:
-      return Scan<uint32_t>(view.data(), n, 0x7f800000u);
+      return Scan<uint32_t>(view.data(), n, 0x7fffffffu, 0x00800000u);
     case DataType::kF64:
-      return Scan<uint64_t>(view.data(), n, 0x7ff0000000000000ull);
+      return Scan<uint64_t>(view.data(), n, 0x7fffffffffffffffull, 0x0010000000000000ull);
     case DataType::kF16:
-      return Scan<uint16_t>(view.data(), n, uint16_t(0x7c00));
+      return Scan<uint16_t>(view.data(), n, uint16_t(0x7fff), uint16_t(0x0400));
     case DataType::kBF16:
-      return Scan<uint16_t>(view.data(), n, uint16_t(0x7f80));
+      return Scan<uint16_t>(view.data(), n, uint16_t(0x7fff), uint16_t(0x0080));
     default:
       return -1;
   }

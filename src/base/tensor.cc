@@ -4,20 +4,24 @@
 #include <cstring>
 #include <new>
 
+#include "base/block_cache.h"
+
 namespace refit {
 namespace {
 
 std::shared_ptr<void> AllocateAligned(size_t nbytes, bool zero) {
   // Round up so aligned_alloc's size requirement holds; never request zero bytes.
   const size_t size = (nbytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-  void* p = std::aligned_alloc(kTensorAlignment, size == 0 ? kTensorAlignment : size);
+  const size_t bytes = size == 0 ? kTensorAlignment : size;
+  void* p = internal::BlockCache::Get().Take(bytes);
+  if (p == nullptr) p = std::aligned_alloc(kTensorAlignment, bytes);
   if (p == nullptr) return nullptr;
   if (zero) {
     std::memset(p, 0, size == 0 ? kTensorAlignment : size);
   } else if (size > nbytes) {
     std::memset(static_cast<char*>(p) + nbytes, 0, size - nbytes);  // the padding only
   }
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return std::shared_ptr<void>(p, [bytes](void* q) { internal::BlockCache::Get().Give(q, bytes); });
 }
 
 }  // namespace

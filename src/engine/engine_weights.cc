@@ -3,23 +3,9 @@
 #include <atomic>
 #include <mutex>
 
-#include "base/finite.h"
 #include "engine/engine.h"
 
 namespace refit::engine {
-namespace {
-
-bool RecipeComputes(const ir::WeightRecipe& recipe) {
-  for (const ir::WeightRecipe::Step& s : recipe.steps()) {
-    if (s.op == ir::WeightRecipe::Op::kCast || s.op == ir::WeightRecipe::Op::kBnScale ||
-        s.op == ir::WeightRecipe::Op::kBnBias) {
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 bool WeightSet::complete() const {
   for (const auto& s : slots) {
@@ -167,18 +153,6 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
       if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
         fail(Internal(where + " packed to another layout than built"));
         return;
-      }
-      // Finite sources stay finite through transposes, reshapes and concats; arithmetic and
-      // conversions to a narrower type can overflow.
-      if (RecipeComputes(slot.recipe)) {
-        const int64_t bad = FirstNonFinite(packed->view());
-        if (bad >= 0) {
-          fail(InvalidArgument(where + " = " + slot.recipe.ToString() +
-                               " is not finite (packed element " + std::to_string(bad) +
-                               "): the source values overflow " +
-                               std::string(DataTypeName(slot.packed_dtype))));
-          return;
-        }
       }
       out[i] = std::make_shared<const Tensor>(std::move(packed).value());
     }

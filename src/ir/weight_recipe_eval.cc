@@ -1,5 +1,6 @@
 // WeightRecipe::Evaluate: the only code that computes a derived weight's value. Scalar, simple
 // loops in a fixed order, so the result depends on nothing but the source bytes.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -50,9 +51,34 @@ StatusOr<Tensor> Transpose(const Tensor& x, const std::vector<int64_t>& perm) {
   const Shape& in = x.shape();
   std::vector<int64_t> out_dims(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) out_dims[i] = in[size_t(perm[i])];
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(x.dtype(), Shape(out_dims)));
-  const std::vector<int64_t> in_strides = in.Strides();
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x.dtype(), Shape(out_dims)));
   const size_t esz = DataTypeSize(x.dtype());
+  // The common case, a matrix (or a batch of them) transposed, in cache-sized tiles.
+  const size_t r = perm.size();
+  bool swap_last2 =
+      r >= 2 && esz == 4 && perm[r - 1] == int64_t(r - 2) && perm[r - 2] == int64_t(r - 1);
+  for (size_t i = 0; i + 2 < r && swap_last2; ++i) swap_last2 = perm[i] == int64_t(i);
+  if (swap_last2) {
+    const int64_t rows = in[r - 2], cols = in[r - 1];
+    const int64_t batch = rows * cols == 0 ? 0 : x.NumElements() / (rows * cols);
+    const uint32_t* src = static_cast<const uint32_t*>(x.data());
+    uint32_t* dst = static_cast<uint32_t*>(out.mutable_data());
+    constexpr int64_t kTile = 32;
+    for (int64_t b = 0; b < batch; ++b) {
+      const uint32_t* sb = src + b * rows * cols;
+      uint32_t* db = dst + b * rows * cols;
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+          const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+          for (int64_t j = j0; j < j1; ++j) {
+            for (int64_t i = i0; i < i1; ++i) db[j * rows + i] = sb[i * cols + j];
+          }
+        }
+      }
+    }
+    return out;
+  }
+  const std::vector<int64_t> in_strides = in.Strides();
   const char* src = static_cast<const char*>(x.data());
   char* dst = static_cast<char*>(out.mutable_data());
   std::vector<int64_t> idx(perm.size(), 0);
@@ -73,7 +99,7 @@ StatusOr<Tensor> Concat(const std::vector<const Tensor*>& xs, int64_t axis) {
   std::vector<int64_t> dims = first.shape().dims();
   dims[size_t(axis)] = 0;
   for (const Tensor* x : xs) dims[size_t(axis)] += x->shape()[size_t(axis)];
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(first.dtype(), Shape(dims)));
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(first.dtype(), Shape(dims)));
   int64_t outer = 1;
   for (size_t d = 0; d < size_t(axis); ++d) outer *= dims[d];
   char* dst = static_cast<char*>(out.mutable_data());
@@ -90,22 +116,42 @@ StatusOr<Tensor> Concat(const std::vector<const Tensor*>& xs, int64_t axis) {
 // gamma / sqrt(var + eps), per channel: the one formula BnScale and BnBias share.
 float BnFactor(float gamma, float var, float eps) { return gamma / std::sqrt(var + eps); }
 
+// Exponent bits all ones (NaN or infinity) once the sign is dropped: adding one exponent step
+// carries into the sign bit exactly for those, so an OR over a block tells whether any is bad
+// (vectorises with plain SSE2, fused into the loops that write the values).
+inline uint32_t NonFiniteBit(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return ((bits & 0x7fffffffu) + 0x00800000u) & 0x80000000u;
+}
+
+Status NotFinite(const char* what) {
+  return InvalidArgument(std::string(what) +
+                         " gives a value that is not finite (NaN or overflow): check the source "
+                         "weights (a BatchNorm variance of -eps, huge values)");
+}
+
 StatusOr<Tensor> BnScale(const Tensor& w, const float* gamma, const float* var, float eps,
                          int64_t axis) {
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(DataType::kF32, w.shape()));
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(DataType::kF32, w.shape()));
   const int64_t c = w.shape()[size_t(axis)];
   int64_t outer = 1, inner = 1;
   for (size_t d = 0; d < size_t(axis); ++d) outer *= w.shape()[d];
   for (size_t d = size_t(axis) + 1; d < w.shape().rank(); ++d) inner *= w.shape()[d];
   const float* x = w.data_as<float>();
   float* y = out.mutable_data_as<float>();
+  uint32_t bad = 0;
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t ch = 0; ch < c; ++ch) {
       const float f = BnFactor(gamma[ch], var[ch], eps);
       const int64_t base = (o * c + ch) * inner;
-      for (int64_t k = 0; k < inner; ++k) y[base + k] = x[base + k] * f;
+      for (int64_t k = 0; k < inner; ++k) {
+        y[base + k] = x[base + k] * f;
+        bad |= NonFiniteBit(y[base + k]);
+      }
     }
   }
+  if (bad) return NotFinite("bn_scale");
   return out;
 }
 
@@ -113,13 +159,16 @@ StatusOr<Tensor> BnScale(const Tensor& w, const float* gamma, const float* var, 
 StatusOr<Tensor> BnBias(const Tensor* b, const Tensor& gamma, const float* beta, const float* mean,
                         const float* var, float eps) {
   const int64_t c = gamma.NumElements();
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(DataType::kF32, Shape({c})));
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(DataType::kF32, Shape({c})));
   const float* bias = b ? b->data_as<float>() : nullptr;
   const float* g = gamma.data_as<float>();
   float* y = out.mutable_data_as<float>();
+  uint32_t bad = 0;
   for (int64_t ch = 0; ch < c; ++ch) {
     y[ch] = ((bias ? bias[ch] : 0.f) - mean[ch]) * BnFactor(g[ch], var[ch], eps) + beta[ch];
+    bad |= NonFiniteBit(y[ch]);
   }
+  if (bad) return NotFinite("bn_bias");
   return out;
 }
 
@@ -155,10 +204,19 @@ StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
         r = Tensor::CopyOf(TensorView(in[0]->dtype(), Shape(s.ints), in[0]->data()));
         break;
       case Op::kCast:
-        r = Tensor::Create(s.dtype, in[0]->shape());
+        r = Tensor::Uninitialized(s.dtype, in[0]->shape());
         if (!r.ok()) break;
-        for (int64_t e = 0; e < in[0]->NumElements(); ++e)
-          StoreFloat(s.dtype, r->mutable_data(), e, LoadFloat(in[0]->dtype(), in[0]->data(), e));
+        for (int64_t e = 0; e < in[0]->NumElements(); ++e) {
+          const double v = LoadFloat(in[0]->dtype(), in[0]->data(), e);
+          StoreFloat(s.dtype, r->mutable_data(), e, v);
+          // A narrower type can overflow a finite value (70000 in f16).
+          if (std::isfinite(v) && !std::isfinite(LoadFloat(s.dtype, r->data(), e))) {
+            r = InvalidArgument("cast to " + std::string(DataTypeName(s.dtype)) + ": " +
+                                std::to_string(v) + " (element " + std::to_string(e) +
+                                ") overflows it");
+            break;
+          }
+        }
         break;
       case Op::kBnScale:
         r = BnScale(*in[0], in[1]->data_as<float>(), in[2]->data_as<float>(), s.eps, s.axis);

@@ -114,6 +114,49 @@ TEST(WeightRecipeTest, TransposeReshapeConcatCast) {
   EXPECT_EQ(h.ToString(), "cast(cast(b, f16), f32)");
 }
 
+// The tiled path (a matrix or a batch of them with the last two axes swapped) against the general
+// one, on sizes that are not multiples of the tile.
+TEST(WeightRecipeTest, TiledTransposeMatchesTheGeneralPath) {
+  Sources s;
+  std::vector<float> v(2 * 37 * 45);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i);
+  s.Add("m", {2, 37, 45}, v);
+  WeightRecipe tiled;
+  tiled.AddTranspose(tiled.AddSource("m"), {0, 2, 1});
+  auto t = tiled.Evaluate(s.lookup());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->shape(), Shape({2, 45, 37}));
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t i = 0; i < 37; ++i) {
+      for (int64_t j = 0; j < 45; ++j) {
+        ASSERT_EQ(t->data_as<float>()[(b * 45 + j) * 37 + i], v[size_t((b * 37 + i) * 45 + j)]);
+      }
+    }
+  }
+}
+
+// Values a refit must refuse instead of baking in: a conversion that overflows, a BatchNorm that
+// divides by zero.
+TEST(WeightRecipeTest, NonFiniteResultsAreErrors) {
+  Sources s;
+  s.Add("w", {3}, {1, 70000, -2});
+  WeightRecipe cast;
+  cast.AddCast(cast.AddSource("w"), DataType::kF16);
+  auto c = cast.Evaluate(s.lookup());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("overflows"), std::string::npos) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("element 1"), std::string::npos) << c.status().ToString();
+
+  Sources bn = BnSources();
+  bn.Add("zero_var", {2}, {-1, 3});  // + eps 1 -> sqrt(0) for channel 0
+  WeightRecipe scale;
+  scale.AddBnScale(scale.AddSource("conv.weight"), scale.AddSource("bn.weight"),
+                   scale.AddSource("zero_var"), 1.f, 0);
+  auto sc = scale.Evaluate(bn.lookup());
+  ASSERT_FALSE(sc.ok());
+  EXPECT_NE(sc.status().message().find("not finite"), std::string::npos) << sc.status().ToString();
+}
+
 TEST(WeightRecipeTest, IdentityDoesNotAliasTheSource) {
   Sources s;
   s.Add("a", {2}, {1, 2});

@@ -168,21 +168,28 @@ class ConvGemmTTactic : public backend::Tactic {
                              std::to_string(cg) + ", " + std::to_string(p_.kernel_h) + ", " +
                              std::to_string(p_.kernel_w) + "]");
     }
+    // Every float is written below (PackB, then the padding).
     REFIT_ASSIGN_OR_RETURN(Tensor packed,
-                           Tensor::Create(DataType::kF32, Shape({p_.group * geo.b_block})));
+                           Tensor::Uninitialized(DataType::kF32, Shape({p_.group * geo.b_block})));
     const float* w = value.data_as<float>();
     float* out = packed.mutable_data_as<float>();
-    std::vector<float> permuted(size_t(mg * kg));
+    // One panel (nr output channels) at a time: its rows are permuted into a scratch block that
+    // stays in cache, then packed from there, so the weight is read and the panel written once.
+    const int64_t nr = info_.nr;
+    std::vector<float> rows(size_t(nr * kg));
     for (int64_t g = 0; g < p_.group; ++g) {
-      for (int64_t j = 0; j < mg; ++j) {
-        const float* src = w + (g * mg + j) * kg;  // (c, tap) order
-        float* dst = permuted.data() + j * kg;     // (tap, c) order
-        for (int64_t c = 0; c < cg; ++c) {
-          for (int64_t t = 0; t < ks; ++t) dst[t * cg + c] = src[c * ks + t];
-        }
-      }
       float* block = out + g * geo.b_block;
-      PackB(info_, permuted.data(), kg, /*trans_b=*/true, kg, mg, block);
+      for (int64_t col0 = 0; col0 < mg; col0 += nr) {
+        const int64_t cols = std::min(nr, mg - col0);
+        for (int64_t j = 0; j < cols; ++j) {
+          const float* src = w + (g * mg + col0 + j) * kg;  // (c, tap) order
+          float* dst = rows.data() + j * kg;                // (tap, c) order
+          for (int64_t t = 0; t < ks; ++t) {
+            for (int64_t c = 0; c < cg; ++c) dst[t * cg + c] = src[c * ks + t];
+          }
+        }
+        PackB(info_, rows.data(), kg, /*trans_b=*/true, kg, cols, block + (col0 / nr) * kg * nr);
+      }
       const int64_t used = int64_t(PackedBSize(info_, kg, mg));
       std::fill(block + used, block + geo.b_block, 0.0f);  // deterministic padding
     }

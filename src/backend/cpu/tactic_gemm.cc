@@ -127,9 +127,19 @@ class PackedGemmTactic : public backend::Tactic {
 
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 1 && g_.weight_b) {
-      REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
+      // alpha folds into B; with alpha 1 the value is packed straight from its own memory.
+      Tensor scaled;
+      if (g_.alpha != 1.0f) {
+        REFIT_ASSIGN_OR_RETURN(scaled, ScaledWeight(g_, value));
+      }
+      const Tensor& b = g_.alpha != 1.0f ? scaled : value;
+      if (b.dtype() != DataType::kF32 || b.NumElements() != g_.k * g_.n) {
+        return InvalidArgument("GEMM weight B: expected " + std::to_string(g_.k * g_.n) +
+                               " f32 elements, found " + b.shape().ToString());
+      }
       const int64_t floats = int64_t(PackedBSize(info_, g_.k, g_.n));
-      REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape({floats})));
+      // PackB writes every float, padding included.
+      REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({floats})));
       PackB(info_, b.data_as<float>(), g_.trans_b ? g_.k : g_.n, g_.trans_b, g_.k, g_.n,
             packed.mutable_data_as<float>());
       return packed;

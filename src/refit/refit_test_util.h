@@ -1,0 +1,60 @@
+// Helpers for the refit layer's tests (included by *_test.cc only).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/engine_test_util.h"
+#include "refit/refitter.h"
+
+namespace refit::refitter::testing {
+
+using namespace refit::engine::testing;  // NOLINT: the engine's test helpers, unqualified
+
+// The graph with fresh random values for every float weight.
+inline ir::Graph WithNewWeights(const ir::Graph& g, uint32_t seed) {
+  ir::Graph out = CloneGraph(g);
+  for (auto& [name, t] : out.weights) {
+    if (t.dtype() != DataType::kF32) continue;
+    t = RandomTensor(t.shape(), seed++, 0.2f, 1.5f);
+  }
+  return out;
+}
+
+// Sets every source weight the refitter lists from `g`'s weights (views into `g`).
+inline void SetAll(Refitter& r, const ir::Graph& g) {
+  for (const WeightPrototype& p : r.weights()) {
+    const Tensor* t = g.FindWeight(p.name);
+    ASSERT_NE(t, nullptr) << p.name;
+    ASSERT_TRUE(r.SetWeight(p.name, t->view()).ok()) << p.name;
+  }
+}
+
+// x[1,6] -> Gemm(x, tied, transB=1)[1,4] ; y[1,4] -> MatMul(y, tied)[1,6]: one source weight read
+// by two slots packed differently (an LM head tied to its embedding, in miniature).
+inline ir::Graph TiedGraph(uint32_t seed = 1) {
+  ir::Graph g;
+  g.name = "tied";
+  g.opset = 17;
+  AddInput(g, "x", {1, 6});
+  AddInput(g, "y", {1, 4});
+  g.weights.emplace("tied", RandomTensor(Shape{4, 6}, seed));
+  g.weights.emplace("other", RandomTensor(Shape{6}, seed + 1));
+  ir::Node gemm = MakeNode("Gemm", {"x", "tied"}, {"a"}, "gemm");
+  SetInt(gemm, "transB", 1);
+  g.nodes.push_back(std::move(gemm));
+  g.nodes.push_back(MakeNode("MatMul", {"y", "tied"}, {"m"}, "matmul"));
+  g.nodes.push_back(MakeNode("Add", {"m", "other"}, {"b"}, "add"));
+  AddOutput(g, "a");
+  AddOutput(g, "b");
+  return g;
+}
+
+inline TensorMap TiedInputs() {
+  TensorMap m;
+  m.emplace("x", RandomTensor(Shape{1, 6}, 77));
+  m.emplace("y", RandomTensor(Shape{1, 4}, 78));
+  return m;
+}
+
+}  // namespace refit::refitter::testing

@@ -1,0 +1,240 @@
+#include "refit/refitter.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "refit/refit_test_util.h"
+
+namespace refit::refitter {
+namespace {
+
+using namespace testing;  // NOLINT
+
+TEST(RefitterTest, ListsTheRefittableSourceWeights) {
+  const ir::Graph g = HandGraph();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  Refitter r(e.get());
+  std::set<std::string> names;
+  for (const WeightPrototype& p : r.weights()) {
+    names.insert(p.name);
+    const Tensor* w = g.FindWeight(p.name);
+    ASSERT_NE(w, nullptr) << p.name;
+    EXPECT_EQ(p.shape, w->shape()) << p.name;
+    EXPECT_EQ(p.dtype, w->dtype()) << p.name;
+  }
+  // "scale" only feeds a weight computation kept at run time: it is a slot of its own.
+  EXPECT_EQ(names, (std::set<std::string>{"bn.beta", "bn.gamma", "bn.mean", "bn.var", "conv.b",
+                                          "conv.w", "fc.b", "fc.w", "scale"}));
+}
+
+TEST(RefitterTest, FullRefitGivesTheNewWeightsOutputsAndBackIsBitExact) {
+  const ir::Graph g = HandGraph();
+  const ir::Graph g2 = WithNewWeights(g, 500);
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  const TensorMap before = RunOk(*e, inputs);
+  Refitter r(e.get());
+  SetAll(r, g2);
+  EXPECT_TRUE(r.Missing().empty());
+  auto report = r.Apply();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->weights, int(r.weights().size()));
+  EXPECT_EQ(report->slots, report->refittable_slots);
+  EXPECT_GT(report->bytes, 0u);
+  EXPECT_TRUE(r.Pending().empty());
+  const TensorMap after = RunOk(*e, inputs);
+  ExpectClose(Reference(g2, inputs), after);
+  // A -> B -> A: exactly the original outputs.
+  SetAll(r, g);
+  ASSERT_TRUE(r.Apply().ok());
+  ExpectBitEqual(before, RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, PartialRefitRecomputesOnlyTouchedSlotsAndSharesTheRest) {
+  const ir::Graph g = HandGraph();
+  ir::Graph g2 = CloneGraph(g);
+  g2.weights.at("fc.w") = RandomTensor(Shape{8, 144}, 901);
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  auto old_set = e->weights();
+  Refitter r(e.get());
+  ASSERT_TRUE(r.SetWeight("fc.w", g2.weights.at("fc.w").view()).ok());
+  EXPECT_TRUE(r.Missing().empty());  // the transposed MatMul weight reads fc.w alone
+  auto report = r.Apply();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->weights, 1);
+  EXPECT_EQ(report->slots, 1);
+  auto new_set = e->weights();
+  ASSERT_NE(new_set, old_set);
+  int changed = 0;
+  for (size_t s = 0; s < new_set->slots.size(); ++s) {
+    if (new_set->slots[s] != old_set->slots[s]) {
+      ++changed;
+      EXPECT_EQ(e->plan().slots[s].recipe.Sources(), std::vector<std::string>{"fc.w"});
+    }
+  }
+  EXPECT_EQ(changed, 1);
+  ExpectClose(Reference(g2, inputs), RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, BatchNormTensorsMustComeTogether) {
+  const ir::Graph g = HandGraph();
+  const ir::Graph g2 = WithNewWeights(g, 700);
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  auto old_set = e->weights();
+  Refitter r(e.get());
+  ASSERT_TRUE(r.SetWeight("conv.w", g2.weights.at("conv.w").view()).ok());
+  // conv.w's folded slot reads gamma and var; gamma also feeds the folded bias, which reads
+  // conv.b, beta and mean: the closure is the whole BatchNorm.
+  EXPECT_EQ(r.Missing(),
+            (std::vector<std::string>{"bn.beta", "bn.gamma", "bn.mean", "bn.var", "conv.b"}));
+  auto failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Contains(failed.status().message(), "'bn.var' f32" + Shape{4}.ToString()))
+      << failed.status().message();
+  EXPECT_EQ(e->weights(), old_set);
+  EXPECT_EQ(r.Pending(), std::vector<std::string>{"conv.w"});  // kept for another try
+  for (const std::string& m : r.Missing()) {
+    ASSERT_TRUE(r.SetWeight(m, g2.weights.at(m).view()).ok());
+  }
+  auto report = r.Apply();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->slots, 2);  // the folded weight and the folded bias
+  ir::Graph expected = CloneGraph(g);
+  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
+    expected.weights.at(n) = g2.weights.at(n).Clone();
+  }
+  ExpectClose(Reference(expected, inputs), RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, TiedWeightRefitsEverySlotThatReadsIt) {
+  const ir::Graph g = TiedGraph();
+  const ir::Graph g2 = WithNewWeights(g, 40);
+  const TensorMap inputs = TiedInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  Refitter r(e.get());
+  ASSERT_TRUE(r.SetWeight("tied", g2.weights.at("tied").view()).ok());
+  auto report = r.Apply();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->slots, 2);
+  ir::Graph expected = CloneGraph(g);
+  expected.weights.at("tied") = g2.weights.at("tied").Clone();
+  ExpectClose(Reference(expected, inputs), RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  const TensorMap before = RunOk(*e, inputs);
+  auto old_set = e->weights();
+  Refitter r(e.get());
+
+  Status s = r.SetWeight("no.such.weight", g.weights.at("fc.b").view());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(s.message(), "'no.such.weight'")) << s.message();
+
+  const Tensor wrong_shape = RandomTensor(Shape{8, 143}, 3);
+  s = r.SetWeight("fc.w", wrong_shape.view());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.message(), "'fc.w': expected f32" + Shape{8, 144}.ToString() +
+                                        ", found f32" + Shape{8, 143}.ToString()))
+      << s.message();
+
+  const Tensor wrong_dtype = Tensor::FromVector<double>(Shape{8}, std::vector<double>(8, 1.0));
+  s = r.SetWeight("fc.b", wrong_dtype.view());
+  EXPECT_TRUE(Contains(s.message(),
+                       "expected f32" + Shape{8}.ToString() + ", found f64" + Shape{8}.ToString()))
+      << s.message();
+  EXPECT_TRUE(r.Pending().empty());
+
+  // NaN and infinity: named with the element, refused at Apply, nothing swapped.
+  Tensor nan_w = g.weights.at("fc.w").Clone();
+  nan_w.mutable_data_as<float>()[37] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(r.SetWeight("fc.w", nan_w.view()).ok());
+  Tensor inf_b = g.weights.at("fc.b").Clone();
+  inf_b.mutable_data_as<float>()[7] = -std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(r.SetWeight("fc.b", inf_b.view()).ok());
+  auto failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "'fc.b' element 7"))
+      << failed.status().ToString();
+  EXPECT_TRUE(Contains(failed.status().message(), "'fc.w' element 37"))
+      << failed.status().ToString();
+  EXPECT_EQ(e->weights(), old_set);
+  ExpectBitEqual(before, RunOk(*e, inputs));
+  r.Clear();
+  EXPECT_TRUE(r.Pending().empty());
+
+  // A BatchNorm variance of exactly -eps: the folded scale divides by zero.
+  ir::Graph g2 = CloneGraph(g);
+  float* var = g2.weights.at("bn.var").mutable_data_as<float>();
+  for (int i = 0; i < 4; ++i) var[i] = -1e-5f;
+  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
+    ASSERT_TRUE(r.SetWeight(n, g2.weights.at(n).view()).ok());
+  }
+  failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "not finite")) << failed.status().ToString();
+  EXPECT_EQ(e->weights(), old_set);
+  ExpectBitEqual(before, RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, StrippedEngineNeedsEveryWeightThenRuns) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions(engine::EngineMode::kStripped));
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->Run(Views(inputs)).ok());
+  Refitter r(e.get());
+  EXPECT_EQ(r.Missing().size(), r.weights().size());
+  ASSERT_TRUE(r.SetWeight("fc.b", g.weights.at("fc.b").view()).ok());
+  auto failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "'conv.w'")) << failed.status().ToString();
+  SetAll(r, g);
+  ASSERT_TRUE(r.Apply().ok());
+  ExpectClose(Reference(g, inputs), RunOk(*e, inputs));
+}
+
+TEST(RefitterTest, StaticEngineHasNothingToRefit) {
+  const ir::Graph g = HandGraph();
+  auto e = BuildAndLoad(g, FastOptions(engine::EngineMode::kStatic));
+  ASSERT_NE(e, nullptr);
+  Refitter r(e.get());
+  EXPECT_TRUE(r.weights().empty());
+  Status s = r.SetWeight("fc.w", g.weights.at("fc.w").view());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Contains(s.message(), "static")) << s.message();
+}
+
+TEST(RefitterTest, OwnedWeightsOutliveTheCaller) {
+  const ir::Graph g = TiedGraph();
+  const ir::Graph g2 = WithNewWeights(g, 60);
+  const TensorMap inputs = TiedInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  Refitter r(e.get());
+  {
+    auto t = std::make_shared<const Tensor>(g2.weights.at("tied").Clone());
+    ASSERT_TRUE(r.SetWeight("tied", t).ok());
+  }
+  ASSERT_TRUE(r.Apply().ok());
+  ir::Graph expected = CloneGraph(g);
+  expected.weights.at("tied") = g2.weights.at("tied").Clone();
+  ExpectClose(Reference(expected, inputs), RunOk(*e, inputs));
+}
+
+}  // namespace
+}  // namespace refit::refitter
