@@ -44,6 +44,7 @@ struct Row {
   double weight_mib = 0;
   int sources = 0, slots = 0;
   double build_s = 0, refit_ms = 0, partial_ms = 0, memcpy_ms = 0;
+  double refittable_mib = 0, stripped_kib = 0;
   std::string partial_name;
 };
 
@@ -68,6 +69,11 @@ Row BenchModel(const std::string& dir, int iterations, int threads) {
       Check(refit::engine::BuildEngine(std::move(graph), options), "build " + dir);
   row.build_s = Seconds(start);
   auto engine = Check(refit::engine::Engine::FromBuild(std::move(built)), "load " + dir);
+  row.refittable_mib =
+      double(Check(engine->Serialize(refit::engine::EngineMode::kRefittable), "write").size()) /
+      (1 << 20);
+  row.stripped_kib =
+      double(Check(engine->Serialize(refit::engine::EngineMode::kStripped), "write").size()) / 1024;
 
   std::ifstream in(dir + "/weights2.safetensors", std::ios::binary);
   std::stringstream ss;
@@ -149,8 +155,9 @@ int main(int argc, char** argv) {
   }
   std::string table =
       "| model | packed weights | sources | slots | build (s) | refit (ms) | memcpy (ms) | "
-      "build / refit | refit / memcpy | partial refit (ms): largest weight |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+      "build / refit | refit / memcpy | partial refit (ms): largest weight | refittable file | "
+      "stripped file |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
   for (const std::string& dir : dirs) {
     const Row r = BenchModel(dir, iterations, threads);
     char line[512];

@@ -31,8 +31,11 @@ class Builder {
 
   Status Build(ir::Graph graph) {
     const auto start = Clock::now();
-    // Before any pass: the structure a later refit from another export is compared with.
-    out_->plan.architecture = ir::ComputeGraphSignature(graph);
+    // Before any pass: the structure a later refit from another export is compared with (kept
+    // in the refit map, which static engines do not have).
+    if (options_.mode != EngineMode::kStatic) {
+      out_->plan.architecture = ir::ComputeGraphSignature(graph);
+    }
     REFIT_ASSIGN_OR_RETURN(
         prepared_, internal::PrepareGraph(std::move(graph), options_, &out_->report, &out_->stats));
     Plan& plan = out_->plan;
