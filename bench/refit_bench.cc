@@ -162,10 +162,12 @@ int main(int argc, char** argv) {
     const Row r = BenchModel(dir, iterations, threads);
     char line[512];
     std::snprintf(line, sizeof line,
-                  "| %s | %.2f MiB | %d | %d | %.2f | %.2f | %.2f | %.0fx | %.2f | %.3f: %s |\n",
+                  "| %s | %.2f MiB | %d | %d | %.2f | %.2f | %.2f | %.0fx | %.2f | %.3f: %s | "
+                  "%.2f MiB | %.1f KiB (%.2f%%) |\n",
                   r.model.c_str(), r.weight_mib, r.sources, r.slots, r.build_s, r.refit_ms,
                   r.memcpy_ms, r.build_s * 1e3 / r.refit_ms, r.refit_ms / r.memcpy_ms, r.partial_ms,
-                  r.partial_name.c_str());
+                  r.partial_name.c_str(), r.refittable_mib, r.stripped_kib,
+                  100.0 * r.stripped_kib / 1024 / r.refittable_mib);
     std::fputs(line, stdout);
     std::fflush(stdout);
     table += line;

@@ -14,6 +14,8 @@
 namespace refit {
 namespace {
 
+constexpr uint64_t kParallelBytes = uint64_t{1} << 20;
+
 std::string TypeString(DataType dtype, const Shape& shape) {
   return std::string(DataTypeName(dtype)) + shape.ToString();
 }
@@ -130,13 +132,19 @@ StatusOr<RefitReport> Refitter::Apply() {
                               NameList(lines));
   }
 
+  // Waking the pool costs tens of microseconds: small refits (a bias, a LoRA-sized update, a tiny
+  // model) are faster on the calling thread alone.
+  uint64_t pending_bytes = 0;
+  for (const auto& [_, t] : pending_) pending_bytes += t.nbytes();
+  ThreadPool* pool = pending_bytes >= kParallelBytes ? pool_.get() : nullptr;
+
   // Every new value must be finite before anything is computed from it.
   std::vector<const std::pair<const std::string, Tensor>*> entries;
   for (const auto& entry : pending_) entries.push_back(&entry);
   std::atomic<size_t> next{0};
   std::mutex mu;
   std::vector<std::string> bad;
-  ParallelFor(pool_.get(), pool_ ? pool_->num_threads() : 1, [&](int64_t, int64_t) {
+  ParallelFor(pool, pool ? pool->num_threads() : 1, [&](int64_t, int64_t) {
     for (size_t k; (k = next.fetch_add(1)) < entries.size();) {
       const int64_t i = FirstNonFinite(entries[k]->second.view());
       if (i < 0) continue;
@@ -161,7 +169,7 @@ StatusOr<RefitReport> Refitter::Apply() {
     return it == pending_.end() ? nullptr : &it->second;
   };
   REFIT_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<const Tensor>> packed,
-                         engine_->PackSlots(slots, lookup, pool_.get()));
+                         engine_->PackSlots(slots, lookup, pool));
 
   // Compare and swap: if another refit swapped first, rebuild on top of its set.
   for (bool replaced = false; !replaced;) {
