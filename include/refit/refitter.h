@@ -71,6 +71,9 @@ class Refitter {
   Status SetWeight(const std::string& name, const TensorView& value);
   // Same, keeping `value` alive itself.
   Status SetWeight(const std::string& name, std::shared_ptr<const Tensor> value);
+  // Sets every entry of an in-memory state dict (views borrowed as above). All problems are
+  // reported at once (up to 20), and on any problem nothing is set.
+  Status SetWeights(const std::map<std::string, TensorView>& weights);
 
   // Names set since the last Apply or Clear, sorted.
   std::vector<std::string> Pending() const;

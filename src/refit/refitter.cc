@@ -72,6 +72,33 @@ Status Refitter::SetWeight(const std::string& name, std::shared_ptr<const Tensor
   return Status::Ok();
 }
 
+Status Refitter::SetWeights(const std::map<std::string, TensorView>& weights) {
+  // Validate everything first on a scratch Refitter state, so a bad entry sets nothing.
+  std::string problems;
+  int count = 0;
+  auto saved = std::move(pending_);
+  auto saved_owned = std::move(owned_);
+  pending_.clear();
+  owned_.clear();
+  for (const auto& [name, view] : weights) {
+    Status s = SetWeight(name, view);
+    if (!s.ok() && ++count <= 20) problems += "\n  " + s.message();
+  }
+  if (count > 0) {
+    pending_ = std::move(saved);
+    owned_ = std::move(saved_owned);
+    return InvalidArgument(std::to_string(count) + " weight(s) do not fit " + engine_->label() +
+                           ":" + problems + (count > 20 ? "\n  ..." : ""));
+  }
+  for (auto& [name, t] : pending_) {
+    saved[name] = std::move(t);
+    saved_owned.erase(name);
+  }
+  pending_ = std::move(saved);
+  owned_ = std::move(saved_owned);
+  return Status::Ok();
+}
+
 std::vector<std::string> Refitter::Pending() const {
   std::vector<std::string> names;
   for (const auto& [name, _] : pending_) names.push_back(name);

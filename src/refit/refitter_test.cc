@@ -191,6 +191,32 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   ExpectBitEqual(before, RunOk(*e, inputs));
 }
 
+TEST(RefitterTest, SetWeightsFromAMapIsAllOrNothing) {
+  const ir::Graph g = HandGraph();
+  const ir::Graph g2 = WithNewWeights(g, 321);
+  const TensorMap inputs = HandInputs();
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  Refitter r(e.get());
+  ASSERT_TRUE(r.SetWeight("fc.b", g2.weights.at("fc.b").view()).ok());
+  std::map<std::string, TensorView> bad;
+  for (const auto& [name, t] : g2.weights) bad[name] = t.view();
+  const Tensor wrong = RandomTensor(Shape{2, 2}, 5);
+  bad["fc.w"] = wrong.view();
+  bad["bogus"] = wrong.view();
+  Status s = r.SetWeights(bad);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(s.message(), "2 weight(s)")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "'fc.w'")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "'bogus'")) << s.message();
+  EXPECT_EQ(r.Pending(), std::vector<std::string>{"fc.b"});  // as before the call
+  std::map<std::string, TensorView> good;
+  for (const auto& [name, t] : g2.weights) good[name] = t.view();
+  ASSERT_TRUE(r.SetWeights(good).ok());
+  ASSERT_TRUE(r.Apply().ok());
+  ExpectClose(Reference(g2, inputs), RunOk(*e, inputs));
+}
+
 TEST(RefitterTest, StrippedEngineNeedsEveryWeightThenRuns) {
   const ir::Graph g = HandGraph();
   const TensorMap inputs = HandInputs();

@@ -184,8 +184,10 @@ class ConvGemmTTactic : public backend::Tactic {
         for (int64_t j = 0; j < cols; ++j) {
           const float* src = w + (g * mg + col0 + j) * kg;  // (c, tap) order
           float* dst = rows.data() + j * kg;                // (tap, c) order
-          for (int64_t t = 0; t < ks; ++t) {
-            for (int64_t c = 0; c < cg; ++c) dst[t * cg + c] = src[c * ks + t];
+          if (ks == 1) {
+            std::memcpy(dst, src, size_t(kg) * sizeof(float));
+          } else {
+            TransposeF32(src, ks, cg, ks, dst, cg);  // [cg x ks] -> [ks x cg]
           }
         }
         PackB(info_, rows.data(), kg, /*trans_b=*/true, kg, cols, block + (col0 / nr) * kg * nr);

@@ -6,6 +6,7 @@
 // Concurrent runs are safe: the primitive is immutable, each run brings its own memory objects,
 // stream and scratchpad (the caller's workspace, scratchpad_mode::user).
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/gemm_epilogue.h"
 #include "backend/cpu/gemm_tactics.h"
+#include "backend/cpu/transpose_f32.h"
 
 namespace refit::cpu {
 namespace {
@@ -173,9 +175,23 @@ class DnnlGemmTactic : public backend::Tactic {
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
     if (input != 1) return Tactic::PackWeight(input, value);
-    REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
     const memory::desc& packed_md = plan_.pd.weights_desc();
     const int64_t floats = int64_t((packed_md.get_size() + sizeof(float) - 1) / sizeof(float));
+    // oneDNN often keeps B plain row-major: then a blocked transpose (or a copy) is the whole
+    // pack, several times faster than its generic single-threaded reorder (refit runs this).
+    const memory::desc row_major({g_.k, g_.n}, memory::data_type::f32, memory::format_tag::ab);
+    if (packed_md == row_major && g_.alpha == 1.0f && value.dtype() == DataType::kF32 &&
+        value.NumElements() == g_.k * g_.n && floats == g_.k * g_.n) {
+      REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({floats})));
+      if (g_.trans_b) {
+        TransposeF32(value.data_as<float>(), g_.k, g_.n, g_.k, packed.mutable_data_as<float>(),
+                     g_.n);
+      } else {
+        std::memcpy(packed.mutable_data(), value.data(), value.nbytes());
+      }
+      return packed;
+    }
+    REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
     REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape({floats})));
     try {
       const memory::desc plain({g_.k, g_.n}, memory::data_type::f32,
