@@ -78,6 +78,11 @@ class Tactic {
   // Packs weight input `input` (the value its recipe produced, dtype and shape as in the
   // LayerDesc) into this tactic's layout. Deterministic; the default keeps the value as it is.
   virtual StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const;
+  // True when PackWeight(input, v) gives v's bytes, dtype and shape unchanged (the default), so
+  // a refit may hand over the recipe's freshly computed value instead of copying it. A tactic
+  // that overrides PackWeight must override this for the inputs it repacks; the tactic
+  // conformance suite checks the claim for every tactic and weight input.
+  virtual bool KeepsWeightLayout(size_t input) const { return true; }
   virtual StatusOr<std::unique_ptr<Kernel>> Instantiate() const = 0;
 };
 

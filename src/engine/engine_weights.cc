@@ -145,7 +145,12 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         }
         value = std::move(v).value();
       }
-      auto packed = tactics_[size_t(slot.layer)]->PackWeight(size_t(slot.input), value);
+      const backend::Tactic& tactic = *tactics_[size_t(slot.layer)];
+      // A freshly computed value in the tactic's own layout is the packed weight: no copy.
+      const bool fresh = !slot.recipe.IsIdentity();
+      auto packed = fresh && tactic.KeepsWeightLayout(size_t(slot.input))
+                        ? StatusOr<Tensor>(std::move(value))
+                        : tactic.PackWeight(size_t(slot.input), value);
       if (!packed.ok()) {
         fail(packed.status().WithContext(where));
         return;

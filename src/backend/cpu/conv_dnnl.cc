@@ -158,6 +158,8 @@ class ConvDnnlTactic : public backend::Tactic {
       : p_(p), pd_(pd), fused_(fused) {}
   std::string name() const override { return "conv_dnnl"; }
 
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     try {

@@ -157,6 +157,8 @@ class ConvGemmTTactic : public backend::Tactic {
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
 
   // W [M, cg, kh, kw] -> per group, B = W_g^T with K reordered to (ky, kx, c), packed.
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     const GemmTGeometry geo(p_, info_);

@@ -134,6 +134,8 @@ class ConvTransposeGemmTactic : public backend::Tactic {
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
 
   // W [C, M/g, kh, kw]: group g's rows already are B = W_g [C/g x (M/g)*kh*kw]; pack each.
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     const GemmGeometry geo(p_, info_);

@@ -172,6 +172,10 @@ class DnnlGemmTactic : public backend::Tactic {
 
   std::string name() const override { return "gemm_dnnl/" + LayoutName(plan_.pd.weights_desc()); }
 
+  bool KeepsWeightLayout(size_t input) const override {
+    return !(input == 1 || (input == 2 && g_.weight_c));
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
     if (input != 1) return Tactic::PackWeight(input, value);

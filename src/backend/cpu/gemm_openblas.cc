@@ -64,6 +64,10 @@ class OpenBlasGemmTactic : public backend::Tactic {
   std::string name() const override { return "gemm_openblas"; }
 
   // B stays in its own layout; alpha and beta are folded in as the other tactics do.
+  bool KeepsWeightLayout(size_t input) const override {
+    return !((input == 1 && g_.weight_b) || (input == 2 && g_.weight_c));
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 1 && g_.weight_b) return ScaledWeight(g_, value);
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);

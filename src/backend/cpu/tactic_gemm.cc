@@ -125,6 +125,10 @@ class PackedGemmTactic : public backend::Tactic {
   std::string name() const override { return "gemm_packed/" + info_.Name(); }
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
 
+  bool KeepsWeightLayout(size_t input) const override {
+    return !((input == 1 && g_.weight_b) || (input == 2 && g_.weight_c));
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 1 && g_.weight_b) {
       // alpha folds into B; with alpha 1 the value is packed straight from its own memory.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <cstring>
 
 #include <algorithm>
 #include <cmath>
@@ -88,6 +89,15 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
           return 0;
         }
         packed[i] = std::move(p).value();
+        // A tactic claiming to keep the layout must pack to the very bytes it was given (refit
+        // then skips the copy).
+        if (tactic->KeepsWeightLayout(i)) {
+          EXPECT_EQ(packed[i].dtype(), c.inputs[i].dtype()) << "input " << i;
+          EXPECT_EQ(packed[i].shape(), c.inputs[i].shape()) << "input " << i;
+          EXPECT_TRUE(packed[i].nbytes() == c.inputs[i].nbytes() &&
+                      std::memcmp(packed[i].data(), c.inputs[i].data(), packed[i].nbytes()) == 0)
+              << "input " << i << " claims to keep its layout but is repacked";
+        }
         io.inputs.push_back(&packed[i]);
       } else {
         io.inputs.push_back(ins[i]);
