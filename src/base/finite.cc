@@ -1,5 +1,6 @@
 #include "base/finite.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace refit {
@@ -43,6 +44,26 @@ int64_t FirstNonFinite(const TensorView& view) {
     default:
       return -1;
   }
+}
+
+int64_t CopyCheckingFinite(const TensorView& view, void* dst) {
+  const size_t esize = DataTypeSize(view.dtype());
+  const int64_t n = view.NumElements();
+  if (esize == 0 || n == 0) return -1;
+  constexpr int64_t kBlockBytes = 16 << 10;
+  const int64_t block = std::max<int64_t>(1, kBlockBytes / int64_t(esize));
+  const char* src = static_cast<const char*>(view.data());
+  char* out = static_cast<char*>(dst);
+  int64_t first = -1;
+  for (int64_t b = 0; b < n; b += block) {
+    const int64_t count = std::min(block, n - b);
+    std::memcpy(out + b * esize, src + b * esize, size_t(count) * esize);
+    if (first < 0) {
+      const int64_t i = FirstNonFinite(TensorView(view.dtype(), Shape{count}, out + b * esize));
+      if (i >= 0) first = b + i;
+    }
+  }
+  return first;
 }
 
 }  // namespace refit

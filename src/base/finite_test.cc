@@ -48,6 +48,19 @@ TEST(FiniteTest, FindsTheFirstNanOrInfinityInEveryFloatType) {
   EXPECT_EQ(First(i), -1);
 }
 
+TEST(FiniteTest, CopyCheckingFiniteCopiesEverythingAndFindsTheFirstBadElement) {
+  std::vector<float> f(20000);
+  for (size_t i = 0; i < f.size(); ++i) f[i] = float(i) * 0.5f;
+  std::vector<float> dst(f.size(), -1.f);
+  const TensorView view(DataType::kF32, Shape{int64_t(f.size())}, f.data());
+  EXPECT_EQ(CopyCheckingFinite(view, dst.data()), -1);
+  EXPECT_EQ(dst, f);
+  f[19999] = std::numeric_limits<float>::infinity();
+  f[12345] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(CopyCheckingFinite(view, dst.data()), 12345);
+  EXPECT_TRUE(std::isinf(dst[19999]));  // still copied in full
+}
+
 TEST(BlockCacheTest, LargeTensorBuffersAreReusedAndSmallOnesNot) {
   const int64_t n = int64_t(internal::BlockCache::kMinBytes / 4) + 1000;
   const void* first = nullptr;

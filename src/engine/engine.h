@@ -82,8 +82,9 @@ class Engine {
   int32_t FindSource(const std::string& name) const;
   // Evaluates the recipes of refittable `slots` over `sources` and packs each for its tactic, on
   // `pool` (null: the calling thread), largest slots first. Every source those recipes read must
-  // be supplied; values are not checked for finiteness here (the Refitter does). One result per
-  // entry of `slots`. Changes nothing in the engine.
+  // be supplied. A NaN or infinity in a source, or a recipe result that overflows, is an error
+  // (all bad sources listed with their first bad element); the checks ride on the passes that
+  // copy or compute the values. One result per entry of `slots`. Changes nothing in the engine.
   StatusOr<std::vector<std::shared_ptr<const Tensor>>> PackSlots(const std::vector<int32_t>& slots,
                                                                  const SourceLookup& sources,
                                                                  ThreadPool* pool) const;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "base/finite.h"
 #include "engine/engine.h"
 
 namespace refit::engine {
@@ -121,36 +122,74 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
     if (error.ok()) error = std::move(st);
     failed = true;
   };
+  std::vector<std::string> bad_values;  // "'name' element i", under error_mu
+  auto bad_value = [&](const std::string& source, int64_t element) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    bad_values.push_back("'" + source + "' element " + std::to_string(element));
+  };
+  auto scan = [&](const std::string& name) {
+    const Tensor* t = sources(name);
+    const int64_t i = t == nullptr ? -1 : FirstNonFinite(t->view());
+    if (i >= 0) bad_value(name, i);
+    return i < 0;
+  };
   auto work = [&](int64_t, int64_t) {
     for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
       const size_t i = order[k];
       const WeightSlot& slot = plan_.slots[size_t(slots[i])];
       const std::string where = label_ + ": slot '" + slot.name + "'";
-      // An identity recipe hands the source straight to the pack step (which copies it into the
-      // tactic's layout): one pass over the bytes instead of two.
-      Tensor value;
-      if (slot.recipe.IsIdentity()) {
-        const Tensor* src = sources(slot.recipe.steps()[0].source);
-        if (src == nullptr || src->dtype() != slot.dtype || src->shape() != slot.shape) {
-          fail(InvalidArgument(where + ": source '" + slot.recipe.steps()[0].source +
-                               "' is missing or of another type"));
-          return;
-        }
-        value = Tensor::Wrap(src->dtype(), src->shape(), const_cast<void*>(src->data()), nullptr);
-      } else {
-        auto v = slot.recipe.Evaluate(sources);
-        if (!v.ok()) {
-          fail(v.status().WithContext(where));
-          return;
-        }
-        value = std::move(v).value();
-      }
       const backend::Tactic& tactic = *tactics_[size_t(slot.layer)];
-      // A freshly computed value in the tactic's own layout is the packed weight: no copy.
-      const bool fresh = !slot.recipe.IsIdentity();
-      auto packed = fresh && tactic.KeepsWeightLayout(size_t(slot.input))
-                        ? StatusOr<Tensor>(std::move(value))
-                        : tactic.PackWeight(size_t(slot.input), value);
+      const bool keeps_layout = tactic.KeepsWeightLayout(size_t(slot.input));
+      StatusOr<Tensor> packed = Internal("not packed");
+      if (slot.recipe.IsIdentity()) {
+        const std::string& name = slot.recipe.steps()[0].source;
+        const Tensor* src = sources(name);
+        if (src == nullptr || src->dtype() != slot.dtype || src->shape() != slot.shape) {
+          fail(InvalidArgument(where + ": source '" + name + "' is missing or of another type"));
+          return;
+        }
+        if (keeps_layout) {
+          // The copy into the slot is the whole pack; check the values on the way.
+          packed = Tensor::Uninitialized(src->dtype(), src->shape());
+          if (packed.ok()) {
+            const int64_t bad = CopyCheckingFinite(src->view(), packed->mutable_data());
+            if (bad >= 0) {
+              bad_value(name, bad);
+              continue;
+            }
+          }
+        } else {
+          if (!scan(name)) continue;
+          // Packed straight from the source's memory: one pass over the bytes instead of two.
+          const Tensor view =
+              Tensor::Wrap(src->dtype(), src->shape(), const_cast<void*>(src->data()), nullptr);
+          packed = tactic.PackWeight(size_t(slot.input), view);
+        }
+      } else {
+        // A BatchNorm-folded weight w * f is non-finite wherever w is (f == 0 gives NaN too), and
+        // bn_scale refuses a non-finite result: w needs no scan of its own unless it fails.
+        const std::vector<ir::WeightRecipe::Step>& steps = slot.recipe.steps();
+        const ir::WeightRecipe::Step& last = steps.back();
+        std::string checked_by_result;
+        if (last.op == ir::WeightRecipe::Op::kBnScale &&
+            steps[size_t(last.args[0])].op == ir::WeightRecipe::Op::kSource) {
+          checked_by_result = steps[size_t(last.args[0])].source;
+        }
+        bool clean = true;
+        for (const std::string& name : slot.recipe.Sources()) {
+          if (name != checked_by_result) clean = scan(name) && clean;
+        }
+        if (!clean) continue;
+        auto value = slot.recipe.Evaluate(sources);
+        if (!value.ok()) {
+          if (!checked_by_result.empty() && !scan(checked_by_result)) continue;
+          fail(value.status().WithContext(where));
+          return;
+        }
+        // A freshly computed value in the tactic's own layout is the packed weight: no copy.
+        packed =
+            keeps_layout ? std::move(value) : tactic.PackWeight(size_t(slot.input), value.value());
+      }
       if (!packed.ok()) {
         fail(packed.status().WithContext(where));
         return;
@@ -165,6 +204,15 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   ParallelFor(pool, std::min<int64_t>(threads, int64_t(order.size())), work);
   if (!error.ok()) return error;
+  if (!bad_values.empty()) {
+    std::sort(bad_values.begin(), bad_values.end());
+    bad_values.erase(std::unique(bad_values.begin(), bad_values.end()), bad_values.end());
+    std::string list;
+    for (size_t b = 0; b < bad_values.size() && b < 20; ++b) list += "\n  " + bad_values[b];
+    if (bad_values.size() > 20) list += "\n  ...";
+    return InvalidArgument(label_ + ": " + std::to_string(bad_values.size()) +
+                           " source weight(s) hold NaN or infinity (first bad element):" + list);
+  }
   return out;
 }
 

@@ -7,7 +7,6 @@
 #include <set>
 #include <thread>
 
-#include "base/finite.h"
 #include "base/thread_pool.h"
 #include "engine/engine.h"
 
@@ -164,27 +163,6 @@ StatusOr<RefitReport> Refitter::Apply() {
   uint64_t pending_bytes = 0;
   for (const auto& [_, t] : pending_) pending_bytes += t.nbytes();
   ThreadPool* pool = pending_bytes >= kParallelBytes ? pool_.get() : nullptr;
-
-  // Every new value must be finite before anything is computed from it.
-  std::vector<const std::pair<const std::string, Tensor>*> entries;
-  for (const auto& entry : pending_) entries.push_back(&entry);
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::vector<std::string> bad;
-  ParallelFor(pool, pool ? pool->num_threads() : 1, [&](int64_t, int64_t) {
-    for (size_t k; (k = next.fetch_add(1)) < entries.size();) {
-      const int64_t i = FirstNonFinite(entries[k]->second.view());
-      if (i < 0) continue;
-      std::lock_guard<std::mutex> lock(mu);
-      bad.push_back("'" + entries[k]->first + "' element " + std::to_string(i));
-    }
-  });
-  if (!bad.empty()) {
-    std::sort(bad.begin(), bad.end());
-    return InvalidArgument(label + ": " + std::to_string(bad.size()) +
-                           " source weight(s) hold NaN or infinity (first bad element):\n" +
-                           NameList(bad));
-  }
 
   std::set<int32_t> touched;
   for (const auto& [name, _] : pending_) {

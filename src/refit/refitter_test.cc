@@ -177,6 +177,18 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   r.Clear();
   EXPECT_TRUE(r.Pending().empty());
 
+  // NaN in a BatchNorm-folded conv weight (checked through the folded result) is named too.
+  ir::Graph g3 = CloneGraph(g);
+  g3.weights.at("conv.w").mutable_data_as<float>()[11] = std::numeric_limits<float>::quiet_NaN();
+  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
+    ASSERT_TRUE(r.SetWeight(n, g3.weights.at(n).view()).ok());
+  }
+  failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "'conv.w' element 11")) << failed.status().ToString();
+  EXPECT_EQ(e->weights(), old_set);
+  r.Clear();
+
   // A BatchNorm variance of exactly -eps: the folded scale divides by zero.
   ir::Graph g2 = CloneGraph(g);
   float* var = g2.weights.at("bn.var").mutable_data_as<float>();
