@@ -185,7 +185,8 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   }
   failed = r.Apply();
   ASSERT_FALSE(failed.ok());
-  EXPECT_TRUE(Contains(failed.status().message(), "'conv.w' element 11")) << failed.status().ToString();
+  EXPECT_TRUE(Contains(failed.status().message(), "'conv.w' element 11"))
+      << failed.status().ToString();
   EXPECT_EQ(e->weights(), old_set);
   r.Clear();
 
