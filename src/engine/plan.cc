@@ -163,9 +163,15 @@ void ParseRefitMapJson(const Json& j, Plan& p) {
       }
       p.architecture.op_counts[op] = count.get<int>();
     }
+    // A weight that is also a source prototype is stored as the prototype's index.
     for (const Json& w : GetArray(a, "weights", kMaxItems)) {
-      if (!w.is_string()) throw PlanError("refit map: architecture weight name");
-      p.architecture.weights.push_back(w.get<std::string>());
+      if (w.is_string()) {
+        p.architecture.weights.push_back(w.get<std::string>());
+      } else if (w.is_number_unsigned() && w.get<uint64_t>() < p.sources.size()) {
+        p.architecture.weights.push_back(p.sources[w.get<size_t>()].name);
+      } else {
+        throw PlanError("refit map: architecture weight");
+      }
     }
   }
   const Json& recipes = GetArray(j, "recipes", kMaxItems);
@@ -326,10 +332,21 @@ std::string SerializeRefitMap(const Plan& p) {
   }
   Json map = {{"sources", std::move(sources)}, {"recipes", std::move(recipes)}};
   if (p.architecture.hash != 0) {
+    std::map<std::string, size_t> source_index;
+    for (size_t i = 0; i < p.sources.size(); ++i) source_index[p.sources[i].name] = i;
+    Json weights = Json::array();
+    for (const std::string& w : p.architecture.weights) {
+      auto it = source_index.find(w);
+      if (it == source_index.end()) {
+        weights.push_back(w);
+      } else {
+        weights.push_back(it->second);
+      }
+    }
     map["architecture"] = {{"hash", p.architecture.hash},
                            {"nodes", p.architecture.nodes},
                            {"op_counts", p.architecture.op_counts},
-                           {"weights", p.architecture.weights}};
+                           {"weights", std::move(weights)}};
   }
   const std::vector<uint8_t> cbor = Json::to_cbor(map);
   return std::string(cbor.begin(), cbor.end());
