@@ -2,14 +2,16 @@
 # Refit speed on the zoo: build time, in-process refit time and memcpy time of the same bytes, in
 # one run (bench/refit_bench.cc says what each column measures).
 #
-# usage: bench/run_refit.sh [BUILD_DIR] [MODELS]     (defaults: build/release, every zoo model)
+# usage: bench/run_refit.sh [BUILD_DIR] [MODELS]
+# Defaults: build/release, every zoo model plus bert_small (a 17 M-parameter transformer that only
+# the benchmarks use; generated into the zoo directory on first use with /usr/bin/python3).
 # Writes bench/results/refit.md. Environment: REFIT_BENCH_ITERATIONS (default 9),
 # REFIT_BENCH_THREADS (refit threads, default 0 = every core), REFIT_BENCH_ZOO (default
 # BUILD_DIR/zoo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
-models=${2:-tiny_cnn,resnet18,mobilenet_v2,bert_tiny,tiny_unet,tiny_vit,mlp_acts,tiny_misc}
+models=${2:-tiny_cnn,resnet18,mobilenet_v2,bert_tiny,tiny_unet,tiny_vit,mlp_acts,tiny_misc,bert_small}
 zoo=${REFIT_BENCH_ZOO:-$build/zoo}
 bench="$build/bench/refit_bench"
 if [[ ! -x "$bench" ]]; then
@@ -19,6 +21,9 @@ fi
 dirs=()
 IFS=, read -ra names <<<"$models"
 for m in "${names[@]}"; do
+  if [[ "$m" == bert_small && ! -f "$zoo/$m/weights2.safetensors" ]]; then
+    /usr/bin/python3 tests/models/make_zoo.py "$zoo" --models bert_small >/dev/null
+  fi
   if [[ ! -f "$zoo/$m/weights2.safetensors" ]]; then
     echo "run_refit.sh: $zoo/$m/weights2.safetensors missing (generate the zoo: ctest -R zoo_generate)" >&2
     exit 1

@@ -250,4 +250,8 @@ MODELS = collections.OrderedDict([
     ("mlp_acts", (lambda: (ActivationMlp(), _single("input", torch.randn(4, 32))), ["probs"])),
     ("tiny_misc", (lambda: (TinyMisc(), _single("signal", torch.randn(2, 4, 40))),
                    ["features", "energy"])),
+    # Benchmarks only (bench/run_refit.sh), not in the e2e suite: a transformer large enough
+    # (17 M parameters, 68 MB) that refit and file sizes are about bandwidth, not fixed costs.
+    ("bert_small", (lambda: (BertTiny(vocab=8192, max_len=64, hidden=512, heads=8, layers=4,
+                                      ffn=2048), _bert_inputs()), ["logits", "pooled"])),
 ])

@@ -236,17 +236,27 @@ size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n) {
 void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b, int64_t k,
            int64_t n, float* packed) {
   const int64_t nr = info.nr;
+  if (!trans_b) {
+    // A few rows at a time across every panel: each row of B is read front to back (a wide B
+    // read panel by panel would stride by ldb on every row, missing the TLB and the prefetcher).
+    constexpr int64_t kRows = 16;
+    for (int64_t p0 = 0; p0 < k; p0 += kRows) {
+      const int64_t p1 = std::min(k, p0 + kRows);
+      for (int64_t col0 = 0; col0 < n; col0 += nr) {
+        const int64_t cols = std::min(nr, n - col0);
+        float* panel = packed + (col0 / nr) * k * nr;
+        for (int64_t p = p0; p < p1; ++p) {
+          float* dst = panel + p * nr;
+          std::memcpy(dst, b + p * ldb + col0, cols * sizeof(float));
+          std::fill(dst + cols, dst + nr, 0.0f);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t col0 = 0; col0 < n; col0 += nr) {
     const int64_t cols = std::min(nr, n - col0);
-    if (!trans_b) {
-      for (int64_t p = 0; p < k; ++p) {
-        float* dst = packed + p * nr;
-        std::memcpy(dst, b + p * ldb + col0, cols * sizeof(float));
-        std::fill(dst + cols, dst + nr, 0.0f);
-      }
-    } else {
-      PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed);
-    }
+    PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed);
     packed += k * nr;
   }
 }
