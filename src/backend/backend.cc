@@ -16,6 +16,11 @@ StatusOr<Tensor> Tactic::PackWeight(size_t input, const Tensor& value) const {
   return Tensor::CopyOf(value.view());
 }
 
+StatusOr<Tensor> Tactic::PackWeightScaledRows(size_t input, const Tensor& value,
+                                              const float* row_scale) const {
+  return Unimplemented("tactic '" + name() + "' does not pack scaled rows");
+}
+
 StatusOr<std::unique_ptr<Tactic>> Backend::FindTactic(const LayerDesc& layer,
                                                       const std::string& name) const {
   for (std::unique_ptr<Tactic>& t : Tactics(layer)) {

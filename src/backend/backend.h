@@ -83,6 +83,14 @@ class Tactic {
   // that overrides PackWeight must override this for the inputs it repacks; the tactic
   // conformance suite checks the claim for every tactic and weight input.
   virtual bool KeepsWeightLayout(size_t input) const { return true; }
+  // True when PackWeightScaledRows is implemented for `input`.
+  virtual bool PacksScaledRows(size_t input) const { return false; }
+  // Packs value[c, ...] * row_scale[c] (c over the first axis) in one pass, with exactly the bytes
+  // PackWeight gives for the product computed first: a refit of a BatchNorm-folded weight then
+  // reads the weight once instead of writing and re-reading the folded copy. Fails with
+  // InvalidArgument when a product is not finite. The default is Unimplemented.
+  virtual StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                                const float* row_scale) const;
   virtual StatusOr<std::unique_ptr<Kernel>> Instantiate() const = 0;
 };
 

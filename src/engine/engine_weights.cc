@@ -180,6 +180,39 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
           if (name != checked_by_result) clean = scan(name) && clean;
         }
         if (!clean) continue;
+        // bn_scale(w, gamma, var) straight from the sources, for a tactic that scales while it
+        // packs: w is read once, and no folded copy is written and read back.
+        if (steps.size() == 4 && !checked_by_result.empty() && last.axis == 0 &&
+            tactic.PacksScaledRows(size_t(slot.input))) {
+          const Tensor* w = sources(checked_by_result);
+          const Tensor* gamma = sources(steps[size_t(last.args[1])].source);
+          const Tensor* var = sources(steps[size_t(last.args[2])].source);
+          if (w != nullptr && gamma != nullptr && var != nullptr && w->dtype() == DataType::kF32 &&
+              w->shape() == slot.shape && gamma->dtype() == DataType::kF32 &&
+              var->dtype() == DataType::kF32 && w->shape().rank() > 0 &&
+              gamma->NumElements() == w->shape()[0] && var->NumElements() == w->shape()[0]) {
+            std::vector<float> factor(size_t(w->shape()[0]));
+            for (size_t c = 0; c < factor.size(); ++c) {
+              factor[c] =
+                  ir::BnScaleFactor(gamma->data_as<float>()[c], var->data_as<float>()[c], last.eps);
+            }
+            packed = tactic.PackWeightScaledRows(size_t(slot.input), *w, factor.data());
+            if (!packed.ok() && packed.status().code() == StatusCode::kInvalidArgument &&
+                !scan(checked_by_result)) {
+              continue;  // a NaN or infinity in w, named by the scan
+            }
+            if (!packed.ok()) {
+              fail(packed.status().WithContext(where + " = " + slot.recipe.ToString()));
+              return;
+            }
+            if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
+              fail(Internal(where + " packed to another layout than built"));
+              return;
+            }
+            out[i] = std::make_shared<const Tensor>(std::move(packed).value());
+            continue;
+          }
+        }
         auto value = slot.recipe.Evaluate(sources);
         if (!value.ok()) {
           if (!checked_by_result.empty() && !scan(checked_by_result)) continue;

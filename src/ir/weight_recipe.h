@@ -96,6 +96,10 @@ class WeightRecipe {
   std::vector<Step> steps_;
 };
 
+// The per-channel factor of kBnScale and kBnBias, gamma / sqrt(var + eps): the one formula every
+// evaluation uses, so a fused path that scales while packing gives the same bits.
+float BnScaleFactor(float gamma, float var, float eps);
+
 // Short name of a step kind: "source", "transpose", "reshape", "cast", "bn_scale", "bn_bias",
 // "concat".
 std::string_view RecipeOpName(WeightRecipe::Op op);

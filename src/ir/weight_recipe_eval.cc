@@ -147,9 +147,6 @@ StatusOr<Tensor> Concat(const std::vector<const Tensor*>& xs, int64_t axis) {
   return out;
 }
 
-// gamma / sqrt(var + eps), per channel: the one formula BnScale and BnBias share.
-float BnFactor(float gamma, float var, float eps) { return gamma / std::sqrt(var + eps); }
-
 // Exponent bits all ones (NaN or infinity) once the sign is dropped: adding one exponent step
 // carries into the sign bit exactly for those, so an OR over a block tells whether any is bad
 // (vectorises with plain SSE2, fused into the loops that write the values).
@@ -177,7 +174,7 @@ StatusOr<Tensor> BnScale(const Tensor& w, const float* gamma, const float* var, 
   uint32_t bad = 0;
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t ch = 0; ch < c; ++ch) {
-      const float f = BnFactor(gamma[ch], var[ch], eps);
+      const float f = BnScaleFactor(gamma[ch], var[ch], eps);
       const int64_t base = (o * c + ch) * inner;
       for (int64_t k = 0; k < inner; ++k) {
         y[base + k] = x[base + k] * f;
@@ -199,7 +196,7 @@ StatusOr<Tensor> BnBias(const Tensor* b, const Tensor& gamma, const float* beta,
   float* y = out.mutable_data_as<float>();
   uint32_t bad = 0;
   for (int64_t ch = 0; ch < c; ++ch) {
-    y[ch] = ((bias ? bias[ch] : 0.f) - mean[ch]) * BnFactor(g[ch], var[ch], eps) + beta[ch];
+    y[ch] = ((bias ? bias[ch] : 0.f) - mean[ch]) * BnScaleFactor(g[ch], var[ch], eps) + beta[ch];
     bad |= NonFiniteBit(y[ch]);
   }
   if (bad) return NotFinite("bn_bias");
@@ -207,6 +204,8 @@ StatusOr<Tensor> BnBias(const Tensor* b, const Tensor& gamma, const float* beta,
 }
 
 }  // namespace
+
+float BnScaleFactor(float gamma, float var, float eps) { return gamma / std::sqrt(var + eps); }
 
 StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
   // Each source is looked up once, so the checks and the computation see the same tensors.

@@ -21,6 +21,7 @@
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_packed.h"
 #include "backend/cpu/transpose_f32.h"
+#include "base/finite.h"
 
 namespace refit::cpu {
 namespace {
@@ -161,6 +162,25 @@ class ConvGemmTTactic : public backend::Tactic {
 
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
+    return Pack(value, nullptr);
+  }
+
+  bool PacksScaledRows(size_t input) const override { return input == 1; }
+  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                        const float* row_scale) const override {
+    if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
+    return Pack(value, row_scale);
+  }
+
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
+    return std::unique_ptr<backend::Kernel>(new ConvGemmTKernel(p_, info_));
+  }
+
+ private:
+  // W [M, cg, kh, kw] (times row_scale[m] when given) -> per group, B = W_g^T with K reordered
+  // to (ky, kx, c), packed.
+  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale) const {
     const GemmTGeometry geo(p_, info_);
     const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), ks = p_.kernel_size();
     const int64_t kg = geo.k_group;
@@ -175,8 +195,9 @@ class ConvGemmTTactic : public backend::Tactic {
                            Tensor::Uninitialized(DataType::kF32, Shape({p_.group * geo.b_block})));
     const float* w = value.data_as<float>();
     float* out = packed.mutable_data_as<float>();
-    // One panel (nr output channels) at a time: its rows are permuted into a scratch block that
-    // stays in cache, then packed from there, so the weight is read and the panel written once.
+    // One panel (nr output channels) at a time: its rows are permuted (and scaled) into a scratch
+    // block that stays in cache, then packed from there, so the weight is read and the panel
+    // written once.
     const int64_t nr = info_.nr;
     std::vector<float> rows(size_t(nr * kg));
     for (int64_t g = 0; g < p_.group; ++g) {
@@ -184,13 +205,22 @@ class ConvGemmTTactic : public backend::Tactic {
       for (int64_t col0 = 0; col0 < mg; col0 += nr) {
         const int64_t cols = std::min(nr, mg - col0);
         for (int64_t j = 0; j < cols; ++j) {
-          const float* src = w + (g * mg + col0 + j) * kg;  // (c, tap) order
-          float* dst = rows.data() + j * kg;                // (tap, c) order
+          const int64_t m = g * mg + col0 + j;
+          const float* src = w + m * kg;      // (c, tap) order
+          float* dst = rows.data() + j * kg;  // (tap, c) order
           if (ks == 1) {
             std::memcpy(dst, src, size_t(kg) * sizeof(float));
           } else {
             TransposeF32(src, ks, cg, ks, dst, cg);  // [cg x ks] -> [ks x cg]
           }
+          if (row_scale != nullptr) {
+            const float f = row_scale[m];
+            for (int64_t x = 0; x < kg; ++x) dst[x] *= f;
+          }
+        }
+        if (row_scale != nullptr &&
+            FirstNonFinite(TensorView(DataType::kF32, Shape{cols * kg}, rows.data())) >= 0) {
+          return InvalidArgument("conv_gemm_t: a scaled weight is not finite");
         }
         PackB(info_, rows.data(), kg, /*trans_b=*/true, kg, cols, block + (col0 / nr) * kg * nr);
       }
@@ -200,12 +230,6 @@ class ConvGemmTTactic : public backend::Tactic {
     return packed;
   }
 
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
-    return std::unique_ptr<backend::Kernel>(new ConvGemmTKernel(p_, info_));
-  }
-
- private:
   ConvParams p_;
   GemmKernelInfo info_;
 };

@@ -98,6 +98,24 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
                       std::memcmp(packed[i].data(), c.inputs[i].data(), packed[i].nbytes()) == 0)
               << "input " << i << " claims to keep its layout but is repacked";
         }
+        // Packing scaled rows in one pass must give the bytes of scaling first, then packing.
+        if (tactic->PacksScaledRows(i) && c.inputs[i].shape().rank() > 0) {
+          const Tensor& v = c.inputs[i];
+          const int64_t rows = v.shape()[0], per_row = v.NumElements() / std::max<int64_t>(rows, 1);
+          std::vector<float> scale(static_cast<size_t>(rows));
+          for (int64_t r = 0; r < rows; ++r) scale[size_t(r)] = 0.5f + 0.25f * float(r % 7);
+          Tensor scaled = v.Clone();
+          float* sp = scaled.mutable_data_as<float>();
+          for (int64_t e = 0; e < v.NumElements(); ++e) sp[e] *= scale[size_t(e / per_row)];
+          auto fused = tactic->PackWeightScaledRows(i, v, scale.data());
+          auto two_pass = tactic->PackWeight(i, scaled);
+          EXPECT_TRUE(fused.ok() && two_pass.ok());
+          if (fused.ok() && two_pass.ok()) {
+            EXPECT_TRUE(fused->shape() == two_pass->shape() &&
+                        std::memcmp(fused->data(), two_pass->data(), fused->nbytes()) == 0)
+                << "input " << i << ": scaled-rows packing differs from scale-then-pack";
+          }
+        }
         io.inputs.push_back(&packed[i]);
       } else {
         io.inputs.push_back(ins[i]);
