@@ -14,16 +14,6 @@ namespace {
 
 using namespace testing;  // NOLINT: the engine test helpers
 
-// The graph with every source weight replaced by new random values of the same type.
-ir::Graph WithNewWeights(const ir::Graph& g, uint32_t seed) {
-  ir::Graph out = CloneGraph(g);
-  for (auto& [name, t] : out.weights) {
-    if (t.dtype() != DataType::kF32) continue;
-    t = RandomTensor(t.shape(), seed++, 0.2f, 1.5f);
-  }
-  return out;
-}
-
 TEST(EngineTest, FromBuildEqualsFromBytesBitExactly) {
   for (EngineMode mode : {EngineMode::kRefittable, EngineMode::kStatic}) {
     const ir::Graph g = TinyCnn();

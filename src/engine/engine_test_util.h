@@ -168,6 +168,16 @@ inline ir::Graph HandGraph(uint32_t seed = 1) {
   return g;
 }
 
+// The graph with fresh random values for every float weight.
+inline ir::Graph WithNewWeights(const ir::Graph& g, uint32_t seed) {
+  ir::Graph out = CloneGraph(g);
+  for (auto& [name, t] : out.weights) {
+    if (t.dtype() != DataType::kF32) continue;
+    t = RandomTensor(t.shape(), seed++, 0.2f, 1.5f);
+  }
+  return out;
+}
+
 inline TensorMap HandInputs(uint32_t seed = 99) {
   TensorMap m;
   m.emplace("x", RandomTensor(Shape{1, 3, 6, 6}, seed));

@@ -11,16 +11,6 @@ namespace refit::refitter::testing {
 
 using namespace refit::engine::testing;  // NOLINT: the engine's test helpers, unqualified
 
-// The graph with fresh random values for every float weight.
-inline ir::Graph WithNewWeights(const ir::Graph& g, uint32_t seed) {
-  ir::Graph out = CloneGraph(g);
-  for (auto& [name, t] : out.weights) {
-    if (t.dtype() != DataType::kF32) continue;
-    t = RandomTensor(t.shape(), seed++, 0.2f, 1.5f);
-  }
-  return out;
-}
-
 // Sets every source weight the refitter lists from `g`'s weights (views into `g`).
 inline void SetAll(Refitter& r, const ir::Graph& g) {
   for (const WeightPrototype& p : r.weights()) {

@@ -57,6 +57,25 @@ rm -f "$out"
 
 target="$model_dir/model.onnx"
 run_extra=()
+# timed LABEL EXPECTED_FILE CMD...: runs CMD, prints how long it took, and fails the test unless
+# it exits 0 and writes EXPECTED_FILE.
+timed() {
+  local label="$1" expected_file="$2" status=0 start
+  shift 2
+  echo "+ $*"
+  start=$EPOCHREALTIME
+  "$@" || status=$?
+  if [[ $status -ne 0 ]]; then
+    echo "FAIL: $label exited with status $status on $target" >&2
+    exit 1
+  fi
+  awk -v s="$start" -v e="$EPOCHREALTIME" -v l="$label" 'BEGIN { printf "%s took %.3f s\n", l, e - s }'
+  if [[ ! -f "$expected_file" ]]; then
+    echo "FAIL: $label succeeded but wrote no $expected_file" >&2
+    exit 1
+  fi
+}
+
 if [[ -n "$engine_mode" ]]; then
   # The engine is built for the shapes of the test's inputs (read from the safetensors header).
   mapfile -t shape_args < <("$python" - "$model_dir/inputs.safetensors" <<'PY'
@@ -82,37 +101,13 @@ if [[ $update -eq 1 ]]; then
   rm -f "$updated"
   update_cmd=("$refit" update "$target" -o "$updated" --weights "$model_dir/$weights")
   if [[ -n "$update_mode" ]]; then update_cmd+=(--mode "$update_mode"); fi
-  echo "+ ${update_cmd[*]}"
-  start=$EPOCHREALTIME
-  status=0
-  "${update_cmd[@]}" || status=$?
-  if [[ $status -ne 0 ]]; then
-    echo "FAIL: refit update exited with status $status on $target" >&2
-    exit 1
-  fi
-  awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "refit update took %.3f s\n", e - s }'
-  if [[ ! -f "$updated" ]]; then
-    echo "FAIL: refit update succeeded but wrote no $updated" >&2
-    exit 1
-  fi
+  timed "refit update" "$updated" "${update_cmd[@]}"
   # The new engine must carry the weights by itself, so it runs without --weights.
   target="$updated"
 elif [[ -n "$weights" ]]; then
   run_extra=(--weights "$model_dir/$weights")
 fi
 cmd=("$refit" run "$target" --inputs "$model_dir/inputs.safetensors" -o "$out" "${run_extra[@]}" "$@")
-echo "+ ${cmd[*]}"
-start=$EPOCHREALTIME
-status=0
-"${cmd[@]}" || status=$?
-if [[ $status -ne 0 ]]; then
-  echo "FAIL: refit run exited with status $status on $target" >&2
-  exit 1
-fi
-awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "refit run took %.3f s\n", e - s }'
-if [[ ! -f "$out" ]]; then
-  echo "FAIL: refit run succeeded but wrote no $out" >&2
-  exit 1
-fi
+timed "refit run" "$out" "${cmd[@]}"
 echo "+ compare.py $model_dir/$expected $out --rel $rel"
 exec "$python" "$compare" "$model_dir/$expected" "$out" --rel "$rel"
