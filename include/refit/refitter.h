@@ -32,7 +32,8 @@
 namespace refit {
 namespace engine {
 class Engine;
-}
+struct WeightSet;
+}  // namespace engine
 class ThreadPool;
 
 struct WeightPrototype {
@@ -51,6 +52,9 @@ struct RefitReport {
 
 struct RefitterOptions {
   int threads = 0;  // threads evaluating and packing slots; 0: every hardware thread
+  // The engine's weight variant to refit ("" = the default set). A variant that does not exist
+  // yet is created by Apply, starting from the default set (untouched slots shared with it).
+  std::string variant;
 };
 
 class Refitter {
@@ -91,7 +95,11 @@ class Refitter {
   void Clear();
 
  private:
+  // The set Apply builds on: the variant's, or the default set for a new variant.
+  std::shared_ptr<const engine::WeightSet> StartSet(bool* exists) const;
+
   engine::Engine* engine_;
+  std::string variant_;
   std::unique_ptr<ThreadPool> pool_;  // null with one thread
   std::vector<WeightPrototype> prototypes_;
   std::map<std::string, Tensor> pending_;  // wraps borrowed or owned memory

@@ -1,4 +1,5 @@
-// `refit bench ENGINE|MODEL.onnx [--inputs IN.safetensors] [--weights W] [--iterations N]
+// `refit bench ENGINE|MODEL.onnx [--inputs IN.safetensors] [--weights W] [--lora A[:S]]...
+// [--iterations N]
 //  [--warmup N] [--threads N] [--json]`: latency of repeated runs (median, p10, p90). An engine
 // runs its tuned kernels; a model runs on the reference executor.
 #include <algorithm>
@@ -19,7 +20,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   std::string inputs;
-  std::string weights;
+  WeightArgs weights;
   int iterations = 20;
   int warmup = 2;
   int threads = 1;
@@ -100,7 +101,7 @@ Status Bench(const BenchArgs& args) {
   if (is_engine) {
     REFIT_ASSIGN_OR_RETURN(eng, OpenEngine(args.model, args.threads, args.weights));
   } else {
-    if (!args.weights.empty()) return InvalidArgument("--weights applies to engines only");
+    if (!args.weights.empty()) return InvalidArgument("--weights and --lora apply to engines only");
     REFIT_ASSIGN_OR_RETURN(graph, LoadModel(args.model));
   }
   TensorFile file;
@@ -165,8 +166,7 @@ Command AddBenchCommand(CLI::App& app) {
   cmd->add_option("--inputs", args->inputs,
                   "safetensors inputs (default: deterministic random inputs when every input "
                   "shape is fixed)");
-  cmd->add_option("--weights", args->weights,
-                  "engines only: source weights to refit with first (required for stripped ones)");
+  AddWeightOptions(cmd, &args->weights, /*stripped_note=*/true);
   cmd->add_option("--iterations", args->iterations, "timed runs (default 20)")
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", args->warmup, "untimed runs first (default 2)")

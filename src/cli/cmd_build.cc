@@ -1,5 +1,5 @@
 // `refit build MODEL.onnx -o ENGINE [--mode refittable|stripped|static] [--input NAME:DIMxDIM]...
-//  [--sample-inputs IN.safetensors] [--timing-cache FILE] [--threads N] [--quiet]`
+//  [--sample-inputs IN.safetensors] [--timing-cache FILE] [--threads N] [--keep-sources] [--quiet]`
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +22,7 @@ struct BuildArgs {
   std::string sample_inputs;
   int threads = 1;
   bool quiet = false;
+  bool keep_sources = false;
 };
 
 // "input_ids:1x128" -> {"input_ids", {1, 128}}; "x:" is a scalar.
@@ -55,6 +56,11 @@ Status Build(const BuildArgs& args) {
     REFIT_RETURN_IF_ERROR(ParseInputShape(spec, &options));
   options.threads = args.threads;
   options.timing_cache_path = args.timing_cache;
+  options.keep_sources = args.keep_sources;
+  if (args.keep_sources && options.mode != engine::EngineMode::kRefittable) {
+    return InvalidArgument("--keep-sources needs --mode refittable (a " + args.mode +
+                           " engine keeps no weights to apply adapters to)");
+  }
   const bool tty = isatty(STDERR_FILENO) && !args.quiet;
   if (tty) {
     options.progress = [](const std::string& line) {
@@ -114,6 +120,10 @@ Command AddBuildCommand(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "threads to tune and run with (default 1)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--quiet", args->quiet, "no progress lines");
+  cmd->add_flag("--keep-sources", args->keep_sources,
+                "also store the source weights as they are in the model (about doubles the file), "
+                "so LoRA adapters apply and unload (refit run/update --lora) without the model's "
+                "weight file");
   return [args] { return Build(*args); };
 }
 

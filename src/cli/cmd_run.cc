@@ -1,5 +1,6 @@
 // `refit run ENGINE|MODEL.onnx --inputs IN.safetensors -o OUT.safetensors [--weights W]
-//  [--threads N]`: an engine runs its tuned kernels; a model runs on the reference executor.
+//  [--lora ADAPTER[:SCALE]]... [--threads N]`: an engine runs its tuned kernels; a model runs on
+//  the reference executor.
 #include <chrono>
 #include <cstdio>
 
@@ -15,7 +16,7 @@ struct RunArgs {
   std::string model;
   std::string inputs;
   std::string output;
-  std::string weights;
+  WeightArgs weights;
   int threads = 1;
 };
 
@@ -26,11 +27,10 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
 
 Status RunEngine(const RunArgs& args, const TensorFile& inputs) {
   const auto load_start = std::chrono::steady_clock::now();
-  std::string refit_summary;
-  REFIT_ASSIGN_OR_RETURN(auto e,
-                         OpenEngine(args.model, args.threads, args.weights, &refit_summary));
+  std::vector<std::string> summary;
+  REFIT_ASSIGN_OR_RETURN(auto e, OpenEngine(args.model, args.threads, args.weights, &summary));
   const double load_ms = MillisSince(load_start);
-  if (!refit_summary.empty()) std::fprintf(stderr, "refit run: %s\n", refit_summary.c_str());
+  for (const std::string& line : summary) std::fprintf(stderr, "refit run: %s\n", line.c_str());
   const auto start = std::chrono::steady_clock::now();
   REFIT_ASSIGN_OR_RETURN(auto outputs, e->Run(inputs.tensors));
   const double ms = MillisSince(start);
@@ -49,7 +49,7 @@ Status Run(const RunArgs& args) {
   REFIT_ASSIGN_OR_RETURN(TensorFile inputs, LoadTensors(args.inputs));
   if (IsEngineFile(args.model)) return RunEngine(args, inputs);
   if (!args.weights.empty()) {
-    return InvalidArgument("--weights applies to engines; '" + args.model +
+    return InvalidArgument("--weights and --lora apply to engines; '" + args.model +
                            "' is not an engine file (build one with refit build)");
   }
   REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
@@ -85,9 +85,7 @@ Command AddRunCommand(CLI::App& app) {
   cmd->add_option("-o,--output", args->output,
                   "safetensors file to write, one tensor per graph output")
       ->required();
-  cmd->add_option("--weights", args->weights,
-                  "engines only: source weights (W.safetensors state dict, or W.onnx initializers) "
-                  "to refit in memory before running; required for stripped engines");
+  AddWeightOptions(cmd, &args->weights, /*stripped_note=*/true);
   cmd->add_option("--threads", args->threads, "worker threads (default 1)")
       ->check(CLI::Range(1, 1024));
   return [args] { return Run(*args); };

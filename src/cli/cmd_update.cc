@@ -1,8 +1,9 @@
-// `refit update ENGINE -o NEW_ENGINE [--weights W.safetensors|W.onnx] [--mode refittable|stripped]`
+// `refit update ENGINE -o NEW_ENGINE [--weights W.safetensors|W.onnx] [--lora ADAPTER[:SCALE]]...
+//  [--mode refittable|stripped]`
 //
-// Refits an engine file to new source weights and/or rewrites it in another mode, without
-// rebuilding: the recipes and tactics recorded at build time are reused. The new file is written
-// atomically (temporary file and rename): on any error nothing is written.
+// Refits an engine file to new source weights, merges LoRA adapters into it, and/or rewrites it in
+// another mode, without rebuilding: the recipes and tactics recorded at build time are reused. The
+// new file is written atomically (temporary file and rename): on any error nothing is written.
 #include <chrono>
 #include <cstdio>
 
@@ -17,13 +18,13 @@ namespace {
 struct UpdateArgs {
   std::string engine;
   std::string output;
-  std::string weights;
+  WeightArgs weights;
   std::string mode;  // "" keeps the engine's mode
 };
 
 Status Update(const UpdateArgs& args) {
   if (args.weights.empty() && args.mode.empty()) {
-    return InvalidArgument("nothing to do: give --weights and/or --mode");
+    return InvalidArgument("nothing to do: give --weights, --lora and/or --mode");
   }
   if (!IsEngineFile(args.engine)) {
     return InvalidArgument("'" + args.engine +
@@ -39,10 +40,10 @@ Status Update(const UpdateArgs& args) {
   if (mode == engine::EngineMode::kStatic && e->plan().mode != engine::EngineMode::kStatic) {
     return InvalidArgument("--mode static: an engine cannot be made static by update (rebuild it)");
   }
-  std::string summary = "no weights changed";
-  if (!args.weights.empty()) {
-    REFIT_ASSIGN_OR_RETURN(summary, RefitFromFile(e.get(), args.weights));
-  }
+  REFIT_ASSIGN_OR_RETURN(std::vector<std::string> lines, UpdateWeights(e.get(), args.weights));
+  std::string summary;
+  for (const std::string& line : lines) summary += (summary.empty() ? "" : "; ") + line;
+  if (summary.empty()) summary = "no weights changed";
   REFIT_ASSIGN_OR_RETURN(std::string bytes, e->Serialize(mode));
   REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
   const double seconds =
@@ -58,14 +59,13 @@ Status Update(const UpdateArgs& args) {
 Command AddUpdateCommand(CLI::App& app) {
   auto args = std::make_shared<UpdateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "update", "Refit an engine file to new weights (no rebuild) and/or change its mode.");
+      "update",
+      "Refit an engine file to new weights or merge LoRA adapters into it (no rebuild), and/or "
+      "change its mode.");
   cmd->add_option("engine", args->engine, "the engine file: ENGINE")->required();
   cmd->add_option("-o,--output", args->output, "engine file to write (may be ENGINE itself)")
       ->required();
-  cmd->add_option("--weights", args->weights,
-                  "new source weights: a safetensors state dict, or an ONNX export of the same "
-                  "model (initializers matched by name, else by graph position); weights not "
-                  "given keep their values, but a slot is recomputed from all of its sources");
+  AddWeightOptions(cmd, &args->weights, /*stripped_note=*/false);
   cmd->add_option("--mode", args->mode,
                   "refittable (weights in the file) or stripped (no refittable weights); "
                   "default: the engine's mode")

@@ -11,6 +11,10 @@
 namespace refit::cli {
 
 using Command = std::function<Status()>;
+struct WeightArgs;
+
+// --weights W and --lora ADAPTER[:SCALE]... for commands that take an engine (cmd_common.cc).
+void AddWeightOptions(CLI::App* cmd, WeightArgs* args, bool stripped_note);
 
 Command AddBuildCommand(CLI::App& app);
 Command AddRunCommand(CLI::App& app);

@@ -272,6 +272,7 @@ class Builder {
         const Tensor* w = prepared_.graph.FindWeight(src);
         if (w == nullptr) return Internal("slot '" + slot.name + "' reads unknown '" + src + "'");
         plan.sources.push_back({src, w->dtype(), w->shape()});
+        if (options_.keep_sources) out_->sources.push_back(w->Clone());
       }
     }
     return Status::Ok();

@@ -32,6 +32,10 @@ struct BuildOptions {
   std::map<std::string, TensorView> sample_inputs;
   int threads = 1;
   std::string timing_cache_path;  // "" for none
+  // Keep a copy of every refittable source weight in the engine (BuiltEngine::sources, the
+  // engine file's sources section), so LoRA adapters can be applied to the base weights and
+  // removed again without the model's weight file.
+  bool keep_sources = false;
   // Receives progress lines ("layer 3/52 'conv1' (Conv): tactic 2/11 conv_dnnl"); may be empty.
   std::function<void(const std::string&)> progress;
   // Tuner knobs (tests lower them).
@@ -49,14 +53,16 @@ struct BuildStats {
 struct BuiltEngine {
   Plan plan;
   std::vector<Tensor> slot_values;  // packed value per slot (all slots, whatever the mode)
+  std::vector<Tensor> sources;      // with keep_sources: one per plan.sources entry; else empty
   BuildStats stats;
   passes::PassReport report;
 };
 
 StatusOr<BuiltEngine> BuildEngine(ir::Graph graph, const BuildOptions& options);
 
-// The engine file's bytes: metadata, plan, tactics, refit map (not static) and weights (every slot
-// in refittable and static mode, only constants in stripped mode).
+// The engine file's bytes: metadata, plan, tactics, refit map (not static), weights (every slot
+// in refittable and static mode, only constants in stripped mode) and, in refittable mode with
+// kept sources, the sources section.
 StatusOr<std::string> SerializeEngine(const BuiltEngine& built);
 
 }  // namespace refit::engine

@@ -118,7 +118,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
     if (!e->plan_.slots[s].stored) ws->slots[s] = nullptr;
   }
   e->weights_ = std::move(ws);
+  if (!built.sources.empty()) {
+    auto sources = std::make_shared<SourceSet>();
+    for (Tensor& t : built.sources)
+      sources->tensors.push_back(std::make_shared<const Tensor>(std::move(t)));
+    e->kept_sources_ = std::move(sources);
+  }
   REFIT_RETURN_IF_ERROR(e->Init(options));
+  if (e->kept_sources_ != nullptr) REFIT_RETURN_IF_ERROR(e->SetKeptSources(e->kept_sources_));
   return e;
 }
 
@@ -186,8 +193,21 @@ void Engine::ReleaseContext(std::unique_ptr<Context> ctx) const {
 
 StatusOr<std::map<std::string, Tensor>> Engine::Run(const std::map<std::string, TensorView>& inputs,
                                                     std::vector<double>* layer_us) const {
+  return RunWith(weights(), inputs, layer_us);
+}
+
+StatusOr<std::map<std::string, Tensor>> Engine::RunVariant(
+    const std::string& variant, const std::map<std::string, TensorView>& inputs,
+    std::vector<double>* layer_us) const {
+  std::shared_ptr<const WeightSet> ws = weights(variant);
+  if (ws == nullptr) return NotFound(label_ + " has no weight variant '" + variant + "'");
+  return RunWith(std::move(ws), inputs, layer_us);
+}
+
+StatusOr<std::map<std::string, Tensor>> Engine::RunWith(
+    std::shared_ptr<const WeightSet> ws, const std::map<std::string, TensorView>& inputs,
+    std::vector<double>* layer_us) const {
   REFIT_RETURN_IF_ERROR(CheckInputs(inputs));
-  std::shared_ptr<const WeightSet> ws = weights();
   if (!ws->complete()) {
     return FailedPrecondition(label_ + " is a stripped engine without weights: supply them (" +
                               "refit run ENGINE --weights W.safetensors)");

@@ -6,8 +6,13 @@
 // and uses stored weights in place from the mmapped file. A stripped engine loads without weights;
 // Run refuses until a WeightSet is supplied (CreateWeightSet + SetWeights).
 //
+// Variants: besides its default WeightSet an engine may hold named ones (the base model plus an
+// adapter, another fine-tune); RunVariant names the set it uses. Slots a variant does not change
+// are the base's own tensors (shared, not copied).
+//
 // Thread safety: Run may be called from several threads at once; each run takes the current
 // WeightSet once and uses only it, so SetWeights never shows a run half-old, half-new weights.
+// Variants may be added, replaced and removed while other threads run any of them.
 #pragma once
 
 #include <atomic>
@@ -38,6 +43,15 @@ struct EngineOptions {
 struct WeightSet {
   std::vector<std::shared_ptr<const Tensor>> slots;
   bool complete() const;
+  uint64_t bytes() const;
+  // Bytes of the slots that are not shared with `base` (what this set costs beside it).
+  uint64_t BytesNotIn(const WeightSet& base) const;
+};
+
+// Source weights (before recipes), one per plan().sources entry, as the builder saw them: the
+// base that LoRA deltas apply to. Immutable once made.
+struct SourceSet {
+  std::vector<std::shared_ptr<const Tensor>> tensors;
   uint64_t bytes() const;
 };
 
@@ -74,6 +88,27 @@ class Engine {
   Status ReplaceWeights(const std::shared_ptr<const WeightSet>& expected,
                         std::shared_ptr<const WeightSet> desired, bool* replaced);
 
+  // Named variants (sorted); "" is the default set and is not listed.
+  std::vector<std::string> variants() const;
+  // The set of `variant` ("" = weights()), or null when there is no such variant.
+  std::shared_ptr<const WeightSet> weights(const std::string& variant) const;
+  // Adds or replaces a named variant (a non-empty name of at most 256 printable characters).
+  Status SetVariant(const std::string& name, std::shared_ptr<const WeightSet> weights);
+  // Removes a named variant; runs in flight on it finish with the set they hold.
+  Status RemoveVariant(const std::string& name);
+  // ReplaceWeights for `variant` ("" = the default set); with `expected` null, it creates the
+  // variant only if it does not exist yet.
+  Status ReplaceVariant(const std::string& variant,
+                        const std::shared_ptr<const WeightSet>& expected,
+                        std::shared_ptr<const WeightSet> desired, bool* replaced);
+
+  // The source weights kept in the engine (built with keep_sources, or the file's sources
+  // section), or null.
+  std::shared_ptr<const SourceSet> kept_sources() const;
+  // Replaces the kept sources (one per plan().sources entry, each of its prototype's dtype and
+  // shape), e.g. once adapters were merged for good; null drops them.
+  Status SetKeptSources(std::shared_ptr<const SourceSet> sources);
+
   // The refit index, prepared once at load: which refittable slots read each source prototype
   // (by index into plan().sources), and which sources each slot's recipe reads.
   const std::vector<std::vector<int32_t>>& source_slots() const { return source_slots_; }
@@ -90,14 +125,20 @@ class Engine {
                                                                  ThreadPool* pool) const;
   // The engine file for this engine's plan with `weights` (default: the current set), in `mode`
   // (refittable or stripped; a static engine can only be written as static). Metadata is kept,
-  // with the mode updated. Fails when a slot the mode stores is missing.
+  // with the mode updated. Fails when a slot the mode stores is missing. A refittable file also
+  // gets `sources` (default: kept_sources()) when there are any; a stripped one never does.
   StatusOr<std::string> Serialize(EngineMode mode,
-                                  std::shared_ptr<const WeightSet> weights = nullptr) const;
+                                  std::shared_ptr<const WeightSet> weights = nullptr,
+                                  std::shared_ptr<const SourceSet> sources = nullptr) const;
 
   // Runs the engine: one input per graph input (dtype and shape as built), one output per graph
   // output. With `layer_us`, also the wall time of each layer in microseconds (a profile).
   StatusOr<std::map<std::string, Tensor>> Run(const std::map<std::string, TensorView>& inputs,
                                               std::vector<double>* layer_us = nullptr) const;
+  // Run with the weights of `variant` ("" = the default set); an unknown variant is an error.
+  StatusOr<std::map<std::string, Tensor>> RunVariant(
+      const std::string& variant, const std::map<std::string, TensorView>& inputs,
+      std::vector<double>* layer_us = nullptr) const;
 
  private:
   struct Context;
@@ -111,6 +152,10 @@ class Engine {
   std::unique_ptr<Context> AcquireContext() const;
   void ReleaseContext(std::unique_ptr<Context> ctx) const;
   StatusOr<std::unique_ptr<Context>> NewContext() const;
+  StatusOr<std::map<std::string, Tensor>> RunWith(std::shared_ptr<const WeightSet> ws,
+                                                  const std::map<std::string, TensorView>& inputs,
+                                                  std::vector<double>* layer_us) const;
+  Status CheckSet(const std::shared_ptr<const WeightSet>& weights) const;
 
   std::string label_;
   std::string metadata_;
@@ -123,6 +168,9 @@ class Engine {
   std::unique_ptr<ThreadPool> pool_;
   uint64_t workspace_bytes_ = 0;              // the largest kernel workspace, as instantiated
   std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
+  mutable std::mutex variants_mu_;
+  std::map<std::string, std::shared_ptr<const WeightSet>> variants_;  // guarded by variants_mu_
+  std::shared_ptr<const SourceSet> kept_sources_;  // accessed with std::atomic_load/store
   std::vector<std::vector<int32_t>> source_slots_;
   std::vector<std::vector<int32_t>> slot_sources_;
   std::map<std::string, int32_t> source_index_;

@@ -58,6 +58,8 @@ std::string_view SectionKindName(SectionKind kind) {
       return "refit map";
     case SectionKind::kWeights:
       return "weights";
+    case SectionKind::kSources:
+      return "sources";
   }
   return "unknown";
 }

@@ -38,6 +38,7 @@ enum class SectionKind : uint32_t {
   kTactics = 3,   // chosen tactic per layer and the tuner's timings
   kRefitMap = 4,  // weight slots: recipes over source weights, prototypes
   kWeights = 5,   // packed weights (absent in stripped engines)
+  kSources = 6,   // optional: the source weights as built (refit map order), for LoRA bases
 };
 std::string_view SectionKindName(SectionKind kind);
 

@@ -1,4 +1,6 @@
 // Engine files: writing a built engine, and loading one with every check before any use.
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "backend/cpu/cpu_features.h"
@@ -39,9 +41,24 @@ Status CheckCpu(const Plan& plan, const std::string& label) {
   return Status::Ok();
 }
 
-// The file for `plan` with one packed tensor per slot (null where the mode stores nothing) and
-// the metadata `meta` (producer, format version and mode are set here).
-StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots, Json meta) {
+// Where source i lies in the sources section: sources in plan order, each 64-byte aligned.
+std::vector<uint64_t> SourceOffsets(const Plan& plan, uint64_t* total) {
+  std::vector<uint64_t> offsets;
+  uint64_t end = 0;
+  for (const SourcePrototype& p : plan.sources) {
+    end = (end + 63) / 64 * 64;
+    offsets.push_back(end);
+    end += uint64_t(p.shape.NumElements()) * DataTypeSize(p.dtype);
+  }
+  *total = end;
+  return offsets;
+}
+
+// The file for `plan` with one packed tensor per slot (null where the mode stores nothing), the
+// kept source weights (null: none) and the metadata `meta` (producer, format version and mode are
+// set here).
+StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots,
+                                  const SourceSet* sources, Json meta) {
   if (slots.size() != plan.slots.size()) return Internal("slot count mismatch");
   std::string weights;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
@@ -68,6 +85,17 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
     writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
   }
   writer.AddSection(SectionKind::kWeights, std::move(weights), kWeightsAlignment);
+  if (sources != nullptr && plan.mode == EngineMode::kRefittable) {
+    if (sources->tensors.size() != plan.sources.size()) return Internal("source count mismatch");
+    uint64_t total = 0;
+    const std::vector<uint64_t> offsets = SourceOffsets(plan, &total);
+    std::string bytes(total, '\0');
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      const Tensor& t = *sources->tensors[i];
+      if (t.nbytes() > 0) std::memcpy(bytes.data() + offsets[i], t.data(), t.nbytes());
+    }
+    writer.AddSection(SectionKind::kSources, std::move(bytes), kWeightsAlignment);
+  }
   return writer.Serialize();
 }
 
@@ -96,11 +124,15 @@ StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
   };
   std::vector<const Tensor*> slots;
   for (const Tensor& t : built.slot_values) slots.push_back(&t);
-  return WriteEngine(plan, slots, std::move(meta));
+  SourceSet sources;
+  for (const Tensor& t : built.sources) {
+    sources.tensors.push_back(std::shared_ptr<const Tensor>(&t, [](const Tensor*) {}));
+  }
+  return WriteEngine(plan, slots, built.sources.empty() ? nullptr : &sources, std::move(meta));
 }
 
-StatusOr<std::string> Engine::Serialize(EngineMode mode,
-                                        std::shared_ptr<const WeightSet> weights) const {
+StatusOr<std::string> Engine::Serialize(EngineMode mode, std::shared_ptr<const WeightSet> weights,
+                                        std::shared_ptr<const SourceSet> sources) const {
   if ((plan_.mode == EngineMode::kStatic) != (mode == EngineMode::kStatic)) {
     return FailedPrecondition(label_ + ": a " + std::string(EngineModeName(plan_.mode)) +
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
@@ -124,10 +156,43 @@ StatusOr<std::string> Engine::Serialize(EngineMode mode,
   Json meta = Json::object();
   if (!metadata_.empty()) meta = Json::parse(metadata_, nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
-  return WriteEngine(std::move(plan), slots, std::move(meta));
+  if (sources == nullptr) sources = kept_sources();
+  return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
 }
 
 namespace {
+// The sources section as tensors in place (validated: only beside a refit map, exactly the size
+// the prototypes need); null when the file has none.
+StatusOr<std::shared_ptr<const SourceSet>> LoadSources(const EngineFile& file, const Plan& plan,
+                                                       const std::string& label,
+                                                       const std::shared_ptr<void>& owner) {
+  if (!file.Has(SectionKind::kSources)) return std::shared_ptr<const SourceSet>();
+  REFIT_ASSIGN_OR_RETURN(std::string_view bytes, file.Section(SectionKind::kSources));
+  if (plan.mode != EngineMode::kRefittable) {
+    return DataLoss(label + ": a " + std::string(EngineModeName(plan.mode)) +
+                    " engine has a sources section");
+  }
+  uint64_t total = 0;
+  const std::vector<uint64_t> offsets = SourceOffsets(plan, &total);
+  if (bytes.size() != total) {
+    return DataLoss(label + ": the sources section holds " + std::to_string(bytes.size()) +
+                    " bytes; the refit map's " + std::to_string(plan.sources.size()) +
+                    " source weights need " + std::to_string(total));
+  }
+  auto sources = std::make_shared<SourceSet>();
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const SourcePrototype& p = plan.sources[i];
+    const uint64_t size = uint64_t(p.shape.NumElements()) * DataTypeSize(p.dtype);
+    if (offsets[i] > bytes.size() || size > bytes.size() - offsets[i]) {
+      return DataLoss(label + ": source weight '" + p.name + "' lies outside the sources section");
+    }
+    void* data = const_cast<char*>(bytes.data() + offsets[i]);
+    sources->tensors.push_back(
+        std::make_shared<const Tensor>(Tensor::Wrap(p.dtype, p.shape, data, owner)));
+  }
+  return std::shared_ptr<const SourceSet>(std::move(sources));
+}
+
 // Shared by Open and FromBytes once the container is validated.
 Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
                     std::string* metadata, std::string_view* weights) {
@@ -181,6 +246,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
         Tensor::Wrap(slot.packed_dtype, slot.packed_shape, data, file)));
   }
   e->weights_ = std::move(ws);
+  REFIT_ASSIGN_OR_RETURN(e->kept_sources_, LoadSources(*file, e->plan_, label, file));
   e->file_ = std::move(file);
   REFIT_RETURN_IF_ERROR(e->Init(options));
   return e;

@@ -21,24 +21,19 @@ uint64_t WeightSet::bytes() const {
   return total;
 }
 
-std::shared_ptr<const WeightSet> Engine::weights() const { return std::atomic_load(&weights_); }
-
-Status Engine::SetWeights(std::shared_ptr<const WeightSet> weights) {
-  if (weights == nullptr || weights->slots.size() != plan_.slots.size()) {
-    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
+uint64_t WeightSet::BytesNotIn(const WeightSet& base) const {
+  uint64_t total = 0;
+  for (size_t s = 0; s < slots.size(); ++s) {
+    const bool shared = s < base.slots.size() && base.slots[s] == slots[s];
+    if (!shared && slots[s] != nullptr) total += slots[s]->nbytes();
   }
-  std::atomic_store(&weights_, std::shared_ptr<const WeightSet>(std::move(weights)));
-  return Status::Ok();
+  return total;
 }
 
-Status Engine::ReplaceWeights(const std::shared_ptr<const WeightSet>& expected,
-                              std::shared_ptr<const WeightSet> desired, bool* replaced) {
-  if (desired == nullptr || desired->slots.size() != plan_.slots.size()) {
-    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
-  }
-  std::shared_ptr<const WeightSet> seen = expected;
-  *replaced = std::atomic_compare_exchange_strong(&weights_, &seen, std::move(desired));
-  return Status::Ok();
+uint64_t SourceSet::bytes() const {
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += t ? t->nbytes() : 0;
+  return total;
 }
 
 void Engine::IndexRefitMap() {

@@ -29,7 +29,8 @@ std::string NameList(const std::vector<std::string>& names, size_t limit = 20) {
 
 }  // namespace
 
-Refitter::Refitter(engine::Engine* engine, const RefitterOptions& options) : engine_(engine) {
+Refitter::Refitter(engine::Engine* engine, const RefitterOptions& options)
+    : engine_(engine), variant_(options.variant) {
   int threads = options.threads;
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   if (threads > 1) pool_ = std::make_unique<ThreadPool>(threads);
@@ -111,7 +112,8 @@ std::vector<std::string> Refitter::Missing() const {
   std::set<int32_t> slots, needed;
   std::vector<int32_t> queue;
   for (const auto& [name, _] : pending_) queue.push_back(engine_->FindSource(name));
-  std::shared_ptr<const engine::WeightSet> current = engine_->weights();
+  bool exists = false;
+  std::shared_ptr<const engine::WeightSet> current = StartSet(&exists);
   for (size_t s = 0; s < current->slots.size(); ++s) {
     if (current->slots[s] != nullptr || !slots.insert(int32_t(s)).second) continue;
     for (int32_t src : engine_->slot_sources()[s]) queue.push_back(src);
@@ -132,6 +134,12 @@ std::vector<std::string> Refitter::Missing() const {
   }
   std::sort(missing.begin(), missing.end());
   return missing;
+}
+
+std::shared_ptr<const engine::WeightSet> Refitter::StartSet(bool* exists) const {
+  std::shared_ptr<const engine::WeightSet> set = engine_->weights(variant_);
+  *exists = set != nullptr;
+  return set != nullptr ? set : engine_->weights();
 }
 
 void Refitter::Clear() {
@@ -178,10 +186,12 @@ StatusOr<RefitReport> Refitter::Apply() {
 
   // Compare and swap: if another refit swapped first, rebuild on top of its set.
   for (bool replaced = false; !replaced;) {
-    std::shared_ptr<const engine::WeightSet> base = engine_->weights();
+    bool exists = false;
+    std::shared_ptr<const engine::WeightSet> base = StartSet(&exists);
     auto next_set = std::make_shared<engine::WeightSet>(*base);
     for (size_t i = 0; i < slots.size(); ++i) next_set->slots[size_t(slots[i])] = packed[i];
-    REFIT_RETURN_IF_ERROR(engine_->ReplaceWeights(base, std::move(next_set), &replaced));
+    REFIT_RETURN_IF_ERROR(
+        engine_->ReplaceVariant(variant_, exists ? base : nullptr, std::move(next_set), &replaced));
   }
   report.weights = int(pending_.size());
   report.slots = int(slots.size());

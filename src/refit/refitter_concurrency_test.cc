@@ -89,7 +89,7 @@ TEST(RefitterConcurrency, ConcurrentRefittersKeepBothUpdates) {
   ASSERT_NE(e, nullptr);
   std::atomic<int> failures{0};
   auto refit_loop = [&](const std::vector<std::string>& names) {
-    Refitter r(e.get(), RefitterOptions{1});
+    Refitter r(e.get(), RefitterOptions{1, ""});
     for (int i = 0; i < 40; ++i) {
       const ir::Graph& src = i % 2 == 0 ? g : g2;
       for (const std::string& n : names) {

@@ -59,18 +59,18 @@ def _perturb(state, generator, scale):
             tensor.abs_().clamp_(min=0.05)
 
 
-def _to_numpy(tensor):
+def to_numpy(tensor):
     return np.asarray(tensor.detach().cpu().numpy(), order="C")
 
 
-def _run(model, inputs, output_names):
+def run_model(model, inputs, output_names):
     with torch.no_grad():
         result = model(*inputs.values())
     if isinstance(result, torch.Tensor):
         result = (result,)
     if len(result) != len(output_names):
         raise RuntimeError(f"model returned {len(result)} outputs, expected {len(output_names)}")
-    return {name: _to_numpy(t) for name, t in zip(output_names, result)}
+    return {name: to_numpy(t) for name, t in zip(output_names, result)}
 
 
 def _check_names(name, proto, state):
@@ -86,7 +86,7 @@ def _check_names(name, proto, state):
             else:
                 notes.append(f"exporter constant {init_name} {list(value.shape)} {value.dtype}")
             continue
-        expected = _to_numpy(state[init_name])
+        expected = to_numpy(state[init_name])
         if value.shape != expected.shape or not np.array_equal(value, expected):
             problems.append(f"initializer {init_name}: value or shape differs from state_dict "
                             f"({list(value.shape)} vs {list(expected.shape)})")
@@ -175,14 +175,28 @@ def _graph_io(proto):
     return inputs, outputs
 
 
-def build_one(name, outdir):
+def model_seed(name):
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def build_model(name):
+    """Returns (model, inputs, output_names, state) with the weights model.onnx is exported with.
+
+    Deterministic per name, so other fixture scripts (make_adapters.py) rebuild the same model,
+    inputs and first weight set; state is model.state_dict() (it shares the model's storage).
+    """
     builder, output_names = zoo_models.MODELS[name]
-    seed = zlib.crc32(name.encode("utf-8"))
-    torch.manual_seed(seed)
+    torch.manual_seed(model_seed(name))
     model, inputs = builder()
     model.eval()
-    generator = torch.Generator().manual_seed(seed + 1)
+    generator = torch.Generator().manual_seed(model_seed(name) + 1)
     _perturb(model.state_dict(), generator, _FIRST_SCALE)
+    return model, inputs, output_names, model.state_dict()
+
+
+def build_one(name, outdir):
+    seed = model_seed(name)
+    model, inputs, output_names, _ = build_model(name)
 
     model_dir = os.path.join(outdir, name)
     os.makedirs(model_dir, exist_ok=True)
@@ -196,8 +210,8 @@ def build_one(name, outdir):
     problems, notes = _check_names(name, proto, state)
 
     safetensors_io.save(os.path.join(model_dir, "inputs.safetensors"),
-                        {k: _to_numpy(v) for k, v in inputs.items()})
-    outputs = _run(model, inputs, output_names)
+                        {k: to_numpy(v) for k, v in inputs.items()})
+    outputs = run_model(model, inputs, output_names)
     safetensors_io.save(os.path.join(model_dir, "outputs.safetensors"), outputs)
 
     # Second weight set: only tensors that are ONNX initializers, so every name refits.
@@ -205,10 +219,10 @@ def build_one(name, outdir):
     state2 = {k: v.clone() for k, v in state.items()}
     _perturb(state2, torch.Generator().manual_seed(seed + 2), _SECOND_SCALE)
     model.load_state_dict(state2)
-    weights2 = {k: _to_numpy(v) for k, v in state2.items()
+    weights2 = {k: to_numpy(v) for k, v in state2.items()
                 if k in initializer_names and v.is_floating_point()}
     safetensors_io.save(os.path.join(model_dir, "weights2.safetensors"), weights2)
-    outputs2 = _run(model, inputs, output_names)
+    outputs2 = run_model(model, inputs, output_names)
     safetensors_io.save(os.path.join(model_dir, "outputs2.safetensors"), outputs2)
     for out_name in output_names:
         # A refit test is only meaningful if the new weights visibly change every output.
