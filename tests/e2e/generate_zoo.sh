@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the PyTorch oracle zoo unless it is already up to date.
+# Regenerates the PyTorch oracle zoo (make_zoo.py, then make_adapters.py's LoRA adapters) unless it
+# is already up to date.
 #
 # usage: generate_zoo.sh PYTHON OUTDIR MODEL[,MODEL...]
 # The stamp records a hash of the generator scripts, the interpreter and the model list; a
@@ -15,7 +16,8 @@ models_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/../models" && pwd)"
 stamp="$outdir/.stamp"
 
 hash="$( (cat "$models_src/make_zoo.py" "$models_src/zoo_models.py" \
-              "$models_src/safetensors_io.py"; echo "$python $models"; \
+              "$models_src/safetensors_io.py" "$models_src/make_adapters.py"; \
+          echo "$python $models"; \
           "$python" -c 'import importlib.metadata as m; print(m.version("torch"), m.version("onnx"))') \
         | sha256sum | cut -d' ' -f1)"
 
@@ -23,7 +25,7 @@ complete=1
 IFS=',' read -ra names <<< "$models"
 for name in "${names[@]}"; do
   for file in model.onnx inputs.safetensors outputs.safetensors weights2.safetensors \
-              outputs2.safetensors; do
+              outputs2.safetensors adapters.json; do
     [[ -f "$outdir/$name/$file" ]] || complete=0
   done
 done
@@ -35,4 +37,5 @@ fi
 rm -f "$stamp"
 mkdir -p "$outdir"
 "$python" "$models_src/make_zoo.py" "$outdir" --models "$models"
+"$python" "$models_src/make_adapters.py" "$outdir" --models "$models"
 echo "$hash" > "$stamp"

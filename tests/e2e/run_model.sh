@@ -2,17 +2,22 @@
 # Runs one model through `refit run` and compares its outputs with the PyTorch oracle's.
 #
 # usage: run_model.sh --python PY --refit REFIT --model-dir DIR --work-dir WORK
-#                     [--expected FILE] [--rel REL] [--engine MODE [--weights FILE]
-#                     [--update [--update-mode MODE]]] [-- EXTRA_REFIT_ARGS...]
+#                     [--expected FILE] [--rel REL] [--engine MODE [--keep-sources]]
+#                     [--weights FILE] [--lora PATH[:SCALE]]... [--update [--update-mode MODE]]
+#                     [-- EXTRA_REFIT_ARGS...]
 # DIR holds model.onnx, inputs.safetensors and outputs.safetensors (as written by
 # tests/models/make_zoo.py); --expected names another file in DIR (e.g. outputs2.safetensors
 # together with `--weights weights2.safetensors`). --weights is refit at `refit run`; with
 # --update it goes through `refit update` into a second engine file, which then runs alone.
+# --lora names a LoRA adapter in DIR (a PEFT directory or a kohya file, written by
+# tests/models/make_adapters.py), applied at that scale (default 1) on top of the base weights:
+# --weights if given, else the sources the engine kept (--keep-sources at build). Like
+# --weights, adapters go to `refit run`, or with --update to `refit update`.
 # EXTRA_REFIT_ARGS go to `refit build` and `refit run`, not to `refit update`.
 set -euo pipefail
 
 python="" refit="" model_dir="" work_dir="" expected="outputs.safetensors" rel="1e-4"
-engine_mode="" weights="" update=0 update_mode=""
+engine_mode="" weights="" update=0 update_mode="" keep_sources=0 loras=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --python) python="$2"; shift 2 ;;
@@ -23,6 +28,8 @@ while [[ $# -gt 0 ]]; do
     --rel) rel="$2"; shift 2 ;;
     --engine) engine_mode="$2"; shift 2 ;;    # build an engine of this mode and run it
     --weights) weights="$2"; shift 2 ;;       # refit to these source weights (file in model dir)
+    --lora) loras+=("$2"); shift 2 ;;         # apply this adapter (PATH[:SCALE], in model dir)
+    --keep-sources) keep_sources=1; shift ;;  # `refit build --keep-sources`
     --update) update=1; shift ;;              # refit with `refit update`, then run the new engine
     --update-mode) update_mode="$2"; shift 2 ;;  # --mode for `refit update`
     --) shift; break ;;
@@ -35,8 +42,12 @@ for var in python refit model_dir work_dir; do
     exit 2
   fi
 done
-if [[ $update -eq 1 && ( -z "$engine_mode" || -z "$weights" ) ]]; then
-  echo "run_model.sh: --update needs --engine and --weights" >&2
+if [[ $update -eq 1 && ( -z "$engine_mode" || ( -z "$weights" && ${#loras[@]} -eq 0 ) ) ]]; then
+  echo "run_model.sh: --update needs --engine and --weights or --lora" >&2
+  exit 2
+fi
+if [[ $keep_sources -eq 1 && -z "$engine_mode" ]]; then
+  echo "run_model.sh: --keep-sources needs --engine" >&2
   exit 2
 fi
 if [[ -n "$update_mode" && $update -eq 0 ]]; then
@@ -48,6 +59,19 @@ for file in model.onnx inputs.safetensors "$expected" ${weights:+"$weights"}; do
     echo "run_model.sh: missing $model_dir/$file (did the zoo_generate fixture run?)" >&2
     exit 1
   fi
+done
+# Adapters go on as absolute paths, their scale (a number after the last ':') kept.
+lora_args=()
+for spec in "${loras[@]}"; do
+  path="$spec" scale=""
+  if [[ "$spec" =~ ^(.+):([-+0-9.eE]+)$ ]]; then
+    path="${BASH_REMATCH[1]}" scale=":${BASH_REMATCH[2]}"
+  fi
+  if [[ ! -e "$model_dir/$path" ]]; then
+    echo "run_model.sh: missing adapter $model_dir/$path (did the zoo_generate fixture run?)" >&2
+    exit 1
+  fi
+  lora_args+=(--lora "$(cd "$model_dir" && pwd)/$path$scale")
 done
 
 compare="$(cd "$(dirname "${BASH_SOURCE[0]}")/../models" && pwd)/compare.py"
@@ -93,19 +117,21 @@ PY
   rm -f "$target"
   build=("$refit" build "$model_dir/model.onnx" -o "$target" --mode "$engine_mode" --quiet
          --timing-cache "$work_dir/../timing_cache_$(basename "$model_dir").json" "${shape_args[@]}" "$@")
+  if [[ $keep_sources -eq 1 ]]; then build+=(--keep-sources); fi
   echo "+ ${build[*]}"
   "${build[@]}" || { echo "FAIL: refit build exited with status $? on $model_dir/model.onnx" >&2; exit 1; }
 fi
 if [[ $update -eq 1 ]]; then
   updated="$work_dir/model_updated.engine"
   rm -f "$updated"
-  update_cmd=("$refit" update "$target" -o "$updated" --weights "$model_dir/$weights")
+  update_cmd=("$refit" update "$target" -o "$updated" ${weights:+--weights "$model_dir/$weights"}
+              "${lora_args[@]}")
   if [[ -n "$update_mode" ]]; then update_cmd+=(--mode "$update_mode"); fi
   timed "refit update" "$updated" "${update_cmd[@]}"
-  # The new engine must carry the weights by itself, so it runs without --weights.
+  # The new engine must carry the weights by itself, so it runs without --weights or --lora.
   target="$updated"
-elif [[ -n "$weights" ]]; then
-  run_extra=(--weights "$model_dir/$weights")
+else
+  run_extra=(${weights:+--weights "$model_dir/$weights"} "${lora_args[@]}")
 fi
 cmd=("$refit" run "$target" --inputs "$model_dir/inputs.safetensors" -o "$out" "${run_extra[@]}" "$@")
 timed "refit run" "$out" "${cmd[@]}"
