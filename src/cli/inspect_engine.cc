@@ -42,6 +42,9 @@ Json EngineJson(const std::string& path, const engine::Engine& e) {
   uint64_t stored = 0;
   for (const engine::WeightSlot& s : plan.slots) stored += s.stored ? s.nbytes() : 0;
   j["stored_weight_bytes"] = stored;
+  // Source weights kept as the base for LoRA adapters (refit build --keep-sources).
+  const auto kept = e.kept_sources();
+  j["kept_source_bytes"] = kept != nullptr ? kept->bytes() : 0;
   j["arena_bytes"] = plan.arena_bytes;
   j["workspace_bytes"] = plan.workspace_bytes;
   j["required_cpu_features"] = plan.required_features;
@@ -119,6 +122,10 @@ void PrintText(const Json& j, const Plan& plan) {
               FormatBytes(j["weight_bytes"].get<uint64_t>()).c_str(),
               FormatBytes(j["refittable_weight_bytes"].get<uint64_t>()).c_str(),
               FormatBytes(j["stored_weight_bytes"].get<uint64_t>()).c_str());
+  if (j["kept_source_bytes"].get<uint64_t>() > 0) {
+    std::printf("sources  kept in the file: %s (the base for --lora)\n",
+                FormatBytes(j["kept_source_bytes"].get<uint64_t>()).c_str());
+  }
   std::printf("memory   activations %s, workspace %s\n", FormatBytes(plan.arena_bytes).c_str(),
               FormatBytes(plan.workspace_bytes).c_str());
   std::printf("cpu      needs '%s'\n", plan.required_features.c_str());

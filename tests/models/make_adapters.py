@@ -36,6 +36,7 @@ import sys
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import torch
 from torch import nn
 
@@ -116,7 +117,8 @@ def _plan(name, eligible):
     if plan is None:
         # A model added to the zoo later: first, middle and last eligible module.
         picks = list(dict.fromkeys([eligible[0], eligible[len(eligible) // 2], eligible[-1]]))
-        plan = {"peft": picks, "rslora": picks[-2:], "kohya": [picks[0], picks[-1]]}
+        plan = {"peft": picks, "rslora": picks[-2:],
+                "kohya": list(dict.fromkeys([picks[0], picks[-1]]))}
     for adapter, targets in plan.items():
         missing = [t for t in targets if t not in eligible]
         if missing:
@@ -176,8 +178,8 @@ def _make_adapter(targets, state, generator, rank_of, alpha_of, rslora=False):
 
 def _write_peft(path, model_name, adapter, hyper, rslora):
     targets = list(adapter)
-    rank_pattern = {targets[min(1, len(targets) - 1)]: hyper["pattern_rank"]}
-    alpha_pattern = {targets[-1]: hyper["pattern_alpha"]}
+    rank_pattern = {m: e["rank"] for m, e in adapter.items() if e["rank"] != hyper["r"]}
+    alpha_pattern = {m: e["alpha"] for m, e in adapter.items() if e["alpha"] != hyper["lora_alpha"]}
     # The fields PEFT itself writes; a reader must ignore the ones it does not need.
     config = {"peft_type": "LORA", "r": hyper["r"], "lora_alpha": hyper["lora_alpha"],
               "use_rslora": rslora, "target_modules": targets, "rank_pattern": rank_pattern,
@@ -231,36 +233,8 @@ def _describe(adapter, consumers):
             for module, e in adapter.items()}
 
 
-def build_one(name, outdir):
-    """Writes one model's adapters and merged outputs. Returns a list of problems."""
-    model_dir = os.path.join(outdir, name)
-    model, inputs, output_names, state = make_zoo.build_model(name)
-    eligible = _eligible(model)
-    marker = os.path.join(model_dir, "adapters.json")
-    if not eligible:
-        with open(marker, "w") as f:
-            json.dump({"model": name, "skipped": "no Linear or Conv2d (groups=1) layer"}, f)
-        print(f"{name}: skipped, no Linear or Conv2d (groups=1) layer")
-        return []
-    plan = _plan(name, eligible)
-    proto = onnx.load(os.path.join(model_dir, "model.onnx"))
-    problems = []
-
-    # The base must be exactly model.onnx's weights, or every merged output is off.
-    initializers = {init.name: onnx.numpy_helper.to_array(init) for init in proto.graph.initializer}
-    base = {k: v.detach().clone() for k, v in state.items()
-            if k in initializers and v.is_floating_point()}
-    for key, value in base.items():
-        if not np.array_equal(make_zoo.to_numpy(value), initializers[key]):
-            problems.append(f"rebuilt weight {key} differs from model.onnx's")
-    safetensors_io.save(os.path.join(model_dir, "weights.safetensors"),
-                        {k: make_zoo.to_numpy(v) for k, v in base.items()})
-    reference = make_zoo.run_model(model, inputs, output_names)
-    saved = safetensors_io.load(os.path.join(model_dir, "outputs.safetensors"))
-    for out_name in output_names:
-        if not np.allclose(reference[out_name], saved[out_name], rtol=1e-5, atol=1e-6):
-            problems.append(f"rebuilt model's {out_name} differs from outputs.safetensors")
-
+def _write_adapters(name, model_dir, plan, base):
+    """Writes lora_peft/, lora_rslora/ and lora_kohya.safetensors; returns them by name."""
     generator = torch.Generator().manual_seed(make_zoo.model_seed(name) + 10)
     adapters = {}
     for key, hyper, rslora in (("peft", _PEFT, False), ("rslora", _RSLORA, True)):
@@ -279,7 +253,40 @@ def build_one(name, outdir):
         lambda m: _KOHYA["first_rank"] if m == kohya[0] else _KOHYA["r"],
         lambda m: _KOHYA["last_alpha"] if m == kohya[-1] else _KOHYA["alpha"])
     _write_kohya(os.path.join(model_dir, "lora_kohya.safetensors"), name, adapters["lora_kohya"])
+    return adapters
 
+
+def build_one(name, outdir):
+    """Writes one model's adapters and merged outputs. Returns a list of problems."""
+    model_dir = os.path.join(outdir, name)
+    model, inputs, output_names, state = make_zoo.build_model(name)
+    eligible = _eligible(model)
+    marker = os.path.join(model_dir, "adapters.json")
+    if not eligible:
+        with open(marker, "w") as f:
+            json.dump({"model": name, "skipped": "no Linear or Conv2d (groups=1) layer"}, f)
+        print(f"{name}: skipped, no Linear or Conv2d (groups=1) layer")
+        return []
+    plan = _plan(name, eligible)
+    proto = onnx.load(os.path.join(model_dir, "model.onnx"))
+    problems = []
+
+    # The base must be exactly model.onnx's weights, or every merged output is off.
+    initializers = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    base = {k: v.detach().clone() for k, v in state.items()
+            if k in initializers and v.is_floating_point()}
+    for key, value in base.items():
+        if not np.array_equal(make_zoo.to_numpy(value), initializers[key]):
+            problems.append(f"rebuilt weight {key} differs from model.onnx's")
+    safetensors_io.save(os.path.join(model_dir, "weights.safetensors"),
+                        {k: make_zoo.to_numpy(v) for k, v in base.items()})
+    reference = make_zoo.run_model(model, inputs, output_names)
+    saved = safetensors_io.load(os.path.join(model_dir, "outputs.safetensors"))
+    for out_name in output_names:
+        if not np.allclose(reference[out_name], saved[out_name], rtol=1e-5, atol=1e-6):
+            problems.append(f"rebuilt model's {out_name} differs from outputs.safetensors")
+
+    adapters = _write_adapters(name, model_dir, plan, base)
     for file_name, recipe in OUTPUTS.items():
         merged = _merge(base, [(adapters[a], s) for a, s in recipe])
         model.load_state_dict(merged, strict=False)
@@ -403,7 +410,7 @@ def check_one(name, outdir):
     proto = onnx.load(os.path.join(model_dir, "model.onnx"))
     problems = [f"weights.safetensors: {init.name} differs from model.onnx's"
                 for init in proto.graph.initializer if init.name in base and
-                not np.array_equal(base[init.name], onnx.numpy_helper.to_array(init))]
+                not np.array_equal(base[init.name], numpy_helper.to_array(init))]
     model, inputs, output_names, _ = make_zoo.build_model(name)
     saved_inputs = safetensors_io.load(os.path.join(model_dir, "inputs.safetensors"))
     inputs = collections.OrderedDict((k, torch.from_numpy(saved_inputs[k])) for k in inputs)
