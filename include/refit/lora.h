@@ -58,6 +58,13 @@ struct LoraAdapter {
 StatusOr<LoraAdapter> LoadLoraAdapter(const std::string& path,
                                       const std::vector<WeightPrototype>& weights);
 
+// `base` + sum of factor * (up @ down) over `deltas` (each target's factor is its adapter's scale
+// times its alpha_scale): deltas are summed in f32 first and added to the base once, then rounded
+// to the base's dtype (f32, f16, bf16). With no deltas, `base` itself (the same tensor).
+StatusOr<std::shared_ptr<const Tensor>> MergeLora(
+    const std::string& weight, const std::shared_ptr<const Tensor>& base,
+    const std::vector<std::pair<const LoraTarget*, float>>& deltas);
+
 // The base source weights adapters apply to, by name.
 using BaseWeights = std::map<std::string, std::shared_ptr<const Tensor>>;
 // The engine's kept source weights (empty when it keeps none).

@@ -1,14 +1,24 @@
 // `refit build MODEL.onnx -o ENGINE [--mode refittable|stripped|static] [--input NAME:DIMxDIM]...
-//  [--sample-inputs IN.safetensors] [--timing-cache FILE] [--threads N] [--keep-sources] [--quiet]`
+//  [--sample-inputs IN.safetensors] [--timing-cache FILE] [--threads N] [--keep-sources] [--quiet]
+//  [--cache DIR [--cache-max-bytes N]]`
+//
+// With --cache, an engine built before for the same architecture, input shapes, settings and CPU
+// (with any weights) comes from the engine cache and is refitted with the model's weights instead
+// of being built; a build is stored there for next time.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "base/file_util.h"
+#include "cache/engine_cache.h"
 #include "cli/commands.h"
 #include "cli/model_loader.h"
 #include "engine/builder.h"
+#include "engine/engine.h"
 #include "engine/engine_file.h"
+#include "refit/refitter.h"
 
 namespace refit::cli {
 namespace {
@@ -23,7 +33,14 @@ struct BuildArgs {
   int threads = 1;
   bool quiet = false;
   bool keep_sources = false;
+  std::string cache;  // "" for none
+  uint64_t cache_max_bytes = cache::EngineCache::kDefaultMaxBytes;
 };
+
+using Clock = std::chrono::steady_clock;
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // "input_ids:1x128" -> {"input_ids", {1, 128}}; "x:" is a scalar.
 Status ParseInputShape(const std::string& spec, engine::BuildOptions* options) {
@@ -49,7 +66,102 @@ Status ParseInputShape(const std::string& spec, engine::BuildOptions* options) {
   return Status::Ok();
 }
 
+void PrintBuildSummary(const BuildArgs& args, uint64_t file_bytes, const engine::BuildStats& st,
+                       uint64_t weight_bytes, const std::string& suffix) {
+  for (const std::string& note : st.notes)
+    std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
+  std::fprintf(
+      stderr,
+      "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "
+      "on %d layers, %d from the timing cache; weights %s; built in %.2f s (passes %.2f s, "
+      "tuning %.2f s, packing %.2f s), %d thread%s%s\n",
+      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(file_bytes).c_str(),
+      st.layers, st.cpu_layers, st.reference_layers, st.tactics_timed, st.timed_layers,
+      st.cache_hits, FormatBytes(weight_bytes).c_str(), st.total_s, st.passes_s, st.tuning_s,
+      st.packing_s, args.threads, args.threads == 1 ? "" : "s", suffix.c_str());
+}
+
+// Fills a stripped engine from the cache with every source weight of `graph`; with
+// --keep-sources the graph's tensors then become the engine's kept sources.
+StatusOr<RefitReport> RefitFromGraph(engine::Engine* e, ir::Graph& graph, bool keep_sources) {
+  Refitter refitter(e);
+  for (const WeightPrototype& p : refitter.weights()) {
+    const Tensor* w = graph.FindWeight(p.name);
+    // The key covers every weight's name, dtype and shape: only a key collision gets here.
+    if (w == nullptr) {
+      return Internal("the cached engine reads weight '" + p.name + "', which the model lacks");
+    }
+    REFIT_RETURN_IF_ERROR(refitter.SetWeight(p.name, w->view()));
+  }
+  REFIT_ASSIGN_OR_RETURN(RefitReport report, refitter.Apply());
+  if (keep_sources) {
+    auto sources = std::make_shared<engine::SourceSet>();
+    for (const engine::SourcePrototype& p : e->plan().sources) {
+      auto it = graph.weights.find(p.name);
+      if (it == graph.weights.end()) return Internal("model weight '" + p.name + "' is missing");
+      // Apply is done with the views, so the tensors can move into the engine.
+      sources->tensors.push_back(std::make_shared<const Tensor>(std::move(it->second)));
+    }
+    REFIT_RETURN_IF_ERROR(e->SetKeptSources(std::move(sources)));
+  }
+  return report;
+}
+
+Status BuildCached(const BuildArgs& args, ir::Graph graph, const engine::BuildOptions& options,
+                   bool tty, Clock::time_point start) {
+  const std::string key = cache::CacheKey(graph, options);  // before a miss moves the graph
+  REFIT_ASSIGN_OR_RETURN(auto engine_cache,
+                         cache::EngineCache::Open(args.cache, args.cache_max_bytes));
+  engine::BuildStats stats;
+  auto result = engine_cache->GetOrBuild(key, [&]() -> StatusOr<engine::BuiltEngine> {
+    auto built = engine::BuildEngine(std::move(graph), options);
+    if (built.ok()) stats = built->stats;
+    return built;
+  });
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  if (!result.ok()) return result.status().WithContext("'" + args.model + "'");
+  engine::Engine* e = result->engine.get();
+  const bool hit = result->outcome == cache::CacheOutcome::kHit;
+  const std::string outcome =
+      result->outcome == cache::CacheOutcome::kCorruptRebuilt
+          ? "cache: corrupt entry rebuilt"
+          : std::string("cache ") + cache::CacheOutcomeName(result->outcome);
+  const std::string where = key.substr(0, 12) + " ('" + engine_cache->dir() + "')";
+  RefitReport refit;
+  // A stripped engine is written without the refittable weights: nothing to refit.
+  if (hit && options.mode != engine::EngineMode::kStripped) {
+    auto report = RefitFromGraph(e, graph, args.keep_sources);
+    if (!report.ok()) {
+      return report.status().WithContext("'" + args.model + "': filling the cached engine '" +
+                                         result->entry_path + "'");
+    }
+    refit = *report;
+  }
+  // A miss engine has its build's weights (and kept sources): written as is.
+  REFIT_ASSIGN_OR_RETURN(std::string bytes, e->Serialize(options.mode));
+  REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
+  if (!hit) {
+    char tail[64];
+    std::snprintf(tail, sizeof(tail), ": %.3f s in all", SecondsSince(start));
+    PrintBuildSummary(args, bytes.size(), stats, e->plan().WeightBytes(false),
+                      "; " + outcome + " " + where + tail);
+    return Status::Ok();
+  }
+  char refitted[160] = "no weights to refit (stripped)";
+  if (options.mode != engine::EngineMode::kStripped) {
+    std::snprintf(refitted, sizeof(refitted), "refitted %d weights (%d of %d slots, %s) in %.2f ms",
+                  refit.weights, refit.slots, refit.refittable_slots,
+                  FormatBytes(refit.bytes).c_str(), refit.seconds * 1e3);
+  }
+  std::fprintf(
+      stderr, "refit build: %s -> %s (%s, %s): %s %s: loaded in %.3f s, %s; %.3f s in all\n",
+      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(bytes.size()).c_str(),
+      outcome.c_str(), where.c_str(), result->seconds, refitted, SecondsSince(start));
+  return Status::Ok();
+}
+
 Status Build(const BuildArgs& args) {
+  const Clock::time_point start = Clock::now();
   engine::BuildOptions options;
   REFIT_ASSIGN_OR_RETURN(options.mode, engine::ParseEngineMode(args.mode));
   for (const std::string& spec : args.inputs)
@@ -57,6 +169,11 @@ Status Build(const BuildArgs& args) {
   options.threads = args.threads;
   options.timing_cache_path = args.timing_cache;
   options.keep_sources = args.keep_sources;
+  if (!args.cache.empty() && options.mode == engine::EngineMode::kStatic) {
+    return InvalidArgument("--cache needs --mode refittable or stripped: the cache '" + args.cache +
+                           "' keeps stripped engines that a refit fills with the model's "
+                           "weights, and a static engine cannot be refitted");
+  }
   if (args.keep_sources && options.mode != engine::EngineMode::kRefittable) {
     return InvalidArgument("--keep-sources needs --mode refittable (a " + args.mode +
                            " engine keeps no weights to apply adapters to)");
@@ -77,23 +194,13 @@ Status Build(const BuildArgs& args) {
     }
   }
   REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
+  if (!args.cache.empty()) return BuildCached(args, std::move(graph), options, tty, start);
   auto built = engine::BuildEngine(std::move(graph), options);
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (!built.ok()) return built.status().WithContext("'" + args.model + "'");
   REFIT_ASSIGN_OR_RETURN(std::string bytes, engine::SerializeEngine(*built));
   REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
-  const engine::BuildStats& st = built->stats;
-  for (const std::string& note : st.notes)
-    std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
-  std::fprintf(
-      stderr,
-      "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "
-      "on %d layers, %d from the timing cache; weights %s; built in %.2f s (passes %.2f s, "
-      "tuning %.2f s, packing %.2f s), %d thread%s\n",
-      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(bytes.size()).c_str(),
-      st.layers, st.cpu_layers, st.reference_layers, st.tactics_timed, st.timed_layers,
-      st.cache_hits, FormatBytes(built->plan.WeightBytes(false)).c_str(), st.total_s, st.passes_s,
-      st.tuning_s, st.packing_s, args.threads, args.threads == 1 ? "" : "s");
+  PrintBuildSummary(args, bytes.size(), built->stats, built->plan.WeightBytes(false), "");
   return Status::Ok();
 }
 
@@ -124,6 +231,16 @@ Command AddBuildCommand(CLI::App& app) {
                 "also store the source weights as they are in the model (about doubles the file), "
                 "so LoRA adapters apply and unload (refit run/update --lora) without the model's "
                 "weight file");
+  CLI::Option* cache_opt =
+      cmd->add_option("--cache", args->cache,
+                      "engine cache directory (created if needed; processes may share it): an "
+                      "engine built before for the same architecture, input shapes, settings and "
+                      "CPU, with any weights, is refitted with this model's weights instead of "
+                      "built; a build is stored there (stripped). Not with --mode static");
+  cmd->add_option("--cache-max-bytes", args->cache_max_bytes,
+                  "size limit of the cache directory in bytes: least recently used engines are "
+                  "removed after a store (default 4 GiB)")
+      ->needs(cache_opt);
   return [args] { return Build(*args); };
 }
 

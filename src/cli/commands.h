@@ -21,5 +21,6 @@ Command AddRunCommand(CLI::App& app);
 Command AddInspectCommand(CLI::App& app);
 Command AddBenchCommand(CLI::App& app);
 Command AddUpdateCommand(CLI::App& app);
+Command AddCacheCommand(CLI::App& app);
 
 }  // namespace refit::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(refit::cli::AddUpdateCommand);
   add(refit::cli::AddInspectCommand);
   add(refit::cli::AddBenchCommand);
+  add(refit::cli::AddCacheCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

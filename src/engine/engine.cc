@@ -108,6 +108,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
                                                     const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
   e->label_ = "engine for '" + built.plan.model_name + "'";
+  e->metadata_ = EngineMetadata(built);
   e->plan_ = std::move(built.plan);
   auto ws = std::make_shared<WeightSet>();
   for (Tensor& t : built.slot_values)

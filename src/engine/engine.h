@@ -72,7 +72,8 @@ class Engine {
   const Plan& plan() const { return plan_; }
   const std::string& label() const { return label_; }
   uint64_t file_bytes() const { return file_bytes_; }
-  // The metadata section's JSON ("" for an engine straight from the builder).
+  // The metadata section's JSON (for an engine straight from the builder, what SerializeEngine
+  // would write, so Serialize keeps the model name and build statistics).
   const std::string& metadata() const { return metadata_; }
 
   std::shared_ptr<const WeightSet> weights() const;

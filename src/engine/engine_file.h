@@ -28,6 +28,8 @@ namespace refit::engine {
 
 // Bumped on any incompatible change of the container or of a section's encoding.
 inline constexpr uint32_t kEngineFormatVersion = 1;
+// The metadata's "producer": the refit release that wrote the file (also part of cache keys).
+inline constexpr char kEngineProducer[] = "refit 0.1.0";
 inline constexpr char kEngineMagic[8] = {'R', 'E', 'F', 'I', 'T', 'E', 'N', 'G'};
 inline constexpr uint64_t kMaxSectionAlignment = 1 << 16;
 inline constexpr uint32_t kMaxSections = 256;

@@ -12,7 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 constexpr uint64_t kWeightsAlignment = 4096;
-constexpr char kProducer[] = "refit 0.1.0";
 
 Json TypeList(const Plan& plan, const std::vector<int32_t>& values) {
   Json out = Json::array();
@@ -74,7 +73,7 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
     slot.offset = weights.size();
     weights.append(static_cast<const char*>(t->data()), t->nbytes());
   }
-  meta["producer"] = kProducer;
+  meta["producer"] = kEngineProducer;
   meta["format_version"] = kEngineFormatVersion;
   meta["mode"] = std::string(EngineModeName(plan.mode));
   EngineFileWriter writer;
@@ -101,10 +100,10 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
 
 }  // namespace
 
-StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+std::string EngineMetadata(const BuiltEngine& built) {
   const Plan& plan = built.plan;
   const BuildStats& st = built.stats;
-  Json meta = {
+  const Json meta = {
       {"model", plan.model_name},
       {"opset", plan.opset},
       {"features", plan.required_features},
@@ -122,6 +121,13 @@ StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
         {"timing_cache_hits", st.cache_hits},
         {"notes", st.notes}}},
   };
+  // Names come from the model file: replace invalid UTF-8 rather than throw.
+  return meta.dump(1, ' ', false, Json::error_handler_t::replace);
+}
+
+StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+  const Plan& plan = built.plan;
+  Json meta = Json::parse(EngineMetadata(built), nullptr, /*allow_exceptions=*/false);
   std::vector<const Tensor*> slots;
   for (const Tensor& t : built.slot_values) slots.push_back(&t);
   SourceSet sources;

@@ -37,6 +37,7 @@ class Serializer {
   }
 
   // FNV-1a 64: xxhash is linked only by the engine layer, and graphs serialise to a few KB.
+  const std::string& bytes() const { return bytes_; }
   uint64_t Hash() const {
     uint64_t h = 0xcbf29ce484222325ull;
     for (char c : bytes_) {
@@ -150,6 +151,10 @@ class CanonicalIds {
 }  // namespace
 
 GraphSignature ComputeGraphSignature(const Graph& graph) {
+  return ComputeGraphSignature(graph, nullptr);
+}
+
+GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized) {
   GraphSignature sig;
   Serializer out;
   CanonicalIds ids(graph, sig);
@@ -188,6 +193,7 @@ GraphSignature ComputeGraphSignature(const Graph& graph) {
 
   sig.nodes = int64_t(graph.nodes.size());
   sig.hash = out.Hash();
+  if (serialized != nullptr) *serialized = out.bytes();
   return sig;
 }
 

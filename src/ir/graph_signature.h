@@ -42,6 +42,9 @@ struct GraphSignature {
 
 // Computed on a graph straight from the importer (before passes). Pure function of `graph`.
 GraphSignature ComputeGraphSignature(const Graph& graph);
+// Same, and also returns the serialised bytes that `hash` is computed over (the engine cache hashes
+// them with a wider hash).
+GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized);
 
 // Maps the names of `other`'s weights to `expected`'s, by position. Fails (InvalidArgument) when
 // the signatures differ, with a message that names `other_label` and lists the first differences:

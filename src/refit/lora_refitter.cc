@@ -1,5 +1,6 @@
 // LoraRefitter: adapters merged into source weights from their base values, refitted through the
 // recipes.
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -27,6 +28,45 @@ void AddLowRank(const LoraTarget& t, float factor, float* out) {
 }
 
 }  // namespace
+
+StatusOr<std::shared_ptr<const Tensor>> MergeLora(
+    const std::string& weight, const std::shared_ptr<const Tensor>& base,
+    const std::vector<std::pair<const LoraTarget*, float>>& deltas) {
+  // No adapter: the base tensor itself, so unloading restores the base bit for bit.
+  if (deltas.empty()) return base;
+  const Tensor& w = *base;
+  for (const auto& [t, _] : deltas) {
+    if (t->up->shape()[0] * (t->down->shape().NumElements() / std::max<int64_t>(t->rank, 1)) !=
+        w.shape().NumElements()) {
+      return InvalidArgument("adapter module '" + t->key + "' does not fit weight '" + weight +
+                             "' " + w.shape().ToString());
+    }
+  }
+  REFIT_ASSIGN_OR_RETURN(Tensor acc, Tensor::Create(DataType::kF32, w.shape()));
+  float* a = acc.mutable_data_as<float>();
+  // Deltas are summed first and added to the base once, so the result does not depend on the
+  // order in which adapters were loaded.
+  for (const auto& [t, factor] : deltas) AddLowRank(*t, factor, a);
+  const int64_t n = w.shape().NumElements();
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(w.dtype(), w.shape()));
+  if (w.dtype() == DataType::kF32) {
+    const float* src = w.data_as<float>();
+    float* dst = out.mutable_data_as<float>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] + a[i];
+  } else if (w.dtype() == DataType::kF16) {
+    const Half* src = w.data_as<Half>();
+    Half* dst = out.mutable_data_as<Half>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = Half(float(src[i]) + a[i]);
+  } else if (w.dtype() == DataType::kBF16) {
+    const BFloat16* src = w.data_as<BFloat16>();
+    BFloat16* dst = out.mutable_data_as<BFloat16>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16(float(src[i]) + a[i]);
+  } else {
+    return InvalidArgument("weight '" + weight + "' is " + std::string(DataTypeName(w.dtype())) +
+                           "; LoRA needs a float weight");
+  }
+  return std::shared_ptr<const Tensor>(std::make_shared<Tensor>(std::move(out)));
+}
 
 BaseWeights KeptBaseWeights(const engine::Engine& engine) {
   BaseWeights base;
@@ -96,33 +136,7 @@ StatusOr<std::shared_ptr<const Tensor>> LoraRefitter::Merge(
       if (t.weight == weight) deltas.push_back({&t, e.scale * t.alpha_scale});
     }
   }
-  // No adapter: the base tensor itself, so unloading restores the base bit for bit.
-  if (deltas.empty()) return base->second;
-  const Tensor& w = *base->second;
-  REFIT_ASSIGN_OR_RETURN(Tensor acc, Tensor::Create(DataType::kF32, w.shape()));
-  float* a = acc.mutable_data_as<float>();
-  // Deltas are summed first and added to the base once, so the result does not depend on the
-  // order in which adapters were loaded.
-  for (const auto& [t, factor] : deltas) AddLowRank(*t, factor, a);
-  const int64_t n = w.shape().NumElements();
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(w.dtype(), w.shape()));
-  if (w.dtype() == DataType::kF32) {
-    const float* src = w.data_as<float>();
-    float* dst = out.mutable_data_as<float>();
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] + a[i];
-  } else if (w.dtype() == DataType::kF16) {
-    const Half* src = w.data_as<Half>();
-    Half* dst = out.mutable_data_as<Half>();
-    for (int64_t i = 0; i < n; ++i) dst[i] = Half(float(src[i]) + a[i]);
-  } else if (w.dtype() == DataType::kBF16) {
-    const BFloat16* src = w.data_as<BFloat16>();
-    BFloat16* dst = out.mutable_data_as<BFloat16>();
-    for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16(float(src[i]) + a[i]);
-  } else {
-    return InvalidArgument("weight '" + weight + "' is " + std::string(DataTypeName(w.dtype())) +
-                           "; LoRA needs a float weight");
-  }
-  return std::shared_ptr<const Tensor>(std::make_shared<Tensor>(std::move(out)));
+  return MergeLora(weight, base->second, deltas);
 }
 
 StatusOr<RefitReport> LoraRefitter::Apply() {

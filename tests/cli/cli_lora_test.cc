@@ -139,7 +139,7 @@ TEST_F(CliLoraTest, AdapterFromKeptSourcesMatchesTheMergedWeightsAndUpdateWrites
                    Path("peft") + ":0.5");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("merged 1 adapter (2 targets"), std::string::npos) << r.out;
-  EXPECT_EQ(ReadFile(RunTo(Path("merged.engine"), "merged", "")), ReadFile(lora));
+  EXPECT_EQ(ReadBytes(RunTo(Path("merged.engine"), "merged", "")), ReadBytes(lora));
 }
 
 TEST_F(CliLoraTest, WithoutKeptSourcesTheBaseComesFromWeights) {
@@ -152,12 +152,14 @@ TEST_F(CliLoraTest, WithoutKeptSourcesTheBaseComesFromWeights) {
   const std::string with_base = RunTo(Engine("stripped"), "stripped_lora",
                                       " --weights " + kModel + " --lora " + Path("peft2"));
   const std::string kept = RunTo(Path("kept.engine"), "kept_lora", " --lora " + Path("peft2"));
-  EXPECT_EQ(ReadFile(with_base), ReadFile(kept));
+  // Two builds may choose other tactics (timing): equal up to rounding, not bit for bit.
+  EXPECT_LT(RelDiff(kept, with_base), 1e-5);
+  EXPECT_GT(RelDiff(RunTo(Path("kept.engine"), "kept_plain", ""), with_base), 1e-3);
 }
 
 TEST_F(CliLoraTest, BadAdaptersChangeNothing) {
   const std::string engine = Path("kept.engine");
-  const std::string before = ReadFile(engine);
+  const std::string before = ReadBytes(engine);
   adapter_.WritePeft(Path("other"), "encoder.conv_in");  // another model's module
   fs::create_directories(Path("noconfig"));
   adapter_.WritePeft(Path("noconfig"));
@@ -171,7 +173,7 @@ TEST_F(CliLoraTest, BadAdaptersChangeNothing) {
     Result r = Refit("update " + engine + " -o " + engine + " --lora " + c.spec);
     EXPECT_EQ(r.code, 1) << c.spec << "\n" << r.out;
     EXPECT_NE(r.out.find(c.wanted), std::string::npos) << c.spec << "\n" << r.out;
-    EXPECT_EQ(ReadFile(engine), before) << c.spec;
+    EXPECT_EQ(ReadBytes(engine), before) << c.spec;
   }
   ExpectRecordedOutputs(RunTo(engine, "after_bad", ""));
 }

@@ -49,13 +49,13 @@ TEST_F(CliUpdateTest, RefitToNewWeightsAndBackIsExact) {
   EXPECT_NE(r.out.find("refitted"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" ms"), std::string::npos) << r.out;
   const std::string changed = RunTo(Path("w2.engine"), "w2");
-  EXPECT_NE(ReadFile(changed), ReadFile(original));
+  EXPECT_NE(ReadBytes(changed), ReadBytes(original));
   r = Refit("update " + Path("w2.engine") + " -o " + Path("back.engine") + " --weights " + w1);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(ReadFile(RunTo(Path("back.engine"), "back")), ReadFile(original));
+  EXPECT_EQ(ReadBytes(RunTo(Path("back.engine"), "back")), ReadBytes(original));
   ExpectRecordedOutputs(original);
   // In memory, the same: run --weights refits before running.
-  EXPECT_EQ(ReadFile(RunTo(Engine("refittable"), "mem", " --weights " + w2)), ReadFile(changed));
+  EXPECT_EQ(ReadBytes(RunTo(Engine("refittable"), "mem", " --weights " + w2)), ReadBytes(changed));
 }
 
 TEST_F(CliUpdateTest, OnnxExportWithOtherNamesIsMatchedByPosition) {
@@ -122,7 +122,7 @@ TEST_F(CliUpdateTest, ModesChangeWithoutRebuilding) {
 // Each bad weights file: a clear error, nothing written, the engine file untouched.
 TEST_F(CliUpdateTest, BadWeightsChangeNothing) {
   const std::string engine = Engine("refittable");
-  const std::string before = ReadFile(engine);
+  const std::string before = ReadBytes(engine);
   const std::string good = Path("good.safetensors");
   WriteWeights(good, [](const std::string&, int64_t, float v) { return v; });
   struct Case {
@@ -153,7 +153,7 @@ TEST_F(CliUpdateTest, BadWeightsChangeNothing) {
   // Truncated.
   cases.push_back({"truncated", Path("truncated.safetensors"), "truncated.safetensors"});
   {
-    const std::string bytes = ReadFile(good);
+    const std::string bytes = ReadBytes(good);
     std::ofstream(cases.back().file, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   cases.push_back({"missing", Path("does_not_exist.safetensors"), "does_not_exist"});
@@ -166,7 +166,7 @@ TEST_F(CliUpdateTest, BadWeightsChangeNothing) {
     // In place (-o ENGINE) as well: the file must stay as it was.
     r = Refit("update " + engine + " -o " + engine + " --weights " + c.file);
     EXPECT_EQ(r.code, 1) << c.name << "\n" << r.out;
-    EXPECT_EQ(ReadFile(engine), before) << c.name;
+    EXPECT_EQ(ReadBytes(engine), before) << c.name;
   }
   ExpectRecordedOutputs(RunTo(engine, "after_bad"));
 }

@@ -16,7 +16,7 @@
 
 namespace refit {
 
-inline std::string ReadFile(const std::string& path) {
+inline std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -25,7 +25,7 @@ inline std::string ReadFile(const std::string& path) {
 
 inline onnx::ModelProto LoadModelProto() {
   onnx::ModelProto m;
-  EXPECT_TRUE(m.ParseFromString(ReadFile(kModel)));
+  EXPECT_TRUE(m.ParseFromString(ReadBytes(kModel)));
   return m;
 }
 
