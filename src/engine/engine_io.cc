@@ -60,6 +60,11 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
                                   const SourceSet* sources, Json meta) {
   if (slots.size() != plan.slots.size()) return Internal("slot count mismatch");
   std::string weights;
+  uint64_t total = 0;
+  for (size_t s = 0; s < plan.slots.size(); ++s) {
+    if (plan.slots[s].stored && slots[s] != nullptr) total += slots[s]->nbytes() + 64;
+  }
+  weights.reserve(total);  // one allocation: growing would copy (and page in) it several times
   for (size_t s = 0; s < plan.slots.size(); ++s) {
     WeightSlot& slot = plan.slots[s];
     slot.offset = 0;

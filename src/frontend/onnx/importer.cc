@@ -22,12 +22,15 @@ std::string DirName(const std::string& path) {
 }
 
 StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return NotFound("cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return IoError("reading '" + path + "' failed");
-  return ss.str();
+  // One buffer of the file's size: a stream copy would grow (and page in) several.
+  const std::streamoff size = in.tellg();
+  if (size < 0) return IoError("reading '" + path + "' failed");
+  std::string bytes(size_t(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) return IoError("reading '" + path + "' failed");
+  return bytes;
 }
 
 template <typename Proto>
@@ -115,8 +118,13 @@ StatusOr<ir::Graph> ConvertModel(onnx::ModelProto& model, const std::string& bas
                          std::to_string(options.max_opset));
   }
   if (options.check_model) {
+    // The file-based checker parses the file again; it is only needed to resolve external data.
+    bool external = false;
+    for (const onnx::TensorProto& t : model.graph().initializer()) {
+      external = external || t.data_location() == onnx::TensorProto::EXTERNAL;
+    }
     try {
-      if (path.empty()) {
+      if (path.empty() || !external) {
         onnx::checker::check_model(model);
       } else {
         onnx::checker::check_model(path);
