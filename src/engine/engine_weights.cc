@@ -72,10 +72,8 @@ StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
     if (t == nullptr) {
       problem("'" + proto.name + "': missing (expected " + std::string(DataTypeName(proto.dtype)) +
               proto.shape.ToString() + ")");
-    } else if (t->dtype() != proto.dtype || t->shape() != proto.shape) {
-      problem("'" + proto.name + "': expected " + std::string(DataTypeName(proto.dtype)) +
-              proto.shape.ToString() + ", found " + std::string(DataTypeName(t->dtype())) +
-              t->shape().ToString());
+    } else if (const std::string m = proto.Mismatch(t->dtype(), t->shape()); !m.empty()) {
+      problem("'" + proto.name + "': " + m);
     }
   }
   if (count > 0) {
@@ -177,6 +175,7 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         if (!clean) continue;
         // bn_scale(w, gamma, var) straight from the sources, for a tactic that scales while it
         // packs: w is read once, and no folded copy is written and read back.
+        bool fused = false;
         if (steps.size() == 4 && !checked_by_result.empty() && last.axis == 0 &&
             tactic.PacksScaledRows(size_t(slot.input))) {
           const Tensor* w = sources(checked_by_result);
@@ -196,27 +195,20 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
                 !scan(checked_by_result)) {
               continue;  // a NaN or infinity in w, named by the scan
             }
-            if (!packed.ok()) {
-              fail(packed.status().WithContext(where + " = " + slot.recipe.ToString()));
-              return;
-            }
-            if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
-              fail(Internal(where + " packed to another layout than built"));
-              return;
-            }
-            out[i] = std::make_shared<const Tensor>(std::move(packed).value());
-            continue;
+            fused = true;
           }
         }
-        auto value = slot.recipe.Evaluate(sources);
-        if (!value.ok()) {
-          if (!checked_by_result.empty() && !scan(checked_by_result)) continue;
-          fail(value.status().WithContext(where));
-          return;
+        if (!fused) {
+          auto value = slot.recipe.Evaluate(sources);
+          if (!value.ok()) {
+            if (!checked_by_result.empty() && !scan(checked_by_result)) continue;
+            fail(value.status().WithContext(where));
+            return;
+          }
+          // A freshly computed value in the tactic's own layout is the packed weight: no copy.
+          packed = keeps_layout ? std::move(value)
+                                : tactic.PackWeight(size_t(slot.input), value.value());
         }
-        // A freshly computed value in the tactic's own layout is the packed weight: no copy.
-        packed =
-            keeps_layout ? std::move(value) : tactic.PackWeight(size_t(slot.input), value.value());
       }
       if (!packed.ok()) {
         fail(packed.status().WithContext(where));

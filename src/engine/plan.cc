@@ -240,6 +240,12 @@ uint64_t Plan::WeightBytes(bool refittable_only) const {
   return total;
 }
 
+std::string SourcePrototype::Mismatch(DataType found_dtype, const Shape& found_shape) const {
+  if (found_dtype == dtype && found_shape == shape) return "";
+  return "expected " + std::string(DataTypeName(dtype)) + shape.ToString() + ", found " +
+         std::string(DataTypeName(found_dtype)) + found_shape.ToString();
+}
+
 const SourcePrototype* Plan::FindSource(const std::string& name) const {
   for (const SourcePrototype& s : sources) {
     if (s.name == name) return &s;

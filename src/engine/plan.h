@@ -74,6 +74,8 @@ struct SourcePrototype {
   std::string name;
   DataType dtype = DataType::kUndefined;
   Shape shape;
+  // "" when a tensor of `dtype` and `shape` fits; else "expected f32[4,3], found f16[4,3]".
+  std::string Mismatch(DataType found_dtype, const Shape& found_shape) const;
 };
 
 struct Plan {

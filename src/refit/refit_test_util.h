@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/engine_test_util.h"
 #include "refit/refitter.h"
@@ -19,6 +20,18 @@ inline void SetAll(Refitter& r, const ir::Graph& g) {
     ASSERT_TRUE(r.SetWeight(p.name, t->view()).ok()) << p.name;
   }
 }
+
+// Sets `names` from `g`'s weights (views into `g`); false if any is refused. No assertions, so
+// threads may call it.
+inline bool SetFrom(Refitter& r, const ir::Graph& g, const std::vector<std::string>& names) {
+  bool ok = true;
+  for (const std::string& n : names) ok = r.SetWeight(n, g.weights.at(n).view()).ok() && ok;
+  return ok;
+}
+
+// The sources of HandGraph's BatchNorm-folded convolution.
+inline const std::vector<std::string> kHandConvSources = {"conv.w",  "conv.b",  "bn.gamma",
+                                                          "bn.beta", "bn.mean", "bn.var"};
 
 // x[1,6] -> Gemm(x, tied, transB=1)[1,4] ; y[1,4] -> MatMul(y, tied)[1,6]: one source weight read
 // by two slots packed differently (an LM head tied to its embedding, in miniature).

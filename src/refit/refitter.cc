@@ -53,10 +53,9 @@ Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
     return NotFound(where + " is not a refittable weight of this engine" +
                     (prototypes_.empty() ? std::string(" (a static engine has none)") : ""));
   }
-  if (value.dtype() != proto->dtype || value.shape() != proto->shape) {
-    return InvalidArgument(where + ": expected " + TypeString(proto->dtype, proto->shape) +
-                           ", found " + TypeString(value.dtype(), value.shape()));
-  }
+  const std::string mismatch = engine_->plan().sources[size_t(engine_->FindSource(name))].Mismatch(
+      value.dtype(), value.shape());
+  if (!mismatch.empty()) return InvalidArgument(where + ": " + mismatch);
   if (value.data() == nullptr && value.nbytes() > 0) return InvalidArgument(where + " has no data");
   owned_.erase(name);
   pending_[name] =

@@ -91,15 +91,10 @@ TEST(RefitterConcurrency, ConcurrentRefittersKeepBothUpdates) {
   auto refit_loop = [&](const std::vector<std::string>& names) {
     Refitter r(e.get(), RefitterOptions{1, ""});
     for (int i = 0; i < 40; ++i) {
-      const ir::Graph& src = i % 2 == 0 ? g : g2;
-      for (const std::string& n : names) {
-        if (!r.SetWeight(n, src.weights.at(n).view()).ok()) ++failures;
-      }
+      if (!SetFrom(r, i % 2 == 0 ? g : g2, names)) ++failures;
       if (!r.Apply().ok()) ++failures;
     }
-    for (const std::string& n : names) {
-      if (!r.SetWeight(n, g2.weights.at(n).view()).ok()) ++failures;
-    }
+    if (!SetFrom(r, g2, names)) ++failures;
     if (!r.Apply().ok()) ++failures;
   };
   std::thread a(refit_loop, std::vector<std::string>{"fc.w"});

@@ -103,16 +103,12 @@ TEST(RefitterTest, BatchNormTensorsMustComeTogether) {
       << failed.status().message();
   EXPECT_EQ(e->weights(), old_set);
   EXPECT_EQ(r.Pending(), std::vector<std::string>{"conv.w"});  // kept for another try
-  for (const std::string& m : r.Missing()) {
-    ASSERT_TRUE(r.SetWeight(m, g2.weights.at(m).view()).ok());
-  }
+  ASSERT_TRUE(SetFrom(r, g2, r.Missing()));
   auto report = r.Apply();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->slots, 2);  // the folded weight and the folded bias
   ir::Graph expected = CloneGraph(g);
-  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
-    expected.weights.at(n) = g2.weights.at(n).Clone();
-  }
+  for (const std::string& n : kHandConvSources) expected.weights.at(n) = g2.weights.at(n).Clone();
   ExpectClose(Reference(expected, inputs), RunOk(*e, inputs));
 }
 
@@ -180,9 +176,7 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   // NaN in a BatchNorm-folded conv weight (checked through the folded result) is named too.
   ir::Graph g3 = CloneGraph(g);
   g3.weights.at("conv.w").mutable_data_as<float>()[11] = std::numeric_limits<float>::quiet_NaN();
-  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
-    ASSERT_TRUE(r.SetWeight(n, g3.weights.at(n).view()).ok());
-  }
+  ASSERT_TRUE(SetFrom(r, g3, kHandConvSources));
   failed = r.Apply();
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(Contains(failed.status().message(), "'conv.w' element 11"))
@@ -194,9 +188,7 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   ir::Graph g2 = CloneGraph(g);
   float* var = g2.weights.at("bn.var").mutable_data_as<float>();
   for (int i = 0; i < 4; ++i) var[i] = -1e-5f;
-  for (const char* n : {"conv.w", "conv.b", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}) {
-    ASSERT_TRUE(r.SetWeight(n, g2.weights.at(n).view()).ok());
-  }
+  ASSERT_TRUE(SetFrom(r, g2, kHandConvSources));
   failed = r.Apply();
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(Contains(failed.status().message(), "not finite")) << failed.status().ToString();
