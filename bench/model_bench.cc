@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   for (const std::string& dir : dirs) {
     const Row r = BenchModel(dir);
     if (r.miss_path != "rebuild" || r.hit_path != "cache hit" || r.refit_path != "refit") {
-      std::fprintf(stderr, "model_bench: %s: paths %s, %s, %s (expected rebuild, cache hit, refit)\n",
+      std::fprintf(stderr,
+                   "model_bench: %s: paths %s, %s, %s (expected rebuild, cache hit, refit)\n",
                    r.model.c_str(), r.miss_path.c_str(), r.hit_path.c_str(), r.refit_path.c_str());
       return 1;
     }
