@@ -100,9 +100,9 @@ StatusOr<std::vector<std::string>> UpdateWeights(engine::Engine* engine, const W
   const bool kept = engine->kept_sources() != nullptr;
   // Adapters are read and matched before any weight changes, so a bad one changes nothing.
   std::vector<LoraAdapter> adapters;
+  std::vector<WeightPrototype> prototypes;
+  for (const auto& p : engine->plan().sources) prototypes.push_back({p.name, p.dtype, p.shape});
   for (const LoraSpec& spec : specs) {
-    std::vector<WeightPrototype> prototypes;
-    for (const auto& p : engine->plan().sources) prototypes.push_back({p.name, p.dtype, p.shape});
     REFIT_ASSIGN_OR_RETURN(LoraAdapter adapter, LoadLoraAdapter(spec.path, prototypes));
     adapters.push_back(std::move(adapter));
   }

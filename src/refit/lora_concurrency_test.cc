@@ -16,18 +16,6 @@ namespace {
 
 using namespace testing;  // NOLINT
 
-bool Same(const TensorMap& a, const TensorMap& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [name, t] : a) {
-    auto it = b.find(name);
-    if (it == b.end() || it->second.nbytes() != t.nbytes() ||
-        std::memcmp(it->second.data(), t.data(), t.nbytes()) != 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
 TEST(LoraConcurrency, VariantsRunSideBySideAndShareUntouchedSlots) {
   const ir::Graph g = LoraGraph();
   const TensorMap inputs = HandInputs();
@@ -83,7 +71,7 @@ TEST(LoraConcurrency, VariantsRunSideBySideAndShareUntouchedSlots) {
   ASSERT_TRUE(lora_a.Apply().ok());
   auto out_a2 = e->RunVariant("a", Views(inputs));
   ASSERT_TRUE(out_a2.ok());
-  ASSERT_FALSE(Same(*out_a1, *out_a2));
+  ASSERT_FALSE(SameBytes(*out_a1, *out_a2));
 
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0}, runs{0};
@@ -94,9 +82,10 @@ TEST(LoraConcurrency, VariantsRunSideBySideAndShareUntouchedSlots) {
       while (!stop.load()) {
         auto out = e->RunVariant(variant, Views(inputs));
         ++runs;
-        const bool ok = out.ok() && (variant.empty()  ? Same(*out, base)
-                                     : variant == "b" ? Same(*out, *out_b)
-                                                      : Same(*out, *out_a1) || Same(*out, *out_a2));
+        const bool ok =
+            out.ok() && (variant.empty()  ? SameBytes(*out, base)
+                         : variant == "b" ? SameBytes(*out, *out_b)
+                                          : SameBytes(*out, *out_a1) || SameBytes(*out, *out_a2));
         if (!ok) ++bad;
       }
     });

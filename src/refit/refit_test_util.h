@@ -1,6 +1,7 @@
 // Helpers for the refit layer's tests (included by *_test.cc only).
 #pragma once
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,18 @@ inline void SetAll(Refitter& r, const ir::Graph& g) {
     ASSERT_NE(t, nullptr) << p.name;
     ASSERT_TRUE(r.SetWeight(p.name, t->view()).ok()) << p.name;
   }
+}
+
+// Same names and byte-identical tensors. No assertions, so threads may call it.
+inline bool SameBytes(const TensorMap& a, const TensorMap& b) {
+  for (const auto& [name, t] : a) {
+    auto it = b.find(name);
+    if (it == b.end() || it->second.nbytes() != t.nbytes() ||
+        std::memcmp(it->second.data(), t.data(), t.nbytes()) != 0) {
+      return false;
+    }
+  }
+  return a.size() == b.size();
 }
 
 // Sets `names` from `g`'s weights (views into `g`); false if any is refused. No assertions, so

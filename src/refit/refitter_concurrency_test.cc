@@ -15,17 +15,6 @@ namespace {
 
 using namespace testing;  // NOLINT
 
-bool SameBytes(const TensorMap& a, const TensorMap& b) {
-  for (const auto& [name, t] : a) {
-    auto it = b.find(name);
-    if (it == b.end() || it->second.nbytes() != t.nbytes() ||
-        std::memcmp(it->second.data(), t.data(), t.nbytes()) != 0) {
-      return false;
-    }
-  }
-  return a.size() == b.size();
-}
-
 TEST(RefitterConcurrency, RefitsDuringRunsAreAtomic) {
   const ir::Graph g1 = HandGraph();
   const ir::Graph g2 = WithNewWeights(g1, 800);
