@@ -21,6 +21,10 @@ StatusOr<Tensor> Tactic::PackWeightScaledRows(size_t input, const Tensor& value,
   return Unimplemented("tactic '" + name() + "' does not pack scaled rows");
 }
 
+StatusOr<Tensor> Tactic::PackWeightTransposed(size_t input, const Tensor& source) const {
+  return Unimplemented("tactic '" + name() + "' does not pack transposed weights");
+}
+
 StatusOr<std::unique_ptr<Tactic>> Backend::FindTactic(const LayerDesc& layer,
                                                       const std::string& name) const {
   for (std::unique_ptr<Tactic>& t : Tactics(layer)) {

@@ -91,6 +91,14 @@ class Tactic {
   // InvalidArgument when a product is not finite. The default is Unimplemented.
   virtual StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
                                                 const float* row_scale) const;
+  // True when PackWeightTransposed is implemented for `input`.
+  virtual bool PacksTransposed(size_t input) const { return false; }
+  // Packs the transpose of the 2-D `source` (input `input`'s value is source^T) with exactly the
+  // bytes PackWeight gives for the transposed copy: a refit of a weight that a pass transposed (a
+  // MatMul's [out, in] weight, a tied LM head) reads the source once instead of writing and
+  // re-reading a transposed copy. Fails with InvalidArgument when a value is not finite (the
+  // caller needs no scan of its own). The default is Unimplemented.
+  virtual StatusOr<Tensor> PackWeightTransposed(size_t input, const Tensor& source) const;
   virtual StatusOr<std::unique_ptr<Kernel>> Instantiate() const = 0;
 };
 

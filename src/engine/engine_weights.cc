@@ -130,15 +130,16 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
     for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
       const size_t i = order[k];
       const WeightSlot& slot = plan_.slots[size_t(slots[i])];
-      const std::string where = label_ + ": slot '" + slot.name + "'";
+      // Built only on failure: most slots are small, and a refit is many of them.
+      auto where = [&] { return label_ + ": slot '" + slot.name + "'"; };
       const backend::Tactic& tactic = *tactics_[size_t(slot.layer)];
       const bool keeps_layout = tactic.KeepsWeightLayout(size_t(slot.input));
-      StatusOr<Tensor> packed = Internal("not packed");
+      StatusOr<Tensor> packed = Tensor();  // every path below assigns it
       if (slot.recipe.IsIdentity()) {
         const std::string& name = slot.recipe.steps()[0].source;
         const Tensor* src = sources(name);
         if (src == nullptr || src->dtype() != slot.dtype || src->shape() != slot.shape) {
-          fail(InvalidArgument(where + ": source '" + name + "' is missing or of another type"));
+          fail(InvalidArgument(where() + ": source '" + name + "' is missing or of another type"));
           return;
         }
         if (keeps_layout) {
@@ -160,11 +161,16 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         }
       } else {
         // A BatchNorm-folded weight w * f is non-finite wherever w is (f == 0 gives NaN too), and
-        // bn_scale refuses a non-finite result: w needs no scan of its own unless it fails.
+        // bn_scale refuses a non-finite result: w needs no scan of its own unless it fails. A
+        // tactic that packs transpose(w) in one pass checks w's values as it packs them.
         const std::vector<ir::WeightRecipe::Step>& steps = slot.recipe.steps();
         const ir::WeightRecipe::Step& last = steps.back();
+        const bool transposed = steps.size() == 2 && steps[0].op == ir::WeightRecipe::Op::kSource &&
+                                last.op == ir::WeightRecipe::Op::kTranspose &&
+                                last.ints == std::vector<int64_t>{1, 0} && slot.shape.rank() == 2 &&
+                                tactic.PacksTransposed(size_t(slot.input));
         std::string checked_by_result;
-        if (last.op == ir::WeightRecipe::Op::kBnScale &&
+        if ((last.op == ir::WeightRecipe::Op::kBnScale || transposed) &&
             steps[size_t(last.args[0])].op == ir::WeightRecipe::Op::kSource) {
           checked_by_result = steps[size_t(last.args[0])].source;
         }
@@ -176,7 +182,8 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         // bn_scale(w, gamma, var) straight from the sources, for a tactic that scales while it
         // packs: w is read once, and no folded copy is written and read back.
         bool fused = false;
-        if (steps.size() == 4 && !checked_by_result.empty() && last.axis == 0 &&
+        if (steps.size() == 4 && last.op == ir::WeightRecipe::Op::kBnScale &&
+            !checked_by_result.empty() && last.axis == 0 &&
             tactic.PacksScaledRows(size_t(slot.input))) {
           const Tensor* w = sources(checked_by_result);
           const Tensor* gamma = sources(steps[size_t(last.args[1])].source);
@@ -191,18 +198,30 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
                   ir::BnScaleFactor(gamma->data_as<float>()[c], var->data_as<float>()[c], last.eps);
             }
             packed = tactic.PackWeightScaledRows(size_t(slot.input), *w, factor.data());
-            if (!packed.ok() && packed.status().code() == StatusCode::kInvalidArgument &&
-                !scan(checked_by_result)) {
-              continue;  // a NaN or infinity in w, named by the scan
-            }
             fused = true;
           }
         }
+        // transpose(w) straight from w.
+        if (transposed) {
+          const Tensor* w = sources(checked_by_result);
+          if (w != nullptr && w->dtype() == slot.dtype &&
+              w->shape() == Shape({slot.shape[1], slot.shape[0]})) {
+            packed = tactic.PackWeightTransposed(size_t(slot.input), *w);
+            fused = true;
+          }
+        }
+        if (fused && !packed.ok() && packed.status().code() == StatusCode::kInvalidArgument &&
+            !scan(checked_by_result)) {
+          continue;  // a NaN or infinity in w, named by the scan
+        }
+        // (A transposed source of the wrong type fails in Evaluate; scanned first all the same,
+        // since the transpose step does not check values.)
+        if (transposed && !fused && !scan(checked_by_result)) continue;
         if (!fused) {
           auto value = slot.recipe.Evaluate(sources);
           if (!value.ok()) {
             if (!checked_by_result.empty() && !scan(checked_by_result)) continue;
-            fail(value.status().WithContext(where));
+            fail(value.status().WithContext(where()));
             return;
           }
           // A freshly computed value in the tactic's own layout is the packed weight: no copy.
@@ -211,11 +230,11 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         }
       }
       if (!packed.ok()) {
-        fail(packed.status().WithContext(where));
+        fail(packed.status().WithContext(where()));
         return;
       }
       if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
-        fail(Internal(where + " packed to another layout than built"));
+        fail(Internal(where() + " packed to another layout than built"));
         return;
       }
       out[i] = std::make_shared<const Tensor>(std::move(packed).value());

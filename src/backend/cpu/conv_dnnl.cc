@@ -172,6 +172,8 @@ class ConvDnnlTactic : public backend::Tactic {
       const dnnl::engine& eng = CpuEngine();
       memory src(plain, eng, const_cast<void*>(value.data()));
       memory dst(want, eng, packed.mutable_data());
+      // Refit packs slots on its own threads: an OpenMP team per reorder would fight them.
+      SetOpenMpThreads(1);
       dnnl::stream stream(eng);
       dnnl::reorder(src, dst).execute(stream, src, dst);
       stream.wait();

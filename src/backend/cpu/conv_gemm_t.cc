@@ -202,6 +202,19 @@ class ConvGemmTTactic : public backend::Tactic {
     std::vector<float> rows(size_t(nr * kg));
     for (int64_t g = 0; g < p_.group; ++g) {
       float* block = out + g * geo.b_block;
+      if (ks == 1) {
+        // A 1x1 kernel needs no reordering: the group's [mg, cg] rows are B^T as they stand, packed
+        // (and scaled) straight from the weight.
+        const float* wg = w + g * mg * kg;
+        if (row_scale == nullptr) {
+          PackB(info_, wg, kg, /*trans_b=*/true, kg, mg, block);
+        } else if (!PackBScaledTransposed(info_, wg, kg, kg, mg, row_scale + g * mg, block)) {
+          return InvalidArgument("conv_gemm_t: a scaled weight is not finite");
+        }
+        const int64_t used = int64_t(PackedBSize(info_, kg, mg));
+        std::fill(block + used, block + geo.b_block, 0.0f);  // deterministic padding
+        continue;
+      }
       for (int64_t col0 = 0; col0 < mg; col0 += nr) {
         const int64_t cols = std::min(nr, mg - col0);
         for (int64_t j = 0; j < cols; ++j) {

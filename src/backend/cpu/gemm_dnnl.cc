@@ -83,12 +83,21 @@ struct DnnlPlan {
   GemmEpilogue epilogue;  // what the primitive does not do
 };
 
-std::optional<DnnlPlan> MakePlan(const GemmLayer& g) {
+// B exactly as the weight stores it: [k, n] row-major, or its transpose for transB.
+memory::desc StoredWeightsDesc(const GemmLayer& g) {
+  return memory::desc({g.k, g.n}, memory::data_type::f32, g.trans_b ? Dims{1, g.k} : Dims{g.n, 1});
+}
+
+// `as_stored`: B in the weight's own layout (no reorder at pack time, so a refit is a copy)
+// instead of the layout oneDNN prefers.
+std::optional<DnnlPlan> MakePlan(const GemmLayer& g, bool as_stored) {
   DnnlPlan p;
   const memory::dim m = g.m, n = g.n, k = g.k;
   p.src_md = memory::desc({m, k}, memory::data_type::f32, g.trans_a ? Dims{1, m} : Dims{k, 1});
   p.dst_md = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
-  const memory::desc weights_any({k, n}, memory::data_type::f32, memory::format_tag::any);
+  const memory::desc weights_any =
+      as_stored ? StoredWeightsDesc(g)
+                : memory::desc({k, n}, memory::data_type::f32, memory::format_tag::any);
   p.bias = g.c_form != BiasForm::kNone && (g.weight_c || g.beta == 1.0f);
   if (p.bias) {
     int64_t row_stride = 0, col_stride = 0;
@@ -168,17 +177,24 @@ class DnnlGemmKernel : public backend::Kernel {
 
 class DnnlGemmTactic : public backend::Tactic {
  public:
-  DnnlGemmTactic(const GemmLayer& g, DnnlPlan plan) : g_(g), plan_(std::move(plan)) {}
+  DnnlGemmTactic(const GemmLayer& g, DnnlPlan plan, bool as_stored)
+      : g_(g), plan_(std::move(plan)), as_stored_(as_stored) {}
 
-  std::string name() const override { return "gemm_dnnl/" + LayoutName(plan_.pd.weights_desc()); }
+  // "gemm_dnnl/stored_ba": B read as the weight stores it (here transposed); "gemm_dnnl/<layout>":
+  // B reordered into the layout oneDNN prefers.
+  std::string name() const override {
+    return std::string("gemm_dnnl/") + (as_stored_ ? "stored_" : "") +
+           LayoutName(plan_.pd.weights_desc());
+  }
 
   bool KeepsWeightLayout(size_t input) const override {
-    return !(input == 1 || (input == 2 && g_.weight_c));
+    if (input == 1) return as_stored_;
+    return !(input == 2 && g_.weight_c);
   }
 
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
-    if (input != 1) return Tactic::PackWeight(input, value);
+    if (input != 1 || as_stored_) return Tactic::PackWeight(input, value);
     const memory::desc& packed_md = plan_.pd.weights_desc();
     const int64_t floats = int64_t((packed_md.get_size() + sizeof(float) - 1) / sizeof(float));
     // oneDNN often keeps B plain row-major: then a blocked transpose (or a copy) is the whole
@@ -202,6 +218,7 @@ class DnnlGemmTactic : public backend::Tactic {
                                g_.trans_b ? Dims{1, g_.k} : Dims{g_.n, 1});
       memory src(plain, plan_.engine, b.mutable_data());
       memory dst(packed_md, plan_.engine, packed.mutable_data());
+      SetOpenMpThreads(1);  // refit packs slots on its own threads (see conv_dnnl.cc)
       dnnl::stream stream(plan_.engine);
       dnnl::reorder(src, dst).execute(stream, src, dst);
       stream.wait();
@@ -222,15 +239,28 @@ class DnnlGemmTactic : public backend::Tactic {
  private:
   GemmLayer g_;
   DnnlPlan plan_;
+  bool as_stored_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<backend::Tactic> MakeDnnlGemmTactic(const GemmLayer& g) {
-  if (!g.weight_b || g.batch() != 1 || g.m == 0 || g.n == 0 || g.k == 0) return nullptr;
-  std::optional<DnnlPlan> plan = MakePlan(g);
-  if (!plan) return nullptr;
-  return std::make_unique<DnnlGemmTactic>(g, std::move(*plan));
+std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g) {
+  std::vector<std::unique_ptr<backend::Tactic>> out;
+  if (!g.weight_b || g.batch() != 1 || g.m == 0 || g.n == 0 || g.k == 0) return out;
+  std::optional<DnnlPlan> preferred = MakePlan(g, /*as_stored=*/false);
+  // The stored layout as a tactic of its own when oneDNN prefers another one: it may run a little
+  // slower, but its refit is a plain copy (alpha must be 1: nothing is folded into B).
+  const bool preferred_is_stored =
+      preferred && preferred->pd.weights_desc() == StoredWeightsDesc(g);
+  if (preferred) {
+    out.push_back(std::make_unique<DnnlGemmTactic>(g, std::move(*preferred), false));
+  }
+  if (g.alpha == 1.0f && !preferred_is_stored) {
+    if (std::optional<DnnlPlan> stored = MakePlan(g, /*as_stored=*/true)) {
+      out.push_back(std::make_unique<DnnlGemmTactic>(g, std::move(*stored), true));
+    }
+  }
+  return out;
 }
 
 }  // namespace refit::cpu

@@ -67,6 +67,13 @@ size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n);
 void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b, int64_t k,
            int64_t n, float* packed);
 
+// PackB with trans_b for B = (diag(scale) * S)^T, S stored n x k with row stride ldb >= k: row j
+// of S (column j of B) times scale[j], scaled while packed (S itself when scale is null). Exactly
+// PackB's bytes for the product computed first. Returns false when a value packed is not finite
+// (`packed` then holds it), so a refit needs no separate scan of S.
+bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t ldb, int64_t k,
+                           int64_t n, const float* scale, float* packed);
+
 // C = act(A * B + bias), or with accumulate_c, C = act(C + A * B + bias) (C read first: a caller
 // with a per-row bias, e.g. a convolution's per-output-channel bias, pre-fills C with it). A is
 // m x k with row stride lda >= k; C is m x n with ldc >= n; only the first n columns of each row

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/gemm_packed.h"
@@ -15,9 +16,11 @@ std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
                                                       const GemmKernelInfo& info);
 // "gemm_openblas": cblas_sgemm per output matrix.
 std::unique_ptr<backend::Tactic> MakeOpenBlasGemmTactic(const GemmLayer& g);
-// "gemm_dnnl/<weights layout>": a oneDNN matmul primitive; only for a 2-D weight B. Null when
-// oneDNN cannot build the primitive.
-std::unique_ptr<backend::Tactic> MakeDnnlGemmTactic(const GemmLayer& g);
+// oneDNN matmul primitives; only for a 2-D weight B. "gemm_dnnl/<weights layout>": B reordered
+// into the layout oneDNN prefers; "gemm_dnnl/stored_<layout>" (when that differs from the
+// weight's own layout and alpha is 1): B read as stored, so packing and refit are a copy. Empty
+// when oneDNN cannot build the primitives.
+std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g);
 
 // Bytes of workspace a region of `floats` floats takes, rounded up to keep 64-byte alignment.
 inline size_t AlignedFloatBytes(size_t floats) { return (floats * sizeof(float) + 63) / 64 * 64; }

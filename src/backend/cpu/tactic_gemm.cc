@@ -8,6 +8,7 @@
 #include "backend/cpu/cpu_tactics.h"
 #include "backend/cpu/gemm_epilogue.h"
 #include "backend/cpu/gemm_tactics.h"
+#include "base/finite.h"
 
 namespace refit::cpu {
 namespace {
@@ -152,6 +153,37 @@ class PackedGemmTactic : public backend::Tactic {
     return Tactic::PackWeight(input, value);
   }
 
+  bool PacksTransposed(size_t input) const override {
+    return input == 1 && g_.weight_b && g_.alpha == 1.0f;
+  }
+
+  // B = source^T: PackB reads the source with the opposite transB.
+  StatusOr<Tensor> PackWeightTransposed(size_t input, const Tensor& source) const override {
+    if (!PacksTransposed(input)) return Tactic::PackWeightTransposed(input, source);
+    const int64_t rows = g_.trans_b ? g_.k : g_.n;  // source^T is B as the layer stores it
+    if (source.dtype() != DataType::kF32 || source.shape().rank() != 2 ||
+        source.shape()[0] != rows || source.NumElements() != g_.k * g_.n) {
+      return InvalidArgument("GEMM weight B: expected the transpose of an f32 [" +
+                             std::to_string(rows) + ", " + std::to_string(g_.k * g_.n / rows) +
+                             "] matrix, found " + source.shape().ToString());
+    }
+    const int64_t floats = int64_t(PackedBSize(info_, g_.k, g_.n));
+    REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({floats})));
+    float* out = packed.mutable_data_as<float>();
+    if (!g_.trans_b) {
+      // The usual case (a MatMul weight stored [n, k]): checked for non-finite values as packed.
+      if (!PackBScaledTransposed(info_, source.data_as<float>(), g_.k, g_.k, g_.n, nullptr, out)) {
+        return InvalidArgument("GEMM weight B: a value is not finite");
+      }
+      return packed;
+    }
+    if (FirstNonFinite(source.view()) >= 0) {
+      return InvalidArgument("GEMM weight B: a value is not finite");
+    }
+    PackB(info_, source.data_as<float>(), g_.n, /*trans_b=*/false, g_.k, g_.n, out);
+    return packed;
+  }
+
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
     return std::unique_ptr<backend::Kernel>(new PackedGemmKernel(g_, info_));
@@ -176,10 +208,8 @@ void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out) {
     out->push_back(MakePackedGemmTactic(*g, info));
   }
   out->push_back(MakeOpenBlasGemmTactic(*g));
-  if (g->weight_b && g->batch() == 1) {
-    if (std::unique_ptr<backend::Tactic> dnnl = MakeDnnlGemmTactic(*g)) {
-      out->push_back(std::move(dnnl));
-    }
+  for (std::unique_ptr<backend::Tactic>& dnnl : MakeDnnlGemmTactics(*g)) {
+    out->push_back(std::move(dnnl));
   }
 }
 

@@ -56,8 +56,9 @@ inline double RelError(const Tensor& a, const Tensor& b) {
 }
 
 // Runs every CPU tactic for `c`; returns how many tactics ran. `min_tactics` guards against a
-// case silently matching no tactic at all.
-inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_tactics = 1) {
+// case silently matching no tactic at all. `names`, when given, receives the tactics' names.
+inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_tactics = 1,
+                           std::vector<std::string>* names = nullptr) {
   std::vector<const Tensor*> ins;
   backend::LayerDesc desc;
   desc.node = &c.node;
@@ -79,6 +80,7 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
   EXPECT_GE(int(tactics.size()), min_tactics) << desc.Label() << ": too few CPU tactics";
   for (const auto& tactic : tactics) {
     SCOPED_TRACE(desc.Label() + " tactic " + tactic->name());
+    if (names != nullptr) names->push_back(tactic->name());
     std::vector<Tensor> packed(c.inputs.size());
     backend::KernelIo io;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
@@ -114,6 +116,38 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
             EXPECT_TRUE(fused->shape() == two_pass->shape() &&
                         std::memcmp(fused->data(), two_pass->data(), fused->nbytes()) == 0)
                 << "input " << i << ": scaled-rows packing differs from scale-then-pack";
+          }
+        }
+        // Packing the transpose of a source must give the bytes of transposing, then packing.
+        if (tactic->PacksTransposed(i) && c.inputs[i].shape().rank() == 2) {
+          const Tensor& v = c.inputs[i];
+          const int64_t rows = v.shape()[0], cols = v.shape()[1];
+          Tensor source = std::move(Tensor::Create(v.dtype(), Shape({cols, rows}))).value();
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t col = 0; col < cols; ++col) {
+              source.mutable_data_as<float>()[col * rows + r] = v.data_as<float>()[r * cols + col];
+            }
+          }
+          auto fused = tactic->PackWeightTransposed(i, source);
+          EXPECT_TRUE(fused.ok()) << fused.status().ToString();
+          if (fused.ok()) {
+            EXPECT_TRUE(fused->shape() == packed[i].shape() &&
+                        std::memcmp(fused->data(), packed[i].data(), fused->nbytes()) == 0)
+                << "input " << i << ": transposed packing differs from transpose-then-pack";
+          }
+          EXPECT_FALSE(tactic->PackWeightTransposed(i, v).ok() && rows != cols)
+              << "input " << i << ": a source of the wrong shape is packed";
+          // A non-finite value is refused (refit relies on it instead of scanning the source).
+          for (int64_t at : {int64_t{0}, source.NumElements() - 1}) {
+            for (float bad : {NAN, INFINITY}) {
+              float& x = source.mutable_data_as<float>()[at];
+              const float keep = x;
+              x = bad;
+              auto refused = tactic->PackWeightTransposed(i, source);
+              EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
+                  << "input " << i << ": transposed packing accepts " << bad << " at " << at;
+              x = keep;
+            }
           }
         }
         io.inputs.push_back(&packed[i]);
