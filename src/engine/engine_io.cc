@@ -6,6 +6,7 @@
 #include "backend/cpu/cpu_features.h"
 #include "engine/engine.h"
 #include "engine/engine_file.h"
+#include "engine/plan_doc.h"
 
 namespace refit::engine {
 namespace {
@@ -208,13 +209,12 @@ StatusOr<std::shared_ptr<const SourceSet>> LoadSources(const EngineFile& file, c
 Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
                     std::string* metadata, std::string_view* weights) {
   REFIT_ASSIGN_OR_RETURN(std::string_view meta, file.Section(SectionKind::kMetadata));
-  try {
-    const Json j = Json::parse(meta);
-    if (!j.is_object() || !j.contains("producer") || !j["producer"].is_string()) {
+  {
+    StatusOr<internal::Document> j = internal::Document::FromJson(meta);
+    if (!j.ok()) return DataLoss(label + ": engine metadata is not JSON: " + j.status().message());
+    if (!j->root().find("producer").is_string()) {
       return DataLoss(label + ": engine metadata lacks a producer");
     }
-  } catch (const std::exception& e) {
-    return DataLoss(label + ": engine metadata is not JSON: " + e.what());
   }
   *metadata = std::string(meta);
   REFIT_ASSIGN_OR_RETURN(std::string_view plan_bytes, file.Section(SectionKind::kPlan));

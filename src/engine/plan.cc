@@ -5,6 +5,7 @@
 namespace refit::engine {
 namespace {
 
+using internal::DocValue;
 using internal::Field;
 using internal::GetArray;
 using internal::GetBool;
@@ -28,7 +29,7 @@ void CheckIndex(int64_t index, size_t size, const std::string& what) {
   }
 }
 
-Plan ParsePlanJson(const Json& j) {
+Plan ParsePlanJson(DocValue j) {
   Plan p;
   p.model_name = GetString(j, "model");
   p.opset = GetInt(j, "opset", 1, 1000);
@@ -38,7 +39,7 @@ Plan ParsePlanJson(const Json& j) {
   p.arena_bytes = GetInt(j, "arena_bytes", 0, kMaxBytes);
   p.workspace_bytes = GetInt(j, "workspace_bytes", 0, kMaxBytes);
   p.required_features = GetString(j, "features");
-  for (const Json& v : GetArray(j, "values", kMaxItems)) {
+  for (DocValue v : GetArray(j, "values", kMaxItems)) {
     PlanValue pv;
     pv.name = GetString(v, "name");
     pv.dtype = internal::DTypeFromJson(Field(v, "dtype"), "value dtype");
@@ -52,29 +53,29 @@ Plan ParsePlanJson(const Json& j) {
     }
     p.values.push_back(std::move(pv));
   }
-  for (const Json& i : GetArray(j, "inputs", kMaxItems)) {
+  for (DocValue i : GetArray(j, "inputs", kMaxItems)) {
     if (!i.is_number_integer()) throw PlanError("graph input index is not an integer");
-    CheckIndex(i.get<int64_t>(), p.values.size(), "graph input");
-    p.inputs.push_back(int32_t(i.get<int64_t>()));
+    CheckIndex(i.as_int(), p.values.size(), "graph input");
+    p.inputs.push_back(int32_t(i.as_int()));
   }
-  for (const Json& o : GetArray(j, "outputs", kMaxItems)) {
+  for (DocValue o : GetArray(j, "outputs", kMaxItems)) {
     if (!o.is_number_integer()) throw PlanError("graph output index is not an integer");
-    CheckIndex(o.get<int64_t>(), p.values.size(), "graph output");
-    p.outputs.push_back(int32_t(o.get<int64_t>()));
+    CheckIndex(o.as_int(), p.values.size(), "graph output");
+    p.outputs.push_back(int32_t(o.as_int()));
   }
-  const Json& slots = GetArray(j, "slots", kMaxItems);
-  for (const Json& l : GetArray(j, "layers", kMaxItems)) {
+  const DocValue slots = GetArray(j, "slots", kMaxItems);
+  for (DocValue l : GetArray(j, "layers", kMaxItems)) {
     PlanLayer layer;
     layer.node = internal::NodeFromJson(Field(l, "node"));
     layer.backend = GetString(l, "backend");
     layer.tactic = GetString(l, "tactic");
     layer.features = GetString(l, "features");
     layer.workspace_bytes = GetInt(l, "workspace_bytes", 0, kMaxBytes);
-    const Json& ins = GetArray(l, "inputs", kMaxItems);
+    const DocValue ins = GetArray(l, "inputs", kMaxItems);
     if (ins.size() != layer.node.inputs.size()) {
       throw PlanError("layer '" + layer.node.name + "': input count differs from its node's");
     }
-    for (const Json& in : ins) {
+    for (DocValue in : ins) {
       LayerInput li;
       li.kind = LayerInput::Kind(GetInt(in, "kind", 0, 2));
       li.index = int32_t(GetInt(in, "index", -1, kMaxItems));
@@ -82,18 +83,18 @@ Plan ParsePlanJson(const Json& j) {
       if (li.kind == LayerInput::Kind::kSlot) CheckIndex(li.index, slots.size(), "slot");
       layer.inputs.push_back(li);
     }
-    const Json& outs = GetArray(l, "outputs", kMaxItems);
+    const DocValue outs = GetArray(l, "outputs", kMaxItems);
     if (outs.size() != layer.node.outputs.size()) {
       throw PlanError("layer '" + layer.node.name + "': output count differs from its node's");
     }
-    for (const Json& o : outs) {
+    for (DocValue o : outs) {
       if (!o.is_number_integer()) throw PlanError("layer output index is not an integer");
-      if (o.get<int64_t>() != -1) CheckIndex(o.get<int64_t>(), p.values.size(), "value");
-      layer.outputs.push_back(int32_t(o.get<int64_t>()));
+      if (o.as_int() != -1) CheckIndex(o.as_int(), p.values.size(), "value");
+      layer.outputs.push_back(int32_t(o.as_int()));
     }
     p.layers.push_back(std::move(layer));
   }
-  for (const Json& s : slots) {
+  for (DocValue s : slots) {
     WeightSlot slot;
     slot.name = GetString(s, "name");
     slot.layer = int32_t(GetInt(s, "layer", 0, kMaxItems));
@@ -117,30 +118,32 @@ Plan ParsePlanJson(const Json& j) {
     }
     p.slots.push_back(std::move(slot));
   }
-  for (const Json& w : GetArray(j, "weight_computations", kMaxItems)) {
+  for (DocValue w : GetArray(j, "weight_computations", kMaxItems)) {
     if (!w.is_string()) throw PlanError("weight_computations holds a non-string");
-    p.weight_computations.push_back(w.get<std::string>());
+    p.weight_computations.emplace_back(w.as_string());
   }
   return p;
 }
 
-void ParseTacticsJson(const Json& j, Plan& p) {
-  const Json& layers = GetArray(j, "layers", kMaxItems);
+void ParseTacticsJson(DocValue j, Plan& p) {
+  const DocValue layers = GetArray(j, "layers", kMaxItems);
   if (layers.size() != p.layers.size()) throw PlanError("tactics: layer count differs from plan");
-  for (size_t i = 0; i < layers.size(); ++i) {
+  size_t i = 0;
+  for (DocValue l : layers) {
     PlanLayer& layer = p.layers[i];
-    if (GetString(layers[i], "tactic") != layer.tactic) {
+    if (GetString(l, "tactic") != layer.tactic) {
       throw PlanError("tactics: layer " + std::to_string(i) + " names another tactic");
     }
-    layer.from_timing_cache = GetBool(layers[i], "from_timing_cache");
-    for (const Json& t : GetArray(layers[i], "timings", 4096)) {
+    layer.from_timing_cache = GetBool(l, "from_timing_cache");
+    for (DocValue t : GetArray(l, "timings", 4096)) {
       layer.timings.push_back({GetString(t, "tactic"), GetDouble(t, "median_us")});
     }
+    ++i;
   }
 }
 
-void ParseRefitMapJson(const Json& j, Plan& p) {
-  for (const Json& s : GetArray(j, "sources", kMaxItems)) {
+void ParseRefitMapJson(DocValue j, Plan& p) {
+  for (DocValue s : GetArray(j, "sources", kMaxItems)) {
     SourcePrototype proto;
     proto.name = GetString(s, "name");
     proto.dtype = internal::DTypeFromJson(Field(s, "dtype"), "source dtype");
@@ -148,46 +151,48 @@ void ParseRefitMapJson(const Json& j, Plan& p) {
     p.sources.push_back(std::move(proto));
   }
   if (j.contains("architecture")) {
-    const Json& a = Field(j, "architecture");
-    const Json& hash = Field(a, "hash");
+    const DocValue a = Field(j, "architecture");
+    const DocValue hash = Field(a, "hash");
     if (!hash.is_number_unsigned()) throw PlanError("refit map: architecture hash");
-    p.architecture.hash = hash.get<uint64_t>();
+    p.architecture.hash = hash.as_uint();
     p.architecture.nodes = GetInt(a, "nodes", 0, kMaxItems);
-    const Json& ops = Field(a, "op_counts");
+    const DocValue ops = Field(a, "op_counts");
     if (!ops.is_object() || ops.size() > size_t(kMaxItems)) {
       throw PlanError("refit map: architecture op_counts");
     }
-    for (const auto& [op, count] : ops.items()) {
-      if (!count.is_number_integer() || count.get<int64_t>() < 0) {
-        throw PlanError("refit map: architecture op count of '" + op + "'");
+    for (auto op = ops.begin(); op != ops.end(); ++op) {
+      const DocValue count = *op;
+      if (!count.is_number_unsigned() || count.as_uint() > uint64_t(INT32_MAX)) {
+        throw PlanError("refit map: architecture op count of '" + std::string(op.key()) + "'");
       }
-      p.architecture.op_counts[op] = count.get<int>();
+      p.architecture.op_counts[std::string(op.key())] = int(count.as_int());
     }
     // A weight that is also a source prototype is stored as the prototype's index.
-    for (const Json& w : GetArray(a, "weights", kMaxItems)) {
+    for (DocValue w : GetArray(a, "weights", kMaxItems)) {
       if (w.is_string()) {
-        p.architecture.weights.push_back(w.get<std::string>());
-      } else if (w.is_number_unsigned() && w.get<uint64_t>() < p.sources.size()) {
-        p.architecture.weights.push_back(p.sources[w.get<size_t>()].name);
+        p.architecture.weights.emplace_back(w.as_string());
+      } else if (w.is_number_unsigned() && w.as_uint() < p.sources.size()) {
+        p.architecture.weights.push_back(p.sources[size_t(w.as_uint())].name);
       } else {
         throw PlanError("refit map: architecture weight");
       }
     }
   }
-  const Json& recipes = GetArray(j, "recipes", kMaxItems);
+  const DocValue recipes = GetArray(j, "recipes", kMaxItems);
   size_t next = 0;
+  auto recipe_it = recipes.begin();
   for (WeightSlot& slot : p.slots) {
     if (!slot.refittable) continue;
     if (next >= recipes.size()) throw PlanError("refit map: fewer recipes than refittable slots");
-    const Json& r = recipes[next++];
+    const DocValue r = *recipe_it;
+    ++recipe_it;
+    ++next;
     if (size_t(GetInt(r, "slot", 0, kMaxItems)) != size_t(&slot - p.slots.data())) {
       throw PlanError("refit map: recipes out of slot order");
     }
-    const Json& bytes = Field(r, "recipe");
+    const DocValue bytes = Field(r, "recipe");
     if (!bytes.is_binary()) throw PlanError("refit map: recipe is not binary");
-    const auto& b = bytes.get_binary();
-    auto recipe = ir::WeightRecipe::Parse(
-        std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+    auto recipe = ir::WeightRecipe::Parse(bytes.as_string());
     if (!recipe.ok()) throw PlanError("slot '" + slot.name + "': " + recipe.status().message());
     for (const std::string& src : recipe->Sources()) {
       if (p.FindSource(src) == nullptr) {
@@ -362,12 +367,12 @@ StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view tactics_b
                          std::string_view refit_map_bytes, bool has_refit_map,
                          const std::string& label) {
   try {
-    Plan p = ParsePlanJson(Json::from_cbor(plan_bytes.begin(), plan_bytes.end()));
-    ParseTacticsJson(Json::parse(tactics_bytes.begin(), tactics_bytes.end()), p);
+    Plan p = ParsePlanJson(internal::ParseCborSection(plan_bytes).root());
+    ParseTacticsJson(internal::ParseJsonSection(tactics_bytes).root(), p);
     bool any_refittable = false;
     for (const WeightSlot& s : p.slots) any_refittable = any_refittable || s.refittable;
     if (has_refit_map) {
-      ParseRefitMapJson(Json::from_cbor(refit_map_bytes.begin(), refit_map_bytes.end()), p);
+      ParseRefitMapJson(internal::ParseCborSection(refit_map_bytes).root(), p);
     } else if (any_refittable || p.mode != EngineMode::kStatic) {
       throw PlanError("a " + std::string(EngineModeName(p.mode)) + " engine without a refit map");
     }

@@ -46,17 +46,11 @@ Json AttributeToJson(const ir::Attribute& a) {
   return j;
 }
 
-ir::Attribute AttributeFromJson(const Json& j) {
+ir::Attribute AttributeFromJson(DocValue j) {
   using Kind = ir::Attribute::Kind;
   ir::Attribute a;
   a.kind = Kind(GetInt(j, "k", 0, int(Kind::kOther)));
-  const auto list = [&](auto& out, auto check) {
-    const Json& v = GetArray(j, "v", kMaxList);
-    for (const Json& e : v) {
-      if (!check(e)) throw PlanError("attribute list element of the wrong type");
-      out.push_back(e.get<typename std::decay_t<decltype(out)>::value_type>());
-    }
-  };
+  const auto bad = [] { throw PlanError("attribute list element of the wrong type"); };
   switch (a.kind) {
     case Kind::kInt:
       a.i = GetInt(j, "v", INT64_MIN, INT64_MAX);
@@ -68,24 +62,33 @@ ir::Attribute AttributeFromJson(const Json& j) {
       a.s = GetString(j, "v");
       break;
     case Kind::kInts:
-      list(a.ints, [](const Json& e) { return e.is_number_integer(); });
+      for (DocValue e : GetArray(j, "v", kMaxList)) {
+        if (!e.is_number_integer()) bad();
+        a.ints.push_back(e.as_int());
+      }
       break;
     case Kind::kFloats:
-      list(a.floats, [](const Json& e) { return e.is_number(); });
+      for (DocValue e : GetArray(j, "v", kMaxList)) {
+        if (!e.is_number()) bad();
+        a.floats.push_back(float(e.as_double()));
+      }
       break;
     case Kind::kStrings:
-      list(a.strings, [](const Json& e) { return e.is_string(); });
+      for (DocValue e : GetArray(j, "v", kMaxList)) {
+        if (!e.is_string()) bad();
+        a.strings.emplace_back(e.as_string());
+      }
       break;
     case Kind::kTensor: {
       const DataType dtype = DTypeFromJson(Field(j, "dtype"), "attribute tensor dtype");
       Shape shape = ShapeFromJson(Field(j, "shape"), "attribute tensor shape");
-      const Json& v = Field(j, "v");
+      const DocValue v = Field(j, "v");
       if (!v.is_binary()) throw PlanError("attribute tensor bytes are not binary");
       auto t = Tensor::Create(dtype, std::move(shape));
-      if (!t.ok() || t->nbytes() != v.get_binary().size()) {
+      if (!t.ok() || t->nbytes() != v.size()) {
         throw PlanError("attribute tensor: shape and byte count disagree");
       }
-      if (t->nbytes() > 0) std::memcpy(t->mutable_data(), v.get_binary().data(), t->nbytes());
+      if (t->nbytes() > 0) std::memcpy(t->mutable_data(), v.as_string().data(), t->nbytes());
       a.t = std::make_shared<const Tensor>(std::move(t).value());
       break;
     }
@@ -95,41 +98,49 @@ ir::Attribute AttributeFromJson(const Json& j) {
   return a;
 }
 
-std::vector<std::string> StringList(const Json& j, const char* key) {
+std::vector<std::string> StringList(DocValue j, const char* key) {
   std::vector<std::string> out;
-  for (const Json& e : GetArray(j, key, kMaxList)) {
+  for (DocValue e : GetArray(j, key, kMaxList)) {
     if (!e.is_string()) throw PlanError(std::string("'") + key + "' holds a non-string");
-    out.push_back(e.get<std::string>());
+    out.emplace_back(e.as_string());
   }
   return out;
 }
 
 }  // namespace
 
-const Json& Field(const Json& j, const char* key) {
+Document ParseCborSection(std::string_view bytes) {
+  StatusOr<Document> d = Document::FromCbor(bytes);
+  if (!d.ok()) throw PlanError(d.status().message());
+  return std::move(d).value();
+}
+
+Document ParseJsonSection(std::string_view text) {
+  StatusOr<Document> d = Document::FromJson(text);
+  if (!d.ok()) throw PlanError(d.status().message());
+  return std::move(d).value();
+}
+
+DocValue Field(DocValue j, const char* key) {
   if (!j.is_object()) throw PlanError(std::string("expected an object holding '") + key + "'");
-  auto it = j.find(key);
-  if (it == j.end()) throw PlanError(std::string("missing field '") + key + "'");
-  return *it;
+  const DocValue v = j.find(key);
+  if (!v.valid()) throw PlanError(std::string("missing field '") + key + "'");
+  return v;
 }
 
-std::string GetString(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
+std::string GetString(DocValue j, const char* key) {
+  const DocValue v = Field(j, key);
   if (!v.is_string()) throw PlanError(std::string("field '") + key + "' is not a string");
-  return v.get<std::string>();
+  return std::string(v.as_string());
 }
 
-int64_t GetInt(const Json& j, const char* key, int64_t lo, int64_t hi) {
-  const Json& v = Field(j, key);
+int64_t GetInt(DocValue j, const char* key, int64_t lo, int64_t hi) {
+  const DocValue v = Field(j, key);
   if (!v.is_number_integer()) throw PlanError(std::string("field '") + key + "' is not an integer");
-  int64_t x;
-  if (v.is_number_unsigned()) {
-    const uint64_t u = v.get<uint64_t>();
-    if (u > uint64_t(INT64_MAX)) throw PlanError(std::string("field '") + key + "' out of range");
-    x = int64_t(u);
-  } else {
-    x = v.get<int64_t>();
+  if (v.is_number_unsigned() && v.as_uint() > uint64_t(INT64_MAX)) {
+    throw PlanError(std::string("field '") + key + "' out of range");
   }
+  const int64_t x = v.as_int();
   if (x < lo || x > hi) {
     throw PlanError(std::string("field '") + key + "' = " + std::to_string(x) + " outside [" +
                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
@@ -137,20 +148,20 @@ int64_t GetInt(const Json& j, const char* key, int64_t lo, int64_t hi) {
   return x;
 }
 
-bool GetBool(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
+bool GetBool(DocValue j, const char* key) {
+  const DocValue v = Field(j, key);
   if (!v.is_boolean()) throw PlanError(std::string("field '") + key + "' is not a boolean");
-  return v.get<bool>();
+  return v.as_bool();
 }
 
-double GetDouble(const Json& j, const char* key) {
-  const Json& v = Field(j, key);
+double GetDouble(DocValue j, const char* key) {
+  const DocValue v = Field(j, key);
   if (!v.is_number()) throw PlanError(std::string("field '") + key + "' is not a number");
-  return v.get<double>();
+  return v.as_double();
 }
 
-const Json& GetArray(const Json& j, const char* key, size_t max_size) {
-  const Json& v = Field(j, key);
+DocValue GetArray(DocValue j, const char* key, size_t max_size) {
+  const DocValue v = Field(j, key);
   if (!v.is_array()) throw PlanError(std::string("field '") + key + "' is not an array");
   if (v.size() > max_size) throw PlanError(std::string("field '") + key + "' is too long");
   return v;
@@ -158,26 +169,27 @@ const Json& GetArray(const Json& j, const char* key, size_t max_size) {
 
 Json DTypeToJson(DataType d) { return int(d); }
 
-DataType DTypeFromJson(const Json& j, const char* what) {
-  if (!j.is_number_integer() || j.get<int64_t>() < int(DataType::kF32) ||
-      j.get<int64_t>() > int(DataType::kBool)) {
+DataType DTypeFromJson(DocValue j, const char* what) {
+  if (!j.is_number_unsigned() || j.as_uint() < uint64_t(DataType::kF32) ||
+      j.as_uint() > uint64_t(DataType::kBool)) {
     throw PlanError(std::string(what) + ": not a known dtype");
   }
-  return DataType(j.get<int64_t>());
+  return DataType(j.as_int());
 }
 
 Json ShapeToJson(const Shape& s) { return s.dims(); }
 
-Shape ShapeFromJson(const Json& j, const char* what) {
+Shape ShapeFromJson(DocValue j, const char* what) {
   if (!j.is_array() || j.size() > kMaxRank) {
     throw PlanError(std::string(what) + ": not a shape of rank <= 16");
   }
   std::vector<int64_t> dims;
-  for (const Json& d : j) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 0 || d.get<int64_t>() > (int64_t{1} << 40)) {
+  dims.reserve(j.size());
+  for (DocValue d : j) {
+    if (!d.is_number_unsigned() || d.as_uint() > (uint64_t{1} << 40)) {
       throw PlanError(std::string(what) + ": a dimension is not an integer in [0, 2^40]");
     }
-    dims.push_back(d.get<int64_t>());
+    dims.push_back(d.as_int());
   }
   if (!CheckedNumElements(dims).ok()) throw PlanError(std::string(what) + ": too many elements");
   return Shape(std::move(dims));
@@ -197,7 +209,7 @@ Json NodeToJson(const ir::Node& n) {
   return j;
 }
 
-ir::Node NodeFromJson(const Json& j) {
+ir::Node NodeFromJson(DocValue j) {
   ir::Node n;
   n.name = GetString(j, "name");
   n.op_type = GetString(j, "op");
@@ -205,9 +217,11 @@ ir::Node NodeFromJson(const Json& j) {
   n.inputs = StringList(j, "inputs");
   n.outputs = StringList(j, "outputs");
   n.fused = StringList(j, "fused");
-  const Json& attrs = Field(j, "attrs");
+  const DocValue attrs = Field(j, "attrs");
   if (!attrs.is_object()) throw PlanError("node attributes are not an object");
-  for (const auto& [name, a] : attrs.items()) n.attrs.Set(name, AttributeFromJson(a));
+  for (auto a = attrs.begin(); a != attrs.end(); ++a) {
+    n.attrs.Set(std::string(a.key()), AttributeFromJson(*a));
+  }
   return n;
 }
 

@@ -47,7 +47,10 @@ struct MutableModel::State {
   MutableModelOptions options;
   std::mutex mu;  // guards everything below; runs themselves happen outside it
   std::string path;
-  ir::Graph graph;  // structure and non-float weights (the float ones live in `weights`)
+  // Structure and weights: the non-float ones, and for each float one a placeholder of its dtype
+  // and shape without data (the values live in `weights`). Enough for a cache key, which never
+  // reads float values; GraphWithWeights fills the placeholders in for a build.
+  ir::Graph graph;
   std::unique_ptr<model::ModelWeights> weights;
   std::unique_ptr<cache::EngineCache> cache;
   std::map<std::string, HeldEngine> engines;  // by cache key
@@ -56,6 +59,9 @@ struct MutableModel::State {
   Status Load(const std::string& onnx_path) {
     REFIT_ASSIGN_OR_RETURN(ir::Graph g, onnx_frontend::ImportOnnxFile(onnx_path));
     auto w = std::make_unique<model::ModelWeights>(&g);
+    for (const auto& [name, t] : w->effective()) {
+      g.weights.emplace(name, Tensor::Wrap(t->dtype(), t->shape(), nullptr, nullptr));
+    }
     path = onnx_path;
     graph = std::move(g);
     weights = std::move(w);
@@ -73,7 +79,14 @@ struct MutableModel::State {
     return b;
   }
 
-  // The graph with the current effective weights (shared, not copied) for a build or a key.
+  // A tensor sharing `t`'s bytes and keeping it alive.
+  static Tensor View(const TensorPtr& t) {
+    auto owner = std::const_pointer_cast<Tensor>(t);
+    return Tensor::Wrap(t->dtype(), t->shape(), owner->mutable_data(),
+                        std::shared_ptr<void>(owner));
+  }
+
+  // The graph with the current effective weights (shared, not copied) for a build.
   ir::Graph GraphWithWeights() const {
     ir::Graph g;
     g.name = graph.name;
@@ -83,11 +96,10 @@ struct MutableModel::State {
     g.nodes = graph.nodes;
     g.value_infos = graph.value_infos;
     g.derived_weights = graph.derived_weights;
-    for (const auto& [name, t] : graph.weights) g.weights.emplace(name, t.Clone());
-    for (const auto& [name, t] : weights->effective()) {
-      auto owner = std::const_pointer_cast<Tensor>(t);
-      g.weights.emplace(name, Tensor::Wrap(t->dtype(), t->shape(), owner->mutable_data(),
-                                           std::shared_ptr<void>(owner)));
+    const auto& effective = weights->effective();
+    for (const auto& [name, t] : graph.weights) {
+      auto e = effective.find(name);  // every placeholder has an effective value
+      g.weights.emplace(name, e != effective.end() ? View(e->second) : t.Clone());
     }
     return g;
   }
@@ -131,18 +143,18 @@ struct MutableModel::State {
     }
     auto memo = keys.find(shapes);
     if (memo == keys.end()) {
-      memo = keys.emplace(shapes, cache::CacheKey(GraphWithWeights(), build_options)).first;
+      memo = keys.emplace(shapes, cache::CacheKey(graph, build_options)).first;
     }
     const std::string key = memo->second;
     info->cache_key = key;
     auto found = engines.find(key);
     if (found == engines.end()) {
-      ir::Graph g = GraphWithWeights();
       engine::EngineOptions eo;
       eo.threads = options.threads;
       HeldEngine held;
+      // The graph is copied only when a build happens: a cache hit needs the key alone.
       auto build = [&]() -> StatusOr<engine::BuiltEngine> {
-        return engine::BuildEngine(std::move(g), build_options);
+        return engine::BuildEngine(GraphWithWeights(), build_options);
       };
       if (cache != nullptr) {
         REFIT_ASSIGN_OR_RETURN(cache::CacheResult r, cache->GetOrBuild(key, build, eo));
