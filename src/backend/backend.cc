@@ -16,6 +16,13 @@ StatusOr<Tensor> Tactic::PackWeight(size_t input, const Tensor& value) const {
   return Tensor::CopyOf(value.view());
 }
 
+StatusOr<TensorDesc> Tactic::PackedType(size_t input, const TensorDesc& value) const {
+  if (KeepsWeightLayout(input)) return value;
+  REFIT_ASSIGN_OR_RETURN(Tensor zero, Tensor::Create(value.dtype, value.shape));
+  REFIT_ASSIGN_OR_RETURN(Tensor packed, PackWeight(input, zero));
+  return TensorDesc{packed.dtype(), packed.shape(), false};
+}
+
 StatusOr<Tensor> Tactic::PackWeightScaledRows(size_t input, const Tensor& value,
                                               const float* row_scale) const {
   return Unimplemented("tactic '" + name() + "' does not pack scaled rows");

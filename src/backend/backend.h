@@ -83,6 +83,12 @@ class Tactic {
   // that overrides PackWeight must override this for the inputs it repacks; the tactic
   // conformance suite checks the claim for every tactic and weight input.
   virtual bool KeepsWeightLayout(size_t input) const { return true; }
+  // The dtype and shape PackWeight gives for a value of `value`'s dtype and shape, computed
+  // without packing: a loaded engine checks every slot against it, and packing a zero tensor per
+  // slot would cost a whole extra pack pass on each load. The default is `value` when the tactic
+  // keeps the layout, else the type of a packed zero tensor; a tactic that repacks large weights
+  // overrides it. The tactic conformance suite checks every answer against PackWeight.
+  virtual StatusOr<TensorDesc> PackedType(size_t input, const TensorDesc& value) const;
   // True when PackWeightScaledRows is implemented for `input`.
   virtual bool PacksScaledRows(size_t input) const { return false; }
   // Packs value[c, ...] * row_scale[c] (c over the first axis) in one pass, with exactly the bytes

@@ -84,16 +84,14 @@ Status Engine::Init(const EngineOptions& options) {
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       if (layer.inputs[i].kind != LayerInput::Kind::kSlot) continue;
       const WeightSlot& slot = plan_.slots[layer.inputs[i].index];
-      auto zero = Tensor::Create(slot.dtype, slot.shape);
-      if (!zero.ok()) return zero.status().WithContext(label_ + ": slot '" + slot.name + "'");
-      auto packed = (*tactic)->PackWeight(i, *zero);
+      auto packed = (*tactic)->PackedType(i, desc.inputs[i]);
       if (!packed.ok()) return packed.status().WithContext(label_ + ": slot '" + slot.name + "'");
-      if (packed->dtype() != slot.packed_dtype || packed->shape() != slot.packed_shape) {
+      if (packed->dtype != slot.packed_dtype || packed->shape != slot.packed_shape) {
         return DataLoss(label_ + ": slot '" + slot.name + "' has packed shape " +
                         std::string(DataTypeName(slot.packed_dtype)) +
                         slot.packed_shape.ToString() + " in the plan, but tactic '" + layer.tactic +
-                        "' packs " + std::string(DataTypeName(packed->dtype())) +
-                        packed->shape().ToString());
+                        "' packs " + std::string(DataTypeName(packed->dtype)) +
+                        packed->shape.ToString());
       }
     }
     tactics_.push_back(std::move(tactic).value());

@@ -1,6 +1,8 @@
 #include "ir/graph_signature.h"
 
+#include <charconv>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -17,8 +19,11 @@ class Serializer {
  public:
   void Tag(char c) { bytes_.push_back(c); }
   void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) bytes_.push_back(char((v >> (8 * i)) & 0xff));
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = char((v >> (8 * i)) & 0xff);
+    bytes_.append(b, sizeof(b));
   }
+  void Reserve(size_t n) { bytes_.reserve(n); }
   void I64(int64_t v) { U64(uint64_t(v)); }
   void F32(float f) {
     uint32_t bits;
@@ -91,13 +96,6 @@ void SerializeAttribute(const std::string& name, const Attribute& a, Serializer&
   }
 }
 
-// Built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
-std::string Id(char tag, size_t index) {
-  std::string id(1, tag);
-  id += std::to_string(index);
-  return id;
-}
-
 std::string CountLine(const std::string& what, int64_t expected, int64_t found) {
   std::string line = what;
   line += ": expected ";
@@ -107,17 +105,37 @@ std::string CountLine(const std::string& what, int64_t expected, int64_t found) 
   return line;
 }
 
-std::string OpKey(const Node& node) {
-  return node.domain.empty() ? node.op_type : node.domain + "::" + node.op_type;
-}
+// A canonical id: "<tag><index>" or "<tag><index>.<output>" ("i0", "n12.1", "w3"), kept as
+// numbers and written as those characters: the hashed bytes stay the same, and a graph of a few
+// thousand nodes is signed without a string allocation per value.
+struct CanonicalId {
+  char tag = 0;
+  uint32_t index = 0;
+  int32_t output = -1;  // -1: none
 
-// Gives values their canonical ids and weights their first-use ordinals.
+  void Write(Serializer& out) const {
+    char buf[32];
+    char* p = buf;
+    *p++ = tag;
+    p = std::to_chars(p, buf + sizeof(buf), index).ptr;
+    if (output >= 0) {
+      *p++ = '.';
+      p = std::to_chars(p, buf + sizeof(buf), output).ptr;
+    }
+    out.Bytes(buf, size_t(p - buf));
+  }
+};
+
+// Gives values their canonical ids and weights their first-use ordinals. Names are views into
+// the graph, which outlives this.
 class CanonicalIds {
  public:
-  CanonicalIds(const Graph& graph, GraphSignature& sig) : graph_(graph), sig_(sig) {}
+  CanonicalIds(const Graph& graph, GraphSignature& sig) : graph_(graph), sig_(sig) {
+    ids_.reserve(2 * graph.nodes.size() + graph.inputs.size() + 16);
+  }
 
-  void Define(const std::string& name, std::string id) {
-    if (!name.empty()) ids_.emplace(name, std::move(id));
+  void Define(std::string_view name, CanonicalId id) {
+    if (!name.empty()) ids_.emplace(name, id);
   }
 
   // Writes the id of `name` read as an input; a weight's first read also writes its metadata.
@@ -127,7 +145,7 @@ class CanonicalIds {
       return;
     }
     if (auto it = ids_.find(name); it != ids_.end()) {
-      out.Str(it->second);
+      it->second.Write(out);
       return;
     }
     const Tensor* w = graph_.FindWeight(name);
@@ -135,17 +153,17 @@ class CanonicalIds {
       out.Str("?");
       return;
     }
-    std::string id = Id('w', sig_.weights.size());
+    const CanonicalId id{'w', uint32_t(sig_.weights.size()), -1};
     sig_.weights.push_back(name);
-    out.Str(id);
+    id.Write(out);
     out.TensorMeta(w->dtype(), w->shape());
-    ids_.emplace(name, std::move(id));
+    ids_.emplace(name, id);
   }
 
  private:
   const Graph& graph_;
   GraphSignature& sig_;
-  std::unordered_map<std::string, std::string> ids_;
+  std::unordered_map<std::string_view, CanonicalId> ids_;
 };
 
 }  // namespace
@@ -158,6 +176,9 @@ GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized
   GraphSignature sig;
   Serializer out;
   CanonicalIds ids(graph, sig);
+  // Counted by (domain, op) views, named once per distinct op at the end.
+  std::map<std::pair<std::string_view, std::string_view>, int> op_counts;
+  out.Reserve(256 * (graph.nodes.size() + 1));  // a node takes about 100-300 bytes
 
   out.Tag('I');
   out.U64(graph.inputs.size());
@@ -165,14 +186,14 @@ GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized
     const ValueInfo& in = graph.inputs[k];
     out.I64(int64_t(in.dtype));
     out.I64(in.has_shape ? int64_t(in.dims.size()) : -1);
-    ids.Define(in.name, Id('i', k));
+    ids.Define(in.name, CanonicalId{'i', uint32_t(k), -1});
   }
 
   out.Tag('N');
   out.U64(graph.nodes.size());
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     const Node& node = graph.nodes[n];
-    ++sig.op_counts[OpKey(node)];
+    ++op_counts[{node.domain, node.op_type}];
     out.Tag('n');
     out.Str(node.op_type);
     out.Str(node.domain);
@@ -181,7 +202,7 @@ GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized
     out.U64(node.outputs.size());
     for (size_t m = 0; m < node.outputs.size(); ++m) {
       out.Tag(node.outputs[m].empty() ? '-' : '+');
-      ids.Define(node.outputs[m], Id('n', n) + "." + std::to_string(m));
+      ids.Define(node.outputs[m], CanonicalId{'n', uint32_t(n), int32_t(m)});
     }
     out.U64(node.attrs.all().size());
     for (const auto& [name, attr] : node.attrs.all()) SerializeAttribute(name, attr, out);
@@ -191,6 +212,11 @@ GraphSignature ComputeGraphSignature(const Graph& graph, std::string* serialized
   out.U64(graph.outputs.size());
   for (const ValueInfo& o : graph.outputs) ids.Read(o.name, out);
 
+  for (const auto& [op, count] : op_counts) {
+    sig.op_counts[op.first.empty() ? std::string(op.second)
+                                   : std::string(op.first) + "::" + std::string(op.second)] +=
+        count;
+  }
   sig.nodes = int64_t(graph.nodes.size());
   sig.hash = out.Hash();
   if (serialized != nullptr) *serialized = out.bytes();

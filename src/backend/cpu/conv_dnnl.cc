@@ -160,6 +160,13 @@ class ConvDnnlTactic : public backend::Tactic {
 
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input != 1) return value;
+    const size_t bytes = pd_.weights_desc().get_size();
+    return backend::TensorDesc{DataType::kF32, Shape{int64_t((bytes + sizeof(float) - 1) / 4)}};
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     try {

@@ -160,6 +160,13 @@ class ConvGemmTTactic : public backend::Tactic {
   // W [M, cg, kh, kw] -> per group, B = W_g^T with K reordered to (ky, kx, c), packed.
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input != 1) return value;
+    return backend::TensorDesc{DataType::kF32,
+                               Shape({p_.group * GemmTGeometry(p_, info_).b_block})};
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     return Pack(value, nullptr);

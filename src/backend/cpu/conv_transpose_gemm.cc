@@ -136,6 +136,12 @@ class ConvTransposeGemmTactic : public backend::Tactic {
   // W [C, M/g, kh, kw]: group g's rows already are B = W_g [C/g x (M/g)*kh*kw]; pack each.
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input != 1) return value;
+    return backend::TensorDesc{DataType::kF32, Shape({p_.group * GemmGeometry(p_, info_).b_block})};
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
     const GemmGeometry geo(p_, info_);

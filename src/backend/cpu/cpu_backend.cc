@@ -15,6 +15,22 @@ class CpuBackend : public backend::Backend {
   std::string name() const override { return "cpu"; }
   std::vector<std::unique_ptr<backend::Tactic>> Tactics(
       const backend::LayerDesc& layer) const override {
+    return List(layer, {});
+  }
+
+  // Only the named tactic's family is listed: an engine load looks up one tactic per layer.
+  StatusOr<std::unique_ptr<backend::Tactic>> FindTactic(const backend::LayerDesc& layer,
+                                                        const std::string& name) const override {
+    const std::string_view family = std::string_view(name).substr(0, name.find('/'));
+    for (std::unique_ptr<backend::Tactic>& t : List(layer, family)) {
+      if (t->name() == name) return std::move(t);
+    }
+    return NotFound(layer.Label() + ": backend 'cpu' has no tactic '" + name +
+                    "' for this layer on this machine");
+  }
+
+ private:
+  static TacticList List(const backend::LayerDesc& layer, std::string_view family) {
     TacticList out;
     // Dynamic shapes are the reference backend's alone.
     for (const backend::TensorDesc& d : layer.inputs) {
@@ -23,8 +39,8 @@ class CpuBackend : public backend::Backend {
     for (const backend::TensorDesc& d : layer.outputs) {
       if (d.dynamic) return out;
     }
-    AddConvTactics(layer, &out);
-    AddGemmTactics(layer, &out);
+    AddConvTactics(layer, &out, family);
+    AddGemmTactics(layer, &out, family);
     AddPoolTactics(layer, &out);
     AddElementwiseTactics(layer, &out);
     AddNormTactics(layer, &out);

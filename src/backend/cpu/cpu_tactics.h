@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "backend/backend.h"
@@ -12,8 +13,13 @@ namespace refit::cpu {
 
 using TacticList = std::vector<std::unique_ptr<backend::Tactic>>;
 
-void AddConvTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_conv*.cc
-void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_gemm*.cc
+// The convolution and GEMM families build costly descriptors (oneDNN primitives, geometries):
+// with `family` ("conv_dnnl", "gemm_packed": a tactic name up to its first '/'), only that
+// sub-family is listed, so loading an engine does not create every tactic its build considered.
+void AddConvTactics(const backend::LayerDesc& layer, TacticList* out,
+                    std::string_view family = {});  // tactic_conv*.cc
+void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out,
+                    std::string_view family = {});                             // tactic_gemm*.cc
 void AddPoolTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_pool.cc
 void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_eltwise*.cc
 void AddNormTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_norm.cc

@@ -192,6 +192,17 @@ class DnnlGemmTactic : public backend::Tactic {
     return !(input == 2 && g_.weight_c);
   }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input == 2 && g_.weight_c) {
+      return backend::TensorDesc{DataType::kF32, PackedGemmBiasShape(g_, value.shape)};
+    }
+    if (input != 1 || as_stored_) return value;
+    const size_t bytes = plan_.pd.weights_desc().get_size();
+    return backend::TensorDesc{DataType::kF32,
+                               Shape({int64_t((bytes + sizeof(float) - 1) / sizeof(float))})};
+  }
+
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
     if (input != 1 || as_stored_) return Tactic::PackWeight(input, value);

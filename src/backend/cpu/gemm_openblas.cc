@@ -74,6 +74,14 @@ class OpenBlasGemmTactic : public backend::Tactic {
     return Tactic::PackWeight(input, value);
   }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input == 2 && g_.weight_c) {
+      return backend::TensorDesc{DataType::kF32, PackedGemmBiasShape(g_, value.shape)};
+    }
+    return value;  // ScaledWeight keeps B's dtype and shape
+  }
+
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     return std::unique_ptr<backend::Kernel>(new OpenBlasGemmKernel(g_));
   }

@@ -263,7 +263,11 @@ std::vector<GemmKernelInfo> AvailableGemmKernels(const CpuFeatures& cpu) {
   for (const Blocking& b : kKernels) {
     for (bool pack_a : {true, false}) {
       GemmKernelInfo info{b.isa, b.mr, b.nr, b.kc, b.mc, pack_a};
-      if (CheckGemmKernel(info, cpu).ok()) out.push_back(info);
+      // The feature test first: CheckGemmKernel's message for a kernel this CPU cannot run costs
+      // more than the rest of listing (every layer of every engine load lists these).
+      if (cpu.Covers(info.RequiredFeatures()) && CheckGemmKernel(info, cpu).ok()) {
+        out.push_back(info);
+      }
     }
   }
   return out;

@@ -124,6 +124,10 @@ std::optional<GemmLayer> ParseGemmLayer(const backend::LayerDesc& layer) {
   return g;
 }
 
+Shape PackedGemmBiasShape(const GemmLayer& g, const Shape& c) {
+  return Shape({g.row_bias() ? g.n : c.NumElements()});
+}
+
 StatusOr<Tensor> PackGemmBias(const GemmLayer& g, const Tensor& c) {
   if (c.dtype() != DataType::kF32) return InvalidArgument("Gemm C must be f32");
   const int64_t count = g.row_bias() ? g.n : c.NumElements();

@@ -54,6 +54,9 @@ std::optional<GemmLayer> ParseGemmLayer(const backend::LayerDesc& layer);
 // A weight C as the tactics store it: beta * C, row and scalar forms expanded to n floats.
 StatusOr<Tensor> PackGemmBias(const GemmLayer& g, const Tensor& c);
 
+// The shape PackGemmBias gives for a C of shape `c`.
+Shape PackedGemmBiasShape(const GemmLayer& g, const Shape& c);
+
 // alpha * B as a plain f32 tensor (B itself when alpha is 1): what gets packed for a weight B.
 StatusOr<Tensor> ScaledWeight(const GemmLayer& g, const Tensor& b);
 

@@ -7,15 +7,16 @@
 
 namespace refit::cpu {
 
-void AddConvTactics(const backend::LayerDesc& layer, TacticList* out) {
+void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
+  const auto wanted = [&](std::string_view f) { return family.empty() || family == f; };
   if (std::optional<ConvParams> p = ParseConvLayer(layer)) {
-    AddConvDepthwiseTactics(layer, *p, out);
-    AddConvGemmTactics(layer, *p, out);
-    AddConvGemmTTactics(layer, *p, out);
-    AddConvDnnlTactics(layer, *p, out);
-    AddConvOpenBlasTactics(layer, *p, out);
+    if (wanted("conv_depthwise")) AddConvDepthwiseTactics(layer, *p, out);
+    if (wanted("conv_gemm")) AddConvGemmTactics(layer, *p, out);
+    if (wanted("conv_gemm_t")) AddConvGemmTTactics(layer, *p, out);
+    if (wanted("conv_dnnl")) AddConvDnnlTactics(layer, *p, out);
+    if (wanted("conv_openblas")) AddConvOpenBlasTactics(layer, *p, out);
   } else if (std::optional<ConvTransposeParams> pt = ParseConvTransposeLayer(layer)) {
-    AddConvTransposeGemmTactics(layer, *pt, out);
+    if (wanted("conv_transpose_gemm")) AddConvTransposeGemmTactics(layer, *pt, out);
   }
 }
 

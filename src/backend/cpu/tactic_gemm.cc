@@ -153,6 +153,17 @@ class PackedGemmTactic : public backend::Tactic {
     return Tactic::PackWeight(input, value);
   }
 
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input == 1 && g_.weight_b) {
+      return backend::TensorDesc{DataType::kF32, Shape({int64_t(PackedBSize(info_, g_.k, g_.n))})};
+    }
+    if (input == 2 && g_.weight_c) {
+      return backend::TensorDesc{DataType::kF32, PackedGemmBiasShape(g_, value.shape)};
+    }
+    return value;
+  }
+
   bool PacksTransposed(size_t input) const override {
     return input == 1 && g_.weight_b && g_.alpha == 1.0f;
   }
@@ -201,15 +212,19 @@ std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
   return std::make_unique<PackedGemmTactic>(g, info);
 }
 
-void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out) {
+void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
   const std::optional<GemmLayer> g = ParseGemmLayer(layer);
   if (!g) return;
-  for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
-    out->push_back(MakePackedGemmTactic(*g, info));
+  if (family.empty() || family == "gemm_packed") {
+    for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+      out->push_back(MakePackedGemmTactic(*g, info));
+    }
   }
-  out->push_back(MakeOpenBlasGemmTactic(*g));
-  for (std::unique_ptr<backend::Tactic>& dnnl : MakeDnnlGemmTactics(*g)) {
-    out->push_back(std::move(dnnl));
+  if (family.empty() || family == "gemm_openblas") out->push_back(MakeOpenBlasGemmTactic(*g));
+  if (family.empty() || family == "gemm_dnnl") {
+    for (std::unique_ptr<backend::Tactic>& dnnl : MakeDnnlGemmTactics(*g)) {
+      out->push_back(std::move(dnnl));
+    }
   }
 }
 

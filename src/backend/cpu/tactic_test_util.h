@@ -81,6 +81,10 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
   for (const auto& tactic : tactics) {
     SCOPED_TRACE(desc.Label() + " tactic " + tactic->name());
     if (names != nullptr) names->push_back(tactic->name());
+    // Loading an engine finds the tactic again by name (listing only its family).
+    auto found = cpu->FindTactic(desc, tactic->name());
+    EXPECT_TRUE(found.ok() && (*found)->name() == tactic->name())
+        << (found.ok() ? (*found)->name() : found.status().ToString());
     std::vector<Tensor> packed(c.inputs.size());
     backend::KernelIo io;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
@@ -91,6 +95,15 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
           return 0;
         }
         packed[i] = std::move(p).value();
+        // What a loaded engine checks its slots against, computed without packing.
+        auto type = tactic->PackedType(i, desc.inputs[i]);
+        EXPECT_TRUE(type.ok() && type->dtype == packed[i].dtype() &&
+                    type->shape == packed[i].shape())
+            << "input " << i << ": PackedType says "
+            << (type.ok() ? std::string(DataTypeName(type->dtype)) + type->shape.ToString()
+                          : type.status().ToString())
+            << ", PackWeight gives " << DataTypeName(packed[i].dtype())
+            << packed[i].shape().ToString();
         // A tactic claiming to keep the layout must pack to the very bytes it was given (refit
         // then skips the copy).
         if (tactic->KeepsWeightLayout(i)) {
