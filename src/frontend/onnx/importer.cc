@@ -2,11 +2,14 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
+#include "base/mapped_file.h"
 #include "frontend/onnx/tensor_proto.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
@@ -21,20 +24,14 @@ std::string DirName(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return NotFound("cannot open '" + path + "'");
-  // One buffer of the file's size: a stream copy would grow (and page in) several.
-  const std::streamoff size = in.tellg();
-  if (size < 0) return IoError("reading '" + path + "' failed");
-  std::string bytes(size_t(size), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), size)) return IoError("reading '" + path + "' failed");
-  return bytes;
-}
+// A whole model file, mapped rather than read: its bytes are parsed once by protobuf (which copies
+// what it keeps), so a read() copy and a zero-filled buffer would be two wasted passes over the
+// weights. Another process truncating the file while it is parsed would fault (SIGBUS), as with
+// any mapped input; the importer holds the mapping only for the parse.
+StatusOr<MappedFile> ReadWholeFile(const std::string& path) { return MappedFile::Open(path); }
 
 template <typename Proto>
-bool ParseLarge(const std::string& bytes, Proto* proto) {
+bool ParseLarge(std::string_view bytes, Proto* proto) {
   google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
                                                 int(std::min<size_t>(bytes.size(), INT_MAX)));
   stream.SetTotalBytesLimit(INT_MAX);
@@ -192,7 +189,7 @@ StatusOr<ir::Graph> ConvertModel(onnx::ModelProto& model, const std::string& bas
   return graph;
 }
 
-StatusOr<ir::Graph> ImportParsed(const std::string& bytes, const std::string& base_dir,
+StatusOr<ir::Graph> ImportParsed(std::string_view bytes, const std::string& base_dir,
                                  const std::string& label, const std::string& path,
                                  const ImportOptions& options) {
   onnx::ModelProto model;
@@ -217,14 +214,14 @@ StatusOr<ir::Graph> ImportOnnxBytes(const std::string& bytes, const std::string&
 }
 
 StatusOr<ir::Graph> ImportOnnxFile(const std::string& path, const ImportOptions& options) {
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
-  return ImportParsed(bytes, DirName(path), "'" + path + "'", path, options);
+  REFIT_ASSIGN_OR_RETURN(MappedFile bytes, ReadWholeFile(path));
+  return ImportParsed(bytes.bytes(), DirName(path), "'" + path + "'", path, options);
 }
 
 StatusOr<NamedTensor> LoadTensorProtoFile(const std::string& path) {
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  REFIT_ASSIGN_OR_RETURN(MappedFile bytes, ReadWholeFile(path));
   onnx::TensorProto proto;
-  if (!ParseLarge(bytes, &proto)) {
+  if (!ParseLarge(bytes.bytes(), &proto)) {
     return DataLoss("'" + path + "' is not a serialized ONNX TensorProto");
   }
   auto t = TensorFromProto(proto, DirName(path));

@@ -106,7 +106,8 @@ StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::stri
   if (!n_or.ok()) return n_or.status().WithContext(Describe(proto));
   const int64_t n = *n_or;
   if (proto.has_segment()) return Unimplemented(Describe(proto) + " is segmented");
-  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(*dtype, Shape(dims)));
+  // Not zero-filled: every path below writes all of it or fails.
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(*dtype, Shape(dims)));
 
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
     REFIT_RETURN_IF_ERROR(ReadExternal(proto, base_dir, out));
