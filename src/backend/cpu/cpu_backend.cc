@@ -45,6 +45,10 @@ class CpuBackend : public backend::Backend {
     AddElementwiseTactics(layer, &out);
     AddNormTactics(layer, &out);
     AddSoftmaxTactics(layer, &out);
+    AddResizeTactics(layer, &out);
+    AddPadTactics(layer, &out);
+    AddConcatTactics(layer, &out);
+    AddSliceTactics(layer, &out);
 #if defined(__SANITIZE_THREAD__)
     // oneDNN (OpenMP) and OpenBLAS run threads ThreadSanitizer cannot see into, so it reports
     // their scratch and output writes as races. TSan builds test our own kernels only.

@@ -24,5 +24,9 @@ void AddPoolTactics(const backend::LayerDesc& layer, TacticList* out);         /
 void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_eltwise*.cc
 void AddNormTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_norm.cc
 void AddSoftmaxTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_softmax.cc
+void AddResizeTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_resize.cc
+void AddPadTactics(const backend::LayerDesc& layer, TacticList* out);          // tactic_pad.cc
+void AddConcatTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_concat.cc
+void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out);        // tactic_slice.cc
 
 }  // namespace refit::cpu
