@@ -84,8 +84,8 @@ mkdir -p bench/results
   echo "writing the engine file; not process start-up). The wall columns time the whole process."
   echo "build: the builder's own time inside the miss; load (lookup and Engine::Open of the"
   echo "entry) and refit: inside the hit; build / (load + refit) is what the cache replaces by what."
-  echo "Both commands also import the ONNX model and write the engine file (for resnet18 about"
-  echo "0.5 s and 0.3 s), which bounds the end-to-end miss / hit. Target: miss / hit >= 50x."
+  echo "Both commands also import the ONNX model and write the engine file (most of a hit's time:"
+  echo "the miss - build difference), which bounds the end-to-end miss / hit. Target: miss / hit >= 50x."
   echo
   echo "| model | miss (s) | hit (s) | hit model2 (s) | miss / hit | build (s) | load (s) | refit (ms) | build / (load + refit) | wall miss (s) | wall hit (s) | entry |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -93,9 +93,9 @@ mkdir -p bench/results
   echo
   echo "## Through MutableModel (in process)"
   echo
-  echo "A MutableModel over a fresh cache directory runs the model (miss: build and store); a"
-  echo "second MutableModel object over the same directory runs it (hit: load the stripped entry,"
-  echo "refit it with the model's weights); then one weight (the largest) is edited (refit)."
+  echo "A MutableModel over a fresh cache directory runs the model (miss: build and store); fresh"
+  echo "MutableModel objects over the same directory run it (hit: cache key, load the stripped entry,"
+  echo "refit it with the model's weights; median of 5); then one weight (the largest) is edited (refit)."
   echo "Times are RunInfo::prepare_seconds, the path's own cost. Target: miss / hit >= 50x."
   echo
   cat "$model_table"
