@@ -83,12 +83,19 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  return WriteFileAtomically(path, std::vector<std::string_view>{bytes});
+}
+
+Status WriteFileAtomically(const std::string& path, const std::vector<std::string_view>& pieces) {
   std::string dir, base;
   SplitPath(path, &dir, &base);
   if (base.empty()) return InvalidArgument("cannot write '" + path + "': not a file name");
   std::string temp_path;
   REFIT_ASSIGN_OR_RETURN(const int fd, CreateTempFile(dir, base, &temp_path));
-  Status status = WriteAll(fd, bytes, temp_path);
+  Status status = Status::Ok();
+  for (size_t i = 0; i < pieces.size() && status.ok(); ++i) {
+    status = WriteAll(fd, pieces[i], temp_path);
+  }
   if (status.ok() && ::fsync(fd) != 0) status = OsError("fsync", temp_path, errno);
   // close() can report a deferred write error (e.g. on NFS), so it counts as part of the write.
   if (::close(fd) != 0 && status.ok()) status = OsError("close", temp_path, errno);

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "refit/status.h"
 
@@ -17,5 +18,7 @@ StatusOr<std::string> ReadFile(const std::string& path);
 // is untouched. The new file gets the usual 0666 & ~umask permissions. Safe to call from several
 // threads or processes at once (the last rename wins).
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+// The same for a file made of `pieces` in order (no buffer holding the whole file is made).
+Status WriteFileAtomically(const std::string& path, const std::vector<std::string_view>& pieces);
 
 }  // namespace refit

@@ -99,10 +99,10 @@ StatusOr<CacheResult> EngineCache::GetOrBuild(
   }
   REFIT_ASSIGN_OR_RETURN(result.engine,
                          engine::Engine::FromBuild(std::move(built).value(), engine_options));
-  REFIT_ASSIGN_OR_RETURN(std::string bytes,
-                         result.engine->Serialize(engine::EngineMode::kStripped));
-  Status stored = WriteFileAtomically(path, bytes);
-  if (!stored.ok()) return stored.WithContext("storing in the engine cache '" + dir_ + "'");
+  auto stored = result.engine->WriteFile(path, engine::EngineMode::kStripped);
+  if (!stored.ok()) {
+    return stored.status().WithContext("storing in the engine cache '" + dir_ + "'");
+  }
   {
     REFIT_ASSIGN_OR_RETURN(FileLock dir_lock, FileLock::Acquire(dir_ + "/" + internal::kDirLockName,
                                                                 FileLock::Kind::kExclusive));

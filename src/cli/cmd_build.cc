@@ -138,12 +138,11 @@ Status BuildCached(const BuildArgs& args, ir::Graph graph, const engine::BuildOp
     refit = *report;
   }
   // A miss engine has its build's weights (and kept sources): written as is.
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, e->Serialize(options.mode));
-  REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
+  REFIT_ASSIGN_OR_RETURN(const uint64_t file_bytes, e->WriteFile(args.output, options.mode));
   if (!hit) {
     char tail[64];
     std::snprintf(tail, sizeof(tail), ": %.3f s in all", SecondsSince(start));
-    PrintBuildSummary(args, bytes.size(), stats, e->plan().WeightBytes(false),
+    PrintBuildSummary(args, file_bytes, stats, e->plan().WeightBytes(false),
                       "; " + outcome + " " + where + tail);
     return Status::Ok();
   }
@@ -155,7 +154,7 @@ Status BuildCached(const BuildArgs& args, ir::Graph graph, const engine::BuildOp
   }
   std::fprintf(
       stderr, "refit build: %s -> %s (%s, %s): %s %s: loaded in %.3f s, %s; %.3f s in all\n",
-      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(bytes.size()).c_str(),
+      args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(file_bytes).c_str(),
       outcome.c_str(), where.c_str(), result->seconds, refitted, SecondsSince(start));
   return Status::Ok();
 }
@@ -198,9 +197,8 @@ Status Build(const BuildArgs& args) {
   auto built = engine::BuildEngine(std::move(graph), options);
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (!built.ok()) return built.status().WithContext("'" + args.model + "'");
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, engine::SerializeEngine(*built));
-  REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
-  PrintBuildSummary(args, bytes.size(), built->stats, built->plan.WeightBytes(false), "");
+  REFIT_ASSIGN_OR_RETURN(const uint64_t file_bytes, engine::WriteEngineFile(*built, args.output));
+  PrintBuildSummary(args, file_bytes, built->stats, built->plan.WeightBytes(false), "");
   return Status::Ok();
 }
 

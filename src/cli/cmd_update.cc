@@ -44,13 +44,12 @@ Status Update(const UpdateArgs& args) {
   std::string summary;
   for (const std::string& line : lines) summary += (summary.empty() ? "" : "; ") + line;
   if (summary.empty()) summary = "no weights changed";
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, e->Serialize(mode));
-  REFIT_RETURN_IF_ERROR(WriteFileAtomically(args.output, bytes));
+  REFIT_ASSIGN_OR_RETURN(const uint64_t file_bytes, e->WriteFile(args.output, mode));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "refit update: %s -> %s (%s, %s): %s; %.2f s in all\n", args.engine.c_str(),
                args.output.c_str(), std::string(engine::EngineModeName(mode)).c_str(),
-               FormatBytes(bytes.size()).c_str(), summary.c_str(), seconds);
+               FormatBytes(file_bytes).c_str(), summary.c_str(), seconds);
   return Status::Ok();
 }
 

@@ -64,6 +64,8 @@ StatusOr<BuiltEngine> BuildEngine(ir::Graph graph, const BuildOptions& options);
 // in refittable and static mode, only constants in stripped mode) and, in refittable mode with
 // kept sources, the sources section.
 StatusOr<std::string> SerializeEngine(const BuiltEngine& built);
+// The same file written atomically to `path` without a copy of it in memory; returns its size.
+StatusOr<uint64_t> WriteEngineFile(const BuiltEngine& built, const std::string& path);
 // The metadata section's JSON that SerializeEngine writes (model, opset, inputs, outputs, build
 // statistics; the producer, format version and mode are added when a file is written).
 std::string EngineMetadata(const BuiltEngine& built);

@@ -26,6 +26,7 @@
 #include "backend/backend.h"
 #include "base/thread_pool.h"
 #include "engine/builder.h"
+#include "engine/engine_file.h"
 #include "engine/plan.h"
 #include "refit/status.h"
 #include "refit/tensor.h"
@@ -131,6 +132,12 @@ class Engine {
   StatusOr<std::string> Serialize(EngineMode mode,
                                   std::shared_ptr<const WeightSet> weights = nullptr,
                                   std::shared_ptr<const SourceSet> sources = nullptr) const;
+  // The same file written atomically to `path` (temporary file and rename; nothing is written on
+  // error) straight from the weights, without a copy of the whole file in memory. Returns the
+  // file size.
+  StatusOr<uint64_t> WriteFile(const std::string& path, EngineMode mode,
+                               std::shared_ptr<const WeightSet> weights = nullptr,
+                               std::shared_ptr<const SourceSet> sources = nullptr) const;
 
   // Runs the engine: one input per graph input (dtype and shape as built), one output per graph
   // output. With `layer_us`, also the wall time of each layer in microseconds (a profile).
@@ -142,6 +149,12 @@ class Engine {
       std::vector<double>* layer_us = nullptr) const;
 
  private:
+  // Serialize and WriteFile's shared part: the file's sections, borrowing from `weights`,
+  // `sources`.
+  StatusOr<EngineFileWriter> Writer(EngineMode mode,
+                                    const std::shared_ptr<const WeightSet>& weights,
+                                    const std::shared_ptr<const SourceSet>& sources) const;
+
   struct Context;
   Engine();
   static StatusOr<std::unique_ptr<Engine>> Load(std::shared_ptr<EngineFile> file,

@@ -65,53 +65,113 @@ std::string_view SectionKindName(SectionKind kind) {
 }
 
 void EngineFileWriter::AddSection(SectionKind kind, std::string bytes, uint64_t alignment) {
-  sections_.push_back({kind, std::move(bytes), alignment});
+  const uint64_t size = bytes.size();
+  sections_.push_back({kind, std::move(bytes), {}, size, alignment});
 }
 
-StatusOr<std::string> EngineFileWriter::Serialize() const {
+void EngineFileWriter::AddSection(SectionKind kind, std::vector<Chunk> chunks, uint64_t size,
+                                  uint64_t alignment) {
+  sections_.push_back({kind, std::string(), std::move(chunks), size, alignment});
+}
+
+namespace {
+
+// Zeros for the gaps between pieces: section alignment is at most 64 KiB.
+const char* Zeros() {
+  static const std::string* zeros = new std::string(kMaxSectionAlignment, '\0');
+  return zeros->data();
+}
+
+void AddZeros(uint64_t n, std::vector<std::string_view>* out) {
+  while (n > 0) {
+    const uint64_t k = std::min<uint64_t>(n, kMaxSectionAlignment);
+    out->emplace_back(Zeros(), size_t(k));
+    n -= k;
+  }
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string_view>> EngineFileWriter::Pieces(std::string* head) const {
   if (sections_.size() > kMaxSections) return InvalidArgument("too many engine sections");
+  // Each section's bytes as pieces (chunks and the zeros between them), checked and hashed.
+  std::vector<std::vector<std::string_view>> bodies(sections_.size());
   std::vector<SectionEntry> entries;
   uint64_t offset = AlignUp(kHeaderSize + sections_.size() * kEntrySize, 64);
-  for (const Pending& s : sections_) {
+  for (size_t i = 0; i < sections_.size(); ++i) {
+    const Pending& s = sections_[i];
+    const std::string name(SectionKindName(s.kind));
     if (!IsPowerOfTwo(s.alignment) || s.alignment < 8 || s.alignment > kMaxSectionAlignment) {
-      return InvalidArgument("section '" + std::string(SectionKindName(s.kind)) + "': alignment " +
-                             std::to_string(s.alignment) + " is not allowed");
+      return InvalidArgument("section '" + name + "': alignment " + std::to_string(s.alignment) +
+                             " is not allowed");
     }
     for (const SectionEntry& e : entries) {
-      if (e.kind == uint32_t(s.kind)) {
-        return InvalidArgument("section '" + std::string(SectionKindName(s.kind)) +
-                               "' added twice");
-      }
+      if (e.kind == uint32_t(s.kind)) return InvalidArgument("section '" + name + "' added twice");
     }
+    std::vector<Chunk> chunks = s.chunks;
+    if (chunks.empty() && !s.owned.empty()) chunks.push_back({0, s.owned});
+    std::vector<std::string_view>& body = bodies[i];
+    uint64_t at = 0;
+    for (const Chunk& c : chunks) {
+      if (c.offset < at || c.bytes.size() > s.size || c.offset > s.size - c.bytes.size()) {
+        return Internal("section '" + name + "': chunks overlap or overrun the section");
+      }
+      AddZeros(c.offset - at, &body);
+      if (!c.bytes.empty()) body.push_back(c.bytes);
+      at = c.offset + c.bytes.size();
+    }
+    AddZeros(s.size - at, &body);
+    XXH64_state_t* state = XXH64_createState();
+    XXH64_reset(state, 0);
+    for (std::string_view piece : body) XXH64_update(state, piece.data(), piece.size());
+    const uint64_t checksum = XXH64_digest(state);
+    XXH64_freeState(state);
     offset = AlignUp(offset, s.alignment);
-    entries.push_back({uint32_t(s.kind), 0, offset, s.bytes.size(), s.alignment, Hash(s.bytes)});
-    offset += s.bytes.size();
+    entries.push_back({uint32_t(s.kind), 0, offset, s.size, s.alignment, checksum});
+    offset += s.size;
   }
-  std::string out(offset, '\0');
   std::string table(entries.size() * kEntrySize, '\0');
   if (!entries.empty()) std::memcpy(table.data(), entries.data(), table.size());
   FileHeader h{};
   std::memcpy(h.magic, kEngineMagic, 8);
   h.version = kEngineFormatVersion;
   h.section_count = uint32_t(entries.size());
-  h.file_size = out.size();
+  h.file_size = offset;
   h.table_offset = kHeaderSize;
   h.table_checksum = Hash(table);
-  std::memcpy(out.data(), &h, kHeaderSize);
-  h.header_checksum = Hash(std::string_view(out.data(), kHeaderChecksummed));
-  std::memcpy(out.data(), &h, kHeaderSize);
-  std::memcpy(out.data() + kHeaderSize, table.data(), table.size());
+  head->assign(kHeaderSize, '\0');
+  std::memcpy(head->data(), &h, kHeaderSize);
+  h.header_checksum = Hash(std::string_view(head->data(), kHeaderChecksummed));
+  std::memcpy(head->data(), &h, kHeaderSize);
+  *head += table;
+  std::vector<std::string_view> pieces{*head};
+  uint64_t at = head->size();
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!sections_[i].bytes.empty()) {
-      std::memcpy(out.data() + entries[i].offset, sections_[i].bytes.data(), entries[i].size);
-    }
+    AddZeros(entries[i].offset - at, &pieces);
+    pieces.insert(pieces.end(), bodies[i].begin(), bodies[i].end());
+    at = entries[i].offset + entries[i].size;
   }
+  return pieces;
+}
+
+StatusOr<std::string> EngineFileWriter::Serialize() const {
+  std::string head;
+  REFIT_ASSIGN_OR_RETURN(std::vector<std::string_view> pieces, Pieces(&head));
+  size_t total = 0;
+  for (std::string_view p : pieces) total += p.size();
+  std::string out;
+  out.reserve(total);
+  for (std::string_view p : pieces) out.append(p.data(), p.size());
   return out;
 }
 
-Status EngineFileWriter::WriteTo(const std::string& path) const {
-  REFIT_ASSIGN_OR_RETURN(std::string bytes, Serialize());
-  return WriteFileAtomically(path, bytes);
+StatusOr<uint64_t> EngineFileWriter::WriteTo(const std::string& path) const {
+  std::string head;
+  REFIT_ASSIGN_OR_RETURN(std::vector<std::string_view> pieces, Pieces(&head));
+  uint64_t total = 0;
+  for (std::string_view p : pieces) total += p.size();
+  REFIT_RETURN_IF_ERROR(WriteFileAtomically(path, pieces));
+  return total;
 }
 
 StatusOr<std::unique_ptr<EngineFile>> EngineFile::Open(const std::string& path) {

@@ -49,16 +49,29 @@ class EngineFileWriter {
   // Adds a section; `alignment` is a power of two in [8, kMaxSectionAlignment]. Each kind at most
   // once (checked by Serialize).
   void AddSection(SectionKind kind, std::string bytes, uint64_t alignment = 64);
+  // A section of `size` bytes made of borrowed chunks at increasing offsets, zero between and
+  // after them (packed weights, each slot aligned): nothing is copied until the file is written,
+  // and the chunks must stay valid until then.
+  struct Chunk {
+    uint64_t offset;
+    std::string_view bytes;
+  };
+  void AddSection(SectionKind kind, std::vector<Chunk> chunks, uint64_t size, uint64_t alignment);
   StatusOr<std::string> Serialize() const;
-  // Serialize, then write atomically (temporary file and rename): on error nothing is written.
-  Status WriteTo(const std::string& path) const;
+  // Writes the file atomically (temporary file and rename) straight from the sections' bytes:
+  // on error nothing is written. Returns the file size.
+  StatusOr<uint64_t> WriteTo(const std::string& path) const;
 
  private:
   struct Pending {
     SectionKind kind;
-    std::string bytes;
+    std::string owned;
+    std::vector<Chunk> chunks;  // into `owned` or borrowed
+    uint64_t size;
     uint64_t alignment;
   };
+  // The whole file as pieces: header, table, then every section and the zeros between.
+  StatusOr<std::vector<std::string_view>> Pieces(std::string* head) const;
   std::vector<Pending> sections_;
 };
 

@@ -6,6 +6,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace refit::engine {
 namespace {
@@ -101,6 +103,47 @@ TEST(EngineFileTest, WriterRefusesBadSections) {
   EngineFileWriter misaligned;
   misaligned.AddSection(SectionKind::kPlan, "a", 3);
   EXPECT_FALSE(misaligned.Serialize().ok());
+}
+
+// A chunked section (borrowed pieces, zeros between) is the same file as its bytes laid out by
+// hand, whether serialised in memory or written straight to disk.
+TEST(EngineFileTest, ChunkedSectionsEqualTheirBytes) {
+  const std::string a(100, '\x11'), b(7, '\x22'), c(5000, '\x33');
+  std::string laid_out(64 * 3 + 5000, '\0');
+  std::memcpy(laid_out.data(), a.data(), a.size());
+  std::memcpy(laid_out.data() + 128, b.data(), b.size());
+  std::memcpy(laid_out.data() + 192, c.data(), c.size());
+  laid_out.resize(192 + 5000 + 40, '\0');  // zeros after the last chunk too
+
+  EngineFileWriter plain, chunked;
+  for (EngineFileWriter* w : {&plain, &chunked}) {
+    w->AddSection(SectionKind::kMetadata, "{}");
+    w->AddSection(SectionKind::kPlan, std::string("plan"));
+  }
+  plain.AddSection(SectionKind::kWeights, laid_out, 4096);
+  chunked.AddSection(SectionKind::kWeights, {{0, a}, {128, b}, {192, c}}, laid_out.size(), 4096);
+  auto want = plain.Serialize();
+  auto got = chunked.Serialize();
+  ASSERT_TRUE(want.ok() && got.ok());
+  EXPECT_TRUE(*want == *got);
+
+  const std::string path = ::testing::TempDir() + "/refit_chunked_" + std::to_string(getpid());
+  auto written = chunked.WriteTo(path);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, want->size());
+  std::ifstream in(path, std::ios::binary);
+  const std::string on_disk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(on_disk == *want);
+  std::filesystem::remove(path);
+
+  EngineFileWriter overlapping;
+  overlapping.AddSection(SectionKind::kWeights, {{0, a}, {50, b}}, 200, 64);
+  EXPECT_FALSE(overlapping.Serialize().ok());
+  EngineFileWriter overrunning;
+  overrunning.AddSection(SectionKind::kWeights, {{150, a}}, 200, 64);
+  EXPECT_FALSE(overrunning.Serialize().ok());
+  EXPECT_FALSE(overrunning.WriteTo(path).ok());
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST(EngineFileTest, NotAnEngine) {

@@ -56,16 +56,13 @@ std::vector<uint64_t> SourceOffsets(const Plan& plan, uint64_t* total) {
 
 // The file for `plan` with one packed tensor per slot (null where the mode stores nothing), the
 // kept source weights (null: none) and the metadata `meta` (producer, format version and mode are
-// set here).
-StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots,
-                                  const SourceSet* sources, Json meta) {
+// set here). The weights and sources sections borrow the tensors' bytes: they must outlive the
+// writer's Serialize or WriteTo.
+StatusOr<EngineFileWriter> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots,
+                                       const SourceSet* sources, Json meta) {
   if (slots.size() != plan.slots.size()) return Internal("slot count mismatch");
-  std::string weights;
-  uint64_t total = 0;
-  for (size_t s = 0; s < plan.slots.size(); ++s) {
-    if (plan.slots[s].stored && slots[s] != nullptr) total += slots[s]->nbytes() + 64;
-  }
-  weights.reserve(total);  // one allocation: growing would copy (and page in) it several times
+  std::vector<EngineFileWriter::Chunk> weights;
+  uint64_t size = 0;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
     WeightSlot& slot = plan.slots[s];
     slot.offset = 0;
@@ -75,9 +72,10 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
     if (t->dtype() != slot.packed_dtype || t->shape() != slot.packed_shape) {
       return Internal("slot '" + slot.name + "': packed tensor does not match the plan");
     }
-    weights.resize((weights.size() + 63) / 64 * 64, '\0');
-    slot.offset = weights.size();
-    weights.append(static_cast<const char*>(t->data()), t->nbytes());
+    size = (size + 63) / 64 * 64;
+    slot.offset = size;
+    weights.push_back({size, std::string_view(static_cast<const char*>(t->data()), t->nbytes())});
+    size += t->nbytes();
   }
   meta["producer"] = kEngineProducer;
   meta["format_version"] = kEngineFormatVersion;
@@ -89,19 +87,20 @@ StatusOr<std::string> WriteEngine(Plan plan, const std::vector<const Tensor*>& s
   if (plan.mode != EngineMode::kStatic) {
     writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
   }
-  writer.AddSection(SectionKind::kWeights, std::move(weights), kWeightsAlignment);
+  writer.AddSection(SectionKind::kWeights, std::move(weights), size, kWeightsAlignment);
   if (sources != nullptr && plan.mode == EngineMode::kRefittable) {
     if (sources->tensors.size() != plan.sources.size()) return Internal("source count mismatch");
     uint64_t total = 0;
     const std::vector<uint64_t> offsets = SourceOffsets(plan, &total);
-    std::string bytes(total, '\0');
+    std::vector<EngineFileWriter::Chunk> chunks;
     for (size_t i = 0; i < offsets.size(); ++i) {
       const Tensor& t = *sources->tensors[i];
-      if (t.nbytes() > 0) std::memcpy(bytes.data() + offsets[i], t.data(), t.nbytes());
+      chunks.push_back(
+          {offsets[i], std::string_view(static_cast<const char*>(t.data()), t.nbytes())});
     }
-    writer.AddSection(SectionKind::kSources, std::move(bytes), kWeightsAlignment);
+    writer.AddSection(SectionKind::kSources, std::move(chunks), total, kWeightsAlignment);
   }
-  return writer.Serialize();
+  return writer;
 }
 
 }  // namespace
@@ -131,26 +130,57 @@ std::string EngineMetadata(const BuiltEngine& built) {
   return meta.dump(1, ' ', false, Json::error_handler_t::replace);
 }
 
-StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+namespace {
+// The writer for a build's file; it borrows `built`'s tensors and `*sources` (filled here).
+StatusOr<EngineFileWriter> BuiltWriter(const BuiltEngine& built, SourceSet* sources) {
   const Plan& plan = built.plan;
   Json meta = Json::parse(EngineMetadata(built), nullptr, /*allow_exceptions=*/false);
   std::vector<const Tensor*> slots;
   for (const Tensor& t : built.slot_values) slots.push_back(&t);
-  SourceSet sources;
   for (const Tensor& t : built.sources) {
-    sources.tensors.push_back(std::shared_ptr<const Tensor>(&t, [](const Tensor*) {}));
+    sources->tensors.push_back(std::shared_ptr<const Tensor>(&t, [](const Tensor*) {}));
   }
-  return WriteEngine(plan, slots, built.sources.empty() ? nullptr : &sources, std::move(meta));
+  return WriteEngine(plan, slots, built.sources.empty() ? nullptr : sources, std::move(meta));
+}
+}  // namespace
+
+StatusOr<std::string> SerializeEngine(const BuiltEngine& built) {
+  SourceSet sources;
+  REFIT_ASSIGN_OR_RETURN(EngineFileWriter writer, BuiltWriter(built, &sources));
+  return writer.Serialize();
+}
+
+StatusOr<uint64_t> WriteEngineFile(const BuiltEngine& built, const std::string& path) {
+  SourceSet sources;
+  REFIT_ASSIGN_OR_RETURN(EngineFileWriter writer, BuiltWriter(built, &sources));
+  return writer.WriteTo(path);
 }
 
 StatusOr<std::string> Engine::Serialize(EngineMode mode, std::shared_ptr<const WeightSet> weights,
                                         std::shared_ptr<const SourceSet> sources) const {
+  if (weights == nullptr) weights = this->weights();
+  if (sources == nullptr) sources = kept_sources();
+  REFIT_ASSIGN_OR_RETURN(EngineFileWriter writer, Writer(mode, weights, sources));
+  return writer.Serialize();
+}
+
+StatusOr<uint64_t> Engine::WriteFile(const std::string& path, EngineMode mode,
+                                     std::shared_ptr<const WeightSet> weights,
+                                     std::shared_ptr<const SourceSet> sources) const {
+  if (weights == nullptr) weights = this->weights();
+  if (sources == nullptr) sources = kept_sources();
+  REFIT_ASSIGN_OR_RETURN(EngineFileWriter writer, Writer(mode, weights, sources));
+  return writer.WriteTo(path);
+}
+
+StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
+                                          const std::shared_ptr<const WeightSet>& weights,
+                                          const std::shared_ptr<const SourceSet>& sources) const {
   if ((plan_.mode == EngineMode::kStatic) != (mode == EngineMode::kStatic)) {
     return FailedPrecondition(label_ + ": a " + std::string(EngineModeName(plan_.mode)) +
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
                               " (static engines have no refit map; rebuild instead)");
   }
-  if (weights == nullptr) weights = this->weights();
   Plan plan = plan_;
   plan.mode = mode;
   std::vector<const Tensor*> slots;
@@ -168,7 +198,6 @@ StatusOr<std::string> Engine::Serialize(EngineMode mode, std::shared_ptr<const W
   Json meta = Json::object();
   if (!metadata_.empty()) meta = Json::parse(metadata_, nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
-  if (sources == nullptr) sources = kept_sources();
   return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
 }
 
