@@ -240,6 +240,11 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
       out[i] = std::make_shared<const Tensor>(std::move(packed).value());
     }
   };
+  // Waking another thread costs tens of microseconds: more than packing a small model's weights.
+  uint64_t total_bytes = 0;
+  for (int32_t s : slots) total_bytes += plan_.slots[size_t(s)].nbytes();
+  constexpr uint64_t kMinParallelBytes = uint64_t{1} << 20;
+  if (total_bytes < kMinParallelBytes) pool = nullptr;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   ParallelFor(pool, std::min<int64_t>(threads, int64_t(order.size())), work);
   if (!error.ok()) return error;
