@@ -51,6 +51,10 @@ struct MutableModelOptions {
   int threads = 1;        // threads to tune for and to run with
   std::string cache_dir;  // "" keeps engines in memory only
   uint64_t cache_max_bytes = uint64_t{4} << 30;
+  // Engines kept in memory (one per input shapes), least recently run dropped first: a model fed
+  // many shapes does not hold an engine for each forever. A dropped engine's shapes come back
+  // through the cache (a hit) or a rebuild. At least 1.
+  int max_engines = 8;
   // Tuner effort (tests lower them): see engine::BuildOptions.
   int min_timing_runs = 3;
   double min_timing_ms = 3.0;

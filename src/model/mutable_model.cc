@@ -25,6 +25,7 @@ double SecondsSince(Clock::time_point start) {
 struct HeldEngine {
   std::shared_ptr<engine::Engine> engine;
   std::map<std::string, TensorPtr> applied;
+  uint64_t last_used = 0;  // State::clock when it last served a run
 };
 
 }  // namespace
@@ -53,7 +54,8 @@ struct MutableModel::State {
   ir::Graph graph;
   std::unique_ptr<model::ModelWeights> weights;
   std::unique_ptr<cache::EngineCache> cache;
-  std::map<std::string, HeldEngine> engines;  // by cache key
+  std::map<std::string, HeldEngine> engines;  // by cache key, at most options.max_engines
+  uint64_t clock = 0;                         // ticks once per prepared run
   std::map<std::string, std::string> keys;    // input shapes -> cache key (structure is fixed)
 
   Status Load(const std::string& onnx_path) {
@@ -168,10 +170,19 @@ struct MutableModel::State {
       }
       // A fresh build holds the effective values it was built from; a cache entry holds none.
       if (info->path == RunPath::kRebuild) held.applied = weights->effective();
+      // Room for it: the least recently run engine goes (runs in flight keep their shared_ptr).
+      while (!engines.empty() && int(engines.size()) >= std::max(1, options.max_engines)) {
+        auto oldest = engines.begin();
+        for (auto it = engines.begin(); it != engines.end(); ++it) {
+          if (it->second.last_used < oldest->second.last_used) oldest = it;
+        }
+        engines.erase(oldest);
+      }
       found = engines.emplace(key, std::move(held)).first;
     } else {
       info->path = RunPath::kNone;
     }
+    found->second.last_used = ++clock;
     REFIT_ASSIGN_OR_RETURN(RefitReport report, BringUpToDate(found->second));
     if (report.weights > 0 && info->path == RunPath::kNone) info->path = RunPath::kRefit;
     info->weights_refitted = report.weights;

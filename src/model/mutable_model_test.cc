@@ -168,6 +168,25 @@ TEST(MutableModelTest, OtherShapesGetTheirOwnEngineAndTheCacheServesOtherProcess
   ExpectBitEqual(base1, RunOk(*other, in1, RunPath::kRefit));
 }
 
+TEST(MutableModelTest, KeepsAtMostMaxEnginesAndBringsDroppedOnesBackFromTheCache) {
+  TestTempDir dir;
+  MutableModelOptions options = Fast(dir.path());
+  options.max_engines = 2;
+  auto m = MutableModel::Open(kModel, options).value();
+  const TensorMap in1 = Inputs(1), in2 = Inputs(2), in3 = Inputs(3);
+  RunOk(*m, in1, RunPath::kRebuild);
+  RunOk(*m, in2, RunPath::kRebuild);
+  ASSERT_TRUE(m->LoadLora(kDir + "/lora_a", 1.0f, "A").ok());
+  const TensorMap a2 = RunOk(*m, in2, RunPath::kRefit);
+  RunOk(*m, in1, RunPath::kRefit);    // batch 2 is now the least recently run
+  RunOk(*m, in3, RunPath::kRebuild);  // a third engine: batch 2's is dropped
+  RunOk(*m, in1, RunPath::kNone);     // kept
+  // Back from the cache (the entry its build stored), refitted with the current weights.
+  ExpectBitEqual(a2, RunOk(*m, in2, RunPath::kCacheHit));
+  RunOk(*m, in2, RunPath::kNone);
+  RunOk(*m, in3, RunPath::kCacheHit);  // batch 3's engine was the least recent one now
+}
+
 TEST(MutableModelTest, RunsAndEditsFromSeveralThreads) {
   auto m = MutableModel::Open(kModel, Fast()).value();
   const TensorMap in = Inputs();
