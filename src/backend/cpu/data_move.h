@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -84,5 +86,52 @@ inline bool NonEmptyDesc(const backend::LayerDesc& layer, size_t i) {
 }
 
 inline std::string DimsString(const std::vector<int64_t>& dims) { return Shape(dims).ToString(); }
+
+// What every one-input data-movement layer starts from: its data input and its one output, of
+// one dtype and one rank, no dimension empty.
+struct MoveShapes {
+  std::vector<int64_t> in_dims, out_dims;
+  size_t elem_size = 4;
+  std::string label;
+};
+
+// nullopt when the node is not `op_type` (or `alias`, when given) in the default domain, or the
+// shapes are not as MoveShapes says.
+inline std::optional<MoveShapes> ParseMoveShapes(const backend::LayerDesc& layer,
+                                                 const char* op_type, const char* alias = "") {
+  const ir::Node& node = *layer.node;
+  if (!node.domain.empty() || (node.op_type != op_type && node.op_type != alias)) {
+    return std::nullopt;
+  }
+  const backend::TensorDesc& x = layer.input(0);
+  if (!x.present() || layer.outputs.size() != 1 || layer.outputs[0].dtype != x.dtype) {
+    return std::nullopt;
+  }
+  MoveShapes s;
+  s.label = layer.Label();
+  s.in_dims = x.shape.dims();
+  s.out_dims = layer.outputs[0].shape.dims();
+  s.elem_size = DataTypeSize(x.dtype);
+  if (s.in_dims.empty() || s.out_dims.size() != s.in_dims.size()) return std::nullopt;
+  for (size_t a = 0; a < s.in_dims.size(); ++a) {
+    if (s.in_dims[a] <= 0 || s.out_dims[a] <= 0) return std::nullopt;
+  }
+  return s;
+}
+
+// A tactic with one kernel, made from the layer's parsed spec.
+template <typename Spec, typename KernelT>
+class SpecTactic : public backend::Tactic {
+ public:
+  SpecTactic(std::string name, Spec spec) : name_(std::move(name)), s_(std::move(spec)) {}
+  std::string name() const override { return name_; }
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    return std::unique_ptr<backend::Kernel>(new KernelT(s_));
+  }
+
+ private:
+  std::string name_;
+  Spec s_;
+};
 
 }  // namespace refit::cpu::internal

@@ -17,14 +17,11 @@ namespace {
 
 enum class PadMode { kConstant, kReflect, kEdge, kWrap };
 
-struct PadSpec {
+struct PadSpec : internal::MoveShapes {
   PadMode mode = PadMode::kConstant;
-  std::vector<int64_t> in_dims, out_dims;
-  size_t elem_size = 4;
   bool pads_from_input = true;      // opset 11+: input 1; else the attribute below
   std::vector<int64_t> attr_pads;   // begins then ends
   std::vector<uint8_t> attr_value;  // the value bytes when there is no constant_value input
-  std::string label;
 };
 
 // For one axis: the input coordinate of each output coordinate, -1 for the constant value.
@@ -153,36 +150,14 @@ class PadKernel : public backend::Kernel {
   PadSpec s_;
 };
 
-class PadTactic : public backend::Tactic {
- public:
-  explicit PadTactic(PadSpec spec) : s_(std::move(spec)) {}
-  std::string name() const override { return "pad/rows"; }
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    return std::unique_ptr<backend::Kernel>(new PadKernel(s_));
-  }
-
- private:
-  PadSpec s_;
-};
-
 std::optional<PadSpec> ParsePad(const backend::LayerDesc& layer) {
+  std::optional<internal::MoveShapes> shapes = internal::ParseMoveShapes(layer, "Pad");
+  if (!shapes || layer.input(3).present()) return std::nullopt;  // opset 18's axes input
   const ir::Node& node = *layer.node;
-  if (!node.domain.empty() || node.op_type != "Pad") return std::nullopt;
   const backend::TensorDesc& x = layer.input(0);
-  if (!x.present() || layer.outputs.size() != 1 || layer.outputs[0].dtype != x.dtype ||
-      layer.input(3).present()) {
-    return std::nullopt;
-  }
   PadSpec s;
-  s.label = layer.Label();
-  s.in_dims = x.shape.dims();
-  s.out_dims = layer.outputs[0].shape.dims();
-  s.elem_size = DataTypeSize(x.dtype);
+  static_cast<internal::MoveShapes&>(s) = std::move(*shapes);
   const size_t rank = s.in_dims.size();
-  if (rank == 0 || s.out_dims.size() != rank) return std::nullopt;
-  for (size_t a = 0; a < rank; ++a) {
-    if (s.in_dims[a] <= 0 || s.out_dims[a] <= 0) return std::nullopt;
-  }
   auto mode = node.attrs.GetString("mode", "constant");
   if (!mode.ok()) return std::nullopt;
   if (*mode == "constant") {
@@ -232,7 +207,8 @@ void AddPadTactics(const backend::LayerDesc& layer, TacticList* out) {
   if (!s || (s->elem_size != 1 && s->elem_size != 2 && s->elem_size != 4 && s->elem_size != 8)) {
     return;
   }
-  out->push_back(std::make_unique<PadTactic>(std::move(*s)));
+  out->push_back(
+      std::make_unique<internal::SpecTactic<PadSpec, PadKernel>>("pad/rows", std::move(*s)));
 }
 
 }  // namespace refit::cpu

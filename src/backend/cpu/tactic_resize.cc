@@ -31,16 +31,13 @@ enum class Coord { kHalfPixel, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kT
 enum class Nearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
 enum class ScaleSource { kAttribute, kScalesInput, kSizesInput };
 
-struct ResizeSpec {
+struct ResizeSpec : internal::MoveShapes {
   bool linear = false;
   Coord coord = Coord::kHalfPixel;
   Nearest nearest = Nearest::kRoundPreferFloor;
   ScaleSource source = ScaleSource::kAttribute;
   size_t param_input = 0;  // the scales or sizes input
   std::vector<double> attr_scales;
-  std::vector<int64_t> in_dims, out_dims;
-  size_t elem_size = 4;
-  std::string label;
 };
 
 // One axis: output position o reads i0[o] with weight w0[o] and i1[o] with weight w1[o] (nearest:
@@ -398,24 +395,16 @@ std::optional<Nearest> ParseNearest(const std::string& n) {
 }
 
 std::optional<ResizeSpec> ParseResize(const backend::LayerDesc& layer) {
+  std::optional<internal::MoveShapes> shapes =
+      internal::ParseMoveShapes(layer, "Resize", "Upsample");
+  if (!shapes) return std::nullopt;
   const ir::Node& node = *layer.node;
   const bool upsample = node.op_type == "Upsample";
-  if (!node.domain.empty() || (node.op_type != "Resize" && !upsample)) return std::nullopt;
   const bool legacy = upsample || layer.opset < 11;
   const backend::TensorDesc& x = layer.input(0);
-  if (!x.present() || layer.outputs.size() != 1 || layer.outputs[0].dtype != x.dtype) {
-    return std::nullopt;
-  }
   ResizeSpec s;
-  s.label = layer.Label();
-  s.in_dims = x.shape.dims();
-  s.out_dims = layer.outputs[0].shape.dims();
-  s.elem_size = DataTypeSize(x.dtype);
+  static_cast<internal::MoveShapes&>(s) = std::move(*shapes);
   const size_t rank = s.in_dims.size();
-  if (rank == 0 || s.out_dims.size() != rank) return std::nullopt;
-  for (size_t a = 0; a < rank; ++a) {
-    if (s.in_dims[a] <= 0 || s.out_dims[a] <= 0) return std::nullopt;
-  }
   const ir::AttributeMap& attrs = node.attrs;
   // Opset 18's attributes change the geometry in ways not modelled here.
   for (const char* a : {"antialias", "axes", "keep_aspect_ratio_policy"}) {

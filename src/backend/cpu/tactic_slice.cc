@@ -14,12 +14,9 @@
 namespace refit::cpu {
 namespace {
 
-struct SliceSpec {
-  std::vector<int64_t> in_dims, out_dims;
-  size_t elem_size = 4;
+struct SliceSpec : internal::MoveShapes {
   bool from_inputs = true;  // opset 10+: inputs 1-4; else the attributes below
   std::vector<int64_t> attr_starts, attr_ends, attr_axes;
-  std::string label;
 };
 
 // ONNX's rules for one axis (as the reference executor applies them): negative values count from
@@ -146,35 +143,12 @@ class SliceKernel : public backend::Kernel {
   SliceSpec s_;
 };
 
-class SliceTactic : public backend::Tactic {
- public:
-  explicit SliceTactic(SliceSpec spec) : s_(std::move(spec)) {}
-  std::string name() const override { return "slice/strided"; }
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    return std::unique_ptr<backend::Kernel>(new SliceKernel(s_));
-  }
-
- private:
-  SliceSpec s_;
-};
-
 std::optional<SliceSpec> ParseSlice(const backend::LayerDesc& layer) {
+  std::optional<internal::MoveShapes> shapes = internal::ParseMoveShapes(layer, "Slice");
+  if (!shapes) return std::nullopt;
   const ir::Node& node = *layer.node;
-  if (!node.domain.empty() || node.op_type != "Slice") return std::nullopt;
-  const backend::TensorDesc& x = layer.input(0);
-  if (!x.present() || layer.outputs.size() != 1 || layer.outputs[0].dtype != x.dtype) {
-    return std::nullopt;
-  }
   SliceSpec s;
-  s.label = layer.Label();
-  s.in_dims = x.shape.dims();
-  s.out_dims = layer.outputs[0].shape.dims();
-  s.elem_size = DataTypeSize(x.dtype);
-  const size_t rank = s.in_dims.size();
-  if (rank == 0 || s.out_dims.size() != rank) return std::nullopt;
-  for (size_t a = 0; a < rank; ++a) {
-    if (s.in_dims[a] <= 0 || s.out_dims[a] <= 0) return std::nullopt;
-  }
+  static_cast<internal::MoveShapes&>(s) = std::move(*shapes);
   s.from_inputs = layer.opset >= 10;
   if (s.from_inputs) {
     if (!layer.input(1).present() || !layer.input(2).present()) return std::nullopt;
@@ -202,7 +176,8 @@ void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out) {
   if (!s || (s->elem_size != 1 && s->elem_size != 2 && s->elem_size != 4 && s->elem_size != 8)) {
     return;
   }
-  out->push_back(std::make_unique<SliceTactic>(std::move(*s)));
+  out->push_back(std::make_unique<internal::SpecTactic<SliceSpec, SliceKernel>>("slice/strided",
+                                                                                std::move(*s)));
 }
 
 }  // namespace refit::cpu
