@@ -28,6 +28,10 @@ StatusOr<Tensor> Tactic::PackWeightScaledRows(size_t input, const Tensor& value,
   return Unimplemented("tactic '" + name() + "' does not pack scaled rows");
 }
 
+StatusOr<Tensor> Tactic::PackWeightChecked(size_t input, const Tensor& value) const {
+  return Unimplemented("tactic '" + name() + "' does not pack with a finiteness check");
+}
+
 StatusOr<Tensor> Tactic::PackWeightTransposed(size_t input, const Tensor& source) const {
   return Unimplemented("tactic '" + name() + "' does not pack transposed weights");
 }

@@ -97,6 +97,12 @@ class Tactic {
   // InvalidArgument when a product is not finite. The default is Unimplemented.
   virtual StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
                                                 const float* row_scale) const;
+  // True when PackWeightChecked is implemented for `input`.
+  virtual bool PacksChecked(size_t input) const { return false; }
+  // PackWeight's bytes, refusing a non-finite value (InvalidArgument) as it packs: a refit then
+  // needs no separate pass over the new weight to check it. (PackWeight itself accepts any
+  // value: a build packs what the model holds.) The default is Unimplemented.
+  virtual StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const;
   // True when PackWeightTransposed is implemented for `input`.
   virtual bool PacksTransposed(size_t input) const { return false; }
   // Packs the transpose of the 2-D `source` (input `input`'s value is source^T) with exactly the

@@ -153,11 +153,20 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
             }
           }
         } else {
-          if (!scan(name)) continue;
-          // Packed straight from the source's memory: one pass over the bytes instead of two.
+          // Packed straight from the source's memory; a tactic that checks values as it packs
+          // needs no scan first (the scan then only names the bad element).
           const Tensor view =
               Tensor::Wrap(src->dtype(), src->shape(), const_cast<void*>(src->data()), nullptr);
-          packed = tactic.PackWeight(size_t(slot.input), view);
+          if (tactic.PacksChecked(size_t(slot.input))) {
+            packed = tactic.PackWeightChecked(size_t(slot.input), view);
+            if (!packed.ok() && packed.status().code() == StatusCode::kInvalidArgument &&
+                !scan(name)) {
+              continue;
+            }
+          } else {
+            if (!scan(name)) continue;
+            packed = tactic.PackWeight(size_t(slot.input), view);
+          }
         }
       } else {
         // A BatchNorm-folded weight w * f is non-finite wherever w is (f == 0 gives NaN too), and

@@ -164,6 +164,27 @@ class PackedGemmTactic : public backend::Tactic {
     return value;
   }
 
+  // A transB weight (a Linear layer exported as Gemm) packs in the transposed-panel pass, which
+  // checks values as it goes.
+  bool PacksChecked(size_t input) const override {
+    return input == 1 && g_.weight_b && g_.alpha == 1.0f && g_.trans_b;
+  }
+
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
+    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
+    if (value.dtype() != DataType::kF32 || value.NumElements() != g_.k * g_.n) {
+      return InvalidArgument("GEMM weight B: expected " + std::to_string(g_.k * g_.n) +
+                             " f32 elements, found " + value.shape().ToString());
+    }
+    const int64_t floats = int64_t(PackedBSize(info_, g_.k, g_.n));
+    REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({floats})));
+    if (!PackBScaledTransposed(info_, value.data_as<float>(), g_.k, g_.k, g_.n, nullptr,
+                               packed.mutable_data_as<float>())) {
+      return InvalidArgument("GEMM weight B: a value is not finite");
+    }
+    return packed;
+  }
+
   bool PacksTransposed(size_t input) const override {
     return input == 1 && g_.weight_b && g_.alpha == 1.0f;
   }

@@ -49,10 +49,6 @@ LayerCase MakeResize(const ResizeCase& r) {
   return c;
 }
 
-std::string Tactic(const ResizeCase& r) {
-  return r.mode == "nearest" ? "resize/nearest" : "resize/linear";
-}
-
 TEST(TacticResize, NearestEveryModeAndTransform) {
   for (const char* coord : kCoords) {
     for (const char* nearest : kNearest) {

@@ -131,6 +131,25 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
                 << "input " << i << ": scaled-rows packing differs from scale-then-pack";
           }
         }
+        // Packing with the finiteness check gives PackWeight's bytes, and refuses NaN and infinity.
+        if (tactic->PacksChecked(i)) {
+          auto checked = tactic->PackWeightChecked(i, c.inputs[i]);
+          EXPECT_TRUE(checked.ok() && checked->shape() == packed[i].shape() &&
+                      std::memcmp(checked->data(), packed[i].data(), checked->nbytes()) == 0)
+              << "input " << i << ": checked packing differs from PackWeight";
+          Tensor bad_value = c.inputs[i].Clone();
+          for (int64_t at : {int64_t{0}, bad_value.NumElements() - 1}) {
+            for (float bad : {NAN, -INFINITY}) {
+              float& x = bad_value.mutable_data_as<float>()[at];
+              const float keep = x;
+              x = bad;
+              auto refused = tactic->PackWeightChecked(i, bad_value);
+              EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
+                  << "input " << i << ": checked packing accepts " << bad << " at " << at;
+              x = keep;
+            }
+          }
+        }
         // Packing the transpose of a source must give the bytes of transposing, then packing.
         if (tactic->PacksTransposed(i) && c.inputs[i].shape().rank() == 2) {
           const Tensor& v = c.inputs[i];
