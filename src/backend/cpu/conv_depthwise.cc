@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/conv_im2col.h"
@@ -16,16 +17,26 @@ namespace {
 
 constexpr int64_t kMaxTaps = 128;  // the kernels' tap offset tables
 
-void PlaneScalar(const internal::DepthwisePlane& p) {
-  int64_t off[kMaxTaps];
-  const int64_t taps = p.kernel_h * p.kernel_w, row_len = p.stride_w * p.phase_len;
-  for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
-    for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-      const int64_t c = kx * p.dilation_w;
-      off[ky * p.kernel_w + kx] =
-          ky * p.dilation_h * row_len + (c % p.stride_w) * p.phase_len + c / p.stride_w;
+}  // namespace
+
+void internal::DepthwiseTapOffsets(int64_t kernel_h, int64_t kernel_w, int64_t dilation_h,
+                                   int64_t dilation_w, int64_t stride_w, int64_t phase_len,
+                                   int64_t* out) {
+  const int64_t row_len = stride_w * phase_len;
+  for (int64_t ky = 0; ky < kernel_h; ++ky) {
+    for (int64_t kx = 0; kx < kernel_w; ++kx) {
+      const int64_t c = kx * dilation_w;
+      out[ky * kernel_w + kx] =
+          ky * dilation_h * row_len + (c % stride_w) * phase_len + c / stride_w;
     }
   }
+}
+
+namespace {
+
+void PlaneScalar(const internal::DepthwisePlane& p) {
+  const int64_t* off = p.taps;
+  const int64_t taps = p.kernel_h * p.kernel_w, row_len = p.stride_w * p.phase_len;
   for (int64_t oy = 0; oy < p.out_h; ++oy) {
     const float* base = p.plane + oy * p.stride_h * row_len;
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
@@ -40,7 +51,11 @@ void PlaneScalar(const internal::DepthwisePlane& p) {
 
 class DepthwiseKernel : public backend::Kernel {
  public:
-  DepthwiseKernel(const ConvParams& p, bool avx2) : p_(p), layout_(p), avx2_(avx2) {}
+  DepthwiseKernel(const ConvParams& p, bool avx2)
+      : p_(p), layout_(p), avx2_(avx2), taps_(size_t(p.kernel_size())) {
+    internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
+                                  layout_.phase_len, taps_.data());
+  }
 
   size_t workspace_bytes() const override {
     return size_t(p_.in_c * layout_.plane_floats) * sizeof(float);
@@ -67,6 +82,7 @@ class DepthwiseKernel : public backend::Kernel {
           float* out = y + (n * p_.out_c + c) * p_.out_size();
           const internal::DepthwisePlane args{plane,
                                               layout_.phase_len,
+                                              taps_.data(),
                                               w + c * p_.kernel_size(),
                                               bias != nullptr ? bias[c] : 0.0f,
                                               out,
@@ -97,6 +113,7 @@ class DepthwiseKernel : public backend::Kernel {
   ConvParams p_;
   PhaseLayout layout_;
   bool avx2_;
+  std::vector<int64_t> taps_;  // DepthwisePlane::taps
 };
 
 class DepthwiseTactic : public backend::Tactic {

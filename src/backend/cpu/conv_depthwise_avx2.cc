@@ -12,67 +12,89 @@ namespace {
 
 constexpr int kMaxTaps = 128;
 
-// kTaps: the kernel's tap count when fixed at compile time (9, 25), 0 for any other (<= kMaxTaps).
-// Each step computes NV vectors of one output row: NV independent FMA chains hide the latency.
-template <int kTaps, int NV>
-inline void Block(const float* row_base, const int64_t* off, int taps, const float* w, __m256 bias,
-                  int64_t ox, __m256* acc) {
-  for (int v = 0; v < NV; ++v) acc[v] = bias;
+// R output rows of NV vectors each: R * NV independent FMA chains hide the FMA latency even on
+// the narrow planes of a network's last stages (7x7, 14x14: one or two vectors a row). The last
+// vector of a row is stored through `tail` when the row ends inside it (the prepared plane is wide
+// enough to read a whole last vector). `wv`: the taps' weights, broadcast once per plane when the
+// tap count is fixed at compile time (kTaps 9, 25); else broadcast per use.
+template <int kTaps, int R, int NV>
+inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const float* base,
+                 int64_t row_step, int64_t ox, float* out, bool partial, __m256i tail, __m256 bias,
+                 __m256 lo, __m256 hi) {
+  __m256 acc[R * NV];
+  for (int i = 0; i < R * NV; ++i) acc[i] = bias;
   const int n = kTaps > 0 ? kTaps : taps;
 #pragma GCC unroll 25
   for (int t = 0; t < n; ++t) {
-    const __m256 wv = _mm256_broadcast_ss(w + t);
-    const float* src = row_base + off[t] + ox;
+    const __m256 w = kTaps > 0 ? wv[t] : _mm256_broadcast_ss(p.weights + t);
+    const float* src = base + p.taps[t] + ox;
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + 8 * v), acc[v]);
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        acc[r * NV + v] =
+            _mm256_fmadd_ps(w, _mm256_loadu_ps(src + r * row_step + 8 * v), acc[r * NV + v]);
+      }
+    }
   }
-}
-
-inline __m256 Activate(__m256 v, const DepthwisePlane& p, __m256 lo, __m256 hi) {
-  // max/min return their second operand when either is NaN, so NaN propagates.
-  if (p.act == ir::ActivationKind::kRelu) return _mm256_max_ps(_mm256_setzero_ps(), v);
-  if (p.act == ir::ActivationKind::kClip) return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
-  return v;
+  for (int r = 0; r < R; ++r) {
+    float* o = out + r * p.out_w + ox;
+    for (int v = 0; v < NV; ++v) {
+      __m256 y = acc[r * NV + v];
+      // max/min return their second operand when either is NaN, so NaN propagates.
+      if (p.act == ir::ActivationKind::kRelu) y = _mm256_max_ps(_mm256_setzero_ps(), y);
+      if (p.act == ir::ActivationKind::kClip) y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
+      if (partial && v == NV - 1) {
+        _mm256_maskstore_ps(o + 8 * v, tail, y);
+      } else {
+        _mm256_storeu_ps(o + 8 * v, y);
+      }
+    }
+  }
 }
 
 template <int kTaps>
 void Plane(const DepthwisePlane& p) {
-  int64_t off[kMaxTaps];
   const int taps = int(p.kernel_h * p.kernel_w);
-  const int64_t row_len = p.stride_w * p.phase_len;
-  for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
-    for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-      const int64_t c = kx * p.dilation_w;
-      off[ky * p.kernel_w + kx] =
-          ky * p.dilation_h * row_len + (c % p.stride_w) * p.phase_len + c / p.stride_w;
-    }
+  __m256 wv[kTaps > 0 ? kTaps : 1];
+  if constexpr (kTaps > 0) {
+    for (int t = 0; t < kTaps; ++t) wv[t] = _mm256_broadcast_ss(p.weights + t);
   }
+  const int64_t row_step = p.stride_h * p.stride_w * p.phase_len;
   const __m256 bias = _mm256_set1_ps(p.bias);
   const __m256 lo = _mm256_set1_ps(p.clip_lo), hi = _mm256_set1_ps(p.clip_hi);
   const int64_t rem = p.out_w % 8;
-  const __m256i tail_mask =
+  const __m256i tail =
       _mm256_cmpgt_epi32(_mm256_set1_epi32(int(rem)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  for (int64_t oy = 0; oy < p.out_h; ++oy) {
-    const float* row_base = p.plane + oy * p.stride_h * row_len;
+  const int64_t vectors = (p.out_w + 7) / 8;
+  const bool partial = rem != 0;
+  int64_t oy = 0;
+  // Narrow planes: several rows at once.
+  if (vectors == 1) {
+    for (; oy + 4 <= p.out_h; oy += 4) {
+      Rows<kTaps, 4, 1>(p, taps, wv, p.plane + oy * row_step, row_step, 0, p.out + oy * p.out_w,
+                        partial, tail, bias, lo, hi);
+    }
+  } else if (vectors == 2) {
+    for (; oy + 2 <= p.out_h; oy += 2) {
+      Rows<kTaps, 2, 2>(p, taps, wv, p.plane + oy * row_step, row_step, 0, p.out + oy * p.out_w,
+                        partial, tail, bias, lo, hi);
+    }
+  }
+  for (; oy < p.out_h; ++oy) {
+    const float* base = p.plane + oy * row_step;
     float* out = p.out + oy * p.out_w;
     int64_t ox = 0;
-    __m256 acc[4];
     for (; ox + 32 <= p.out_w; ox += 32) {
-      Block<kTaps, 4>(row_base, off, taps, p.weights, bias, ox, acc);
-      for (int v = 0; v < 4; ++v) _mm256_storeu_ps(out + ox + 8 * v, Activate(acc[v], p, lo, hi));
+      Rows<kTaps, 1, 4>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
     for (; ox + 16 <= p.out_w; ox += 16) {
-      Block<kTaps, 2>(row_base, off, taps, p.weights, bias, ox, acc);
-      for (int v = 0; v < 2; ++v) _mm256_storeu_ps(out + ox + 8 * v, Activate(acc[v], p, lo, hi));
+      Rows<kTaps, 1, 2>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
     for (; ox + 8 <= p.out_w; ox += 8) {
-      Block<kTaps, 1>(row_base, off, taps, p.weights, bias, ox, acc);
-      _mm256_storeu_ps(out + ox, Activate(acc[0], p, lo, hi));
+      Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
-    if (rem != 0) {  // the prepared plane is wide enough for a whole last vector
-      Block<kTaps, 1>(row_base, off, taps, p.weights, bias, ox, acc);
-      _mm256_maskstore_ps(out + ox, tail_mask, Activate(acc[0], p, lo, hi));
-    }
+    if (partial) Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, true, tail, bias, lo, hi);
   }
 }
 

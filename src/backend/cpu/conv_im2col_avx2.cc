@@ -64,6 +64,13 @@ void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs
   }
 }
 
+namespace {
+// A mask of the first n (0 < n < 8) of 8 lanes.
+__m256i FirstLanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+}  // namespace
+
 void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
   const int64_t row_len = f.stride_w * f.phase_len;
   const __m256i even_idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -77,13 +84,39 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
     }
     const float* src = f.in + iy * f.in_w;
     int64_t i = 0;  // index within each phase
-    if (f.stride_w == 1) {
-      // Column i reads src[i - pad_left].
-      for (; i < f.phase_len && i < f.pad_left; ++i) dst[i] = 0.0f;
-      for (; i + 8 <= f.phase_len && i - f.pad_left + 8 <= f.in_w; i += 8) {
-        _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i - f.pad_left));
+    if (f.stride_w == 1 && r + 1 < f.rows && iy + 1 < f.in_h) {
+      // Zeros, the input row, zeros, in whole vectors: the last vector of each part may run into
+      // the next input row (read) and the next plane row (written later), never past either
+      // buffer. Masked stores are slow on some x86 cores, and a small plane's row is mostly ends
+      // (14 columns in a 19-float row).
+      const int64_t n = f.in_w < f.phase_len - f.pad_left ? f.in_w : f.phase_len - f.pad_left;
+      for (int64_t z = 0; z < f.pad_left; z += 8) _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
+      float* row = dst + f.pad_left;
+      for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(src + j));
+      for (int64_t z = f.pad_left + n; z < f.phase_len; z += 8) {
+        _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
       }
-    } else if (f.stride_w == 2) {
+      continue;
+    }
+    if (f.stride_w == 1) {
+      // The last rows: the same with the ends masked, so nothing past the buffers is touched.
+      const int64_t left = f.pad_left < f.phase_len ? f.pad_left : f.phase_len;
+      for (; i < left; ++i) dst[i] = 0.0f;
+      const int64_t n = f.in_w < f.phase_len - left ? f.in_w : f.phase_len - left;
+      int64_t j = 0;
+      for (; j + 8 <= n; j += 8) _mm256_storeu_ps(dst + left + j, _mm256_loadu_ps(src + j));
+      if (j < n) {
+        const __m256i m = FirstLanes(n - j);
+        _mm256_maskstore_ps(dst + left + j, m, _mm256_maskload_ps(src + j, m));
+      }
+      i = left + n;
+      for (; i + 8 <= f.phase_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
+      if (i < f.phase_len) {
+        _mm256_maskstore_ps(dst + i, FirstLanes(f.phase_len - i), _mm256_setzero_ps());
+      }
+      continue;
+    }
+    if (f.stride_w == 2) {
       // Index i of phase q is column 2i + q, reading src[2i + q - pad_left].
       for (; i < f.phase_len && 2 * i < f.pad_left; ++i) {
         for (int64_t q = 0; q < 2; ++q) {

@@ -19,6 +19,7 @@ void BiasActivationAvx2(ir::ActivationKind kind, float alpha, float beta, const 
 struct DepthwisePlane {
   const float* plane;
   int64_t phase_len;     // floats per phase; a padded row is stride_w * phase_len floats
+  const int64_t* taps;   // per tap (ky, kx): its offset in the plane from an output's first input
   const float* weights;  // kernel_h * kernel_w
   float bias;
   float* out;  // out_h x out_w, dense
@@ -41,6 +42,9 @@ struct PhasePlaneFill {
 };
 
 void PhasePlaneFillAvx2(const PhasePlaneFill& f);
+// DepthwisePlane::taps for a layer (the same for every channel): computed once per kernel.
+void DepthwiseTapOffsets(int64_t kernel_h, int64_t kernel_w, int64_t dilation_h, int64_t dilation_w,
+                         int64_t stride_w, int64_t phase_len, int64_t* out);
 void DepthwisePlaneAvx2(const DepthwisePlane& p);
 
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
