@@ -43,6 +43,9 @@ struct EngineOptions {
 // stripped engine before its weights are supplied).
 struct WeightSet {
   std::vector<std::shared_ptr<const Tensor>> slots;
+  // Identifies the plan and kernels the slots were packed for (an engine and those made by its
+  // NewInstance): an engine refuses a set of another one. Copies keep it.
+  uint64_t owner = 0;
   bool complete() const;
   uint64_t bytes() const;
   // Bytes of the slots that are not shared with `base` (what this set costs beside it).
@@ -70,12 +73,18 @@ class Engine {
                                                      const EngineOptions& options = {});
   ~Engine();
 
-  const Plan& plan() const { return plan_; }
-  const std::string& label() const { return label_; }
-  uint64_t file_bytes() const { return file_bytes_; }
+  // Another engine over this one's plan and kernels, which it shares (they are immutable): no
+  // load, no kernel instantiation. It starts with this engine's current WeightSet and kept
+  // sources (shared too), and has its own thread pool (`options`), run contexts and variants, so
+  // the two refit and run independently. Weight sets of one are valid for the other.
+  StatusOr<std::unique_ptr<Engine>> NewInstance(const EngineOptions& options = {}) const;
+
+  const Plan& plan() const { return core_->plan; }
+  const std::string& label() const { return core_->label; }
+  uint64_t file_bytes() const { return core_->file_bytes; }
   // The metadata section's JSON (for an engine straight from the builder, what SerializeEngine
   // would write, so Serialize keeps the model name and build statistics).
-  const std::string& metadata() const { return metadata_; }
+  const std::string& metadata() const { return core_->metadata; }
 
   std::shared_ptr<const WeightSet> weights() const;
   // Evaluates every refittable slot's recipe over `sources` and packs it for its tactic; constant
@@ -113,8 +122,8 @@ class Engine {
 
   // The refit index, prepared once at load: which refittable slots read each source prototype
   // (by index into plan().sources), and which sources each slot's recipe reads.
-  const std::vector<std::vector<int32_t>>& source_slots() const { return source_slots_; }
-  const std::vector<std::vector<int32_t>>& slot_sources() const { return slot_sources_; }
+  const std::vector<std::vector<int32_t>>& source_slots() const { return core_->source_slots; }
+  const std::vector<std::vector<int32_t>>& slot_sources() const { return core_->slot_sources; }
   // Index of the source prototype called `name` in plan().sources, or -1.
   int32_t FindSource(const std::string& name) const;
   // Evaluates the recipes of refittable `slots` over `sources` and packs each for its tactic, on
@@ -171,23 +180,29 @@ class Engine {
                                                   std::vector<double>* layer_us) const;
   Status CheckSet(const std::shared_ptr<const WeightSet>& weights) const;
 
-  std::string label_;
-  std::string metadata_;
-  uint64_t file_bytes_ = 0;
-  std::shared_ptr<void> file_;  // keeps mmapped weights alive
-  Plan plan_;
-  std::vector<backend::LayerDesc> descs_;
-  std::vector<std::unique_ptr<backend::Tactic>> tactics_;
-  std::vector<std::unique_ptr<backend::Kernel>> kernels_;
+  // What engines made by NewInstance share: set up once by Load or FromBuild (Init), then only
+  // read.
+  struct Core {
+    uint64_t id = 0;  // unique in the process: WeightSet::owner
+    std::string label;
+    std::string metadata;
+    uint64_t file_bytes = 0;
+    std::shared_ptr<void> file;  // keeps mmapped weights alive
+    Plan plan;
+    std::vector<backend::LayerDesc> descs;
+    std::vector<std::unique_ptr<backend::Tactic>> tactics;
+    std::vector<std::unique_ptr<backend::Kernel>> kernels;
+    uint64_t workspace_bytes = 0;  // the largest kernel workspace, as instantiated
+    std::vector<std::vector<int32_t>> source_slots;
+    std::vector<std::vector<int32_t>> slot_sources;
+    std::map<std::string, int32_t> source_index;
+  };
+  std::shared_ptr<Core> core_;  // never null; shared with NewInstance's engines
   std::unique_ptr<ThreadPool> pool_;
-  uint64_t workspace_bytes_ = 0;              // the largest kernel workspace, as instantiated
   std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
   mutable std::mutex variants_mu_;
   std::map<std::string, std::shared_ptr<const WeightSet>> variants_;  // guarded by variants_mu_
   std::shared_ptr<const SourceSet> kept_sources_;  // accessed with std::atomic_load/store
-  std::vector<std::vector<int32_t>> source_slots_;
-  std::vector<std::vector<int32_t>> slot_sources_;
-  std::map<std::string, int32_t> source_index_;
   mutable std::mutex contexts_mu_;
   mutable std::vector<std::unique_ptr<Context>> free_contexts_;
 };

@@ -176,12 +176,13 @@ StatusOr<uint64_t> Engine::WriteFile(const std::string& path, EngineMode mode,
 StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
                                           const std::shared_ptr<const WeightSet>& weights,
                                           const std::shared_ptr<const SourceSet>& sources) const {
-  if ((plan_.mode == EngineMode::kStatic) != (mode == EngineMode::kStatic)) {
-    return FailedPrecondition(label_ + ": a " + std::string(EngineModeName(plan_.mode)) +
+  if ((core_->plan.mode == EngineMode::kStatic) != (mode == EngineMode::kStatic)) {
+    return FailedPrecondition(core_->label + ": a " +
+                              std::string(EngineModeName(core_->plan.mode)) +
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
                               " (static engines have no refit map; rebuild instead)");
   }
-  Plan plan = plan_;
+  Plan plan = core_->plan;
   plan.mode = mode;
   std::vector<const Tensor*> slots;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
@@ -189,14 +190,15 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
     slot.stored = !slot.refittable || mode != EngineMode::kStripped;
     slots.push_back(weights->slots[s].get());
     if (slot.stored && slots.back() == nullptr) {
-      return FailedPrecondition(label_ + ": weight '" + slot.name +
+      return FailedPrecondition(core_->label + ": weight '" + slot.name +
                                 "' has no value (a stripped engine needs its weights before it "
                                 "can be written as " +
                                 std::string(EngineModeName(mode)) + ")");
     }
   }
   Json meta = Json::object();
-  if (!metadata_.empty()) meta = Json::parse(metadata_, nullptr, /*allow_exceptions=*/false);
+  if (!core_->metadata.empty())
+    meta = Json::parse(core_->metadata, nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
   return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
 }
@@ -270,12 +272,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
                                                const std::string& label,
                                                const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
-  e->label_ = label;
+  e->core_->label = label;
   std::string_view weights;
-  REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->plan_, &e->metadata_, &weights));
-  e->file_bytes_ = file->file_size();
+  REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->core_->plan, &e->core_->metadata, &weights));
+  e->core_->file_bytes = file->file_size();
   auto ws = std::make_shared<WeightSet>();
-  for (const WeightSlot& slot : e->plan_.slots) {
+  ws->owner = e->core_->id;
+  for (const WeightSlot& slot : e->core_->plan.slots) {
     if (!slot.stored) {
       ws->slots.push_back(nullptr);
       continue;
@@ -286,8 +289,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
         Tensor::Wrap(slot.packed_dtype, slot.packed_shape, data, file)));
   }
   e->weights_ = std::move(ws);
-  REFIT_ASSIGN_OR_RETURN(e->kept_sources_, LoadSources(*file, e->plan_, label, file));
-  e->file_ = std::move(file);
+  REFIT_ASSIGN_OR_RETURN(e->kept_sources_, LoadSources(*file, e->core_->plan, label, file));
+  e->core_->file = std::move(file);
   REFIT_RETURN_IF_ERROR(e->Init(options));
   return e;
 }

@@ -118,6 +118,41 @@ TEST(EngineTest, SetWeightsRefusesAForeignSet) {
   ASSERT_NE(e, nullptr);
   EXPECT_FALSE(e->SetWeights(nullptr).ok());
   EXPECT_FALSE(e->SetWeights(std::make_shared<WeightSet>()).ok());
+  // A set of another engine of the very same plan (same slot count and shapes) is refused too:
+  // sets belong to the engine that packed them.
+  auto other = BuildAndLoad(HandGraph(), FastOptions());
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(other->weights()->slots.size(), e->weights()->slots.size());
+  Status foreign = e->SetWeights(other->weights());
+  EXPECT_FALSE(foreign.ok());
+  EXPECT_TRUE(Contains(foreign.message(), "does not belong")) << foreign.ToString();
+}
+
+TEST(EngineTest, NewInstanceSharesThePlanAndRefitsOnItsOwn) {
+  const ir::Graph g = HandGraph();
+  auto e = BuildAndLoad(g, FastOptions(EngineMode::kStripped));
+  ASSERT_NE(e, nullptr);
+  auto second = MustOpen(e->NewInstance(EngineOptions{2}));
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(&second->plan(), &e->plan());  // shared, not copied
+  EXPECT_EQ(second->weights(), e->weights());
+  EXPECT_FALSE(second->Run(Views(HandInputs())).ok());  // stripped: no weights yet
+  // Each instance gets its own weights; neither sees the other's.
+  const ir::Graph g2 = WithNewWeights(g, 7);
+  auto set1 = e->CreateWeightSet(LookupIn(g));
+  auto set2 = second->CreateWeightSet(LookupIn(g2));
+  ASSERT_TRUE(set1.ok() && set2.ok());
+  ASSERT_TRUE(e->SetWeights(*set1).ok());
+  ASSERT_TRUE(second->SetWeights(*set2).ok());
+  const TensorMap out1 = RunOk(*e, HandInputs());
+  const TensorMap out2 = RunOk(*second, HandInputs());
+  ExpectClose(Reference(g, HandInputs()), out1);
+  ExpectClose(Reference(g2, HandInputs()), out2);
+  // Sets move between instances of one plan, and the instance outlives the engine it came from.
+  ASSERT_TRUE(second->SetWeights(*set1).ok());
+  e.reset();
+  ExpectBitEqual(out1, RunOk(*second, HandInputs()));
+  EXPECT_FALSE(second->NewInstance(EngineOptions{0}).ok());
 }
 
 TEST(EngineTest, RunInputErrorsAreClear) {

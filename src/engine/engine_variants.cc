@@ -9,8 +9,9 @@
 namespace refit::engine {
 
 Status Engine::CheckSet(const std::shared_ptr<const WeightSet>& weights) const {
-  if (weights == nullptr || weights->slots.size() != plan_.slots.size()) {
-    return InvalidArgument(label_ + ": the weight set does not belong to this engine");
+  if (weights == nullptr || weights->owner != core_->id ||
+      weights->slots.size() != core_->plan.slots.size()) {
+    return InvalidArgument(core_->label + ": the weight set does not belong to this engine");
   }
   return Status::Ok();
 }
@@ -58,7 +59,7 @@ Status CheckVariantName(const std::string& name, const std::string& label) {
 }  // namespace
 
 Status Engine::SetVariant(const std::string& name, std::shared_ptr<const WeightSet> weights) {
-  REFIT_RETURN_IF_ERROR(CheckVariantName(name, label_));
+  REFIT_RETURN_IF_ERROR(CheckVariantName(name, core_->label));
   REFIT_RETURN_IF_ERROR(CheckSet(weights));
   std::lock_guard<std::mutex> lock(variants_mu_);
   variants_[name] = std::move(weights);
@@ -68,7 +69,7 @@ Status Engine::SetVariant(const std::string& name, std::shared_ptr<const WeightS
 Status Engine::RemoveVariant(const std::string& name) {
   std::lock_guard<std::mutex> lock(variants_mu_);
   if (variants_.erase(name) == 0) {
-    return NotFound(label_ + " has no weight variant '" + name + "'");
+    return NotFound(core_->label + " has no weight variant '" + name + "'");
   }
   return Status::Ok();
 }
@@ -77,7 +78,7 @@ Status Engine::ReplaceVariant(const std::string& variant,
                               const std::shared_ptr<const WeightSet>& expected,
                               std::shared_ptr<const WeightSet> desired, bool* replaced) {
   if (variant.empty()) return ReplaceWeights(expected, std::move(desired), replaced);
-  REFIT_RETURN_IF_ERROR(CheckVariantName(variant, label_));
+  REFIT_RETURN_IF_ERROR(CheckVariantName(variant, core_->label));
   REFIT_RETURN_IF_ERROR(CheckSet(desired));
   std::lock_guard<std::mutex> lock(variants_mu_);
   auto it = variants_.find(variant);
@@ -93,16 +94,16 @@ std::shared_ptr<const SourceSet> Engine::kept_sources() const {
 
 Status Engine::SetKeptSources(std::shared_ptr<const SourceSet> sources) {
   if (sources != nullptr) {
-    if (sources->tensors.size() != plan_.sources.size()) {
-      return InvalidArgument(label_ + ": " + std::to_string(sources->tensors.size()) +
-                             " kept source weights for " + std::to_string(plan_.sources.size()) +
-                             " source prototypes");
+    if (sources->tensors.size() != core_->plan.sources.size()) {
+      return InvalidArgument(core_->label + ": " + std::to_string(sources->tensors.size()) +
+                             " kept source weights for " +
+                             std::to_string(core_->plan.sources.size()) + " source prototypes");
     }
-    for (size_t i = 0; i < plan_.sources.size(); ++i) {
-      const SourcePrototype& p = plan_.sources[i];
+    for (size_t i = 0; i < core_->plan.sources.size(); ++i) {
+      const SourcePrototype& p = core_->plan.sources[i];
       const Tensor* t = sources->tensors[i].get();
       if (t == nullptr || t->dtype() != p.dtype || t->shape() != p.shape) {
-        return InvalidArgument(label_ + ": kept source weight '" + p.name +
+        return InvalidArgument(core_->label + ": kept source weight '" + p.name +
                                "' does not match its prototype " +
                                std::string(DataTypeName(p.dtype)) + p.shape.ToString());
       }

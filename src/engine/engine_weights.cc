@@ -37,27 +37,27 @@ uint64_t SourceSet::bytes() const {
 }
 
 void Engine::IndexRefitMap() {
-  source_index_.clear();
-  for (size_t i = 0; i < plan_.sources.size(); ++i)
-    source_index_[plan_.sources[i].name] = int32_t(i);
-  source_slots_.assign(plan_.sources.size(), {});
-  slot_sources_.assign(plan_.slots.size(), {});
-  for (size_t s = 0; s < plan_.slots.size(); ++s) {
-    const WeightSlot& slot = plan_.slots[s];
+  core_->source_index.clear();
+  for (size_t i = 0; i < core_->plan.sources.size(); ++i)
+    core_->source_index[core_->plan.sources[i].name] = int32_t(i);
+  core_->source_slots.assign(core_->plan.sources.size(), {});
+  core_->slot_sources.assign(core_->plan.slots.size(), {});
+  for (size_t s = 0; s < core_->plan.slots.size(); ++s) {
+    const WeightSlot& slot = core_->plan.slots[s];
     if (!slot.refittable) continue;
     // ParsePlan checked that every recipe names only sources with a prototype.
     for (const std::string& name : slot.recipe.Sources()) {
       const int32_t src = FindSource(name);
       if (src < 0) continue;
-      slot_sources_[s].push_back(src);
-      source_slots_[size_t(src)].push_back(int32_t(s));
+      core_->slot_sources[s].push_back(src);
+      core_->source_slots[size_t(src)].push_back(int32_t(s));
     }
   }
 }
 
 int32_t Engine::FindSource(const std::string& name) const {
-  auto it = source_index_.find(name);
-  return it == source_index_.end() ? -1 : it->second;
+  auto it = core_->source_index.find(name);
+  return it == core_->source_index.end() ? -1 : it->second;
 }
 
 StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
@@ -67,7 +67,7 @@ StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
   auto problem = [&](const std::string& p) {
     if (++count <= 20) problems += "\n  " + p;
   };
-  for (const SourcePrototype& proto : plan_.sources) {
+  for (const SourcePrototype& proto : core_->plan.sources) {
     const Tensor* t = sources(proto.name);
     if (t == nullptr) {
       problem("'" + proto.name + "': missing (expected " + std::string(DataTypeName(proto.dtype)) +
@@ -77,13 +77,13 @@ StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
     }
   }
   if (count > 0) {
-    return InvalidArgument(label_ + ": " + std::to_string(count) + " source weight problem" +
+    return InvalidArgument(core_->label + ": " + std::to_string(count) + " source weight problem" +
                            (count == 1 ? "" : "s") + ":" + problems +
                            (count > 20 ? "\n  ..." : ""));
   }
   std::vector<int32_t> refittable;
-  for (size_t s = 0; s < plan_.slots.size(); ++s) {
-    if (plan_.slots[s].refittable) refittable.push_back(int32_t(s));
+  for (size_t s = 0; s < core_->plan.slots.size(); ++s) {
+    if (core_->plan.slots[s].refittable) refittable.push_back(int32_t(s));
   }
   REFIT_ASSIGN_OR_RETURN(auto packed, PackSlots(refittable, sources, pool_.get()));
   std::shared_ptr<const WeightSet> current = weights();
@@ -95,15 +95,17 @@ StatusOr<std::shared_ptr<const WeightSet>> Engine::CreateWeightSet(
 StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
     const std::vector<int32_t>& slots, const SourceLookup& sources, ThreadPool* pool) const {
   for (int32_t s : slots) {
-    if (s < 0 || size_t(s) >= plan_.slots.size() || !plan_.slots[size_t(s)].refittable) {
-      return InvalidArgument(label_ + ": slot " + std::to_string(s) + " is not refittable");
+    if (s < 0 || size_t(s) >= core_->plan.slots.size() ||
+        !core_->plan.slots[size_t(s)].refittable) {
+      return InvalidArgument(core_->label + ": slot " + std::to_string(s) + " is not refittable");
     }
   }
   // Largest first, handed out one at a time: a few big convolutions dominate most models.
   std::vector<size_t> order(slots.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return plan_.slots[size_t(slots[a])].nbytes() > plan_.slots[size_t(slots[b])].nbytes();
+    return core_->plan.slots[size_t(slots[a])].nbytes() >
+           core_->plan.slots[size_t(slots[b])].nbytes();
   });
   std::vector<std::shared_ptr<const Tensor>> out(slots.size());
   std::atomic<size_t> next{0};
@@ -129,10 +131,10 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
   auto work = [&](int64_t, int64_t) {
     for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
       const size_t i = order[k];
-      const WeightSlot& slot = plan_.slots[size_t(slots[i])];
+      const WeightSlot& slot = core_->plan.slots[size_t(slots[i])];
       // Built only on failure: most slots are small, and a refit is many of them.
-      auto where = [&] { return label_ + ": slot '" + slot.name + "'"; };
-      const backend::Tactic& tactic = *tactics_[size_t(slot.layer)];
+      auto where = [&] { return core_->label + ": slot '" + slot.name + "'"; };
+      const backend::Tactic& tactic = *core_->tactics[size_t(slot.layer)];
       const bool keeps_layout = tactic.KeepsWeightLayout(size_t(slot.input));
       StatusOr<Tensor> packed = Tensor();  // every path below assigns it
       if (slot.recipe.IsIdentity()) {
@@ -251,7 +253,7 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
   };
   // Waking another thread costs tens of microseconds: more than packing a small model's weights.
   uint64_t total_bytes = 0;
-  for (int32_t s : slots) total_bytes += plan_.slots[size_t(s)].nbytes();
+  for (int32_t s : slots) total_bytes += core_->plan.slots[size_t(s)].nbytes();
   constexpr uint64_t kMinParallelBytes = uint64_t{1} << 20;
   if (total_bytes < kMinParallelBytes) pool = nullptr;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
@@ -263,7 +265,7 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
     std::string list;
     for (size_t b = 0; b < bad_values.size() && b < 20; ++b) list += "\n  " + bad_values[b];
     if (bad_values.size() > 20) list += "\n  ...";
-    return InvalidArgument(label_ + ": " + std::to_string(bad_values.size()) +
+    return InvalidArgument(core_->label + ": " + std::to_string(bad_values.size()) +
                            " source weight(s) hold NaN or infinity (first bad element):" + list);
   }
   return out;
