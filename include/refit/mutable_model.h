@@ -16,7 +16,10 @@
 // Engines are kept per input shapes in memory (and in the cache directory when given); each
 // remembers which weight values it holds, so returning to earlier shapes only refits what changed
 // since. LoRA adapters apply to the base weights (the model's, or those set with SetWeight /
-// LoadStateDict), so unloading one gives the base back bit for bit.
+// LoadStateDict), so unloading one gives the base back bit for bit. With a cache directory, the
+// models of one process also share engines by key (the memory tier: plan and kernels loaded once,
+// each model refitting its own weights), so a second model of an architecture, or a model opened
+// again, skips even the cache entry's load.
 //
 // Thread safety: every method may be called from several threads. Runs on the same engine proceed
 // concurrently; a weight edit waits for no run, and a run sees a weight set from before or after
@@ -45,6 +48,9 @@ struct RunInfo {
                                // (every weight after a cache hit)
   int slots_refitted = 0;
   std::string cache_key;  // the engine's key (input shapes, structure, settings)
+  // On a cache hit, where the engine came from: "memory" (an engine this process already
+  // loaded or built for the key, shared: no load) or "disk" (the directory's entry). Else "".
+  std::string cache_tier;
 };
 
 struct MutableModelOptions {
@@ -55,6 +61,11 @@ struct MutableModelOptions {
   // many shapes does not hold an engine for each forever. A dropped engine's shapes come back
   // through the cache (a hit) or a rebuild. At least 1.
   int max_engines = 8;
+  // With a cache directory: look keys up first in the process's memory tier, the 16 most recently
+  // used engines any model of the process loaded or built (their plan, kernels and constants; no
+  // refittable weights), so a model whose key is there skips the entry's load. False: always the
+  // directory.
+  bool memory_tier = true;
   // Tuner effort (tests lower them): see engine::BuildOptions.
   int min_timing_runs = 3;
   double min_timing_ms = 3.0;

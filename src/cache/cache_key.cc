@@ -94,9 +94,9 @@ void HashInput(const ir::ValueInfo& v, const engine::BuildOptions& options, KeyH
 
 }  // namespace
 
-std::string CacheKey(const ir::Graph& graph, const engine::BuildOptions& options) {
+GraphDigest DigestGraph(const ir::Graph& graph) {
   KeyHasher h;
-  h.Str("refit engine cache key 1");
+  h.Str("refit graph digest 1");
 
   // Structure (ops, attributes, edges, weight dtypes and shapes) and the opset it means.
   std::string structure;
@@ -105,8 +105,8 @@ std::string CacheKey(const ir::Graph& graph, const engine::BuildOptions& options
   h.Str(structure);
   h.I64(graph.opset);
 
-  // Names the engine exposes: its inputs and outputs, and the source weights its refit map names
-  // (a hit is refitted by name, so another naming must not hit).
+  // Names the engine exposes: its outputs, and the source weights its refit map names (a hit is
+  // refitted by name, so another naming must not hit). Input names go with the inputs' dims.
   h.Tag('W');
   h.U64(sig.weights.size());
   for (const std::string& name : sig.weights) {
@@ -118,12 +118,27 @@ std::string CacheKey(const ir::Graph& graph, const engine::BuildOptions& options
       h.Bytes(w->data(), w->data() == nullptr ? 0 : w->nbytes());
     }
   }
-  h.Tag('I');
-  h.U64(graph.inputs.size());
-  for (const ir::ValueInfo& v : graph.inputs) HashInput(v, options, h);
   h.Tag('O');
   h.U64(graph.outputs.size());
   for (const ir::ValueInfo& v : graph.outputs) h.Str(v.name);
+  GraphDigest digest;
+  digest.hex = h.Hex();
+  return digest;
+}
+
+std::string CacheKey(const ir::Graph& graph, const engine::BuildOptions& options) {
+  return CacheKey(DigestGraph(graph), graph, options);
+}
+
+std::string CacheKey(const GraphDigest& digest, const ir::Graph& graph,
+                     const engine::BuildOptions& options) {
+  KeyHasher h;
+  h.Str("refit engine cache key 2");
+  h.Tag('G');
+  h.Str(digest.hex);
+  h.Tag('I');
+  h.U64(graph.inputs.size());
+  for (const ir::ValueInfo& v : graph.inputs) HashInput(v, options, h);
 
   h.Tag('s');
   h.U64(options.sample_inputs.size());

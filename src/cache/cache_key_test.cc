@@ -34,6 +34,23 @@ ir::Graph WithShapeWeight(std::vector<int64_t> shape) {
   return g;
 }
 
+TEST(CacheKeyTest, DigestOnceThenKeyPerShapesIsTheSameKey) {
+  const ir::Graph g = HandGraph();
+  const GraphDigest digest = DigestGraph(g);
+  EXPECT_EQ(digest.hex.size(), 32u);
+  engine::BuildOptions batch2 = FastOptions();
+  batch2.input_shapes["x"] = {2, 3, 6, 6};
+  for (const engine::BuildOptions& o : {FastOptions(), batch2}) {
+    EXPECT_EQ(CacheKey(digest, g, o), CacheKey(g, o));
+  }
+  EXPECT_NE(CacheKey(digest, g, batch2), CacheKey(digest, g, FastOptions()));
+  // Weight values do not move the digest; structure does.
+  EXPECT_EQ(DigestGraph(WithNewWeights(g, 3)).hex, digest.hex);
+  ir::Graph renamed = CloneGraph(g);
+  renamed.outputs[0].name = "other";
+  EXPECT_NE(DigestGraph(renamed).hex, digest.hex);
+}
+
 TEST(CacheKeyTest, IsThirtyTwoHexDigitsAndDeterministic) {
   const std::string key = CacheKey(HandGraph(), FastOptions());
   ASSERT_EQ(key.size(), 32u);

@@ -3,12 +3,13 @@
 // gets its engine by a refit instead of a build.
 //
 // Key (CacheKey): XXH3-128, as 32 hex digits, over a tagged, length-prefixed description of
-//  - the graph structure: the bytes ir::ComputeGraphSignature hashes (ops, attributes, edges,
-//    weight dtypes and shapes) and the opset, plus the VALUES of non-float weights (integer
-//    shape/axes tensors decide structure);
-//  - the names of the graph's inputs, outputs and source weights (the engine's interface and its
-//    refit map use them: a renamed export must not hit an engine it cannot be refitted into);
-//  - every graph input's dtype and the dims the build fixes (BuildOptions::input_shapes, dims not
+//  - the graph's digest (DigestGraph): the bytes ir::ComputeGraphSignature hashes (ops,
+//    attributes, edges, weight dtypes and shapes) and the opset, the VALUES of non-float weights
+//    (integer shape/axes tensors decide structure), and the names of the outputs and source
+//    weights (the engine's interface and its refit map use them: a renamed export must not hit an
+//    engine it cannot be refitted into);
+//  - every graph input's name, dtype and the dims the build fixes (BuildOptions::input_shapes, dims
+//  not
 //    given as 1, as the builder does), and a hash of BuildOptions::sample_inputs values;
 //  - build settings that change the result: threads, min_timing_runs, min_timing_ms (mode is not
 //    part of it: entries are stripped and serve refittable and stripped builds; static builds are
@@ -45,6 +46,17 @@ namespace refit::cache {
 
 // The key for building `graph` (straight from the importer) with `options`. Pure function.
 std::string CacheKey(const ir::Graph& graph, const engine::BuildOptions& options);
+
+// The part of the key that depends on the graph alone (its structure, opset, output names,
+// source weight names and non-float weight values, not its inputs): worth computing once per
+// graph when it is keyed for several input shapes or settings.
+struct GraphDigest {
+  std::string hex;  // XXH3-128, 32 hex digits
+};
+GraphDigest DigestGraph(const ir::Graph& graph);
+// CacheKey(graph, options), with `digest` = DigestGraph(graph) computed before.
+std::string CacheKey(const GraphDigest& digest, const ir::Graph& graph,
+                     const engine::BuildOptions& options);
 
 struct CacheEntry {
   std::string key;

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "cache/engine_cache.h"
+#include "cache/memory_tier.h"
 #include "engine/builder.h"
 #include "engine/engine.h"
 #include "frontend/onnx/importer.h"
@@ -56,6 +57,7 @@ struct MutableModel::State {
   std::unique_ptr<cache::EngineCache> cache;
   std::map<std::string, HeldEngine> engines;  // by cache key, at most options.max_engines
   uint64_t clock = 0;                         // ticks once per prepared run
+  cache::GraphDigest digest;                  // of `graph`, for its cache keys
   std::map<std::string, std::string> keys;    // input shapes -> cache key (structure is fixed)
 
   Status Load(const std::string& onnx_path) {
@@ -64,6 +66,8 @@ struct MutableModel::State {
     for (const auto& [name, t] : w->effective()) {
       g.weights.emplace(name, Tensor::Wrap(t->dtype(), t->shape(), nullptr, nullptr));
     }
+    // Keys are per input shapes; what they hash of the graph itself is hashed once, here.
+    digest = cache::DigestGraph(g);
     path = onnx_path;
     graph = std::move(g);
     weights = std::move(w);
@@ -145,7 +149,7 @@ struct MutableModel::State {
     }
     auto memo = keys.find(shapes);
     if (memo == keys.end()) {
-      memo = keys.emplace(shapes, cache::CacheKey(graph, build_options)).first;
+      memo = keys.emplace(shapes, cache::CacheKey(digest, graph, build_options)).first;
     }
     const std::string key = memo->second;
     info->cache_key = key;
@@ -158,11 +162,21 @@ struct MutableModel::State {
       auto build = [&]() -> StatusOr<engine::BuiltEngine> {
         return engine::BuildEngine(GraphWithWeights(), build_options);
       };
-      if (cache != nullptr) {
+      cache::MemoryTier* tier =
+          cache != nullptr && options.memory_tier ? &cache::MemoryTier::Process() : nullptr;
+      if (tier != nullptr) {
+        REFIT_ASSIGN_OR_RETURN(held.engine, tier->Instance(key, eo));
+      }
+      if (held.engine != nullptr) {
+        info->path = RunPath::kCacheHit;
+        info->cache_tier = "memory";
+      } else if (cache != nullptr) {
         REFIT_ASSIGN_OR_RETURN(cache::CacheResult r, cache->GetOrBuild(key, build, eo));
         held.engine = std::move(r.engine);
-        info->path =
-            r.outcome == cache::CacheOutcome::kHit ? RunPath::kCacheHit : RunPath::kRebuild;
+        const bool hit = r.outcome == cache::CacheOutcome::kHit;
+        info->path = hit ? RunPath::kCacheHit : RunPath::kRebuild;
+        if (hit) info->cache_tier = "disk";
+        if (tier != nullptr) REFIT_RETURN_IF_ERROR(tier->Put(key, *held.engine));
       } else {
         REFIT_ASSIGN_OR_RETURN(engine::BuiltEngine built, build());
         REFIT_ASSIGN_OR_RETURN(held.engine, engine::Engine::FromBuild(std::move(built), eo));

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "base/test_temp_dir.h"
+#include "cache/memory_tier.h"
 #include "engine/engine_test_util.h"
 #include "frontend/onnx/importer.h"
 #include "refit/lora.h"
@@ -142,6 +143,7 @@ TEST(MutableModelTest, LoraLoadSwitchScaleAndUnloadAreExact) {
 }
 
 TEST(MutableModelTest, OtherShapesGetTheirOwnEngineAndTheCacheServesOtherProcesses) {
+  cache::MemoryTier::Process().Clear();  // engines of earlier tests would hit
   TestTempDir dir;
   auto m = MutableModel::Open(kModel, Fast(dir.path())).value();
   const TensorMap in1 = Inputs(1), in3 = Inputs(3);
@@ -158,8 +160,12 @@ TEST(MutableModelTest, OtherShapesGetTheirOwnEngineAndTheCacheServesOtherProcess
   const TensorMap a1 = RunOk(*m, in1, RunPath::kRefit);
   // Another model object (a new process would do the same): both shapes come from the cache,
   // refitted with ITS weights (the base here).
-  auto other = MutableModel::Open(kModel, Fast(dir.path())).value();
-  ExpectBitEqual(base1, RunOk(*other, in1, RunPath::kCacheHit));
+  MutableModelOptions disk_only = Fast(dir.path());
+  disk_only.memory_tier = false;
+  auto other = MutableModel::Open(kModel, disk_only).value();
+  RunInfo hit;
+  ExpectBitEqual(base1, RunOk(*other, in1, RunPath::kCacheHit, &hit));
+  EXPECT_EQ(hit.cache_tier, "disk");
   ASSERT_TRUE(other->LoadLora(kDir + "/lora_a", 1.0f, "A").ok());
   ExpectBitEqual(a1, RunOk(*other, in1, RunPath::kRefit));
   RunOk(*other, in3, RunPath::kCacheHit);
@@ -172,6 +178,7 @@ TEST(MutableModelTest, KeepsAtMostMaxEnginesAndBringsDroppedOnesBackFromTheCache
   TestTempDir dir;
   MutableModelOptions options = Fast(dir.path());
   options.max_engines = 2;
+  options.memory_tier = false;  // the directory's entries, not the process's shared engines
   auto m = MutableModel::Open(kModel, options).value();
   const TensorMap in1 = Inputs(1), in2 = Inputs(2), in3 = Inputs(3);
   RunOk(*m, in1, RunPath::kRebuild);
@@ -185,6 +192,68 @@ TEST(MutableModelTest, KeepsAtMostMaxEnginesAndBringsDroppedOnesBackFromTheCache
   ExpectBitEqual(a2, RunOk(*m, in2, RunPath::kCacheHit));
   RunOk(*m, in2, RunPath::kNone);
   RunOk(*m, in3, RunPath::kCacheHit);  // batch 3's engine was the least recent one now
+}
+
+TEST(MutableModelTest, ModelsOfOneProcessShareEnginesButNotWeights) {
+  cache::MemoryTier::Process().Clear();
+  TestTempDir dir;
+  const TensorMap in = Inputs(2);
+  TensorMap base, adapted;
+  {
+    auto first = MutableModel::Open(kModel, Fast(dir.path())).value();
+    base = RunOk(*first, in, RunPath::kRebuild);
+  }
+  // The first model is gone; its engine (plan and kernels, no weights) stayed in the tier.
+  EXPECT_EQ(cache::MemoryTier::Process().size(), 1);
+  auto a = MutableModel::Open(kModel, Fast(dir.path())).value();
+  auto b = MutableModel::Open(kModel, Fast(dir.path())).value();
+  ASSERT_TRUE(b->LoadLora(kDir + "/lora_a", 1.0f, "A").ok());
+  RunInfo info_a, info_b;
+  ExpectBitEqual(base, RunOk(*a, in, RunPath::kCacheHit, &info_a));
+  adapted = RunOk(*b, in, RunPath::kCacheHit, &info_b);
+  EXPECT_EQ(info_a.cache_tier, "memory");
+  EXPECT_EQ(info_b.cache_tier, "memory");
+  EXPECT_EQ(info_a.cache_key, info_b.cache_key);
+  ASSERT_NE(std::memcmp(base.begin()->second.data(), adapted.begin()->second.data(),
+                        base.begin()->second.nbytes()),
+            0);
+  ExpectClose(Oracle(in, [](ir::Graph&) {}), base);
+  // The adapted output against a model of its own (no cache: a build with the adapter merged).
+  auto own = MutableModel::Open(kModel, Fast()).value();
+  ASSERT_TRUE(own->LoadLora(kDir + "/lora_a", 1.0f, "A").ok());
+  ExpectClose(RunOk(*own, in, RunPath::kRebuild), adapted);
+  // Both models run at once on the shared kernels, each with its own weights, while b switches
+  // its adapter off and on.
+  std::atomic<int> bad{0};
+  auto run = [&](MutableModel& m, const TensorMap& expected, bool toggle) {
+    for (int i = 0; i < 20; ++i) {
+      if (toggle) {
+        if (!m.SetLoraScale("A", i % 2 == 0 ? 0.0f : 1.0f).ok()) ++bad;
+      }
+      auto out = m.Run(Views(in));
+      if (!out.ok()) {
+        ++bad;
+        continue;
+      }
+      const TensorMap& want = toggle && i % 2 == 0 ? base : expected;
+      for (const auto& [name, t] : want) {
+        const Tensor& got = out->at(name);
+        if (got.nbytes() != t.nbytes() || std::memcmp(got.data(), t.data(), t.nbytes()) != 0) ++bad;
+      }
+    }
+  };
+  std::thread ta([&] { run(*a, base, false); });
+  std::thread tb([&] { run(*b, adapted, true); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(bad.load(), 0);
+  // A model that asks for the directory gets the entry the first model stored.
+  MutableModelOptions disk_only = Fast(dir.path());
+  disk_only.memory_tier = false;
+  auto c = MutableModel::Open(kModel, disk_only).value();
+  RunInfo info_c;
+  ExpectBitEqual(base, RunOk(*c, in, RunPath::kCacheHit, &info_c));
+  EXPECT_EQ(info_c.cache_tier, "disk");
 }
 
 TEST(MutableModelTest, RunsAndEditsFromSeveralThreads) {
