@@ -1,5 +1,6 @@
 // WeightRecipe: building, structural validation, printing and the byte format. Evaluation is in
 // weight_recipe_eval.cc.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -84,9 +85,16 @@ std::string_view RecipeOpName(WeightRecipe::Op op) {
   return "unknown";
 }
 
+void WeightRecipe::NoteSource(const std::string& name) {
+  if (std::find(sources_.begin(), sources_.end(), name) == sources_.end()) {
+    sources_.push_back(name);
+  }
+}
+
 int WeightRecipe::AddSource(const std::string& name) {
   Step s;
   s.source = name;
+  NoteSource(name);
   steps_.push_back(std::move(s));
   return int(steps_.size()) - 1;
 }
@@ -129,6 +137,7 @@ int WeightRecipe::Append(const WeightRecipe& other) {
     for (int32_t& a : s.args) {
       if (a >= 0) a += base;
     }
+    if (s.op == Op::kSource) NoteSource(s.source);
     steps_.push_back(std::move(s));
   }
   return int(steps_.size()) - 1;
@@ -138,15 +147,6 @@ WeightRecipe WeightRecipe::FromSource(const std::string& name) {
   WeightRecipe r;
   r.AddSource(name);
   return r;
-}
-
-std::vector<std::string> WeightRecipe::Sources() const {
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  for (const Step& s : steps_) {
-    if (s.op == Op::kSource && seen.insert(s.source).second) out.push_back(s.source);
-  }
-  return out;
 }
 
 Status WeightRecipe::Validate() const {
@@ -306,6 +306,7 @@ StatusOr<WeightRecipe> WeightRecipe::Parse(std::string_view bytes) {
     if (dtype > uint8_t(DataType::kBool)) return DataLoss(where + "unknown dtype");
     s.op = Op(op);
     s.dtype = DataType(dtype);
+    if (s.op == Op::kSource) recipe.NoteSource(s.source);
     recipe.steps_.push_back(std::move(s));
   }
   if (r.remaining() != 0) {

@@ -68,8 +68,8 @@ class WeightRecipe {
 
   const std::vector<Step>& steps() const { return steps_; }
   bool empty() const { return steps_.empty(); }
-  // Distinct source names, in first-use order.
-  std::vector<std::string> Sources() const;
+  // Distinct source names, in first-use order (kept up to date by the builders and Parse).
+  const std::vector<std::string>& Sources() const { return sources_; }
   // True when the recipe is a single Source step (an identity).
   bool IsIdentity() const { return steps_.size() == 1 && steps_[0].op == Op::kSource; }
 
@@ -88,12 +88,14 @@ class WeightRecipe {
   std::string Serialize() const;
   static StatusOr<WeightRecipe> Parse(std::string_view bytes);
 
-  bool operator==(const WeightRecipe& o) const = default;
+  bool operator==(const WeightRecipe& o) const { return steps_ == o.steps_; }
 
  private:
   std::string StepToString(int index) const;
+  void NoteSource(const std::string& name);
 
   std::vector<Step> steps_;
+  std::vector<std::string> sources_;  // distinct kSource names of steps_, in first-use order
 };
 
 // The per-channel factor of kBnScale and kBnBias, gamma / sqrt(var + eps): the one formula every

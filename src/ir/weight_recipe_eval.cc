@@ -6,7 +6,6 @@
 #if defined(__SSE2__)
 #include <xmmintrin.h>
 #endif
-#include <map>
 
 #include "ir/weight_recipe.h"
 
@@ -209,11 +208,16 @@ float BnScaleFactor(float gamma, float var, float eps) { return gamma / std::sqr
 
 StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
   // Each source is looked up once, so the checks and the computation see the same tensors.
-  std::map<std::string, const Tensor*> sources;
-  for (const std::string& name : Sources()) sources[name] = lookup(name);
+  // (A few names each: a linear search beats a map.)
+  std::vector<const Tensor*> looked_up(sources_.size());
+  for (size_t k = 0; k < sources_.size(); ++k) looked_up[k] = lookup(sources_[k]);
+  auto source = [&](const std::string& name) {
+    const size_t k = size_t(std::find(sources_.begin(), sources_.end(), name) - sources_.begin());
+    return k < looked_up.size() ? looked_up[k] : nullptr;
+  };
   // All shape and dtype checks happen here, before any value is touched.
   auto type_of = [&](const std::string& name) -> std::optional<TensorType> {
-    const Tensor* t = sources.at(name);
+    const Tensor* t = source(name);
     if (t == nullptr) return std::nullopt;
     return TensorType{t->dtype(), t->shape()};
   };
@@ -223,7 +227,7 @@ StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
     if (s.op == Op::kSource) {
-      val[i] = sources.at(s.source);
+      val[i] = source(s.source);
       continue;
     }
     std::vector<const Tensor*> in;

@@ -25,12 +25,15 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
   };
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
-    const std::string where =
-        "weight recipe step " + std::to_string(i) + " (" + std::string(RecipeOpName(s.op)) + "): ";
+    // Built only for an error: a refit infers the type of every recipe it evaluates.
+    auto where = [&] {
+      return "weight recipe step " + std::to_string(i) + " (" + std::string(RecipeOpName(s.op)) +
+             "): ";
+    };
     TensorType& out = types[i];
     if (s.op == Op::kSource) {
       std::optional<TensorType> t = lookup(s.source);
-      if (!t) return NotFound(where + "source weight '" + s.source + "' missing");
+      if (!t) return NotFound(where() + "source weight '" + s.source + "' missing");
       out = *t;
       continue;
     }
@@ -38,7 +41,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
     switch (s.op) {
       case Op::kTranspose: {
         if (s.ints.size() != x.shape.rank()) {
-          return InvalidArgument(where + "permutation of rank " + std::to_string(s.ints.size()) +
+          return InvalidArgument(where() + "permutation of rank " + std::to_string(s.ints.size()) +
                                  " for " + label(s.args[0]));
         }
         std::vector<int64_t> dims(s.ints.size());
@@ -49,7 +52,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
       case Op::kReshape: {
         auto n = CheckedNumElements(s.ints);
         if (!n.ok() || *n != x.shape.NumElements()) {
-          return InvalidArgument(where + "cannot reshape " + label(s.args[0]) + " to " +
+          return InvalidArgument(where() + "cannot reshape " + label(s.args[0]) + " to " +
                                  Shape(s.ints).ToString());
         }
         out = {x.dtype, Shape(s.ints)};
@@ -57,7 +60,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
       }
       case Op::kCast:
         if (!IsFloatType(x.dtype)) {
-          return Unimplemented(where + "cannot cast " + label(s.args[0]) + " of dtype " +
+          return Unimplemented(where() + "cannot cast " + label(s.args[0]) + " of dtype " +
                                std::string(DataTypeName(x.dtype)));
         }
         out = {s.dtype, x.shape};
@@ -67,13 +70,13 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
         const bool scale = s.op == Op::kBnScale;
         for (int32_t a : s.args) {
           if (a >= 0 && types[size_t(a)].dtype != DataType::kF32) {
-            return Unimplemented(where + label(a) + " is " +
+            return Unimplemented(where() + label(a) + " is " +
                                  std::string(DataTypeName(types[size_t(a)].dtype)) +
                                  ", only f32 folds");
           }
         }
         if (scale && size_t(s.axis) >= x.shape.rank()) {
-          return InvalidArgument(where + "channel axis " + std::to_string(s.axis) +
+          return InvalidArgument(where() + "channel axis " + std::to_string(s.axis) +
                                  " out of range for " + label(s.args[0]));
         }
         const int64_t c =
@@ -82,7 +85,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
           if (s.args[a] < 0) continue;
           const int64_t n = types[size_t(s.args[a])].shape.NumElements();
           if (n != c) {
-            return InvalidArgument(where + label(s.args[a]) + " has " + std::to_string(n) +
+            return InvalidArgument(where() + label(s.args[a]) + " has " + std::to_string(n) +
                                    " elements, expected " + std::to_string(c) +
                                    " (one per channel)");
           }
@@ -93,7 +96,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
       case Op::kConcat: {
         const size_t rank = x.shape.rank();
         if (size_t(s.axis) >= rank) {
-          return InvalidArgument(where + "axis " + std::to_string(s.axis) + " out of range for " +
+          return InvalidArgument(where() + "axis " + std::to_string(s.axis) + " out of range for " +
                                  label(s.args[0]));
         }
         std::vector<int64_t> dims = x.shape.dims();
@@ -103,7 +106,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
           bool ok = t.dtype == x.dtype && t.shape.rank() == rank;
           for (size_t d = 0; ok && d < rank; ++d) ok = d == size_t(s.axis) || t.shape[d] == dims[d];
           if (!ok) {
-            return InvalidArgument(where + label(a) + " " + std::string(DataTypeName(t.dtype)) +
+            return InvalidArgument(where() + label(a) + " " + std::string(DataTypeName(t.dtype)) +
                                    " does not concatenate with " + label(s.args[0]) + " " +
                                    std::string(DataTypeName(x.dtype)));
           }
@@ -113,7 +116,7 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
         break;
       }
       default:
-        return Internal(where + "unhandled step kind");
+        return Internal(where() + "unhandled step kind");
     }
   }
   return types.back();
