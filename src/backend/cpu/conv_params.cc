@@ -11,63 +11,71 @@ bool IsF32(const backend::TensorDesc& d, size_t rank) {
   return d.dtype == DataType::kF32 && d.shape.rank() == rank;
 }
 
-// X rank 4 f32, W a rank-4 f32 weight, B absent or a
-// [M] f32 weight. Returns false when the layer does not fit.
-bool CheckOperands(const backend::LayerDesc& layer, ConvParams* p) {
+// X f32 of rank 4 (2-D) or 3 (1-D: taken as 2-D with height 1, the same bytes), W an f32 weight
+// of the same rank, B absent or a [M] f32 weight. Returns false when the layer does not fit.
+bool CheckOperands(const backend::LayerDesc& layer, ConvParams* p, size_t* rank) {
   if (layer.inputs.size() < 2 || layer.outputs.empty() || !layer.node->domain.empty()) {
     return false;
   }
   const backend::TensorDesc& x = layer.input(0);
   const backend::TensorDesc& w = layer.input(1);
   const backend::TensorDesc& b = layer.input(2);
-  if (!IsF32(x, 4) || !IsF32(w, 4) || !layer.is_weight(1) || !IsF32(layer.outputs[0], 4)) {
+  *rank = x.shape.rank();
+  const size_t r = *rank;
+  if ((r != 3 && r != 4) || !IsF32(x, r) || !IsF32(w, r) || !layer.is_weight(1) ||
+      !IsF32(layer.outputs[0], r)) {
     return false;
   }
+  const bool is_1d = r == 3;
   p->has_bias = b.present();
   if (p->has_bias && (!IsF32(b, 1) || !layer.is_weight(2))) return false;
   p->batch = x.shape[0];
   p->in_c = x.shape[1];
-  p->in_h = x.shape[2];
-  p->in_w = x.shape[3];
-  p->kernel_h = w.shape[2];
-  p->kernel_w = w.shape[3];
+  p->in_h = is_1d ? 1 : x.shape[2];
+  p->in_w = x.shape[r - 1];
+  p->kernel_h = is_1d ? 1 : w.shape[2];
+  p->kernel_w = w.shape[r - 1];
+  const std::vector<int64_t> ones(r - 2, 1);
+  const std::vector<int64_t> kernel =
+      is_1d ? std::vector<int64_t>{p->kernel_w} : std::vector<int64_t>{p->kernel_h, p->kernel_w};
   const ir::AttributeMap& attrs = layer.node->attrs;
   auto group = attrs.GetInt("group", 1);
-  auto kernel_shape = attrs.GetInts("kernel_shape", {p->kernel_h, p->kernel_w});
-  auto strides = attrs.GetInts("strides", {1, 1});
-  auto dilations = attrs.GetInts("dilations", {1, 1});
+  auto kernel_shape = attrs.GetInts("kernel_shape", kernel);
+  auto strides = attrs.GetInts("strides", ones);
+  auto dilations = attrs.GetInts("dilations", ones);
   auto act = ir::GetFusedActivation(*layer.node);
   if (!group.ok() || !kernel_shape.ok() || !strides.ok() || !dilations.ok() || !act.ok()) {
     return false;
   }
-  if (*kernel_shape != std::vector<int64_t>{p->kernel_h, p->kernel_w} || strides->size() != 2 ||
-      dilations->size() != 2) {
+  if (*kernel_shape != kernel || strides->size() != r - 2 || dilations->size() != r - 2) {
     return false;
   }
   p->group = *group;
-  p->stride_h = (*strides)[0];
-  p->stride_w = (*strides)[1];
-  p->dilation_h = (*dilations)[0];
-  p->dilation_w = (*dilations)[1];
+  p->stride_h = is_1d ? 1 : (*strides)[0];
+  p->stride_w = strides->back();
+  p->dilation_h = is_1d ? 1 : (*dilations)[0];
+  p->dilation_w = dilations->back();
   p->act = *act;
   return p->group >= 1 && p->stride_h >= 1 && p->stride_w >= 1 && p->dilation_h >= 1 &&
          p->dilation_w >= 1 && p->kernel_h >= 1 && p->kernel_w >= 1 && p->batch >= 1;
 }
 
 // Explicit pads (NOTSET); the caller splits SAME padding once the output size is known.
-bool ReadPads(const ir::AttributeMap& attrs, ConvParams* p, std::string* auto_pad) {
-  auto pads = attrs.GetInts("pads", {0, 0, 0, 0});
+bool ReadPads(const ir::AttributeMap& attrs, size_t rank, ConvParams* p, std::string* auto_pad) {
+  const size_t spatial = rank - 2;
+  auto pads = attrs.GetInts("pads", std::vector<int64_t>(2 * spatial, 0));
   auto mode = attrs.GetString("auto_pad", "NOTSET");
-  if (!pads.ok() || !mode.ok() || pads->size() != 4) return false;
+  if (!pads.ok() || !mode.ok() || pads->size() != 2 * spatial) return false;
   for (int64_t v : *pads) {
     if (v < 0) return false;
   }
   *auto_pad = *mode;
   if (*mode == "NOTSET") {
-    p->pad_top = (*pads)[0];
-    p->pad_left = (*pads)[1];
-    p->pad_bottom = (*pads)[2];
-    p->pad_right = (*pads)[3];
+    // ONNX order: every axis's begin, then every axis's end.
+    p->pad_top = spatial == 2 ? (*pads)[0] : 0;
+    p->pad_left = (*pads)[spatial - 1];
+    p->pad_bottom = spatial == 2 ? (*pads)[2] : 0;
+    p->pad_right = (*pads)[2 * spatial - 1];
     return true;
   }
   p->pad_top = p->pad_left = p->pad_bottom = p->pad_right = 0;
@@ -90,7 +98,8 @@ bool ConvParams::pointwise() const {
 
 std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer) {
   ConvParams p;
-  if (layer.node == nullptr || layer.node->op_type != "Conv" || !CheckOperands(layer, &p)) {
+  size_t rank = 0;
+  if (layer.node == nullptr || layer.node->op_type != "Conv" || !CheckOperands(layer, &p, &rank)) {
     return std::nullopt;
   }
   const Shape& ws = layer.input(1).shape;
@@ -98,7 +107,7 @@ std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer) {
   if (ws[1] * p.group != p.in_c || p.out_c % p.group != 0) return std::nullopt;
   if (p.has_bias && layer.input(2).shape[0] != p.out_c) return std::nullopt;
   std::string mode;
-  if (!ReadPads(layer.node->attrs, &p, &mode)) return std::nullopt;
+  if (!ReadPads(layer.node->attrs, rank, &p, &mode)) return std::nullopt;
   const int64_t ext_h = (p.kernel_h - 1) * p.dilation_h + 1;
   const int64_t ext_w = (p.kernel_w - 1) * p.dilation_w + 1;
   if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
@@ -113,7 +122,8 @@ std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer) {
     p.out_h = span_h / p.stride_h + 1;
     p.out_w = span_w / p.stride_w + 1;
   }
-  const Shape expected{p.batch, p.out_c, p.out_h, p.out_w};
+  const Shape expected =
+      rank == 3 ? Shape{p.batch, p.out_c, p.out_w} : Shape{p.batch, p.out_c, p.out_h, p.out_w};
   if (layer.outputs[0].shape != expected) return std::nullopt;
   return p;
 }

@@ -1,5 +1,6 @@
 // Internal to backend/cpu: the geometry of a 2-D NCHW f32 Conv layer, parsed once from the
-// LayerDesc and shared by every convolution tactic.
+// LayerDesc and shared by every convolution tactic. A 1-D Conv (NCW) is the 2-D one with height 1
+// (in_h = kernel_h = out_h = 1): its activations and weights have the same bytes either way.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +36,10 @@ struct ConvParams {
   bool depthwise() const { return group == in_c && group == out_c; }
 };
 
-// The layer's geometry when it is a Conv the CPU conv tactics take: ONNX Conv, rank-4 f32 X,
-// W a weight slot of rank 4, B absent or a weight slot [M], valid attributes and fused activation,
-// and an output shape that matches. nullopt otherwise (the builder then falls back).
+// The layer's geometry when it is a Conv the CPU conv tactics take: ONNX Conv, f32 X of rank 4
+// (or 3), W a weight slot of the same rank, B absent or a weight slot [M], valid attributes and
+// fused activation, and an output shape that matches. nullopt otherwise (the builder then falls
+// back).
 std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer);
 
 }  // namespace refit::cpu

@@ -27,6 +27,8 @@ struct ConvSpec {
   std::string auto_pad;  // "" leaves the attribute out
   bool bias = true;
   ir::FusedActivation act;
+  // A 1-D Conv (NCW): h and kh are not used; strides, dilations and pads take their W entries.
+  bool one_d = false;
 };
 
 ir::Attribute Ints(std::vector<int64_t> v) {
@@ -46,11 +48,14 @@ LayerCase MakeConv(const ConvSpec& s, uint32_t seed = 1) {
   group.kind = ir::Attribute::Kind::kInt;
   group.i = s.group;
   c.node.attrs.Set("group", group);
-  c.node.attrs.Set("strides", Ints(s.strides));
-  c.node.attrs.Set("dilations", Ints(s.dilations));
-  c.node.attrs.Set("kernel_shape", Ints({s.kh, s.kw}));
+  auto w_only = [&](const std::vector<int64_t>& v) {
+    return s.one_d ? std::vector<int64_t>{v[1]} : v;
+  };
+  c.node.attrs.Set("strides", Ints(w_only(s.strides)));
+  c.node.attrs.Set("dilations", Ints(w_only(s.dilations)));
+  c.node.attrs.Set("kernel_shape", Ints(w_only({s.kh, s.kw})));
   if (s.auto_pad.empty()) {
-    c.node.attrs.Set("pads", Ints(s.pads));
+    c.node.attrs.Set("pads", Ints(s.one_d ? std::vector<int64_t>{s.pads[1], s.pads[3]} : s.pads));
   } else {
     ir::Attribute mode;
     mode.kind = ir::Attribute::Kind::kString;
@@ -58,8 +63,10 @@ LayerCase MakeConv(const ConvSpec& s, uint32_t seed = 1) {
     c.node.attrs.Set("auto_pad", mode);
   }
   if (s.act.kind != ir::ActivationKind::kNone) ir::SetFusedActivation(c.node, s.act);
-  c.inputs.push_back(RandomTensor(Shape{s.n, s.c, s.h, s.w}, seed));
-  c.inputs.push_back(RandomTensor(Shape{s.m, s.c / s.group, s.kh, s.kw}, seed + 1));
+  c.inputs.push_back(
+      RandomTensor(s.one_d ? Shape{s.n, s.c, s.w} : Shape{s.n, s.c, s.h, s.w}, seed));
+  c.inputs.push_back(RandomTensor(
+      s.one_d ? Shape{s.m, s.c / s.group, s.kw} : Shape{s.m, s.c / s.group, s.kh, s.kw}, seed + 1));
   c.weight = {false, true};
   if (s.bias) {
     c.node.inputs.push_back("b");
@@ -244,6 +251,45 @@ TEST(ConvTacticsTest, Depthwise) {
          .strides = {2, 2},
          .auto_pad = "VALID",
          .bias = false});
+}
+
+// 1-D convolutions (audio, sequence models) run on the 2-D tactics with height 1.
+TEST(ConvTacticsTest, OneDimensional) {
+  Check({.w = 11, .kw = 3, .one_d = true});
+  Check({.n = 2,
+         .c = 8,
+         .w = 40,
+         .m = 16,
+         .kw = 5,
+         .strides = {1, 2},
+         .pads = {0, 2, 0, 1},
+         .one_d = true});
+  Check({.c = 6,
+         .w = 30,
+         .m = 9,
+         .kw = 3,
+         .group = 3,
+         .dilations = {1, 2},
+         .pads = {0, 2, 0, 2},
+         .one_d = true});
+  Check({.c = 16,
+         .w = 21,
+         .m = 32,
+         .kw = 1,
+         .pads = {0, 0, 0, 0},
+         .bias = false,
+         .act = {ir::ActivationKind::kRelu},
+         .one_d = true});
+  Check({.c = 8, .w = 45, .m = 8, .kw = 5, .group = 8, .pads = {0, 2, 0, 2}, .one_d = true});
+  Check({.c = 8,
+         .w = 33,
+         .m = 8,
+         .kw = 3,
+         .group = 8,
+         .strides = {1, 2},
+         .auto_pad = "SAME_UPPER",
+         .one_d = true});
+  Check({.c = 4, .w = 17, .m = 6, .kw = 4, .auto_pad = "SAME_LOWER", .one_d = true});
 }
 
 TEST(ConvTacticsTest, EveryActivation) {
