@@ -97,13 +97,19 @@ class Refitter {
  private:
   // The set Apply builds on: the variant's, or the default set for a new variant.
   std::shared_ptr<const engine::WeightSet> StartSet(bool* exists) const;
+  // Missing() as source indices, ascending.
+  std::vector<int32_t> MissingIndices() const;
 
   engine::Engine* engine_;
   std::string variant_;
   std::unique_ptr<ThreadPool> pool_;  // null with one thread
   std::vector<WeightPrototype> prototypes_;
-  std::map<std::string, Tensor> pending_;  // wraps borrowed or owned memory
-  std::map<std::string, std::shared_ptr<const Tensor>> owned_;
+  // Set weights by source index (into engine plan().sources): pending_[i] wraps borrowed or owned
+  // memory, owned_[i] keeps owned memory alive; set_ lists the indices set, in setting order.
+  std::vector<Tensor> pending_;
+  std::vector<std::shared_ptr<const Tensor>> owned_;
+  std::vector<uint8_t> is_set_;
+  std::vector<int32_t> set_;
 };
 
 }  // namespace refit

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "base/thread_pool.h"
@@ -37,6 +36,9 @@ Refitter::Refitter(engine::Engine* engine, const RefitterOptions& options)
   for (const engine::SourcePrototype& s : engine_->plan().sources) {
     prototypes_.push_back({s.name, s.dtype, s.shape});
   }
+  pending_.resize(prototypes_.size());
+  owned_.resize(prototypes_.size());
+  is_set_.assign(prototypes_.size(), 0);
 }
 
 Refitter::~Refitter() = default;
@@ -47,19 +49,28 @@ const WeightPrototype* Refitter::FindWeight(const std::string& name) const {
 }
 
 Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
-  const WeightPrototype* proto = FindWeight(name);
-  const std::string where = engine_->label() + ": weight '" + name + "'";
-  if (proto == nullptr) {
-    return NotFound(where + " is not a refittable weight of this engine" +
+  const int32_t index = engine_->FindSource(name);
+  if (index < 0) {
+    return NotFound(engine_->label() + ": weight '" + name +
+                    "' is not a refittable weight of this engine" +
                     (prototypes_.empty() ? std::string(" (a static engine has none)") : ""));
   }
-  const std::string mismatch = engine_->plan().sources[size_t(engine_->FindSource(name))].Mismatch(
-      value.dtype(), value.shape());
-  if (!mismatch.empty()) return InvalidArgument(where + ": " + mismatch);
-  if (value.data() == nullptr && value.nbytes() > 0) return InvalidArgument(where + " has no data");
-  owned_.erase(name);
-  pending_[name] =
+  const engine::SourcePrototype& proto = engine_->plan().sources[size_t(index)];
+  if (value.dtype() != proto.dtype || value.shape() != proto.shape) {
+    return InvalidArgument(engine_->label() + ": weight '" + name +
+                           "': " + proto.Mismatch(value.dtype(), value.shape()));
+  }
+  if (value.data() == nullptr && value.nbytes() > 0) {
+    return InvalidArgument(engine_->label() + ": weight '" + name + "' has no data");
+  }
+  const size_t i = size_t(index);
+  owned_[i] = nullptr;
+  pending_[i] =
       Tensor::Wrap(value.dtype(), value.shape(), const_cast<void*>(value.data()), nullptr);
+  if (!is_set_[i]) {
+    is_set_[i] = 1;
+    set_.push_back(index);
+  }
   return Status::Ok();
 }
 
@@ -67,72 +78,83 @@ Status Refitter::SetWeight(const std::string& name, std::shared_ptr<const Tensor
   if (value == nullptr)
     return InvalidArgument(engine_->label() + ": weight '" + name + "' is null");
   REFIT_RETURN_IF_ERROR(SetWeight(name, value->view()));
-  owned_[name] = std::move(value);
+  owned_[size_t(engine_->FindSource(name))] = std::move(value);
   return Status::Ok();
 }
 
 Status Refitter::SetWeights(const std::map<std::string, TensorView>& weights) {
-  // Validate everything first on a scratch Refitter state, so a bad entry sets nothing.
+  // Check everything first, so a bad entry sets nothing.
   std::string problems;
   int count = 0;
-  auto saved = std::move(pending_);
-  auto saved_owned = std::move(owned_);
-  pending_.clear();
-  owned_.clear();
   for (const auto& [name, view] : weights) {
-    Status s = SetWeight(name, view);
-    if (!s.ok() && ++count <= 20) problems += "\n  " + s.message();
+    const int32_t index = engine_->FindSource(name);
+    std::string problem;
+    if (index < 0) {
+      problem = engine_->label() + ": weight '" + name +
+                "' is not a refittable weight of this engine" +
+                (prototypes_.empty() ? std::string(" (a static engine has none)") : "");
+    } else if (std::string m =
+                   engine_->plan().sources[size_t(index)].Mismatch(view.dtype(), view.shape());
+               !m.empty()) {
+      problem = engine_->label() + ": weight '" + name + "': " + m;
+    } else if (view.data() == nullptr && view.nbytes() > 0) {
+      problem = engine_->label() + ": weight '" + name + "' has no data";
+    }
+    if (!problem.empty() && ++count <= 20) problems += "\n  " + problem;
   }
   if (count > 0) {
-    pending_ = std::move(saved);
-    owned_ = std::move(saved_owned);
     return InvalidArgument(std::to_string(count) + " weight(s) do not fit " + engine_->label() +
                            ":" + problems + (count > 20 ? "\n  ..." : ""));
   }
-  for (auto& [name, t] : pending_) {
-    saved[name] = std::move(t);
-    saved_owned.erase(name);
-  }
-  pending_ = std::move(saved);
-  owned_ = std::move(saved_owned);
+  for (const auto& [name, view] : weights) REFIT_RETURN_IF_ERROR(SetWeight(name, view));
   return Status::Ok();
 }
 
 std::vector<std::string> Refitter::Pending() const {
   std::vector<std::string> names;
-  for (const auto& [name, _] : pending_) names.push_back(name);
+  for (int32_t i : set_) names.push_back(prototypes_[size_t(i)].name);
+  std::sort(names.begin(), names.end());
   return names;
 }
 
-std::vector<std::string> Refitter::Missing() const {
+std::vector<int32_t> Refitter::MissingIndices() const {
   // A missing source, once supplied, touches its own slots, which may read further sources (a
   // BatchNorm's gamma feeds both the scaled weight and the folded bias): close over that, so one
-  // call names everything Apply needs.
-  std::set<int32_t> slots, needed;
-  std::vector<int32_t> queue;
-  for (const auto& [name, _] : pending_) queue.push_back(engine_->FindSource(name));
+  // call names everything Apply needs. Flags, not sets: this runs on every Apply.
+  const auto& slot_sources = engine_->slot_sources();
+  const auto& source_slots = engine_->source_slots();
+  std::vector<uint8_t> slot_seen(slot_sources.size(), 0), needed(prototypes_.size(), 0);
+  std::vector<int32_t> queue(set_.begin(), set_.end());
   bool exists = false;
   std::shared_ptr<const engine::WeightSet> current = StartSet(&exists);
   for (size_t s = 0; s < current->slots.size(); ++s) {
-    if (current->slots[s] != nullptr || !slots.insert(int32_t(s)).second) continue;
-    for (int32_t src : engine_->slot_sources()[s]) queue.push_back(src);
+    if (current->slots[s] != nullptr || slot_seen[s]) continue;
+    slot_seen[s] = 1;
+    for (int32_t src : slot_sources[s]) queue.push_back(src);
   }
   while (!queue.empty()) {
     const int32_t src = queue.back();
     queue.pop_back();
-    if (!needed.insert(src).second) continue;
-    for (int32_t s : engine_->source_slots()[size_t(src)]) {
-      if (!slots.insert(s).second) continue;
-      for (int32_t other : engine_->slot_sources()[size_t(s)]) queue.push_back(other);
+    if (needed[size_t(src)]) continue;
+    needed[size_t(src)] = 1;
+    for (int32_t s : source_slots[size_t(src)]) {
+      if (slot_seen[size_t(s)]) continue;
+      slot_seen[size_t(s)] = 1;
+      for (int32_t other : slot_sources[size_t(s)]) queue.push_back(other);
     }
   }
-  std::vector<std::string> missing;
-  for (int32_t src : needed) {
-    const std::string& name = prototypes_[size_t(src)].name;
-    if (!pending_.count(name)) missing.push_back(name);
+  std::vector<int32_t> missing;
+  for (size_t i = 0; i < needed.size(); ++i) {
+    if (needed[i] && !is_set_[i]) missing.push_back(int32_t(i));
   }
-  std::sort(missing.begin(), missing.end());
   return missing;
+}
+
+std::vector<std::string> Refitter::Missing() const {
+  std::vector<std::string> names;
+  for (int32_t i : MissingIndices()) names.push_back(prototypes_[size_t(i)].name);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 std::shared_ptr<const engine::WeightSet> Refitter::StartSet(bool* exists) const {
@@ -142,8 +164,12 @@ std::shared_ptr<const engine::WeightSet> Refitter::StartSet(bool* exists) const 
 }
 
 void Refitter::Clear() {
-  pending_.clear();
-  owned_.clear();
+  for (int32_t i : set_) {
+    pending_[size_t(i)] = Tensor();
+    owned_[size_t(i)] = nullptr;
+    is_set_[size_t(i)] = 0;
+  }
+  set_.clear();
 }
 
 StatusOr<RefitReport> Refitter::Apply() {
@@ -152,8 +178,9 @@ StatusOr<RefitReport> Refitter::Apply() {
   for (const engine::WeightSlot& s : engine_->plan().slots) report.refittable_slots += s.refittable;
   const std::string& label = engine_->label();
 
-  const std::vector<std::string> missing = Missing();
-  if (!missing.empty()) {
+  const std::vector<int32_t> missing_indices = MissingIndices();
+  if (!missing_indices.empty()) {
+    const std::vector<std::string> missing = Missing();
     std::vector<std::string> lines;
     for (const std::string& name : missing) {
       const WeightPrototype* p = FindWeight(name);
@@ -168,17 +195,20 @@ StatusOr<RefitReport> Refitter::Apply() {
   // Waking the pool costs tens of microseconds: small refits (a bias, a LoRA-sized update, a tiny
   // model) are faster on the calling thread alone.
   uint64_t pending_bytes = 0;
-  for (const auto& [_, t] : pending_) pending_bytes += t.nbytes();
+  for (int32_t i : set_) pending_bytes += pending_[size_t(i)].nbytes();
   ThreadPool* pool = pending_bytes >= kParallelBytes ? pool_.get() : nullptr;
 
-  std::set<int32_t> touched;
-  for (const auto& [name, _] : pending_) {
-    for (int32_t s : engine_->source_slots()[size_t(engine_->FindSource(name))]) touched.insert(s);
+  std::vector<uint8_t> touched(engine_->slot_sources().size(), 0);
+  for (int32_t i : set_) {
+    for (int32_t s : engine_->source_slots()[size_t(i)]) touched[size_t(s)] = 1;
   }
-  const std::vector<int32_t> slots(touched.begin(), touched.end());
+  std::vector<int32_t> slots;
+  for (size_t s = 0; s < touched.size(); ++s) {
+    if (touched[s]) slots.push_back(int32_t(s));
+  }
   auto lookup = [&](const std::string& name) -> const Tensor* {
-    auto it = pending_.find(name);
-    return it == pending_.end() ? nullptr : &it->second;
+    const int32_t i = engine_->FindSource(name);
+    return i < 0 || !is_set_[size_t(i)] ? nullptr : &pending_[size_t(i)];
   };
   REFIT_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<const Tensor>> packed,
                          engine_->PackSlots(slots, lookup, pool));
@@ -192,7 +222,7 @@ StatusOr<RefitReport> Refitter::Apply() {
     REFIT_RETURN_IF_ERROR(
         engine_->ReplaceVariant(variant_, exists ? base : nullptr, std::move(next_set), &replaced));
   }
-  report.weights = int(pending_.size());
+  report.weights = int(set_.size());
   report.slots = int(slots.size());
   for (const auto& p : packed) report.bytes += p->nbytes();
   Clear();
