@@ -49,6 +49,7 @@ class CpuBackend : public backend::Backend {
     AddPadTactics(layer, &out);
     AddConcatTactics(layer, &out);
     AddSliceTactics(layer, &out);
+    AddTransposeTactics(layer, &out);
 #if defined(__SANITIZE_THREAD__)
     // oneDNN (OpenMP) and OpenBLAS run threads ThreadSanitizer cannot see into, so it reports
     // their scratch and output writes as races. TSan builds test our own kernels only.

@@ -28,5 +28,6 @@ void AddResizeTactics(const backend::LayerDesc& layer, TacticList* out);       /
 void AddPadTactics(const backend::LayerDesc& layer, TacticList* out);          // tactic_pad.cc
 void AddConcatTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_concat.cc
 void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out);        // tactic_slice.cc
+void AddTransposeTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_transpose.cc
 
 }  // namespace refit::cpu
