@@ -38,15 +38,20 @@ void ForPositions(const TransposeSpec& s, const std::vector<size_t>& axes,
     idx[k] = rem % s.dims[axes[k]];
     rem /= s.dims[axes[k]];
   }
+  int64_t src = 0, dst = 0;
+  for (size_t k = 0; k < axes.size(); ++k) {
+    src += idx[k] * s.src_strides[axes[k]];
+    dst += idx[k] * dst_strides[axes[k]];
+  }
   for (int64_t p = 0; p < count; ++p) {
-    int64_t src = 0, dst = 0;
-    for (size_t k = 0; k < axes.size(); ++k) {
-      src += idx[k] * s.src_strides[axes[k]];
-      dst += idx[k] * dst_strides[axes[k]];
-    }
     fn(src, dst);
     for (size_t k = axes.size(); k-- > 0;) {
-      if (++idx[k] < s.dims[axes[k]]) break;
+      const size_t a = axes[k];
+      src += s.src_strides[a];
+      dst += dst_strides[a];
+      if (++idx[k] < s.dims[a]) break;
+      src -= s.dims[a] * s.src_strides[a];
+      dst -= s.dims[a] * dst_strides[a];
       idx[k] = 0;
     }
   }
@@ -59,12 +64,21 @@ void TransposeRange(const TransposeSpec& s, const E* x, E* y, int64_t begin, int
   for (size_t a = rank - 1; a-- > 0;) dst_strides[a] = dst_strides[a + 1] * s.dims[a + 1];
   const size_t last = rank - 1;
   if (s.src_strides[last] == 1) {
-    // Rows of the innermost axis are contiguous on both sides.
-    std::vector<size_t> outer(last);
+    // Rows of the innermost axis are contiguous on both sides. Work items are positions of the
+    // axes before the last two; each copies dims[last - 1] rows (the simplified problem has at
+    // least two axes here: one axis with stride 1 would be the whole copy).
+    if (rank == 1) {
+      std::memcpy(y, x, size_t(s.dims[0]) * sizeof(E));
+      return;
+    }
+    std::vector<size_t> outer(last - 1);
     std::iota(outer.begin(), outer.end(), size_t{0});
-    const int64_t inner = s.dims[last];
+    const int64_t inner = s.dims[last], rows = s.dims[last - 1];
+    const int64_t src_row = s.src_strides[last - 1], dst_row = dst_strides[last - 1];
     ForPositions(s, outer, dst_strides, begin, end - begin, [&](int64_t src, int64_t dst) {
-      std::memcpy(y + dst, x + src, size_t(inner) * sizeof(E));
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(y + dst + r * dst_row, x + src + r * src_row, size_t(inner) * sizeof(E));
+      }
     });
     return;
   }
@@ -111,7 +125,7 @@ class TransposeKernel : public backend::Kernel {
     const size_t last = s_.dims.size() - 1;
     int64_t items = 1;
     if (s_.src_strides[last] == 1) {
-      for (size_t a = 0; a < last; ++a) items *= s_.dims[a];
+      for (size_t a = 0; a + 1 < last; ++a) items *= s_.dims[a];
     } else {
       for (size_t a = 0; a < last; ++a) {
         if (a != s_.unit_axis) items *= s_.dims[a];
