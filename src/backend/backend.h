@@ -83,6 +83,10 @@ class Tactic {
   // that overrides PackWeight must override this for the inputs it repacks; the tactic
   // conformance suite checks the claim for every tactic and weight input.
   virtual bool KeepsWeightLayout(size_t input) const { return true; }
+  // True when output 0 holds exactly input 0's bytes (an operator that only changes the shape),
+  // so the kernel also runs with the two at the same address (it then does nothing): the builder
+  // plans them as one buffer. The conformance suite runs such kernels both ways.
+  virtual bool AliasesInput() const { return false; }
   // The dtype and shape PackWeight gives for a value of `value`'s dtype and shape, computed
   // without packing: a loaded engine checks every slot against it, and packing a zero tensor per
   // slot would cost a whole extra pack pass on each load. The default is `value` when the tactic

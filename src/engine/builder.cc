@@ -202,6 +202,10 @@ class Builder {
     const backend::Tactic& tactic = *tactics[tuned->chosen];
     layer.backend = chosen_backend->name();
     layer.tactic = tactic.name();
+    aliases_input_.resize(plan.layers.size());
+    aliases_input_.back() = tactic.AliasesInput() && !layer.inputs.empty() &&
+                            layer.inputs[0].kind == LayerInput::Kind::kValue &&
+                            !layer.outputs.empty() && layer.outputs[0] >= 0;
     layer.features = tactic.required_features();
     layer.from_timing_cache = tuned->from_cache;
     for (const auto& [name, us] : tuned->timings_us) layer.timings.push_back({name, us});
@@ -250,10 +254,28 @@ class Builder {
       requests[v].bytes =
           pv.dynamic ? 0 : uint64_t(pv.shape.NumElements()) * DataTypeSize(pv.dtype);
     }
+    // A layer whose output is its input's bytes (a Reshape): the two are one buffer, live from
+    // the first's write to the last read of either. Layers run in order, so an input's root is
+    // final by the time a layer aliases it.
+    std::vector<int32_t> root(plan.values.size());
+    for (size_t v = 0; v < root.size(); ++v) root[v] = int32_t(v);
+    for (size_t l = 0; l < plan.layers.size() && l < aliases_input_.size(); ++l) {
+      if (!aliases_input_[l]) continue;
+      const int32_t in = plan.layers[l].inputs[0].index, out = plan.layers[l].outputs[0];
+      if (plan.values[in].dynamic || plan.values[out].dynamic ||
+          requests[in].bytes != requests[out].bytes) {
+        continue;
+      }
+      const int32_t r = root[in];
+      root[out] = r;
+      requests[r].first = std::min(requests[r].first, requests[out].first);
+      requests[r].last = std::max(requests[r].last, requests[out].last);
+      requests[out].bytes = 0;
+    }
     MemoryPlan mem = PlanMemory(requests);
     plan.arena_bytes = mem.arena_bytes;
     for (size_t v = 0; v < plan.values.size(); ++v) {
-      plan.values[v].offset = plan.values[v].dynamic ? -1 : int64_t(mem.offsets[v]);
+      plan.values[v].offset = plan.values[v].dynamic ? -1 : int64_t(mem.offsets[root[v]]);
     }
   }
 
@@ -282,6 +304,8 @@ class Builder {
   BuiltEngine* out_;
   internal::PreparedGraph prepared_;
   std::map<std::string, int32_t> value_index_;
+  // Per layer: its tactic's output 0 is input 0's bytes (Tactic::AliasesInput), both values.
+  std::vector<bool> aliases_input_;
   std::unique_ptr<backend::Backend> cpu_ = cpu::CreateCpuBackend();
   std::unique_ptr<backend::Backend> reference_ = reference::CreateReferenceBackend();
   std::unique_ptr<ThreadPool> pool_;
