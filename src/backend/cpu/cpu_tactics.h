@@ -29,6 +29,7 @@ void AddPadTactics(const backend::LayerDesc& layer, TacticList* out);          /
 void AddConcatTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_concat.cc
 void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out);        // tactic_slice.cc
 void AddTransposeTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_transpose.cc
+void AddSplitTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_split.cc
 void AddReshapeTactics(const backend::LayerDesc& layer, TacticList* out);    // tactic_reshape.cc
 
 }  // namespace refit::cpu
