@@ -30,6 +30,7 @@ void AddConcatTactics(const backend::LayerDesc& layer, TacticList* out);       /
 void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out);        // tactic_slice.cc
 void AddTransposeTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_transpose.cc
 void AddSplitTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_split.cc
+void AddGatherTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_gather.cc
 void AddReshapeTactics(const backend::LayerDesc& layer, TacticList* out);    // tactic_reshape.cc
 
 }  // namespace refit::cpu
