@@ -53,6 +53,7 @@ class CpuBackend : public backend::Backend {
     AddReshapeTactics(layer, &out);
     AddSplitTactics(layer, &out);
     AddGatherTactics(layer, &out);
+    AddReduceTactics(layer, &out);
 #if defined(__SANITIZE_THREAD__)
     // oneDNN (OpenMP) and OpenBLAS run threads ThreadSanitizer cannot see into, so it reports
     // their scratch and output writes as races. TSan builds test our own kernels only.

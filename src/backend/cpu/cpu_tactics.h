@@ -31,6 +31,7 @@ void AddSliceTactics(const backend::LayerDesc& layer, TacticList* out);        /
 void AddTransposeTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_transpose.cc
 void AddSplitTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_split.cc
 void AddGatherTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_gather.cc
+void AddReduceTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_reduce.cc
 void AddReshapeTactics(const backend::LayerDesc& layer, TacticList* out);    // tactic_reshape.cc
 
 }  // namespace refit::cpu
