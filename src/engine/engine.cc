@@ -34,6 +34,7 @@ Engine::Engine() : core_(std::make_shared<Core>()) {
   static std::atomic<uint64_t> next_id{1};
   core_->id = next_id.fetch_add(1, std::memory_order_relaxed);
 }
+Engine::Engine(std::shared_ptr<Core> core) : core_(std::move(core)) {}
 Engine::~Engine() = default;
 
 Status Engine::Init(const EngineOptions& options) {
@@ -137,8 +138,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
 
 StatusOr<std::unique_ptr<Engine>> Engine::NewInstance(const EngineOptions& options) const {
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
-  std::unique_ptr<Engine> e(new Engine());
-  e->core_ = core_;
+  std::unique_ptr<Engine> e(new Engine(core_));
   if (options.threads > 1) e->pool_ = std::make_unique<ThreadPool>(options.threads);
   e->weights_ = weights();
   e->kept_sources_ = kept_sources();

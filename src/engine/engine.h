@@ -165,7 +165,9 @@ class Engine {
                                     const std::shared_ptr<const SourceSet>& sources) const;
 
   struct Context;
-  Engine();
+  struct Core;
+  Engine();                                     // with a new, empty core
+  explicit Engine(std::shared_ptr<Core> core);  // sharing `core` (NewInstance)
   static StatusOr<std::unique_ptr<Engine>> Load(std::shared_ptr<EngineFile> file,
                                                 const std::string& label,
                                                 const EngineOptions& options);

@@ -4,9 +4,12 @@
 // separate im2col matrix), and W read in place as A. A 1x1 stride-1 unpadded convolution packs X
 // itself. Bias is per row here, so with an activation GemmPacked
 // fuses (none, Relu, Relu6) the output is pre-filled with the bias and GemmPacked accumulates
-// into it; any other activation runs as a vectorised epilogue afterwards.
+// into it; any other activation runs as a vectorised epilogue afterwards. With a thread pool and a
+// batch that shares evenly over its threads, each thread takes whole images (and a scratch of its
+// own); otherwise the threads share each image's packing and GEMM.
 #include <algorithm>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,41 +46,77 @@ class ConvGemmKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
-    float* packed = static_cast<float*>(io.workspace);
-    float* planes = packed + packed_floats_;
-    const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
-    const int64_t hw = p_.out_size(), nr = info_.nr, panels = (hw + nr - 1) / nr;
-    const bool prefill = bias != nullptr && native_act_.has_value();
-    for (int64_t n = 0; n < p_.batch; ++n) {
-      for (int64_t g = 0; g < p_.group; ++g) {
-        const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
-        float* yg = y + (n * p_.out_c + g * mg) * hw;
-        const float* bg = bias != nullptr ? bias + g * mg : nullptr;
-        if (!p_.pointwise()) {
-          ParallelFor(io.pool, cg, [&](int64_t begin, int64_t end) {
-            FillPhasePlanes(p_, layout_, xg, begin, end, planes);
-          });
+    const int threads = io.pool != nullptr ? io.pool->num_threads() : 1;
+    if (threads > 1 && p_.batch >= threads &&
+        (p_.batch % threads == 0 || p_.batch >= 4 * threads)) {
+      // Enough images to share evenly: each thread runs whole images with a scratch of its own,
+      // one fork-join for the layer instead of three or four per image.
+      const size_t scratch = workspace_bytes() / sizeof(float);
+      ParallelFor(io.pool, threads, [&](int64_t begin, int64_t end) {
+        float* mine = ThreadScratch(scratch);
+        for (int64_t t = begin; t < end; ++t) {
+          for (int64_t n = p_.batch * t / threads; n < p_.batch * (t + 1) / threads; ++n) {
+            RunImage(n, x, w, bias, y, mine, nullptr);
+          }
         }
-        ParallelFor(io.pool, panels, [&](int64_t begin, int64_t end) {
-          if (p_.pointwise()) {
-            PackPointwisePanels(p_, xg, row_off_.data(), nr, begin, end, packed);
-          } else {
-            PackIm2ColPanels(p_, layout_, planes, row_off_.data(), nr, begin, end, packed);
-          }
-          if (prefill) {
-            const int64_t j0 = begin * nr, j1 = std::min(end * nr, hw);
-            for (int64_t r = 0; r < mg; ++r) std::fill(yg + r * hw + j0, yg + r * hw + j1, bg[r]);
-          }
-        });
-        GemmPacked(info_, mg, hw, k, w + g * mg * k, k, packed, nullptr, yg, hw,
-                   native_act_.value_or(Activation::kNone), io.pool, prefill);
-        if (!native_act_.has_value()) BiasActivation(p_.act, bg, yg, mg, hw, hw, io.pool);
-      }
+      });
+      return Status::Ok();
+    }
+    for (int64_t n = 0; n < p_.batch; ++n) {
+      RunImage(n, x, w, bias, y, static_cast<float*>(io.workspace), io.pool);
     }
     return Status::Ok();
   }
 
  private:
+  // 64-byte aligned floats of the calling thread, at least `floats` of them, kept for later runs.
+  static float* ThreadScratch(size_t floats) {
+    struct AlignedFree {
+      void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+    };
+    thread_local std::unique_ptr<float[], AlignedFree> buffer;
+    thread_local size_t capacity = 0;
+    if (capacity < floats) {
+      buffer.reset(new (std::align_val_t(64)) float[floats]);
+      capacity = floats;
+    }
+    return buffer.get();
+  }
+
+  // Every group of image n, on `pool` (null: the calling thread), with `scratch` as workspace.
+  void RunImage(int64_t n, const float* x, const float* w, const float* bias, float* y,
+                float* scratch, ThreadPool* pool) const {
+    float* packed = scratch;
+    float* planes = packed + packed_floats_;
+    const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
+    const int64_t hw = p_.out_size(), nr = info_.nr, panels = (hw + nr - 1) / nr;
+    const bool prefill = bias != nullptr && native_act_.has_value();
+    for (int64_t g = 0; g < p_.group; ++g) {
+      const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
+      float* yg = y + (n * p_.out_c + g * mg) * hw;
+      const float* bg = bias != nullptr ? bias + g * mg : nullptr;
+      if (!p_.pointwise()) {
+        ParallelFor(pool, cg, [&](int64_t begin, int64_t end) {
+          FillPhasePlanes(p_, layout_, xg, begin, end, planes);
+        });
+      }
+      ParallelFor(pool, panels, [&](int64_t begin, int64_t end) {
+        if (p_.pointwise()) {
+          PackPointwisePanels(p_, xg, row_off_.data(), nr, begin, end, packed);
+        } else {
+          PackIm2ColPanels(p_, layout_, planes, row_off_.data(), nr, begin, end, packed);
+        }
+        if (prefill) {
+          const int64_t j0 = begin * nr, j1 = std::min(end * nr, hw);
+          for (int64_t r = 0; r < mg; ++r) std::fill(yg + r * hw + j0, yg + r * hw + j1, bg[r]);
+        }
+      });
+      GemmPacked(info_, mg, hw, k, w + g * mg * k, k, packed, nullptr, yg, hw,
+                 native_act_.value_or(Activation::kNone), pool, prefill);
+      if (!native_act_.has_value()) BiasActivation(p_.act, bg, yg, mg, hw, hw, pool);
+    }
+  }
+
   ConvParams p_;
   GemmKernelInfo info_;
   PhaseLayout layout_;
