@@ -97,6 +97,9 @@ class Refitter {
  private:
   // The set Apply builds on: the variant's, or the default set for a new variant.
   std::shared_ptr<const engine::WeightSet> StartSet(bool* exists) const;
+  // What is wrong with setting `name` to `value` ("" when nothing); `index` gets its source
+  // index (-1 when unknown).
+  std::string Problem(const std::string& name, const TensorView& value, int32_t* index) const;
   // Missing() as source indices, ascending.
   std::vector<int32_t> MissingIndices() const;
 

@@ -48,20 +48,26 @@ const WeightPrototype* Refitter::FindWeight(const std::string& name) const {
   return i < 0 ? nullptr : &prototypes_[size_t(i)];
 }
 
-Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
-  const int32_t index = engine_->FindSource(name);
-  if (index < 0) {
-    return NotFound(engine_->label() + ": weight '" + name +
-                    "' is not a refittable weight of this engine" +
-                    (prototypes_.empty() ? std::string(" (a static engine has none)") : ""));
+std::string Refitter::Problem(const std::string& name, const TensorView& value,
+                              int32_t* index) const {
+  *index = engine_->FindSource(name);
+  const std::string where = engine_->label() + ": weight '" + name + "'";
+  if (*index < 0) {
+    return where + " is not a refittable weight of this engine" +
+           (prototypes_.empty() ? std::string(" (a static engine has none)") : "");
   }
-  const engine::SourcePrototype& proto = engine_->plan().sources[size_t(index)];
+  const engine::SourcePrototype& proto = engine_->plan().sources[size_t(*index)];
   if (value.dtype() != proto.dtype || value.shape() != proto.shape) {
-    return InvalidArgument(engine_->label() + ": weight '" + name +
-                           "': " + proto.Mismatch(value.dtype(), value.shape()));
+    return where + ": " + proto.Mismatch(value.dtype(), value.shape());
   }
-  if (value.data() == nullptr && value.nbytes() > 0) {
-    return InvalidArgument(engine_->label() + ": weight '" + name + "' has no data");
+  if (value.data() == nullptr && value.nbytes() > 0) return where + " has no data";
+  return "";
+}
+
+Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
+  int32_t index = -1;
+  if (std::string problem = Problem(name, value, &index); !problem.empty()) {
+    return index < 0 ? NotFound(problem) : InvalidArgument(problem);
   }
   const size_t i = size_t(index);
   owned_[i] = nullptr;
@@ -87,19 +93,8 @@ Status Refitter::SetWeights(const std::map<std::string, TensorView>& weights) {
   std::string problems;
   int count = 0;
   for (const auto& [name, view] : weights) {
-    const int32_t index = engine_->FindSource(name);
-    std::string problem;
-    if (index < 0) {
-      problem = engine_->label() + ": weight '" + name +
-                "' is not a refittable weight of this engine" +
-                (prototypes_.empty() ? std::string(" (a static engine has none)") : "");
-    } else if (std::string m =
-                   engine_->plan().sources[size_t(index)].Mismatch(view.dtype(), view.shape());
-               !m.empty()) {
-      problem = engine_->label() + ": weight '" + name + "': " + m;
-    } else if (view.data() == nullptr && view.nbytes() > 0) {
-      problem = engine_->label() + ": weight '" + name + "' has no data";
-    }
+    int32_t index = -1;
+    const std::string problem = Problem(name, view, &index);
     if (!problem.empty() && ++count <= 20) problems += "\n  " + problem;
   }
   if (count > 0) {
