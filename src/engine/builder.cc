@@ -262,11 +262,11 @@ class Builder {
     for (size_t l = 0; l < plan.layers.size() && l < aliases_input_.size(); ++l) {
       if (!aliases_input_[l]) continue;
       const int32_t in = plan.layers[l].inputs[0].index, out = plan.layers[l].outputs[0];
+      const int32_t r = root[in];  // chains (Unsqueeze then Reshape) join the first buffer
       if (plan.values[in].dynamic || plan.values[out].dynamic ||
-          requests[in].bytes != requests[out].bytes) {
+          requests[r].bytes != requests[out].bytes) {
         continue;
       }
-      const int32_t r = root[in];
       root[out] = r;
       requests[r].first = std::min(requests[r].first, requests[out].first);
       requests[r].last = std::max(requests[r].last, requests[out].last);

@@ -255,6 +255,50 @@ TEST(EngineTest, TinyCnnArenaNeverOverlapsLiveValues) {
   EXPECT_GE(p.arena_bytes, live_sum_max);
 }
 
+// A chain of shape-only layers (Reshape, Flatten, Unsqueeze) shares one buffer with the value it
+// starts from, and outputs still match the reference; a graph output at the end of the chain too.
+TEST(EngineTest, ShapeOnlyChainsShareOneBuffer) {
+  ir::Graph g;
+  g.name = "chain";
+  g.opset = 17;
+  AddInput(g, "x", {2, 3, 4});
+  g.nodes.push_back(MakeNode("Relu", {"x"}, {"r"}, "relu"));
+  ir::Node shape = MakeNode("Constant", {}, {"shape"}, "shape_const");
+  shape.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 12, 1})));
+  g.nodes.push_back(std::move(shape));
+  g.nodes.push_back(MakeNode("Reshape", {"r", "shape"}, {"a"}, "reshape"));
+  g.nodes.push_back(MakeNode("Flatten", {"a"}, {"b"}, "flatten"));
+  ir::Node axes = MakeNode("Constant", {}, {"axes"}, "axes_const");
+  axes.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{1}, {0})));
+  g.nodes.push_back(std::move(axes));
+  g.nodes.push_back(MakeNode("Unsqueeze", {"b", "axes"}, {"c"}, "unsqueeze"));
+  g.nodes.push_back(MakeNode("Sigmoid", {"c"}, {"out"}, "sigmoid"));
+  AddOutput(g, "out");
+  AddOutput(g, "c");
+  auto built = BuildEngine(passes::testing::CloneGraph(g), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  const Plan& p = built->plan;
+  int64_t relu_offset = -1;
+  int aliased = 0;
+  for (const PlanLayer& layer : p.layers) {
+    if (layer.node.name == "relu") relu_offset = p.values[layer.outputs[0]].offset;
+  }
+  for (const PlanLayer& layer : p.layers) {
+    if (layer.tactic != "reshape/alias") continue;
+    ++aliased;
+    EXPECT_EQ(p.values[layer.outputs[0]].offset, relu_offset) << layer.node.name;
+  }
+  EXPECT_EQ(aliased, 3);
+  auto e = Engine::FromBuild(std::move(built).value());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  TensorMap in;
+  in.emplace("x", RandomTensor(Shape{2, 3, 4}, 5));
+  const TensorMap want = Reference(g, in), got = RunOk(**e, in);
+  ExpectClose(want, got);  // the sigmoid is a vector approximation
+  ASSERT_EQ(got.count("c"), 1u);
+  EXPECT_EQ(std::memcmp(got.at("c").data(), want.at("c").data(), want.at("c").nbytes()), 0);
+}
+
 // Several threads run one engine at once (each with its own input); every output must equal the
 // single-threaded run bit for bit. Also run under ThreadSanitizer (label "concurrency").
 void RunConcurrently(const Engine& e, int threads, int runs_each) {
