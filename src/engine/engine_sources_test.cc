@@ -1,7 +1,11 @@
 // Kept source weights: the sources section round trip, its checks at load, and modes.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "engine/engine.h"
 #include "engine/engine_file.h"
@@ -26,10 +30,24 @@ bool SameBytes(const Tensor& a, const Tensor& b) {
 TEST(EngineSources, KeptSourcesRoundTripBitExactAndOnlyWhenAsked) {
   const ir::Graph g = HandGraph();
   std::string plain_bytes, kept_bytes;
-  auto plain = BuildAndLoad(g, FastOptions(), &plain_bytes);
-  auto kept = BuildAndLoad(g, KeepSources(), &kept_bytes);
+  // One timing cache for both builds, so the second picks the first's tactics and the
+  // outputs below can be compared bit for bit.
+  const std::string timing =
+      ::testing::TempDir() + "/refit_sources_timing_" + std::to_string(getpid()) + ".json";
+  std::remove(timing.c_str());
+  BuildOptions plain_options = FastOptions();
+  plain_options.timing_cache_path = timing;
+  BuildOptions kept_options = KeepSources();
+  kept_options.timing_cache_path = timing;
+  auto plain = BuildAndLoad(g, plain_options, &plain_bytes);
+  auto kept = BuildAndLoad(g, kept_options, &kept_bytes);
+  std::remove(timing.c_str());
   ASSERT_NE(plain, nullptr);
   ASSERT_NE(kept, nullptr);
+  ASSERT_EQ(plain->plan().layers.size(), kept->plan().layers.size());
+  for (size_t i = 0; i < plain->plan().layers.size(); ++i) {
+    ASSERT_EQ(plain->plan().layers[i].tactic, kept->plan().layers[i].tactic) << "layer " << i;
+  }
   EXPECT_EQ(plain->kept_sources(), nullptr);
   auto sources = kept->kept_sources();
   ASSERT_NE(sources, nullptr);
