@@ -25,6 +25,7 @@ constexpr Shape kShapes[] = {
     {"256^3", 256, 256, 256},
     {"1024^3", 1024, 1024, 1024},
     {"conv3136x64x576", 3136, 64, 576},  // ResNet-style 3x3 conv, 56x56, 64 channels, im2col
+    {"conv64x3136x576", 64, 3136, 576},  // the same as conv_gemm runs it: weights as A
 };
 
 std::vector<float> RandomVector(size_t count, uint32_t seed) {

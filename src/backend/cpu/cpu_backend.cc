@@ -15,54 +15,77 @@ class CpuBackend : public backend::Backend {
   std::string name() const override { return "cpu"; }
   std::vector<std::unique_ptr<backend::Tactic>> Tactics(
       const backend::LayerDesc& layer) const override {
-    return List(layer, {});
+    TacticList out;
+    if (!Static(layer)) return out;
+    for (const Adder& add : kAdders) add(layer, &out, {});
+    DropUnseenThreads(&out);
+    return out;
   }
 
-  // Only the named tactic's family is listed: an engine load looks up one tactic per layer.
+  // An engine load looks up one tactic per layer: the families are asked in turn (the
+  // convolution and GEMM ones list only the named tactic's sub-family) until one has it.
   StatusOr<std::unique_ptr<backend::Tactic>> FindTactic(const backend::LayerDesc& layer,
                                                         const std::string& name) const override {
     const std::string_view family = std::string_view(name).substr(0, name.find('/'));
-    for (std::unique_ptr<backend::Tactic>& t : List(layer, family)) {
-      if (t->name() == name) return std::move(t);
+    if (Static(layer)) {
+      TacticList out;
+      for (const Adder& add : kAdders) {
+        add(layer, &out, family);
+        DropUnseenThreads(&out);
+        for (std::unique_ptr<backend::Tactic>& t : out) {
+          if (t->name() == name) return std::move(t);
+        }
+        out.clear();
+      }
     }
     return NotFound(layer.Label() + ": backend 'cpu' has no tactic '" + name +
                     "' for this layer on this machine");
   }
 
  private:
-  static TacticList List(const backend::LayerDesc& layer, std::string_view family) {
-    TacticList out;
-    // Dynamic shapes are the reference backend's alone.
+  using Adder = void (*)(const backend::LayerDesc&, TacticList*, std::string_view);
+  template <void (*F)(const backend::LayerDesc&, TacticList*)>
+  static void Plain(const backend::LayerDesc& layer, TacticList* out, std::string_view) {
+    F(layer, out);
+  }
+  static constexpr Adder kAdders[] = {
+      &AddConvTactics,
+      &AddGemmTactics,
+      &Plain<AddPoolTactics>,
+      &Plain<AddElementwiseTactics>,
+      &Plain<AddNormTactics>,
+      &Plain<AddSoftmaxTactics>,
+      &Plain<AddResizeTactics>,
+      &Plain<AddPadTactics>,
+      &Plain<AddConcatTactics>,
+      &Plain<AddSliceTactics>,
+      &Plain<AddTransposeTactics>,
+      &Plain<AddReshapeTactics>,
+      &Plain<AddSplitTactics>,
+      &Plain<AddGatherTactics>,
+      &Plain<AddReduceTactics>,
+  };
+
+  // Dynamic shapes are the reference backend's alone.
+  static bool Static(const backend::LayerDesc& layer) {
     for (const backend::TensorDesc& d : layer.inputs) {
-      if (d.dynamic) return out;
+      if (d.dynamic) return false;
     }
     for (const backend::TensorDesc& d : layer.outputs) {
-      if (d.dynamic) return out;
+      if (d.dynamic) return false;
     }
-    AddConvTactics(layer, &out, family);
-    AddGemmTactics(layer, &out, family);
-    AddPoolTactics(layer, &out);
-    AddElementwiseTactics(layer, &out);
-    AddNormTactics(layer, &out);
-    AddSoftmaxTactics(layer, &out);
-    AddResizeTactics(layer, &out);
-    AddPadTactics(layer, &out);
-    AddConcatTactics(layer, &out);
-    AddSliceTactics(layer, &out);
-    AddTransposeTactics(layer, &out);
-    AddReshapeTactics(layer, &out);
-    AddSplitTactics(layer, &out);
-    AddGatherTactics(layer, &out);
-    AddReduceTactics(layer, &out);
+    return true;
+  }
+
+  static void DropUnseenThreads([[maybe_unused]] TacticList* out) {
 #if defined(__SANITIZE_THREAD__)
     // oneDNN (OpenMP) and OpenBLAS run threads ThreadSanitizer cannot see into, so it reports
     // their scratch and output writes as races. TSan builds test our own kernels only.
-    std::erase_if(out, [](const std::unique_ptr<backend::Tactic>& t) {
+    std::erase_if(*out, [](const std::unique_ptr<backend::Tactic>& t) {
       const std::string name = t->name();
       return name.find("dnnl") != std::string::npos || name.find("openblas") != std::string::npos;
     });
 #endif
-    return out;
   }
 };
 

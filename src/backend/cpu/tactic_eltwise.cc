@@ -231,12 +231,10 @@ std::optional<ir::EwProgram> EltwiseProgramFor(const backend::LayerDesc& layer) 
   if (node.outputs.size() != 1 || layer.outputs.size() != 1 ||
       layer.outputs[0].dtype != DataType::kF32 || node.attrs.Has(ir::kActivationAttr))
     return std::nullopt;
-  StatusOr<ir::EwProgram> p = InvalidArgument("");
-  if (node.domain == ir::kRefitDomain && node.op_type == ir::kFusedElementwiseOp) {
-    p = ir::GetEwProgram(node);
-  } else if (node.domain.empty() && ir::EwOpFromOnnx(node.op_type)) {
-    p = ir::ProgramForNode(node, layer.opset);
-  }
+  const bool fused = node.domain == ir::kRefitDomain && node.op_type == ir::kFusedElementwiseOp;
+  if (!fused && !(node.domain.empty() && ir::EwOpFromOnnx(node.op_type))) return std::nullopt;
+  StatusOr<ir::EwProgram> p =
+      fused ? ir::GetEwProgram(node) : ir::ProgramForNode(node, layer.opset);
   if (!p.ok()) return std::nullopt;
   // Every present input f32 and broadcasting exactly to the planned output.
   Shape shape;

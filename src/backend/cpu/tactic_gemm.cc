@@ -1,8 +1,11 @@
 // Gemm and MatMul tactics: our packed GEMM (one tactic per micro-kernel), OpenBLAS and oneDNN.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
@@ -121,9 +124,10 @@ class PackedGemmKernel : public backend::Kernel {
 
 class PackedGemmTactic : public backend::Tactic {
  public:
-  PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info) : g_(g), info_(info) {}
+  PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info, std::string name)
+      : g_(g), info_(info), name_(std::move(name)) {}
 
-  std::string name() const override { return "gemm_packed/" + info_.Name(); }
+  std::string name() const override { return name_; }
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
 
   bool KeepsWeightLayout(size_t input) const override {
@@ -224,21 +228,39 @@ class PackedGemmTactic : public backend::Tactic {
  private:
   GemmLayer g_;
   GemmKernelInfo info_;
+  std::string name_;
 };
+
+// The kernels this CPU runs, with their tactic names: listed once (every layer of every engine
+// load lists them).
+struct NamedKernel {
+  GemmKernelInfo info;
+  std::string name;
+};
+const std::vector<NamedKernel>& NamedKernels() {
+  static const std::vector<NamedKernel> kernels = [] {
+    std::vector<NamedKernel> v;
+    for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+      v.push_back(NamedKernel{info, "gemm_packed/" + info.Name()});
+    }
+    return v;
+  }();
+  return kernels;
+}
 
 }  // namespace
 
 std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
                                                       const GemmKernelInfo& info) {
-  return std::make_unique<PackedGemmTactic>(g, info);
+  return std::make_unique<PackedGemmTactic>(g, info, "gemm_packed/" + info.Name());
 }
 
 void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
   const std::optional<GemmLayer> g = ParseGemmLayer(layer);
   if (!g) return;
   if (family.empty() || family == "gemm_packed") {
-    for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
-      out->push_back(MakePackedGemmTactic(*g, info));
+    for (const NamedKernel& k : NamedKernels()) {
+      out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.name));
     }
   }
   if (family.empty() || family == "gemm_openblas") out->push_back(MakeOpenBlasGemmTactic(*g));
