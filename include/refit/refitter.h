@@ -100,6 +100,8 @@ class Refitter {
   // What is wrong with setting `name` to `value` ("" when nothing); `index` gets its source
   // index (-1 when unknown).
   std::string Problem(const std::string& name, const TensorView& value, int32_t* index) const;
+  // Records source `index` (checked by Problem) as set to `value`, kept alive by `owned` if any.
+  void Store(int32_t index, const TensorView& value, std::shared_ptr<const Tensor> owned);
   // Missing() as source indices, ascending.
   std::vector<int32_t> MissingIndices() const;
 

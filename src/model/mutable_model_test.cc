@@ -47,6 +47,13 @@ MutableModelOptions Fast(const std::string& cache = "") {
   return o;
 }
 
+// The cache directory only: the process's memory tier bypassed, as a new process would be.
+MutableModelOptions DiskOnly(const std::string& cache) {
+  MutableModelOptions o = Fast(cache);
+  o.memory_tier = false;
+  return o;
+}
+
 // The oracle: the reference executor on the ONNX graph with `edit` applied to its weights.
 template <typename F>
 TensorMap Oracle(const TensorMap& inputs, F edit) {
@@ -160,9 +167,7 @@ TEST(MutableModelTest, OtherShapesGetTheirOwnEngineAndTheCacheServesOtherProcess
   const TensorMap a1 = RunOk(*m, in1, RunPath::kRefit);
   // Another model object (a new process would do the same): both shapes come from the cache,
   // refitted with ITS weights (the base here).
-  MutableModelOptions disk_only = Fast(dir.path());
-  disk_only.memory_tier = false;
-  auto other = MutableModel::Open(kModel, disk_only).value();
+  auto other = MutableModel::Open(kModel, DiskOnly(dir.path())).value();
   RunInfo hit;
   ExpectBitEqual(base1, RunOk(*other, in1, RunPath::kCacheHit, &hit));
   EXPECT_EQ(hit.cache_tier, "disk");
@@ -176,9 +181,8 @@ TEST(MutableModelTest, OtherShapesGetTheirOwnEngineAndTheCacheServesOtherProcess
 
 TEST(MutableModelTest, KeepsAtMostMaxEnginesAndBringsDroppedOnesBackFromTheCache) {
   TestTempDir dir;
-  MutableModelOptions options = Fast(dir.path());
+  MutableModelOptions options = DiskOnly(dir.path());  // the directory's entries
   options.max_engines = 2;
-  options.memory_tier = false;  // the directory's entries, not the process's shared engines
   auto m = MutableModel::Open(kModel, options).value();
   const TensorMap in1 = Inputs(1), in2 = Inputs(2), in3 = Inputs(3);
   RunOk(*m, in1, RunPath::kRebuild);
@@ -248,9 +252,7 @@ TEST(MutableModelTest, ModelsOfOneProcessShareEnginesButNotWeights) {
   tb.join();
   EXPECT_EQ(bad.load(), 0);
   // A model that asks for the directory gets the entry the first model stored.
-  MutableModelOptions disk_only = Fast(dir.path());
-  disk_only.memory_tier = false;
-  auto c = MutableModel::Open(kModel, disk_only).value();
+  auto c = MutableModel::Open(kModel, DiskOnly(dir.path())).value();
   RunInfo info_c;
   ExpectBitEqual(base, RunOk(*c, in, RunPath::kCacheHit, &info_c));
   EXPECT_EQ(info_c.cache_tier, "disk");

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "base/thread_pool.h"
 #include "engine/engine.h"
@@ -51,17 +52,29 @@ const WeightPrototype* Refitter::FindWeight(const std::string& name) const {
 std::string Refitter::Problem(const std::string& name, const TensorView& value,
                               int32_t* index) const {
   *index = engine_->FindSource(name);
-  const std::string where = engine_->label() + ": weight '" + name + "'";
+  // Built only for an error: this runs for every weight of every refit.
+  const auto where = [&] { return engine_->label() + ": weight '" + name + "'"; };
   if (*index < 0) {
-    return where + " is not a refittable weight of this engine" +
+    return where() + " is not a refittable weight of this engine" +
            (prototypes_.empty() ? std::string(" (a static engine has none)") : "");
   }
   const engine::SourcePrototype& proto = engine_->plan().sources[size_t(*index)];
   if (value.dtype() != proto.dtype || value.shape() != proto.shape) {
-    return where + ": " + proto.Mismatch(value.dtype(), value.shape());
+    return where() + ": " + proto.Mismatch(value.dtype(), value.shape());
   }
-  if (value.data() == nullptr && value.nbytes() > 0) return where + " has no data";
+  if (value.data() == nullptr && value.nbytes() > 0) return where() + " has no data";
   return "";
+}
+
+void Refitter::Store(int32_t index, const TensorView& value, std::shared_ptr<const Tensor> owned) {
+  const size_t i = size_t(index);
+  owned_[i] = std::move(owned);
+  pending_[i] =
+      Tensor::Wrap(value.dtype(), value.shape(), const_cast<void*>(value.data()), nullptr);
+  if (!is_set_[i]) {
+    is_set_[i] = 1;
+    set_.push_back(index);
+  }
 }
 
 Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
@@ -69,22 +82,19 @@ Status Refitter::SetWeight(const std::string& name, const TensorView& value) {
   if (std::string problem = Problem(name, value, &index); !problem.empty()) {
     return index < 0 ? NotFound(problem) : InvalidArgument(problem);
   }
-  const size_t i = size_t(index);
-  owned_[i] = nullptr;
-  pending_[i] =
-      Tensor::Wrap(value.dtype(), value.shape(), const_cast<void*>(value.data()), nullptr);
-  if (!is_set_[i]) {
-    is_set_[i] = 1;
-    set_.push_back(index);
-  }
+  Store(index, value, nullptr);
   return Status::Ok();
 }
 
 Status Refitter::SetWeight(const std::string& name, std::shared_ptr<const Tensor> value) {
   if (value == nullptr)
     return InvalidArgument(engine_->label() + ": weight '" + name + "' is null");
-  REFIT_RETURN_IF_ERROR(SetWeight(name, value->view()));
-  owned_[size_t(engine_->FindSource(name))] = std::move(value);
+  int32_t index = -1;
+  const TensorView view = value->view();
+  if (std::string problem = Problem(name, view, &index); !problem.empty()) {
+    return index < 0 ? NotFound(problem) : InvalidArgument(problem);
+  }
+  Store(index, view, std::move(value));
   return Status::Ok();
 }
 
@@ -92,16 +102,20 @@ Status Refitter::SetWeights(const std::map<std::string, TensorView>& weights) {
   // Check everything first, so a bad entry sets nothing.
   std::string problems;
   int count = 0;
+  std::vector<int32_t> indices;
+  indices.reserve(weights.size());
   for (const auto& [name, view] : weights) {
     int32_t index = -1;
     const std::string problem = Problem(name, view, &index);
     if (!problem.empty() && ++count <= 20) problems += "\n  " + problem;
+    indices.push_back(index);
   }
   if (count > 0) {
     return InvalidArgument(std::to_string(count) + " weight(s) do not fit " + engine_->label() +
                            ":" + problems + (count > 20 ? "\n  ..." : ""));
   }
-  for (const auto& [name, view] : weights) REFIT_RETURN_IF_ERROR(SetWeight(name, view));
+  size_t k = 0;
+  for (const auto& entry : weights) Store(indices[k++], entry.second, nullptr);
   return Status::Ok();
 }
 

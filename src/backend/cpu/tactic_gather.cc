@@ -37,13 +37,11 @@ class GatherKernel : public backend::Kernel {
     }
     std::vector<int64_t> idx(size_t(s_.count));
     for (int64_t j = 0; j < s_.count; ++j) {
-      int64_t v = s_.index_dtype == DataType::kI64 ? indices.data_as<int64_t>()[j]
-                                                   : int64_t(indices.data_as<int32_t>()[j]);
-      if (v < 0) v += s_.axis_dim;
+      const int64_t given = s_.index_dtype == DataType::kI64
+                                ? indices.data_as<int64_t>()[j]
+                                : int64_t(indices.data_as<int32_t>()[j]);
+      const int64_t v = given < 0 ? given + s_.axis_dim : given;
       if (v < 0 || v >= s_.axis_dim) {
-        const int64_t given = s_.index_dtype == DataType::kI64
-                                  ? indices.data_as<int64_t>()[j]
-                                  : int64_t(indices.data_as<int32_t>()[j]);
         return InvalidArgument(s_.label + ": index " + std::to_string(given) + " (element " +
                                std::to_string(j) + ") is out of range for a dimension of " +
                                std::to_string(s_.axis_dim));

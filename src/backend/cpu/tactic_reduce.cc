@@ -1,10 +1,10 @@
 // Reduce tactic ("reduce/rows") for ReduceSum, ReduceMean, ReduceMax and ReduceMin on f32. The
-// axes (the attribute, or the `axes` input read at every run) are checked against the planned
-// output shape. When the reduced axes are one block of adjacent axes (the usual case: the last
-// axis, or H and W), the input is [outer, R, inner]: each output row folds R rows of `inner`
-// contiguous floats, or, with inner == 1, one contiguous run of R floats in eight lanes. Other
-// axis sets fold element by element. Sums accumulate in f32 (within 1e-5 of the reference's
-// double sums on the conformance cases); max and min are exact.
+// axes are checked against the planned output shape and planned: the attribute's once, when the
+// kernel is made; an `axes` input's at every run. When the reduced axes are one block of adjacent
+// axes (the usual case: the last axis, or H and W), the input is [outer, R, inner]: each output row
+// folds R rows of `inner` contiguous floats, or, with inner == 1, one contiguous run of R floats in
+// eight lanes. Other axis sets fold element by element. Sums accumulate in f32 (within 1e-5 of the
+// reference's double sums on the conformance cases); max and min are exact.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -65,72 +65,98 @@ float FoldRun(Fold f, const float* x, int64_t n) {
   return r;
 }
 
+// What a set of axes does to the planned shapes: checked once, at instantiation when the axes are
+// the attribute, at every run when they are an input.
+struct ReducePlan {
+  bool copy = false;  // noop_with_empty_axes with no axes, or no axis reduced
+  std::vector<bool> reduced;
+  int64_t group = 1;              // input elements per output element
+  int64_t first = -1, last = -1;  // the reduced axes, when `block`
+  bool block = true;              // the reduced axes are adjacent
+  float scale = 1.0f;
+};
+
+StatusOr<ReducePlan> PlanReduce(const ReduceSpec& s, const std::vector<int64_t>& axes) {
+  const int64_t rank = int64_t(s.in_dims.size());
+  ReducePlan p;
+  if (axes.empty() && s.noop_with_empty_axes) {
+    if (s.out_dims != s.in_dims) return InvalidArgument(s.label + ": planned another shape");
+    p.copy = true;
+    return p;
+  }
+  p.reduced.assign(size_t(rank), axes.empty());
+  for (int64_t a : axes) {
+    const int64_t n = a < 0 ? a + rank : a;
+    if (n < 0 || n >= rank || p.reduced[size_t(n)]) {
+      return InvalidArgument(s.label + ": bad axis " + std::to_string(a));
+    }
+    p.reduced[size_t(n)] = true;
+  }
+  std::vector<int64_t> out_dims;
+  for (int64_t a = 0; a < rank; ++a) {
+    if (!p.reduced[size_t(a)]) {
+      out_dims.push_back(s.in_dims[size_t(a)]);
+    } else {
+      p.group *= s.in_dims[size_t(a)];
+      if (s.keepdims) out_dims.push_back(1);
+    }
+  }
+  if (out_dims != s.out_dims) {
+    return InvalidArgument(s.label + ": the axes give shape " + internal::DimsString(out_dims) +
+                           ", not the planned " + internal::DimsString(s.out_dims));
+  }
+  p.scale = s.fold == Fold::kMean && p.group > 0 ? 1.0f / float(p.group) : 1.0f;
+  for (int64_t a = 0; a < rank; ++a) {
+    if (!p.reduced[size_t(a)]) continue;
+    if (p.first < 0) p.first = a;
+    p.block = p.block && (p.last < 0 || p.last == a - 1);
+    p.last = a;
+  }
+  p.copy = p.first < 0;  // nothing reduced (no axis of the listed ones)
+  return p;
+}
+
 class ReduceKernel : public backend::Kernel {
  public:
-  explicit ReduceKernel(ReduceSpec spec) : s_(std::move(spec)) {}
+  explicit ReduceKernel(ReduceSpec spec)
+      : s_(std::move(spec)),
+        fixed_(s_.axes_from_input ? StatusOr<ReducePlan>(ReducePlan{})
+                                  : PlanReduce(s_, s_.attr_axes)) {}
 
   Status Run(const backend::KernelIo& io) const override {
     if (io.inputs.empty() || io.inputs[0] == nullptr || io.outputs.empty() ||
         io.outputs[0] == nullptr) {
       return InvalidArgument(s_.label + ": expected one input and one output");
     }
-    std::vector<int64_t> axes = s_.attr_axes;
-    if (s_.axes_from_input) {
-      axes.clear();
-      if (const Tensor* t = internal::NonEmptyInput(io, 1)) {
-        std::optional<std::vector<int64_t>> v = internal::ReadIndices(*t);
-        if (!v) return InvalidArgument(s_.label + ": axes are not integers");
-        axes = std::move(*v);
-      }
+    if (!s_.axes_from_input) {
+      REFIT_RETURN_IF_ERROR(fixed_.status());
+      return Reduce(*fixed_, io);
     }
+    std::vector<int64_t> axes;
+    if (const Tensor* t = internal::NonEmptyInput(io, 1)) {
+      std::optional<std::vector<int64_t>> v = internal::ReadIndices(*t);
+      if (!v) return InvalidArgument(s_.label + ": axes are not integers");
+      axes = std::move(*v);
+    }
+    REFIT_ASSIGN_OR_RETURN(const ReducePlan plan, PlanReduce(s_, axes));
+    return Reduce(plan, io);
+  }
+
+ private:
+  Status Reduce(const ReducePlan& p, const backend::KernelIo& io) const {
     const int64_t rank = int64_t(s_.in_dims.size());
     const float* x = io.inputs[0]->data_as<float>();
     float* y = io.outputs[0]->mutable_data_as<float>();
-    if (axes.empty() && s_.noop_with_empty_axes) {
-      if (s_.out_dims != s_.in_dims) return InvalidArgument(s_.label + ": planned another shape");
+    if (p.copy) {
       std::memcpy(y, x, io.inputs[0]->nbytes());
       return Status::Ok();
     }
-    std::vector<bool> reduced(size_t(rank), axes.empty());
-    for (int64_t a : axes) {
-      const int64_t n = a < 0 ? a + rank : a;
-      if (n < 0 || n >= rank || reduced[size_t(n)]) {
-        return InvalidArgument(s_.label + ": bad axis " + std::to_string(a));
-      }
-      reduced[size_t(n)] = true;
-    }
-    std::vector<int64_t> out_dims;
-    int64_t group = 1;
-    for (int64_t a = 0; a < rank; ++a) {
-      if (!reduced[size_t(a)]) {
-        out_dims.push_back(s_.in_dims[size_t(a)]);
-      } else {
-        group *= s_.in_dims[size_t(a)];
-        if (s_.keepdims) out_dims.push_back(1);
-      }
-    }
-    if (out_dims != s_.out_dims) {
-      return InvalidArgument(s_.label + ": the axes give shape " + internal::DimsString(out_dims) +
-                             ", not the planned " + internal::DimsString(s_.out_dims));
-    }
-    const float scale = s_.fold == Fold::kMean && group > 0 ? 1.0f / float(group) : 1.0f;
-    // One block of adjacent reduced axes [first, last]?
-    int64_t first = -1, last = -1;
-    bool block = true;
-    for (int64_t a = 0; a < rank; ++a) {
-      if (!reduced[size_t(a)]) continue;
-      if (first < 0) first = a;
-      block = block && (last < 0 || last == a - 1);
-      last = a;
-    }
-    if (first < 0) {  // nothing reduced (no axis of the listed ones): a copy
-      std::memcpy(y, x, io.inputs[0]->nbytes());
-      return Status::Ok();
-    }
-    if (block) {
+    const int64_t group = p.group;
+    const float scale = p.scale;
+    if (p.block) {
       int64_t outer = 1, inner = 1;
-      for (int64_t a = 0; a < first; ++a) outer *= s_.in_dims[size_t(a)];
-      for (int64_t a = last + 1; a < rank; ++a) inner *= s_.in_dims[size_t(a)];
+      for (int64_t a = 0; a < p.first; ++a) outer *= s_.in_dims[size_t(a)];
+      for (int64_t a = p.last + 1; a < rank; ++a) inner *= s_.in_dims[size_t(a)];
       const int64_t bytes = outer * group * inner * int64_t(sizeof(float));
       internal::ParallelRows(io.pool, outer, bytes, [&](int64_t begin, int64_t end) {
         for (int64_t o = begin; o < end; ++o) {
@@ -157,7 +183,7 @@ class ReduceKernel : public backend::Kernel {
     std::fill_n(y, n_out, Identity(s_.fold));
     std::vector<int64_t> out_stride(size_t(rank), 0);
     for (int64_t a = rank - 1, stride = 1; a >= 0; --a) {
-      if (reduced[size_t(a)]) continue;
+      if (p.reduced[size_t(a)]) continue;
       out_stride[size_t(a)] = stride;
       stride *= s_.in_dims[size_t(a)];
     }
@@ -179,8 +205,8 @@ class ReduceKernel : public backend::Kernel {
     return Status::Ok();
   }
 
- private:
   ReduceSpec s_;
+  StatusOr<ReducePlan> fixed_;  // the attribute axes' plan (unused with an axes input)
 };
 
 std::optional<ReduceSpec> ParseReduce(const backend::LayerDesc& layer) {

@@ -1,6 +1,7 @@
 // Conformance of the Reduce tactic against the reference executor: sums and means within 1e-5
 // (f32 against double accumulation), max and min bit for bit; axes as attribute or input, kept or
-// dropped, adjacent or not, all or none, sizes large enough for threads.
+// dropped, adjacent or not, all or none, sizes large enough for threads; an axes input that
+// disagrees with the plan fails the run.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,8 +67,8 @@ TEST(TacticReduce, OtherAxisSetsAllAndNone) {
   const Shape x({4, 3, 6, 5});
   Check({.op = "ReduceSum", .x = x, .axes = {0, 2}, .axes_input = true});
   Check({.op = "ReduceMax", .x = x, .axes = {1, 3}, .keepdims = 0});
-  Check({.op = "ReduceMean", .x = x});                      // every axis
-  Check({.op = "ReduceSum", .x = x, .axes_input = false});  // every axis, no axes input
+  Check({.op = "ReduceMean", .x = x, .axes = {}});                      // every axis
+  Check({.op = "ReduceSum", .x = x, .axes = {}, .axes_input = false});  // every axis, no axes input
   Check({.op = "ReduceSum", .x = x, .axes = {}, .axes_input = true, .noop = 1});  // identity
 }
 
@@ -75,6 +76,25 @@ TEST(TacticReduce, LargeEnoughForThreads) {
   Check({.op = "ReduceMean", .x = Shape({8, 96, 28, 28}), .axes = {2, 3}});
   Check({.op = "ReduceMax", .x = Shape({64, 1000}), .axes = {1}});
   Check({.op = "ReduceSum", .x = Shape({64, 300, 8}), .axes = {1}, .axes_input = true});
+}
+
+TEST(TacticReduce, AxesInputThatDisagreesWithThePlanFailsTheRun) {
+  const ReduceCase r{.op = "ReduceSum", .x = Shape({2, 3, 4}), .axes = {1}, .axes_input = true};
+  const LayerCase c = MakeReduce(r);
+  std::vector<Tensor> run;
+  run.push_back(c.inputs[0].Clone());
+  run.push_back(I64s({1}));
+  ASSERT_TRUE(RunPlannedWith(c, run).ok());
+  run[1] = I64s({2});  // [2,3,1], not the planned [2,1,4]
+  StatusOr<Tensor> got = RunPlannedWith(c, run);
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("the axes give shape"), std::string::npos)
+      << got.status().message();
+  run[1] = I64s({1, -2});  // one axis twice
+  got = RunPlannedWith(c, run);
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("bad axis -2"), std::string::npos)
+      << got.status().message();
 }
 
 }  // namespace
