@@ -12,7 +12,7 @@ struct OpInfo {
   int arity;
 };
 
-constexpr std::array<OpInfo, 24> kOps = {{
+constexpr std::array<OpInfo, 30> kOps = {{
     {EwOp::kRelu, "Relu", 1},
     {EwOp::kSigmoid, "Sigmoid", 1},
     {EwOp::kTanh, "Tanh", 1},
@@ -30,6 +30,12 @@ constexpr std::array<OpInfo, 24> kOps = {{
     {EwOp::kHardSigmoid, "HardSigmoid", 3},
     {EwOp::kClip, "Clip", 3},
     {EwOp::kSoftplus, "Softplus", 1},
+    {EwOp::kElu, "Elu", 2},
+    {EwOp::kSelu, "Selu", 3},
+    {EwOp::kPRelu, "PRelu", 2},
+    {EwOp::kThresholdedRelu, "ThresholdedRelu", 2},
+    {EwOp::kSoftsign, "Softsign", 1},
+    {EwOp::kCelu, "Celu", 2},
     {EwOp::kAdd, "Add", 2},
     {EwOp::kSub, "Sub", 2},
     {EwOp::kMul, "Mul", 2},
@@ -162,16 +168,26 @@ StatusOr<EwProgram> ProgramForNode(const Node& node, int64_t opset) {
     p.constants.push_back(*v);
     return p.num_inputs + int32_t(p.constants.size()) - 1;
   };
+  if (*op == EwOp::kPRelu && opset < 7) {
+    return InvalidArgument(label() + "PRelu before opset 7 broadcasts its slope otherwise");
+  }
   EwInstr in{*op, 0, -1, -1};
   const int32_t n_in = p.num_inputs;
   auto present = [&](int i) { return i < n_in && !node.inputs[size_t(i)].empty(); };
-  if (*op == EwOp::kLeakyRelu || *op == EwOp::kHardSigmoid) {
+  if (*op == EwOp::kLeakyRelu || *op == EwOp::kHardSigmoid || *op == EwOp::kElu ||
+      *op == EwOp::kSelu || *op == EwOp::kThresholdedRelu || *op == EwOp::kCelu) {
+    // One input; the other operands are attributes (ONNX defaults).
     if (n_in != 1 || !present(0)) return InvalidArgument(label() + "expected 1 input");
     if (*op == EwOp::kLeakyRelu) {
       REFIT_ASSIGN_OR_RETURN(in.b, attr("alpha", 0.01f));
-    } else {
+    } else if (*op == EwOp::kHardSigmoid) {
       REFIT_ASSIGN_OR_RETURN(in.b, attr("alpha", 0.2f));
       REFIT_ASSIGN_OR_RETURN(in.c, attr("beta", 0.5f));
+    } else if (*op == EwOp::kSelu) {
+      REFIT_ASSIGN_OR_RETURN(in.b, attr("alpha", 1.67326319217681884765625f));
+      REFIT_ASSIGN_OR_RETURN(in.c, attr("gamma", 1.05070102214813232421875f));
+    } else {  // Elu, ThresholdedRelu, Celu
+      REFIT_ASSIGN_OR_RETURN(in.b, attr("alpha", 1.0f));
     }
   } else if (*op == EwOp::kClip) {
     if (n_in < 1 || n_in > 3 || !present(0)) return InvalidArgument(label() + "bad inputs");

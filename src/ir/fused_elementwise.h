@@ -47,6 +47,12 @@ enum class EwOp : int32_t {
   kHardSigmoid = 15,  // b: alpha, c: beta
   kClip = 16,         // b: min or -1, c: max or -1
   kSoftplus = 17,
+  kElu = 18,              // b: alpha
+  kSelu = 19,             // b: alpha, c: gamma
+  kPRelu = 20,            // b: slope (an input)
+  kThresholdedRelu = 21,  // b: alpha
+  kSoftsign = 22,
+  kCelu = 23,  // b: alpha
   kAdd = 32,
   kSub = 33,
   kMul = 34,
@@ -137,6 +143,18 @@ C EwApply(EwOp op, C a, C b, C c) {
       return std::min(std::max(a, b), c);
     case EwOp::kSoftplus:
       return a > C(0) ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a));
+    case EwOp::kElu:
+      return a < C(0) ? b * (std::exp(a) - C(1)) : a;
+    case EwOp::kSelu:
+      return a > C(0) ? c * a : c * (b * std::exp(a) - b);
+    case EwOp::kPRelu:
+      return a < C(0) ? b * a : a;
+    case EwOp::kThresholdedRelu:
+      return a > b ? a : C(0);
+    case EwOp::kSoftsign:
+      return a / (C(1) + std::abs(a));
+    case EwOp::kCelu:
+      return std::max(C(0), a) + std::min(C(0), b * (std::exp(a / b) - C(1)));
     case EwOp::kAdd:
       return a + b;
     case EwOp::kSub:

@@ -29,6 +29,12 @@ enum Op : int32_t {
   kHardSigmoid = 15,
   kClip = 16,
   kSoftplus = 17,
+  kElu = 18,
+  kSelu = 19,
+  kPRelu = 20,
+  kThresholdedRelu = 21,
+  kSoftsign = 22,
+  kCelu = 23,
   kAdd = 32,
   kSub = 33,
   kMul = 34,
@@ -208,6 +214,7 @@ bool RunVector(const EwCode& code, const EwOperand& a, const EwOperand& b, const
       });
       return true;
     case kLeakyRelu:
+    case kPRelu:  // the slope an input rather than an attribute
       Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256) {
         return _mm256_blendv_ps(x, _mm256_mul_ps(alpha, x), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
       });
@@ -215,6 +222,29 @@ bool RunVector(const EwCode& code, const EwOperand& a, const EwOperand& b, const
     case kHardSigmoid:
       Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256 beta) {
         return StdMax(zero, StdMin(one, _mm256_add_ps(_mm256_mul_ps(alpha, x), beta)));
+      });
+      return true;
+    case kElu:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256) {
+        const __m256 neg = _mm256_mul_ps(alpha, _mm256_sub_ps(Exp(x), one));
+        return _mm256_blendv_ps(x, neg, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+      });
+      return true;
+    case kSelu:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256 gamma) {
+        const __m256 neg = _mm256_mul_ps(gamma, _mm256_sub_ps(_mm256_mul_ps(alpha, Exp(x)), alpha));
+        return _mm256_blendv_ps(neg, _mm256_mul_ps(gamma, x), _mm256_cmp_ps(x, zero, _CMP_GT_OQ));
+      });
+      return true;
+    case kThresholdedRelu:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256 alpha, __m256) {
+        return _mm256_and_ps(x, _mm256_cmp_ps(x, alpha, _CMP_GT_OQ));
+      });
+      return true;
+    case kSoftsign:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
+        const __m256 abs = _mm256_andnot_ps(Set1(-0.f), x);
+        return _mm256_div_ps(x, _mm256_add_ps(one, abs));
       });
       return true;
     case kClip:

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/tactic_test_util.h"
@@ -96,7 +97,9 @@ TEST(TacticEltwiseTest, EveryStandardOperator) {
       {"Sqrt", 1, 0, 9},          {"Neg", 1, -1, 1},       {"Abs", 1, -1, 1},
       {"Reciprocal", 1, 0.5f, 3}, {"Floor", 1, -5, 5},     {"Ceil", 1, -5, 5},
       {"HardSwish", 1, -5, 5},    {"LeakyRelu", 1, -1, 1}, {"HardSigmoid", 1, -4, 4},
-      {"Softplus", 1, -10, 10},   {"Pow", 2, 0.1f, 3},
+      {"Softplus", 1, -10, 10},   {"Pow", 2, 0.1f, 3},     {"Elu", 1, -6, 3},
+      {"Selu", 1, -6, 3},         {"Celu", 1, -6, 3},      {"ThresholdedRelu", 1, -2, 3},
+      {"Softsign", 1, -9, 9},     {"PRelu", 2, -3, 3},
   };
   // Small and odd, plus one large enough to be split across threads and blocks.
   for (const std::vector<int64_t>& shape : {std::vector<int64_t>{3, 5}, {2, 3, 91, 67}}) {
@@ -108,6 +111,34 @@ TEST(TacticEltwiseTest, EveryStandardOperator) {
       if (o.inputs == 2) c.inputs.push_back(Scaled(Shape({shape.back()}), 8, 0.5f, 2.f));
       EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
     }
+  }
+}
+
+TEST(TacticEltwiseTest, AttributesAndBroadcastSlopes) {
+  // Non-default attributes, read into the program's constants.
+  for (const char* op : {"Elu", "ThresholdedRelu", "Celu", "Selu"}) {
+    SCOPED_TRACE(op);
+    LayerCase c;
+    c.node = Node(op, 1);
+    ir::Attribute a;
+    a.kind = ir::Attribute::Kind::kFloat;
+    a.f = 0.7f;
+    c.node.attrs.Set("alpha", a);
+    if (std::string(op) == "Selu") {
+      a.f = 1.3f;
+      c.node.attrs.Set("gamma", a);
+    }
+    c.inputs.push_back(Scaled(Shape({4, 37}), 5, -3, 3));
+    EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
+  }
+  // PRelu's slope per channel ([C, 1, 1] against NCHW), and a single slope.
+  for (const Shape& slope : {Shape({3, 1, 1}), Shape({1})}) {
+    SCOPED_TRACE(slope.ToString());
+    LayerCase c;
+    c.node = Node("PRelu", 2);
+    c.inputs.push_back(Scaled(Shape({2, 3, 9, 11}), 6, -2, 2));
+    c.inputs.push_back(Scaled(slope, 9, 0.1f, 0.5f));
+    EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
   }
 }
 
