@@ -64,6 +64,9 @@ class CpuBackend : public backend::Backend {
       &Plain<AddSplitTactics>,
       &Plain<AddGatherTactics>,
       &Plain<AddReduceTactics>,
+      &Plain<AddLogicTactics>,
+      &Plain<AddExpandTactics>,
+      &Plain<AddCastTactics>,
   };
 
   // Dynamic shapes are the reference backend's alone.

@@ -33,5 +33,8 @@ void AddSplitTactics(const backend::LayerDesc& layer, TacticList* out);      // 
 void AddGatherTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_gather.cc
 void AddReduceTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_reduce.cc
 void AddReshapeTactics(const backend::LayerDesc& layer, TacticList* out);    // tactic_reshape.cc
+void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_logic.cc
+void AddExpandTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_expand.cc
+void AddCastTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_cast.cc
 
 }  // namespace refit::cpu
