@@ -12,7 +12,7 @@ struct OpInfo {
   int arity;
 };
 
-constexpr std::array<OpInfo, 30> kOps = {{
+constexpr std::array<OpInfo, 34> kOps = {{
     {EwOp::kRelu, "Relu", 1},
     {EwOp::kSigmoid, "Sigmoid", 1},
     {EwOp::kTanh, "Tanh", 1},
@@ -36,6 +36,10 @@ constexpr std::array<OpInfo, 30> kOps = {{
     {EwOp::kThresholdedRelu, "ThresholdedRelu", 2},
     {EwOp::kSoftsign, "Softsign", 1},
     {EwOp::kCelu, "Celu", 2},
+    {EwOp::kSin, "Sin", 1},
+    {EwOp::kCos, "Cos", 1},
+    {EwOp::kSign, "Sign", 1},
+    {EwOp::kRound, "Round", 1},
     {EwOp::kAdd, "Add", 2},
     {EwOp::kSub, "Sub", 2},
     {EwOp::kMul, "Mul", 2},

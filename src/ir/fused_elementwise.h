@@ -53,6 +53,10 @@ enum class EwOp : int32_t {
   kThresholdedRelu = 21,  // b: alpha
   kSoftsign = 22,
   kCelu = 23,  // b: alpha
+  kSin = 24,
+  kCos = 25,
+  kSign = 26,
+  kRound = 27,  // halves to even
   kAdd = 32,
   kSub = 33,
   kMul = 34,
@@ -155,6 +159,15 @@ C EwApply(EwOp op, C a, C b, C c) {
       return a / (C(1) + std::abs(a));
     case EwOp::kCelu:
       return std::max(C(0), a) + std::min(C(0), b * (std::exp(a / b) - C(1)));
+    case EwOp::kSin:
+      return std::sin(a);
+    case EwOp::kCos:
+      return std::cos(a);
+    case EwOp::kSign:
+      if (std::isnan(a)) return a;
+      return C(int(C(0) < a) - int(a < C(0)));
+    case EwOp::kRound:
+      return std::nearbyint(a);
     case EwOp::kAdd:
       return a + b;
     case EwOp::kSub:

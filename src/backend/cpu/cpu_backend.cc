@@ -67,6 +67,7 @@ class CpuBackend : public backend::Backend {
       &Plain<AddLogicTactics>,
       &Plain<AddExpandTactics>,
       &Plain<AddCastTactics>,
+      &Plain<AddBatchNormTactics>,
   };
 
   // Dynamic shapes are the reference backend's alone.

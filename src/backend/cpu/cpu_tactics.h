@@ -36,5 +36,6 @@ void AddReshapeTactics(const backend::LayerDesc& layer, TacticList* out);    // 
 void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out);      // tactic_logic.cc
 void AddExpandTactics(const backend::LayerDesc& layer, TacticList* out);     // tactic_expand.cc
 void AddCastTactics(const backend::LayerDesc& layer, TacticList* out);       // tactic_cast.cc
+void AddBatchNormTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_batchnorm.cc
 
 }  // namespace refit::cpu

@@ -1,8 +1,8 @@
 // AVX2 + FMA runner of one element-wise program block (eltwise_kernel.h). Transcendental functions
 // are polynomial / rational approximations with relative error around 1e-7 (exp: Cephes; tanh:
 // Cephes polynomial near 0, exp elsewhere; erf: a rational fit on [-4, 4]). Opcodes without vector
-// code (Log, Softplus, general Pow) go to the ISA-neutral scalar code. Everything here has
-// internal linkage: nothing inline may leak into baseline code.
+// code (Log, Softplus, Celu, Sin, Cos, general Pow) go to the ISA-neutral scalar code. Everything
+// here has internal linkage: nothing inline may leak into baseline code.
 #include <immintrin.h>
 
 #include "backend/cpu/eltwise_kernel.h"
@@ -35,6 +35,10 @@ enum Op : int32_t {
   kThresholdedRelu = 21,
   kSoftsign = 22,
   kCelu = 23,
+  kSin = 24,
+  kCos = 25,
+  kSign = 26,
+  kRound = 27,
   kAdd = 32,
   kSub = 33,
   kMul = 34,
@@ -245,6 +249,18 @@ bool RunVector(const EwCode& code, const EwOperand& a, const EwOperand& b, const
       Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
         const __m256 abs = _mm256_andnot_ps(Set1(-0.f), x);
         return _mm256_div_ps(x, _mm256_add_ps(one, abs));
+      });
+      return true;
+    case kSign:
+      Loop(a, b, c, dst, n, [&](__m256 x, __m256, __m256) {
+        const __m256 pos = _mm256_and_ps(one, _mm256_cmp_ps(x, zero, _CMP_GT_OQ));
+        const __m256 neg = _mm256_and_ps(Set1(-1.f), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+        return _mm256_blendv_ps(_mm256_or_ps(pos, neg), x, IsNan(x));
+      });
+      return true;
+    case kRound:
+      Loop(a, b, c, dst, n, [](__m256 x, __m256, __m256) {
+        return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       });
       return true;
     case kClip:

@@ -99,7 +99,8 @@ TEST(TacticEltwiseTest, EveryStandardOperator) {
       {"HardSwish", 1, -5, 5},    {"LeakyRelu", 1, -1, 1}, {"HardSigmoid", 1, -4, 4},
       {"Softplus", 1, -10, 10},   {"Pow", 2, 0.1f, 3},     {"Elu", 1, -6, 3},
       {"Selu", 1, -6, 3},         {"Celu", 1, -6, 3},      {"ThresholdedRelu", 1, -2, 3},
-      {"Softsign", 1, -9, 9},     {"PRelu", 2, -3, 3},
+      {"Softsign", 1, -9, 9},     {"PRelu", 2, -3, 3},     {"Sin", 1, -7, 7},
+      {"Cos", 1, -7, 7},          {"Sign", 1, -2, 2},      {"Round", 1, -4, 4},
   };
   // Small and odd, plus one large enough to be split across threads and blocks.
   for (const std::vector<int64_t>& shape : {std::vector<int64_t>{3, 5}, {2, 3, 91, 67}}) {
@@ -139,6 +140,21 @@ TEST(TacticEltwiseTest, AttributesAndBroadcastSlopes) {
     c.inputs.push_back(Scaled(Shape({2, 3, 9, 11}), 6, -2, 2));
     c.inputs.push_back(Scaled(slope, 9, 0.1f, 0.5f));
     EXPECT_GE(CheckAllTactics(c, 2e-6, kTactics), kTactics);
+  }
+}
+
+TEST(TacticEltwiseTest, RoundHalvesToEvenAndSignOfZeros) {
+  // No infinity: RelError measures against the largest reference value.
+  const std::vector<float> v = {-2.5f, -1.5f,  -0.5f, 0.5f, 1.5f, 2.5f,        3.5f, -0.0f,
+                                0.0f,  1e-30f, -7.f,  NAN,  4.5f, 0.49999997f, -3.5f};
+  for (const char* op : {"Round", "Sign"}) {
+    SCOPED_TRACE(op);
+    LayerCase c;
+    c.node = Node(op, 1);
+    std::vector<float> many;  // long enough for the vector code, not only its scalar tail
+    for (int r = 0; r < 8; ++r) many.insert(many.end(), v.begin(), v.end());
+    c.inputs.push_back(Tensor::FromVector<float>(Shape({int64_t(many.size())}), many));
+    EXPECT_GE(CheckAllTactics(c, 0, kTactics), kTactics);
   }
 }
 
