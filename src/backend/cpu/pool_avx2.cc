@@ -57,9 +57,46 @@ void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, fl
   }
 }
 
+// Stride 2 over two adjacent columns (2x2 / 2 pooling, the usual downsampling): the 16 floats
+// under eight windows are two loads, split into the windows' left and right columns. Nothing past
+// the last window's right column is read, so a row's last block of eight stays vectorised.
+template <bool kMax>
+void InteriorPairs(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
+                   float* y_row) {
+  int64_t o = g.ow_lo;
+  for (; o + 8 <= g.ow_hi; o += 8) {
+    const int64_t first = o * 2 - g.pad_left;
+    if (first + 16 > g.iw) break;
+    __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
+    for (int64_t r = 0; r < nrows; ++r) {
+      const __m256 lo = _mm256_loadu_ps(rows[r] + first), hi = _mm256_loadu_ps(rows[r] + first + 8);
+      const __m256 left = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+      const __m256 right = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+      // Lanes in the order (0 1 4 5 2 3 6 7) until the permute below; max and sum don't mind.
+      acc = kMax ? _mm256_max_ps(_mm256_max_ps(acc, left), right)
+                 : _mm256_add_ps(_mm256_add_ps(acc, left), right);
+    }
+    acc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(acc), _MM_SHUFFLE(3, 1, 2, 0)));
+    if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
+    _mm256_storeu_ps(y_row + o, acc);
+  }
+  for (; o < g.ow_hi; ++o) {
+    const int64_t first = o * 2 - g.pad_left;
+    float acc = kMax ? -__builtin_inff() : 0.0f;
+    for (int64_t r = 0; r < nrows; ++r) {
+      for (int64_t t = 0; t < 2; ++t) {
+        const float v = rows[r][first + t];
+        acc = kMax ? (v > acc ? v : acc) : acc + v;
+      }
+    }
+    y_row[o] = kMax ? acc : acc * scale;
+  }
+}
+
 template <bool kMax>
 void InteriorFor(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
                  float* y_row) {
+  if (g.sw == 2 && g.kw == 2 && g.dw == 1) return InteriorPairs<kMax>(g, rows, nrows, scale, y_row);
   if (g.sw == 1) return Interior<1, kMax>(g, rows, nrows, scale, y_row);
   if (g.sw == 2) return Interior<2, kMax>(g, rows, nrows, scale, y_row);
   return Interior<0, kMax>(g, rows, nrows, scale, y_row);

@@ -77,6 +77,10 @@ TEST(PoolTactics, MaxPool) {
   CheckPool({.x = {1, 3, 13, 40}, .strides = {2, 2}, .auto_pad = "SAME_UPPER"});
   CheckPool({.x = {1, 3, 13, 40}, .strides = {2, 2}, .auto_pad = "SAME_LOWER"});
   CheckPool({.x = {1, 1, 3, 3}, .strides = {2, 2}});  // 1x1 output
+  // 2x2 / 2 on widths whose last block of eight windows ends at the row's end, or past it.
+  CheckPool({.x = {2, 3, 8, 32}, .kernel = {2, 2}, .strides = {2, 2}});
+  CheckPool({.x = {1, 2, 6, 50}, .kernel = {2, 2}, .strides = {2, 2}, .ceil_mode = 1});
+  CheckPool({.x = {1, 2, 5, 48}, .kernel = {2, 2}, .strides = {2, 2}, .pads = {0, 1, 1, 1}});
 }
 
 TEST(PoolTactics, AveragePool) {
@@ -93,6 +97,11 @@ TEST(PoolTactics, AveragePool) {
                .count_include_pad = include_pad});
     CheckPool({.op = op,
                .x = {1, 2, 8, 8},
+               .kernel = {2, 2},
+               .strides = {2, 2},
+               .count_include_pad = include_pad});
+    CheckPool({.op = op,
+               .x = {1, 2, 8, 48},
                .kernel = {2, 2},
                .strides = {2, 2},
                .count_include_pad = include_pad});
