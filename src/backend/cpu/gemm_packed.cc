@@ -354,17 +354,35 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
              .accumulate_c = accumulate_c};
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
-  const int64_t m_blocks = (m + g.mc - 1) / g.mc;
+  int64_t m_blocks = (m + g.mc - 1) / g.mc;
   // Below a few microseconds of work, waking another thread costs more than it saves.
   constexpr double kMinParallelFlops = 1 << 18;
   if (2.0 * double(m) * double(n) * double(k) < kMinParallelFlops) pool = nullptr;
   const int threads = pool != nullptr ? pool->num_threads() : 1;
+  const auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  if (threads > 1) {
+    // Blocks of A of equal size (160 rows as 80 + 80, not 128 + 32): the pool hands each thread
+    // a contiguous run of tasks, so one short block leaves a thread idle. Neither the blocking
+    // nor the task split changes any output bit: each element still sums K in the same passes.
+    g.mc = std::min<int64_t>(g.mc, ceil_div(ceil_div(m, m_blocks), g.mr) * g.mr);
+    m_blocks = ceil_div(m, g.mc);
+  }
   // Split N finer only when M alone does not give every thread a couple of tasks.
   while (g.panels_per_task > 1 &&
-         m_blocks * ((g.n_panels + g.panels_per_task - 1) / g.panels_per_task) < 2 * threads) {
+         m_blocks * ceil_div(g.n_panels, g.panels_per_task) < 2 * threads) {
     g.panels_per_task = (g.panels_per_task + 1) / 2;
   }
-  g.n_tasks_per_row = (g.n_panels + g.panels_per_task - 1) / g.panels_per_task;
+  if (threads > 1) {
+    // Tasks of equal width (131 panels as 33 + 33 + 33 + 32, not 42 + 42 + 42 + 5), and, while
+    // there are few of them, as many as the threads divide evenly.
+    int64_t n_tasks = ceil_div(g.n_panels, g.panels_per_task);
+    while ((m_blocks * n_tasks) % threads != 0 && m_blocks * n_tasks < 8 * threads &&
+           n_tasks < g.n_panels) {
+      ++n_tasks;
+    }
+    g.panels_per_task = ceil_div(g.n_panels, n_tasks);
+  }
+  g.n_tasks_per_row = ceil_div(g.n_panels, g.panels_per_task);
   const size_t a_pack_floats = size_t(g.mc) * size_t(g.kc);
   ParallelFor(pool, m_blocks * g.n_tasks_per_row, [&g, a_pack_floats](int64_t begin, int64_t end) {
     // One buffer per thread, kept across calls: no heap allocation on the hot path.
