@@ -47,6 +47,12 @@ class ExpandKernel : public backend::Kernel {
         io.outputs.size() != 1 || io.outputs[0] == nullptr) {
       return InvalidArgument(s_.label + ": expected an input, a shape and one output");
     }
+    if (io.inputs[0]->shape().dims() != s_.in_dims ||
+        io.outputs[0]->shape().dims() != s_.out_dims ||
+        DataTypeSize(io.inputs[0]->dtype()) != s_.elem_size ||
+        io.outputs[0]->dtype() != io.inputs[0]->dtype()) {
+      return InvalidArgument(s_.label + ": input or output of another type or shape than planned");
+    }
     const std::optional<std::vector<int64_t>> shape = internal::ReadIndices(*io.inputs[1]);
     if (!shape) return InvalidArgument(s_.label + ": the shape is not integers");
     const std::optional<std::vector<int64_t>> out = Broadcast2(s_.in_dims, *shape);

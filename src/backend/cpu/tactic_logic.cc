@@ -20,10 +20,19 @@ namespace {
 
 enum class Kind { kEqual, kGreater, kLess, kGreaterOrEqual, kLessOrEqual, kAnd, kOr, kXor };
 
+// What a run must be given: per input, its dtype and element count, and the output's.
+struct IoShape {
+  std::vector<DataType> dtypes;
+  std::vector<int64_t> counts;
+  DataType out_dtype = DataType::kBool;
+  int64_t out_count = 0;
+};
+
 struct LogicSpec {
   Kind kind = Kind::kEqual;
   DataType dtype = DataType::kF32;  // the operands'
   internal::BroadcastPlan plan;
+  IoShape io;
   std::string label;
 };
 
@@ -85,14 +94,18 @@ void RunKind(Kind k, const internal::BroadcastPlan& p, const T* a, const T* b, b
   }
 }
 
-// Inputs and outputs present, of the planned dtypes and element counts.
-bool IoFits(const backend::KernelIo& io, const std::vector<DataType>& dtypes, DataType out) {
-  if (io.inputs.size() != dtypes.size() || io.outputs.size() != 1 || io.outputs[0] == nullptr ||
-      io.outputs[0]->dtype() != out) {
+// Inputs and output present, of the planned dtypes and element counts.
+bool IoFits(const backend::KernelIo& io, const IoShape& want) {
+  if (io.inputs.size() != want.dtypes.size() || io.outputs.size() != 1 ||
+      io.outputs[0] == nullptr || io.outputs[0]->dtype() != want.out_dtype ||
+      io.outputs[0]->NumElements() != want.out_count) {
     return false;
   }
-  for (size_t i = 0; i < dtypes.size(); ++i) {
-    if (io.inputs[i] == nullptr || io.inputs[i]->dtype() != dtypes[i]) return false;
+  for (size_t i = 0; i < want.dtypes.size(); ++i) {
+    if (io.inputs[i] == nullptr || io.inputs[i]->dtype() != want.dtypes[i] ||
+        io.inputs[i]->NumElements() != want.counts[i]) {
+      return false;
+    }
   }
   return true;
 }
@@ -102,7 +115,7 @@ class LogicKernel : public backend::Kernel {
   explicit LogicKernel(LogicSpec spec) : s_(std::move(spec)) {}
 
   Status Run(const backend::KernelIo& io) const override {
-    if (!IoFits(io, {s_.dtype, s_.dtype}, DataType::kBool)) {
+    if (!IoFits(io, s_.io)) {
       return InvalidArgument(s_.label + ": inputs or output of another type than planned");
     }
     const void* a = io.inputs[0]->data();
@@ -120,7 +133,7 @@ class LogicKernel : public backend::Kernel {
         case DataType::kI64:
           return RunKind(s_.kind, s_.plan, static_cast<const int64_t*>(a),
                          static_cast<const int64_t*>(b), out, begin, end);
-        default:  // bool, as ParseLogic allows
+        default:  // bool, as AddLogicTactics allows
           return RunKind(s_.kind, s_.plan, static_cast<const bool*>(a), static_cast<const bool*>(b),
                          out, begin, end);
       }
@@ -135,6 +148,7 @@ class LogicKernel : public backend::Kernel {
 struct WhereSpec {
   DataType dtype = DataType::kF32;  // X's and Y's
   internal::BroadcastPlan plan;     // operands: condition, X, Y
+  IoShape io;
   std::string label;
 };
 
@@ -157,7 +171,7 @@ class WhereKernel : public backend::Kernel {
   explicit WhereKernel(WhereSpec spec) : s_(std::move(spec)) {}
 
   Status Run(const backend::KernelIo& io) const override {
-    if (!IoFits(io, {DataType::kBool, s_.dtype, s_.dtype}, s_.dtype)) {
+    if (!IoFits(io, s_.io)) {
       return InvalidArgument(s_.label + ": inputs or output of another type than planned");
     }
     const bool* c = io.inputs[0]->data_as<bool>();
@@ -195,8 +209,9 @@ std::optional<Kind> KindOf(const std::string& op) {
 }
 
 // Every input present; the planned output one tensor of `out_dtype` that the inputs broadcast to.
+// `io` receives what a run must be given.
 std::optional<internal::BroadcastPlan> PlanLayer(const backend::LayerDesc& layer, size_t inputs,
-                                                 DataType out_dtype) {
+                                                 DataType out_dtype, IoShape* io) {
   if (layer.node->inputs.size() != inputs || layer.outputs.size() != 1 ||
       layer.outputs[0].dtype != out_dtype) {
     return std::nullopt;
@@ -205,7 +220,11 @@ std::optional<internal::BroadcastPlan> PlanLayer(const backend::LayerDesc& layer
   for (size_t i = 0; i < inputs; ++i) {
     if (!layer.input(i).present()) return std::nullopt;
     dims.push_back(layer.input(i).shape.dims());
+    io->dtypes.push_back(layer.input(i).dtype);
+    io->counts.push_back(layer.input(i).shape.NumElements());
   }
+  io->out_dtype = out_dtype;
+  io->out_count = layer.outputs[0].shape.NumElements();
   return internal::PlanBroadcast(layer.outputs[0].shape.dims(), dims);
 }
 
@@ -223,10 +242,11 @@ void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out) {
     const DataType dtype = layer.input(1).dtype;
     const size_t size = DataTypeSize(dtype);
     if (size != 1 && size != 2 && size != 4 && size != 8) return;
-    std::optional<internal::BroadcastPlan> plan = PlanLayer(layer, 3, dtype);
+    IoShape io;
+    std::optional<internal::BroadcastPlan> plan = PlanLayer(layer, 3, dtype, &io);
     if (!plan) return;
     out->push_back(std::make_unique<internal::SpecTactic<WhereSpec, WhereKernel>>(
-        "where/broadcast", WhereSpec{dtype, std::move(*plan), layer.Label()}));
+        "where/broadcast", WhereSpec{dtype, std::move(*plan), std::move(io), layer.Label()}));
     return;
   }
   const std::optional<Kind> kind = KindOf(node.op_type);
@@ -241,11 +261,12 @@ void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out) {
                   dtype != DataType::kBool) {
     return;
   }
-  std::optional<internal::BroadcastPlan> plan = PlanLayer(layer, 2, DataType::kBool);
+  IoShape io;
+  std::optional<internal::BroadcastPlan> plan = PlanLayer(layer, 2, DataType::kBool, &io);
   if (!plan) return;
   out->push_back(std::make_unique<internal::SpecTactic<LogicSpec, LogicKernel>>(
       logic ? "logic/broadcast" : "compare/broadcast",
-      LogicSpec{*kind, dtype, std::move(*plan), layer.Label()}));
+      LogicSpec{*kind, dtype, std::move(*plan), std::move(io), layer.Label()}));
 }
 
 }  // namespace refit::cpu
