@@ -233,6 +233,17 @@ TEST(ConvTacticsTest, Depthwise) {
   }
   Check({.c = 4, .h = 9, .w = 20, .m = 4, .group = 4, .dilations = {2, 2}, .pads = {2, 2, 2, 2}});
   Check({.c = 3, .h = 11, .w = 23, .m = 3, .kh = 7, .kw = 7, .group = 3, .pads = {3, 3, 3, 3}});
+  // Stride 1: asymmetric and no padding, rows of one vector of windows and a bit, a kernel taller
+  // than the input, and the activations the kernel applies itself (and one it does not).
+  using K = ir::ActivationKind;
+  Check({.c = 4, .h = 6, .w = 10, .m = 4, .group = 4, .pads = {0, 2, 1, 0}});
+  Check({.c = 4, .h = 5, .w = 12, .m = 4, .group = 4, .pads = {0, 0, 0, 0}});
+  Check({.c = 2, .h = 3, .w = 61, .m = 2, .kh = 5, .kw = 5, .group = 2, .pads = {1, 1, 1, 1}});
+  Check({.c = 2, .h = 9, .w = 26, .m = 2, .kh = 5, .kw = 5, .group = 2, .pads = {2, 2, 2, 2}});
+  Check({.c = 2, .h = 12, .w = 16, .m = 2, .group = 2, .pads = {2, 0, 0, 1}});
+  Check({.c = 3, .h = 8, .w = 19, .m = 3, .group = 3, .act = {K::kClip, 0.0f, 6.0f}});
+  Check({.n = 2, .c = 3, .h = 8, .w = 40, .m = 3, .group = 3, .act = {K::kRelu}});
+  Check({.c = 3, .h = 8, .w = 17, .m = 3, .group = 3, .act = {K::kSilu}});
   Check({.c = 3,
          .h = 10,
          .w = 29,
