@@ -29,10 +29,8 @@ void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, fl
       _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(sw)));
   // Stride 2 reads one float past the last tap of the block.
   const int64_t extra = kStride == 2 ? 1 : 0;
-  int64_t o = g.ow_lo;
-  for (; o + 8 <= g.ow_hi; o += 8) {
+  const auto block = [&](int64_t o) {
     const int64_t first = o * sw - g.pad_left;
-    if (first + 7 * sw + (g.kw - 1) * g.dw + extra >= g.iw) break;
     __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
     for (int64_t r = 0; r < nrows; ++r) {
       const float* x = rows[r] + first;
@@ -43,6 +41,22 @@ void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, fl
     }
     if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
     _mm256_storeu_ps(y_row + o, acc);
+  };
+  // A block at o reads the row up to (o * sw - pad_left) + 7 sw + (kw - 1) dw + extra, which
+  // must stay inside it: o * sw < limit.
+  const int64_t limit = g.iw + g.pad_left - 7 * sw - (g.kw - 1) * g.dw - extra;
+  int64_t o = g.ow_lo;
+  for (; o + 8 <= g.ow_hi && o * sw < limit; o += 8) block(o);
+  if (o < g.ow_hi) {
+    // The rightmost block the row allows, if it reaches past the last one: it recomputes some
+    // outputs of the block before it (to the same values) instead of leaving them all to the
+    // scalar code below.
+    int64_t last = limit > 0 ? (limit - 1) / sw : -1;
+    last = last < g.ow_hi - 8 ? last : g.ow_hi - 8;
+    if (last >= g.ow_lo && last + 8 > o) {
+      block(last);
+      o = last + 8;
+    }
   }
   for (; o < g.ow_hi; ++o) {
     const int64_t first = o * sw - g.pad_left;
