@@ -31,34 +31,11 @@ Tensor Edgy(DataType dtype) {
   return t;
 }
 
-int OnnxType(DataType dtype) {
-  switch (dtype) {
-    case DataType::kF32:
-      return 1;
-    case DataType::kU8:
-      return 2;
-    case DataType::kI8:
-      return 3;
-    case DataType::kI32:
-      return 6;
-    case DataType::kI64:
-      return 7;
-    case DataType::kBool:
-      return 9;
-    case DataType::kF16:
-      return 10;
-    case DataType::kF64:
-      return 11;
-    default:
-      return 0;
-  }
-}
-
 LayerCase MakeCast(Tensor x, DataType to) {
   LayerCase c;
   c.opset = 13;
   c.node = MakeNode("Cast", 1);
-  SetAttr(c.node, "to", int64_t(OnnxType(to)));
+  SetAttr(c.node, "to", int64_t(DataTypeToOnnx(to)));
   c.inputs.push_back(std::move(x));
   return c;
 }
