@@ -9,7 +9,6 @@
 // own); otherwise the threads share each image's packing and GEMM.
 #include <algorithm>
 #include <memory>
-#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,7 +52,8 @@ class ConvGemmKernel : public backend::Kernel {
       // one fork-join for the layer instead of three or four per image.
       const size_t scratch = workspace_bytes() / sizeof(float);
       ParallelFor(io.pool, threads, [&](int64_t begin, int64_t end) {
-        float* mine = ThreadScratch(scratch);
+        thread_local ScratchFloats image_scratch;
+        float* mine = image_scratch.Get(scratch);
         for (int64_t t = begin; t < end; ++t) {
           for (int64_t n = p_.batch * t / threads; n < p_.batch * (t + 1) / threads; ++n) {
             RunImage(n, x, w, bias, y, mine, nullptr);
@@ -69,20 +69,6 @@ class ConvGemmKernel : public backend::Kernel {
   }
 
  private:
-  // 64-byte aligned floats of the calling thread, at least `floats` of them, kept for later runs.
-  static float* ThreadScratch(size_t floats) {
-    struct AlignedFree {
-      void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-    };
-    thread_local std::unique_ptr<float[], AlignedFree> buffer;
-    thread_local size_t capacity = 0;
-    if (capacity < floats) {
-      buffer.reset(new (std::align_val_t(64)) float[floats]);
-      capacity = floats;
-    }
-    return buffer.get();
-  }
-
   // Every group of image n, on `pool` (null: the calling thread), with `scratch` as workspace.
   void RunImage(int64_t n, const float* x, const float* w, const float* bias, float* y,
                 float* scratch, ThreadPool* pool) const {
@@ -145,7 +131,7 @@ class ConvGemmTactic : public backend::Tactic {
 void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
   // Depthwise layers have their own direct kernels; one-row GEMMs per channel would only lose.
   if (p.depthwise()) return;
-  for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+  for (const GemmKernelInfo& info : DetectedGemmKernels()) {
     if (info.nr > 64) continue;  // Im2ColPackPanels' limit
     out->push_back(std::make_unique<ConvGemmTactic>(p, info));
   }

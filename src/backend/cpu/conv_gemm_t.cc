@@ -258,7 +258,7 @@ class ConvGemmTTactic : public backend::Tactic {
 
 void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
   if (p.depthwise()) return;
-  const std::vector<GemmKernelInfo> kernels = AvailableGemmKernels(DetectCpuFeatures());
+  const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
   for (const GemmKernelInfo& info : kernels) {
     // Only the direct-A kernels of the best ISA: A is read in place from im2row rows, and the
     // packing variants timed no faster on the target shapes (tuning time stays bounded).

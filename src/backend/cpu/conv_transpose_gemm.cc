@@ -181,7 +181,7 @@ class ConvTransposeGemmTactic : public backend::Tactic {
 void AddConvTransposeGemmTactics(const backend::LayerDesc& layer, const ConvTransposeParams& p,
                                  TacticList* out) {
   (void)layer;
-  const std::vector<GemmKernelInfo> kernels = AvailableGemmKernels(DetectCpuFeatures());
+  const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
   for (const GemmKernelInfo& info : kernels) {
     // Only the direct-A kernels of the best ISA, as conv_gemm_t: A is read in place from the
     // pixel-major input copy.

@@ -44,14 +44,6 @@ MicroKernelFn FindMicroKernel(const GemmKernelInfo& info, bool direct_a) {
                                       : internal::FindAvx2MicroKernel(info.mr, info.nr, direct_a);
 }
 
-struct AlignedDelete {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using AlignedFloats = std::unique_ptr<float[], AlignedDelete>;
-AlignedFloats AllocateAligned(size_t count) {
-  return AlignedFloats(new (std::align_val_t(64)) float[std::max<size_t>(count, 1)]);
-}
-
 // Packs rows [0, rows) x cols [0, kb) of A into MR-row panels, each kb groups of MR floats; rows
 // past `rows` are zero so edge tiles run the full kernel.
 void PackA(const float* a, int64_t lda, int64_t rows, int64_t kb, int mr, float* out) {
@@ -258,6 +250,11 @@ Status CheckGemmKernel(const GemmKernelInfo& info, const CpuFeatures& cpu) {
   return Status::Ok();
 }
 
+const std::vector<GemmKernelInfo>& DetectedGemmKernels() {
+  static const std::vector<GemmKernelInfo> kernels = AvailableGemmKernels(DetectCpuFeatures());
+  return kernels;
+}
+
 std::vector<GemmKernelInfo> AvailableGemmKernels(const CpuFeatures& cpu) {
   std::vector<GemmKernelInfo> out;
   for (const Blocking& b : kKernels) {
@@ -385,19 +382,27 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   g.n_tasks_per_row = ceil_div(g.n_panels, g.panels_per_task);
   const size_t a_pack_floats = size_t(g.mc) * size_t(g.kc);
   ParallelFor(pool, m_blocks * g.n_tasks_per_row, [&g, a_pack_floats](int64_t begin, int64_t end) {
-    // One buffer per thread, kept across calls: no heap allocation on the hot path.
-    thread_local AlignedFloats a_pack;
-    thread_local size_t a_pack_capacity = 0;
-    if (a_pack_capacity < a_pack_floats) {
-      a_pack = AllocateAligned(a_pack_floats);
-      a_pack_capacity = a_pack_floats;
-    }
+    thread_local ScratchFloats a_pack;
+    float* a = a_pack.Get(a_pack_floats);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t mb = t / g.n_tasks_per_row;
       const int64_t p0 = (t % g.n_tasks_per_row) * g.panels_per_task;
-      RunTask(g, mb * g.mc, p0, std::min(g.n_panels, p0 + g.panels_per_task), a_pack.get());
+      RunTask(g, mb * g.mc, p0, std::min(g.n_panels, p0 + g.panels_per_task), a);
     }
   });
+}
+
+void ScratchFloats::Free::operator()(float* p) const {
+  ::operator delete[](p, std::align_val_t(64));
+}
+
+float* ScratchFloats::Get(size_t floats) {
+  floats = std::max<size_t>(floats, 1);
+  if (capacity_ < floats) {
+    buffer_.reset(new (std::align_val_t(64)) float[floats]);
+    capacity_ = floats;
+  }
+  return buffer_.get();
 }
 
 }  // namespace refit::cpu

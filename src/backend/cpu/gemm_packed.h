@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,24 @@ Status CheckGemmKernel(const GemmKernelInfo& info, const CpuFeatures& cpu);
 
 // Every kernel (with its default KC, MC) that `cpu` can run, best guess first.
 std::vector<GemmKernelInfo> AvailableGemmKernels(const CpuFeatures& cpu);
+// AvailableGemmKernels(DetectCpuFeatures()), listed once per process: every GEMM and convolution
+// layer of every build and engine load lists them.
+const std::vector<GemmKernelInfo>& DetectedGemmKernels();
+
+// A growing, 64-byte aligned float buffer kept across calls. Declared `thread_local`, one per
+// use, it gives each thread scratch of its own without a heap allocation on the hot path.
+class ScratchFloats {
+ public:
+  // At least `floats` floats (at least one); the contents are not kept when it grows.
+  float* Get(size_t floats);
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> buffer_;
+  size_t capacity_ = 0;
+};
 
 // Number of floats (not bytes) PackB writes for a k x n weight.
 size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n);

@@ -10,10 +10,6 @@
 
 namespace refit::cpu {
 
-// "gemm_packed/<kernel>": GemmPacked with one micro-kernel; B packed at build time when it is a
-// weight, into the workspace at run time otherwise.
-std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
-                                                      const GemmKernelInfo& info);
 // "gemm_openblas": cblas_sgemm per output matrix.
 std::unique_ptr<backend::Tactic> MakeOpenBlasGemmTactic(const GemmLayer& g);
 // oneDNN matmul primitives; only for a 2-D weight B. "gemm_dnnl/<weights layout>": B reordered

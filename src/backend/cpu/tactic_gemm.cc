@@ -122,6 +122,8 @@ class PackedGemmKernel : public backend::Kernel {
   size_t a_t_bytes_ = 0, b_bytes_ = 0, bias_bytes_ = 0;
 };
 
+// "gemm_packed/<kernel>": GemmPacked with one micro-kernel; B packed at build time when it is a
+// weight, into the workspace at run time otherwise.
 class PackedGemmTactic : public backend::Tactic {
  public:
   PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info, std::string name)
@@ -240,7 +242,7 @@ struct NamedKernel {
 const std::vector<NamedKernel>& NamedKernels() {
   static const std::vector<NamedKernel> kernels = [] {
     std::vector<NamedKernel> v;
-    for (const GemmKernelInfo& info : AvailableGemmKernels(DetectCpuFeatures())) {
+    for (const GemmKernelInfo& info : DetectedGemmKernels()) {
       v.push_back(NamedKernel{info, "gemm_packed/" + info.Name()});
     }
     return v;
@@ -249,11 +251,6 @@ const std::vector<NamedKernel>& NamedKernels() {
 }
 
 }  // namespace
-
-std::unique_ptr<backend::Tactic> MakePackedGemmTactic(const GemmLayer& g,
-                                                      const GemmKernelInfo& info) {
-  return std::make_unique<PackedGemmTactic>(g, info, "gemm_packed/" + info.Name());
-}
 
 void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
   const std::optional<GemmLayer> g = ParseGemmLayer(layer);
