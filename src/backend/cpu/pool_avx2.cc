@@ -21,36 +21,19 @@ inline __m256 Load8(const float* x, const __m256i gather_idx) {
   }
 }
 
-template <int kStride, bool kMax>
-void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
-              float* y_row) {
+// Output columns [ow_lo, ow_hi) of one row: block(o) writes outputs o .. o + 7 and reads the row up
+// to (o * sw - pad_left) + 7 sw + (kw - 1) dw + extra, which must stay inside it. Blocks run left
+// to right; then the rightmost block the row allows, if it reaches past the last one (it
+// recomputes some outputs of the block before it, to the same values, instead of leaving them all
+// to the scalar code); then the outputs left, one by one.
+template <bool kMax, typename Block>
+void Row(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale, float* y_row,
+         int64_t extra, const Block& block) {
   const int64_t sw = g.sw;
-  const __m256i gather_idx =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(sw)));
-  // Stride 2 reads one float past the last tap of the block.
-  const int64_t extra = kStride == 2 ? 1 : 0;
-  const auto block = [&](int64_t o) {
-    const int64_t first = o * sw - g.pad_left;
-    __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
-    for (int64_t r = 0; r < nrows; ++r) {
-      const float* x = rows[r] + first;
-      for (int64_t t = 0; t < g.kw; ++t) {
-        const __m256 v = Load8<kStride>(x + t * g.dw, gather_idx);
-        acc = kMax ? _mm256_max_ps(acc, v) : _mm256_add_ps(acc, v);
-      }
-    }
-    if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
-    _mm256_storeu_ps(y_row + o, acc);
-  };
-  // A block at o reads the row up to (o * sw - pad_left) + 7 sw + (kw - 1) dw + extra, which
-  // must stay inside it: o * sw < limit.
-  const int64_t limit = g.iw + g.pad_left - 7 * sw - (g.kw - 1) * g.dw - extra;
+  const int64_t limit = g.iw + g.pad_left - 7 * sw - (g.kw - 1) * g.dw - extra;  // o * sw < limit
   int64_t o = g.ow_lo;
   for (; o + 8 <= g.ow_hi && o * sw < limit; o += 8) block(o);
   if (o < g.ow_hi) {
-    // The rightmost block the row allows, if it reaches past the last one: it recomputes some
-    // outputs of the block before it (to the same values) instead of leaving them all to the
-    // scalar code below.
     int64_t last = limit > 0 ? (limit - 1) / sw : -1;
     last = last < g.ow_hi - 8 ? last : g.ow_hi - 8;
     if (last >= g.ow_lo && last + 8 > o) {
@@ -71,16 +54,36 @@ void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, fl
   }
 }
 
+template <int kStride, bool kMax>
+void Interior(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
+              float* y_row) {
+  const __m256i gather_idx =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(g.sw)));
+  // Stride 2 reads one float past the last tap of the block.
+  const int64_t extra = kStride == 2 ? 1 : 0;
+  Row<kMax>(g, rows, nrows, scale, y_row, extra, [&](int64_t o) {
+    const int64_t first = o * g.sw - g.pad_left;
+    __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
+    for (int64_t r = 0; r < nrows; ++r) {
+      const float* x = rows[r] + first;
+      for (int64_t t = 0; t < g.kw; ++t) {
+        const __m256 v = Load8<kStride>(x + t * g.dw, gather_idx);
+        acc = kMax ? _mm256_max_ps(acc, v) : _mm256_add_ps(acc, v);
+      }
+    }
+    if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
+    _mm256_storeu_ps(y_row + o, acc);
+  });
+}
+
 // Stride 2 over two adjacent columns (2x2 / 2 pooling, the usual downsampling): the 16 floats
 // under eight windows are two loads, split into the windows' left and right columns. Nothing past
 // the last window's right column is read, so a row's last block of eight stays vectorised.
 template <bool kMax>
 void InteriorPairs(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
                    float* y_row) {
-  int64_t o = g.ow_lo;
-  for (; o + 8 <= g.ow_hi; o += 8) {
+  Row<kMax>(g, rows, nrows, scale, y_row, /*extra=*/0, [&](int64_t o) {
     const int64_t first = o * 2 - g.pad_left;
-    if (first + 16 > g.iw) break;
     __m256 acc = kMax ? _mm256_set1_ps(-__builtin_inff()) : _mm256_setzero_ps();
     for (int64_t r = 0; r < nrows; ++r) {
       const __m256 lo = _mm256_loadu_ps(rows[r] + first), hi = _mm256_loadu_ps(rows[r] + first + 8);
@@ -93,18 +96,7 @@ void InteriorPairs(const PoolGeometry& g, const float* const* rows, int64_t nrow
     acc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(acc), _MM_SHUFFLE(3, 1, 2, 0)));
     if (!kMax) acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
     _mm256_storeu_ps(y_row + o, acc);
-  }
-  for (; o < g.ow_hi; ++o) {
-    const int64_t first = o * 2 - g.pad_left;
-    float acc = kMax ? -__builtin_inff() : 0.0f;
-    for (int64_t r = 0; r < nrows; ++r) {
-      for (int64_t t = 0; t < 2; ++t) {
-        const float v = rows[r][first + t];
-        acc = kMax ? (v > acc ? v : acc) : acc + v;
-      }
-    }
-    y_row[o] = kMax ? acc : acc * scale;
-  }
+  });
 }
 
 template <bool kMax>
