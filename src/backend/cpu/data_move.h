@@ -55,6 +55,37 @@ bool DispatchElementSize(size_t size, const Fn& fn) {
   }
 }
 
+// Calls fn.template operator()<T>() with T the C++ type of `dtype` (f32, f64, i32, i64, u8, i8
+// or bool); false for other dtypes.
+template <typename Fn>
+bool DispatchValueType(DataType dtype, const Fn& fn) {
+  switch (dtype) {
+    case DataType::kF32:
+      fn.template operator()<float>();
+      return true;
+    case DataType::kF64:
+      fn.template operator()<double>();
+      return true;
+    case DataType::kI32:
+      fn.template operator()<int32_t>();
+      return true;
+    case DataType::kI64:
+      fn.template operator()<int64_t>();
+      return true;
+    case DataType::kU8:
+      fn.template operator()<uint8_t>();
+      return true;
+    case DataType::kI8:
+      fn.template operator()<int8_t>();
+      return true;
+    case DataType::kBool:
+      fn.template operator()<bool>();
+      return true;
+    default:
+      return false;
+  }
+}
+
 // An integer index tensor (i32 or i64) as int64 values; nullopt for other dtypes.
 inline std::optional<std::vector<int64_t>> ReadIndices(const Tensor& t) {
   std::vector<int64_t> v(size_t(t.NumElements()));

@@ -46,36 +46,6 @@ D Convert(S v) {
   }
 }
 
-// Calls fn.template operator()<T>() with T the C++ type of `dtype`; false for dtypes not cast here.
-template <typename Fn>
-bool DispatchCastType(DataType dtype, const Fn& fn) {
-  switch (dtype) {
-    case DataType::kF32:
-      fn.template operator()<float>();
-      return true;
-    case DataType::kF64:
-      fn.template operator()<double>();
-      return true;
-    case DataType::kI32:
-      fn.template operator()<int32_t>();
-      return true;
-    case DataType::kI64:
-      fn.template operator()<int64_t>();
-      return true;
-    case DataType::kU8:
-      fn.template operator()<uint8_t>();
-      return true;
-    case DataType::kI8:
-      fn.template operator()<int8_t>();
-      return true;
-    case DataType::kBool:
-      fn.template operator()<bool>();
-      return true;
-    default:
-      return false;
-  }
-}
-
 class CastKernel : public backend::Kernel {
  public:
   explicit CastKernel(CastSpec spec) : s_(std::move(spec)) {}
@@ -94,8 +64,8 @@ class CastKernel : public backend::Kernel {
       std::memcpy(y.mutable_data(), x.data(), x.nbytes());
       return Status::Ok();
     }
-    DispatchCastType(s_.from, [&]<typename S>() {
-      DispatchCastType(s_.to, [&]<typename D>() {
+    internal::DispatchValueType(s_.from, [&]<typename S>() {
+      internal::DispatchValueType(s_.to, [&]<typename D>() {
         const S* a = x.data_as<S>();
         D* b = y.mutable_data_as<D>();
         internal::ParallelRows(io.pool, n, int64_t(x.nbytes() + y.nbytes()),
@@ -112,7 +82,7 @@ class CastKernel : public backend::Kernel {
 };
 
 bool Castable(DataType dtype) {
-  return DispatchCastType(dtype, []<typename T>() {});
+  return internal::DispatchValueType(dtype, []<typename T>() {});
 }
 
 }  // namespace

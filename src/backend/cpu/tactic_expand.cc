@@ -13,6 +13,7 @@
 #include "backend/cpu/broadcast.h"
 #include "backend/cpu/cpu_tactics.h"
 #include "backend/cpu/data_move.h"
+#include "refit/shape.h"
 
 namespace refit::cpu {
 namespace {
@@ -23,20 +24,6 @@ struct ExpandSpec {
   internal::BroadcastPlan plan;
   std::string label;
 };
-
-// The bidirectional broadcast of `a` and `b` (ONNX Expand), or nullopt when they do not broadcast.
-std::optional<std::vector<int64_t>> Broadcast2(const std::vector<int64_t>& a,
-                                               const std::vector<int64_t>& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  std::vector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (x != y && x != 1 && y != 1) return std::nullopt;
-    out[i] = x == 1 ? y : x;
-  }
-  return out;
-}
 
 class ExpandKernel : public backend::Kernel {
  public:
@@ -55,8 +42,8 @@ class ExpandKernel : public backend::Kernel {
     }
     const std::optional<std::vector<int64_t>> shape = internal::ReadIndices(*io.inputs[1]);
     if (!shape) return InvalidArgument(s_.label + ": the shape is not integers");
-    const std::optional<std::vector<int64_t>> out = Broadcast2(s_.in_dims, *shape);
-    if (!out || *out != s_.out_dims) {
+    const StatusOr<Shape> out = BroadcastShapes(Shape(s_.in_dims), Shape(*shape));
+    if (!out.ok() || out->dims() != s_.out_dims) {
       return InvalidArgument(s_.label + ": shape " + internal::DimsString(*shape) +
                              " does not give the planned output " +
                              internal::DimsString(s_.out_dims));

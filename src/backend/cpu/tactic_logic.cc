@@ -30,7 +30,6 @@ struct IoShape {
 
 struct LogicSpec {
   Kind kind = Kind::kEqual;
-  DataType dtype = DataType::kF32;  // the operands'
   internal::BroadcastPlan plan;
   IoShape io;
   std::string label;
@@ -118,25 +117,15 @@ class LogicKernel : public backend::Kernel {
     if (!IoFits(io, s_.io)) {
       return InvalidArgument(s_.label + ": inputs or output of another type than planned");
     }
-    const void* a = io.inputs[0]->data();
-    const void* b = io.inputs[1]->data();
+    const DataType dtype = s_.io.dtypes[0];
     bool* out = io.outputs[0]->mutable_data_as<bool>();
-    const int64_t bytes = io.outputs[0]->NumElements() * int64_t(DataTypeSize(s_.dtype) + 1);
-    internal::ParallelRows(io.pool, s_.plan.rows, bytes, [&](int64_t begin, int64_t end) {
-      switch (s_.dtype) {
-        case DataType::kF32:
-          return RunKind(s_.kind, s_.plan, static_cast<const float*>(a),
-                         static_cast<const float*>(b), out, begin, end);
-        case DataType::kI32:
-          return RunKind(s_.kind, s_.plan, static_cast<const int32_t*>(a),
-                         static_cast<const int32_t*>(b), out, begin, end);
-        case DataType::kI64:
-          return RunKind(s_.kind, s_.plan, static_cast<const int64_t*>(a),
-                         static_cast<const int64_t*>(b), out, begin, end);
-        default:  // bool, as AddLogicTactics allows
-          return RunKind(s_.kind, s_.plan, static_cast<const bool*>(a), static_cast<const bool*>(b),
-                         out, begin, end);
-      }
+    const int64_t bytes = io.outputs[0]->NumElements() * int64_t(DataTypeSize(dtype) + 1);
+    internal::DispatchValueType(dtype, [&]<typename T>() {
+      const T* a = io.inputs[0]->data_as<T>();
+      const T* b = io.inputs[1]->data_as<T>();
+      internal::ParallelRows(io.pool, s_.plan.rows, bytes, [&](int64_t begin, int64_t end) {
+        RunKind(s_.kind, s_.plan, a, b, out, begin, end);
+      });
     });
     return Status::Ok();
   }
@@ -146,8 +135,7 @@ class LogicKernel : public backend::Kernel {
 };
 
 struct WhereSpec {
-  DataType dtype = DataType::kF32;  // X's and Y's
-  internal::BroadcastPlan plan;     // operands: condition, X, Y
+  internal::BroadcastPlan plan;  // operands: condition, X, Y
   IoShape io;
   std::string label;
 };
@@ -176,7 +164,7 @@ class WhereKernel : public backend::Kernel {
     }
     const bool* c = io.inputs[0]->data_as<bool>();
     const int64_t bytes = io.outputs[0]->nbytes();
-    internal::DispatchElementSize(DataTypeSize(s_.dtype), [&]<typename E>() {
+    internal::DispatchElementSize(DataTypeSize(s_.io.out_dtype), [&]<typename E>() {
       const E* x = static_cast<const E*>(io.inputs[1]->data());
       const E* y = static_cast<const E*>(io.inputs[2]->data());
       E* out = static_cast<E*>(io.outputs[0]->mutable_data());
@@ -246,7 +234,7 @@ void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out) {
     std::optional<internal::BroadcastPlan> plan = PlanLayer(layer, 3, dtype, &io);
     if (!plan) return;
     out->push_back(std::make_unique<internal::SpecTactic<WhereSpec, WhereKernel>>(
-        "where/broadcast", WhereSpec{dtype, std::move(*plan), std::move(io), layer.Label()}));
+        "where/broadcast", WhereSpec{std::move(*plan), std::move(io), layer.Label()}));
     return;
   }
   const std::optional<Kind> kind = KindOf(node.op_type);
@@ -266,7 +254,7 @@ void AddLogicTactics(const backend::LayerDesc& layer, TacticList* out) {
   if (!plan) return;
   out->push_back(std::make_unique<internal::SpecTactic<LogicSpec, LogicKernel>>(
       logic ? "logic/broadcast" : "compare/broadcast",
-      LogicSpec{*kind, dtype, std::move(*plan), std::move(io), layer.Label()}));
+      LogicSpec{*kind, std::move(*plan), std::move(io), layer.Label()}));
 }
 
 }  // namespace refit::cpu
