@@ -54,4 +54,39 @@ void DepthwisePlaneAvx2(const DepthwisePlane& p);
 void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs,
                        const int64_t* row_off, int64_t k, int64_t nr, int64_t cols, float* panel);
 
+// Winograd F(2x2, 3x3) (conv_winograd.cc), one channel over a chunk of tile rows at a time. Tile
+// (ty, tx) makes outputs [2ty, 2ty + 2) x [2tx, 2tx + 2) from padded input [2ty, 2ty + 4) x
+// [2tx, 2tx + 4); a chunk's tiles are numbered t = ty * tiles_w + tx from its first tile row.
+// Transform position xi = 4i + j (16 of them) has its own matrix.
+
+// V_xi = B^T d B of every tile of the chunk, for channel `c`: V_xi is v + xi * v_stride, in
+// gemm_packed.h's packed-B layout (k = channels rows of nr-float panels, one column per tile).
+// Only the chunk's tiles' columns are written. `plane` is the channel's phase plane (stride 2,
+// PhasePlaneFill) whose padded row 0 is the chunk's first input row; phase_len >= tiles_w + 9.
+struct WinogradInput {
+  const float* plane;
+  int64_t phase_len;
+  int64_t tile_rows, tiles_w;
+  int64_t c, channels, nr;
+  int64_t v_stride;
+  float* v;
+};
+void WinogradInputAvx2(const WinogradInput& in);
+
+// Y = A^T M A + bias for one output channel: M_xi's row for the channel is m + xi * m_stride, one
+// float per tile; reads may run 8 floats past the chunk's last tile. Writes output rows [0,
+// out_rows) (at most 2 * tile_rows) of `y` (out_w floats apart), with Relu or Clip applied when
+// `act` names them (anything else is the caller's).
+struct WinogradOutput {
+  const float* m;
+  int64_t m_stride;
+  int64_t tile_rows, tiles_w;
+  float bias;
+  ir::ActivationKind act;
+  float clip_lo, clip_hi;
+  float* y;
+  int64_t out_rows, out_w;
+};
+void WinogradOutputAvx2(const WinogradOutput& out);
+
 }  // namespace refit::cpu::internal

@@ -16,6 +16,9 @@ void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
 void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
 void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,
+// the weight packed as its 16 transforms (conv_winograd.cc).
+void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_dnnl": oneDNN convolution forward inference.
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_openblas": im2col + cblas_sgemm.

@@ -85,10 +85,15 @@ bool HasAvx2() {
 // kernels) or the AVX2 depthwise kernel where the CPU has AVX2; the scalar depthwise kernel
 // everywhere.
 constexpr int kConvGemmT = 2;
+// conv_winograd (at least one kernel) for 3x3, stride-1, undilated, ungrouped layers with AVX2.
+bool Winograd(const ConvSpec& s) {
+  return !s.one_d && s.group == 1 && s.kh == 3 && s.kw == 3 && s.strides[0] == 1 &&
+         s.strides[1] == 1 && s.dilations[0] == 1 && s.dilations[1] == 1;
+}
 int MinTactics(const ConvSpec& s) {
   const bool depthwise = s.group == s.c && s.group == s.m;
   if (depthwise) return HasAvx2() ? 3 : 2;
-  return HasAvx2() ? 6 + kConvGemmT : 2;
+  return HasAvx2() ? 6 + kConvGemmT + (Winograd(s) ? 1 : 0) : 2;
 }
 
 void Check(const ConvSpec& s, uint32_t seed = 1) {
@@ -116,6 +121,7 @@ TEST(ConvTacticsTest, ListsEveryFamily) {
   if (HasAvx2()) {
     EXPECT_TRUE(has("conv_gemm/avx2_6x16"));
     EXPECT_TRUE(has("conv_gemm_t/avx2_"));
+    EXPECT_TRUE(has("conv_winograd/"));
   }
   // A wrong planned output shape, or W not a weight slot: no conv tactic.
   desc.outputs[0].shape = Shape{1, 6, 7, 6};
@@ -126,6 +132,19 @@ TEST(ConvTacticsTest, ListsEveryFamily) {
 }
 
 TEST(ConvTacticsTest, Basic3x3OddSizes) { Check({}); }
+
+// conv_winograd's tiling: odd output sizes (a last tile half outside), tile rows that are not a
+// multiple of 8 tiles (eight tiles straddle two packed panels), no padding, asymmetric and wide
+// padding, a 1x1 output, several chunks of tile rows (taken whole by threads), batch > 1.
+TEST(ConvTacticsTest, WinogradTiles) {
+  Check({.n = 2, .c = 5, .h = 9, .w = 11, .m = 7});
+  Check({.c = 6, .h = 8, .w = 38, .m = 9, .pads = {0, 0, 0, 0}});
+  Check({.c = 3, .h = 10, .w = 7, .m = 4, .pads = {0, 2, 1, 0}});
+  Check({.c = 4, .h = 5, .w = 6, .m = 3, .pads = {2, 2, 2, 2}});
+  Check({.c = 2, .h = 1, .w = 1, .m = 5});
+  Check({.c = 24, .h = 96, .w = 90, .m = 24, .act = {ir::ActivationKind::kRelu}});
+  Check({.n = 3, .c = 20, .h = 64, .w = 64, .m = 28, .bias = false});
+}
 
 TEST(ConvTacticsTest, Stride2AndOcNotARegisterMultiple) {
   Check({.c = 5, .h = 9, .w = 7, .m = 17, .strides = {2, 2}});

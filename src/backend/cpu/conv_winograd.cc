@@ -1,0 +1,251 @@
+// conv_winograd: a 3x3, stride-1, undilated, ungrouped convolution by Winograd's minimal
+// filtering F(2x2, 3x3) (Lavin and Gray, 2016). Each 2x2 block of outputs (a tile) is
+// A^T [(G g G^T) . (B^T d B)] A over its 4x4 input patch d: per output channel and tile, 16
+// products per input channel instead of 36. Summed over input channels, the 16 element-wise
+// products are 16 GEMMs, M_xi [M x tiles] = U_xi [M x C] * V_xi [C x tiles], run by GemmPacked.
+//
+// U = G g G^T is the packed weight ([16, M, C], computed at build and refit time: a refit is
+// a copy through this transform, no tuning). The input transform writes V straight into
+// GemmPacked's packed-B layout from a phase plane (conv_im2col.h) of each channel; the output
+// transform adds the bias and applies Relu or Clip (other activations run after it). Tiles go
+// by chunks of tile rows sized so that a chunk's V and M stay in cache; with a thread pool, the
+// threads take whole chunks when there are enough of them, and otherwise share each chunk's
+// transforms (by channel) and its 16 GEMMs.
+//
+// Rounding differs from a direct convolution (the transforms add and halve), by a few ulp of the
+// sum of |products| for F(2x2, 3x3).
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backend/cpu/conv_epilogue.h"
+#include "backend/cpu/conv_isa.h"
+#include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
+
+namespace refit::cpu {
+namespace {
+
+constexpr int64_t kTiles = 16;                     // transform positions of F(2x2, 3x3)
+constexpr int64_t kChunkBytes = int64_t(2) << 20;  // one chunk's V and M
+
+int64_t RoundUp(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+struct WinogradGeometry {
+  WinogradGeometry(const ConvParams& p, const GemmKernelInfo& info) {
+    tiles_h = (p.out_h + 1) / 2;
+    tiles_w = (p.out_w + 1) / 2;
+    const int64_t per_tile = kTiles * (p.in_c + p.out_c) * int64_t(sizeof(float));
+    const int64_t want = std::max<int64_t>(info.nr, kChunkBytes / per_tile);
+    chunk_rows = std::clamp<int64_t>(want / tiles_w, 1, tiles_h);
+    chunks = (tiles_h + chunk_rows - 1) / chunk_rows;
+    chunk_rows = (tiles_h + chunks - 1) / chunks;  // chunks of even size
+    const int64_t tc_max = chunk_rows * tiles_w;
+    v_floats = RoundUp(int64_t(PackedBSize(info, p.in_c, tc_max)), 16);
+    ld = RoundUp(tc_max, 8);
+    m_floats = RoundUp(p.out_c * ld, 16);
+    unit_floats = kTiles * (v_floats + m_floats) + 16;  // + the output transform's read slack
+    phase_len = RoundUp(tiles_w + 9, 8);
+    plane_floats = (2 * chunk_rows + 2) * 2 * phase_len;
+  }
+  int64_t tiles_h, tiles_w, chunk_rows, chunks;
+  int64_t v_floats, ld, m_floats, unit_floats;
+  int64_t phase_len, plane_floats;
+};
+
+class WinogradKernel : public backend::Kernel {
+ public:
+  WinogradKernel(const ConvParams& p, const GemmKernelInfo& info)
+      : p_(p), info_(info), geo_(p, info) {}
+
+  size_t workspace_bytes() const override { return size_t(geo_.unit_floats) * sizeof(float); }
+
+  Status Run(const backend::KernelIo& io) const override {
+    const float* x = io.inputs[0]->data_as<float>();
+    const float* u = io.inputs[1]->data_as<float>();
+    const float* bias =
+        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    const int threads = io.pool != nullptr ? io.pool->num_threads() : 1;
+    const int64_t units = p_.batch * geo_.chunks;
+    if (threads > 1 && units >= threads && (units % threads == 0 || units >= 4 * threads)) {
+      // Whole chunks per thread, each with a scratch of its own: one fork-join for the layer.
+      ParallelFor(io.pool, threads, [&](int64_t begin, int64_t end) {
+        thread_local ScratchFloats unit_scratch;
+        float* mine = unit_scratch.Get(size_t(geo_.unit_floats));
+        for (int64_t t = begin; t < end; ++t) {
+          for (int64_t i = units * t / threads; i < units * (t + 1) / threads; ++i) {
+            RunUnit(i, x, u, bias, y, mine, nullptr);
+          }
+        }
+      });
+      return Status::Ok();
+    }
+    for (int64_t i = 0; i < units; ++i) {
+      RunUnit(i, x, u, bias, y, static_cast<float*>(io.workspace), io.pool);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Chunk `unit % chunks` of image `unit / chunks`, on `pool` (null: the calling thread).
+  void RunUnit(int64_t unit, const float* x, const float* u, const float* bias, float* y,
+               float* scratch, ThreadPool* pool) const {
+    const int64_t n = unit / geo_.chunks, ty0 = unit % geo_.chunks * geo_.chunk_rows;
+    const int64_t rows = std::min(geo_.chunk_rows, geo_.tiles_h - ty0);
+    const int64_t tiles = rows * geo_.tiles_w;
+    const int64_t c_in = p_.in_c, c_out = p_.out_c;
+    float* v = scratch;
+    float* m = scratch + kTiles * geo_.v_floats;
+    ParallelFor(pool, c_in, [&](int64_t begin, int64_t end) {
+      thread_local ScratchFloats plane_scratch;
+      float* plane = plane_scratch.Get(size_t(geo_.plane_floats));
+      for (int64_t c = begin; c < end; ++c) {
+        // Padded row 0 of the plane is input row 2 * ty0 - pad_top.
+        internal::PhasePlaneFillAvx2({x + (n * c_in + c) * p_.in_size(), p_.in_h, p_.in_w,
+                                      p_.pad_top - 2 * ty0, p_.pad_left, 2 * rows + 2,
+                                      geo_.phase_len, 2, plane});
+        internal::WinogradInputAvx2(
+            {plane, geo_.phase_len, rows, geo_.tiles_w, c, c_in, info_.nr, geo_.v_floats, v});
+      }
+    });
+    ParallelFor(pool, kTiles, [&](int64_t begin, int64_t end) {
+      for (int64_t xi = begin; xi < end; ++xi) {
+        GemmPacked(info_, c_out, tiles, c_in, u + xi * c_out * c_in, c_in, v + xi * geo_.v_floats,
+                   nullptr, m + xi * geo_.m_floats, geo_.ld, Activation::kNone, nullptr);
+      }
+    });
+    const bool inline_act =
+        p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
+    const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
+    const int64_t oy0 = 2 * ty0, out_rows = std::min(2 * rows, p_.out_h - oy0);
+    ParallelFor(pool, c_out, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        float* yo = y + ((n * c_out + o) * p_.out_h + oy0) * p_.out_w;
+        internal::WinogradOutputAvx2({m + o * geo_.ld, geo_.m_floats, rows, geo_.tiles_w,
+                                      bias != nullptr ? bias[o] : 0.0f,
+                                      inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                      p_.act.alpha, p_.act.beta, yo, out_rows, p_.out_w});
+        BiasActivationSerial(after, nullptr, yo, out_rows, p_.out_w, p_.out_w);
+      }
+    });
+  }
+
+  ConvParams p_;
+  GemmKernelInfo info_;
+  WinogradGeometry geo_;
+};
+
+class WinogradTactic : public backend::Tactic {
+ public:
+  WinogradTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
+  std::string name() const override { return "conv_winograd/" + info_.Name(); }
+  std::string required_features() const override { return Features().ToString(); }
+
+  // W [M, C, 3, 3] -> U [16, M, C].
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input != 1) return value;
+    return backend::TensorDesc{DataType::kF32, Shape({kTiles * p_.out_c * p_.in_c})};
+  }
+  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
+    if (input != 1) return Tactic::PackWeight(input, value);
+    return Pack(value, nullptr);
+  }
+  bool PacksScaledRows(size_t input) const override { return input == 1; }
+  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                        const float* row_scale) const override {
+    if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
+    return Pack(value, row_scale);
+  }
+
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    const CpuFeatures& cpu = DetectCpuFeatures();
+    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, cpu));
+    if (!cpu.Covers(Features())) {
+      return FailedPrecondition("conv_winograd needs " + Features().ToString());
+    }
+    return std::unique_ptr<backend::Kernel>(new WinogradKernel(p_, info_));
+  }
+
+ private:
+  // The GEMM kernel's features and the transforms' AVX2 and FMA.
+  CpuFeatures Features() const {
+    CpuFeatures f = info_.RequiredFeatures();
+    f.avx = f.avx2 = f.fma = true;
+    return f;
+  }
+
+  // U_xi[m][c] = (G g G^T)[i][j] of filter g = W[m, c] (times row_scale[m] when given, rounded
+  // first: the bytes PackWeight gives for the scaled weight).
+  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale) const {
+    const int64_t c_in = p_.in_c, c_out = p_.out_c;
+    if (value.dtype() != DataType::kF32 || value.NumElements() != c_out * c_in * 9) {
+      return InvalidArgument("conv_winograd: weight of " + std::to_string(value.NumElements()) +
+                             " elements, expected f32 [" + std::to_string(c_out) + ", " +
+                             std::to_string(c_in) + ", 3, 3]");
+    }
+    REFIT_ASSIGN_OR_RETURN(Tensor packed,
+                           Tensor::Uninitialized(DataType::kF32, Shape({kTiles * c_out * c_in})));
+    const float* w = value.data_as<float>();
+    float* out = packed.mutable_data_as<float>();
+    const int64_t plane = c_out * c_in;
+    for (int64_t o = 0; o < c_out; ++o) {
+      const float s = row_scale != nullptr ? row_scale[o] : 1.0f;
+      for (int64_t c = 0; c < c_in; ++c) {
+        float g[9];
+        for (int k = 0; k < 9; ++k)
+          g[k] = row_scale != nullptr ? w[(o * c_in + c) * 9 + k] * s : w[(o * c_in + c) * 9 + k];
+        if (row_scale != nullptr) {
+          for (float v : g) {
+            if (!std::isfinite(v))
+              return InvalidArgument("conv_winograd: a scaled weight is not finite");
+          }
+        }
+        // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, per column k.
+        float t[4][3];
+        for (int k = 0; k < 3; ++k) {
+          t[0][k] = g[k];
+          t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
+          t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
+          t[3][k] = g[6 + k];
+        }
+        // (G g) G^T: the same along each row.
+        float* dst = out + o * c_in + c;
+        for (int i = 0; i < 4; ++i) {
+          dst[(4 * i + 0) * plane] = t[i][0];
+          dst[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+          dst[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+          dst[(4 * i + 3) * plane] = t[i][2];
+        }
+      }
+    }
+    return packed;
+  }
+
+  ConvParams p_;
+  GemmKernelInfo info_;
+};
+
+}  // namespace
+
+void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
+  if (p.group != 1 || p.kernel_h != 3 || p.kernel_w != 3 || p.stride_h != 1 || p.stride_w != 1 ||
+      p.dilation_h != 1 || p.dilation_w != 1) {
+    return;
+  }
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  if (!cpu.avx || !cpu.avx2 || !cpu.fma) return;
+  const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
+  for (const GemmKernelInfo& info : kernels) {
+    // The best ISA's kernels only (its packing and direct-A variants): tuning time stays bounded.
+    if (info.isa != kernels.front().isa) continue;
+    out->push_back(std::make_unique<WinogradTactic>(p, info));
+  }
+}
+
+}  // namespace refit::cpu
