@@ -89,4 +89,10 @@ struct WinogradOutput {
 };
 void WinogradOutputAvx2(const WinogradOutput& out);
 
+// The packed weight: u[(4i + j) * c_out * c_in + o * c_in + c] = (G g G^T)[i][j] for the filter
+// g = w[o, c] ([c_out, c_in, 3, 3]) times row_scale[o] (1 when null), the product rounded first.
+// Returns false when a scaled filter value is not finite (u is then incomplete).
+bool WinogradPackAvx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                      float* u);
+
 }  // namespace refit::cpu::internal

@@ -15,7 +15,6 @@
 // Rounding differs from a direct convolution (the transforms add and halve), by a few ulp of the
 // sum of |products| for F(2x2, 3x3).
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
@@ -154,13 +153,18 @@ class WinogradTactic : public backend::Tactic {
   }
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
-    return Pack(value, nullptr);
+    return Pack(value, nullptr, /*checked=*/false);
+  }
+  bool PacksChecked(size_t input) const override { return input == 1; }
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
+    if (input != 1) return Tactic::PackWeightChecked(input, value);
+    return Pack(value, nullptr, /*checked=*/true);
   }
   bool PacksScaledRows(size_t input) const override { return input == 1; }
   StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
                                         const float* row_scale) const override {
     if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
-    return Pack(value, row_scale);
+    return Pack(value, row_scale, /*checked=*/true);
   }
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
@@ -181,8 +185,9 @@ class WinogradTactic : public backend::Tactic {
   }
 
   // U_xi[m][c] = (G g G^T)[i][j] of filter g = W[m, c] (times row_scale[m] when given, rounded
-  // first: the bytes PackWeight gives for the scaled weight).
-  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale) const {
+  // first: the bytes PackWeight gives for the scaled weight). Listed only where AVX2 runs.
+  // `checked`: a non-finite (scaled) weight value is an error.
+  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale, bool checked) const {
     const int64_t c_in = p_.in_c, c_out = p_.out_c;
     if (value.dtype() != DataType::kF32 || value.NumElements() != c_out * c_in * 9) {
       return InvalidArgument("conv_winograd: weight of " + std::to_string(value.NumElements()) +
@@ -191,38 +196,10 @@ class WinogradTactic : public backend::Tactic {
     }
     REFIT_ASSIGN_OR_RETURN(Tensor packed,
                            Tensor::Uninitialized(DataType::kF32, Shape({kTiles * c_out * c_in})));
-    const float* w = value.data_as<float>();
-    float* out = packed.mutable_data_as<float>();
-    const int64_t plane = c_out * c_in;
-    for (int64_t o = 0; o < c_out; ++o) {
-      const float s = row_scale != nullptr ? row_scale[o] : 1.0f;
-      for (int64_t c = 0; c < c_in; ++c) {
-        float g[9];
-        for (int k = 0; k < 9; ++k)
-          g[k] = row_scale != nullptr ? w[(o * c_in + c) * 9 + k] * s : w[(o * c_in + c) * 9 + k];
-        if (row_scale != nullptr) {
-          for (float v : g) {
-            if (!std::isfinite(v))
-              return InvalidArgument("conv_winograd: a scaled weight is not finite");
-          }
-        }
-        // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, per column k.
-        float t[4][3];
-        for (int k = 0; k < 3; ++k) {
-          t[0][k] = g[k];
-          t[1][k] = 0.5f * (g[k] + g[3 + k] + g[6 + k]);
-          t[2][k] = 0.5f * (g[k] - g[3 + k] + g[6 + k]);
-          t[3][k] = g[6 + k];
-        }
-        // (G g) G^T: the same along each row.
-        float* dst = out + o * c_in + c;
-        for (int i = 0; i < 4; ++i) {
-          dst[(4 * i + 0) * plane] = t[i][0];
-          dst[(4 * i + 1) * plane] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-          dst[(4 * i + 2) * plane] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-          dst[(4 * i + 3) * plane] = t[i][2];
-        }
-      }
+    if (!internal::WinogradPackAvx2(value.data_as<float>(), c_out, c_in, row_scale,
+                                    packed.mutable_data_as<float>()) &&
+        checked) {
+      return InvalidArgument("conv_winograd: a weight value is not finite");
     }
     return packed;
   }

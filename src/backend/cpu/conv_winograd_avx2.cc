@@ -127,4 +127,68 @@ void WinogradOutputAvx2(const WinogradOutput& o) {
   }
 }
 
+namespace {
+
+// G g G^T for one filter per lane: g[k] holds tap k (row-major 3x3) of eight filters.
+void FilterTransform(const __m256 g[9], __m256 u[16]) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, per column k.
+  __m256 t[4][3];
+  for (int k = 0; k < 3; ++k) {
+    const __m256 outer = _mm256_add_ps(g[k], g[6 + k]);
+    t[0][k] = g[k];
+    t[1][k] = _mm256_mul_ps(half, _mm256_add_ps(outer, g[3 + k]));
+    t[2][k] = _mm256_mul_ps(half, _mm256_sub_ps(outer, g[3 + k]));
+    t[3][k] = g[6 + k];
+  }
+  // (G g) G^T: the same along each row.
+  for (int i = 0; i < 4; ++i) {
+    const __m256 outer = _mm256_add_ps(t[i][0], t[i][2]);
+    u[4 * i + 0] = t[i][0];
+    u[4 * i + 1] = _mm256_mul_ps(half, _mm256_add_ps(outer, t[i][1]));
+    u[4 * i + 2] = _mm256_mul_ps(half, _mm256_sub_ps(outer, t[i][1]));
+    u[4 * i + 3] = t[i][2];
+  }
+}
+
+}  // namespace
+
+bool WinogradPackAvx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                      float* u) {
+  const int64_t plane = c_out * c_in;
+  const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 max_finite = _mm256_set1_ps(3.40282347e38f);
+  __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (int64_t o = 0; o < c_out; ++o) {
+    const __m256 s = _mm256_set1_ps(row_scale != nullptr ? row_scale[o] : 1.0f);
+    const float* wo = w + o * c_in * 9;
+    float* uo = u + o * c_in;
+    for (int64_t c = 0; c < c_in; c += 8) {
+      // Eight filters' taps, one per lane (a partial block: the last filter repeated).
+      const int64_t n = std::min<int64_t>(8, c_in - c);
+      const __m256i idx =
+          n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
+      __m256 g[9];
+      for (int k = 0; k < 9; ++k) {
+        g[k] = _mm256_mul_ps(_mm256_i32gather_ps(wo + c * 9 + k, idx, 4), s);
+        finite = _mm256_and_ps(
+            finite, _mm256_cmp_ps(_mm256_and_ps(g[k], abs_mask), max_finite, _CMP_LE_OQ));
+      }
+      __m256 out[16];
+      FilterTransform(g, out);
+      if (n == 8) {
+        for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(uo + xi * plane + c, out[xi]);
+        continue;
+      }
+      alignas(32) float tmp[8];
+      for (int xi = 0; xi < 16; ++xi) {
+        _mm256_store_ps(tmp, out[xi]);
+        std::memcpy(uo + xi * plane + c, tmp, size_t(n) * sizeof(float));
+      }
+    }
+  }
+  return _mm256_movemask_ps(finite) == 0xff;
+}
+
 }  // namespace refit::cpu::internal
