@@ -133,6 +133,31 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
         _mm256_storeu_ps(dst + f.phase_len + i, _mm256_permute2f128_ps(a, b, 0x31));
       }
     }
+    if (f.stride_w == 4) {
+      // Index i of phase q is column 4i + q: eight 4x4 transposes per 32 input floats.
+      for (; i < f.phase_len && 4 * i < f.pad_left; ++i) {
+        for (int64_t q = 0; q < 4; ++q) {
+          const int64_t x = 4 * i + q - f.pad_left;
+          dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
+        }
+      }
+      for (; i + 8 <= f.phase_len && 4 * i - f.pad_left + 32 <= f.in_w; i += 8) {
+        const float* s = src + 4 * i - f.pad_left;
+        const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
+        const __m256 c = _mm256_loadu_ps(s + 16), d = _mm256_loadu_ps(s + 24);
+        // Rows of four columns: x0 = columns 0-3 | 16-19, x1 = 4-7 | 20-23, and so on.
+        const __m256 x0 = _mm256_permute2f128_ps(a, c, 0x20),
+                     x1 = _mm256_permute2f128_ps(a, c, 0x31);
+        const __m256 x2 = _mm256_permute2f128_ps(b, d, 0x20),
+                     x3 = _mm256_permute2f128_ps(b, d, 0x31);
+        const __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpacklo_ps(x2, x3);
+        const __m256 t2 = _mm256_unpackhi_ps(x0, x1), t3 = _mm256_unpackhi_ps(x2, x3);
+        _mm256_storeu_ps(dst + i, _mm256_shuffle_ps(t0, t1, 0x44));
+        _mm256_storeu_ps(dst + f.phase_len + i, _mm256_shuffle_ps(t0, t1, 0xEE));
+        _mm256_storeu_ps(dst + 2 * f.phase_len + i, _mm256_shuffle_ps(t2, t3, 0x44));
+        _mm256_storeu_ps(dst + 3 * f.phase_len + i, _mm256_shuffle_ps(t2, t3, 0xEE));
+      }
+    }
     for (; i < f.phase_len; ++i) {
       for (int64_t q = 0; q < f.stride_w; ++q) {
         const int64_t x = f.stride_w * i + q - f.pad_left;

@@ -54,14 +54,15 @@ void DepthwisePlaneAvx2(const DepthwisePlane& p);
 void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs,
                        const int64_t* row_off, int64_t k, int64_t nr, int64_t cols, float* panel);
 
-// Winograd F(2x2, 3x3) (conv_winograd.cc), one channel over a chunk of tile rows at a time. Tile
-// (ty, tx) makes outputs [2ty, 2ty + 2) x [2tx, 2tx + 2) from padded input [2ty, 2ty + 4) x
-// [2tx, 2tx + 4); a chunk's tiles are numbered t = ty * tiles_w + tx from its first tile row.
-// Transform position xi = 4i + j (16 of them) has its own matrix.
+// Winograd F(r x r, 3x3) (conv_winograd.cc) for r = 2 and r = 4, one channel over a chunk of tile
+// rows at a time. Tile (ty, tx) makes outputs [r ty, r ty + r) x [r tx, r tx + r) from padded
+// input [r ty, r ty + r + 2) x [r tx, r tx + r + 2); a chunk's tiles are numbered
+// t = ty * tiles_w + tx from its first tile row. Transform position xi = (r + 2) i + j (16 or 36
+// of them) has its own matrix. The "2" functions are F(2x2, 3x3), the "4" ones F(4x4, 3x3).
 
 // V_xi = B^T d B of every tile of the chunk, for channel `c`: V_xi is v + xi * v_stride, in
 // gemm_packed.h's packed-B layout (k = channels rows of nr-float panels, one column per tile).
-// Only the chunk's tiles' columns are written. `plane` is the channel's phase plane (stride 2,
+// Only the chunk's tiles' columns are written. `plane` is the channel's phase plane (stride r,
 // PhasePlaneFill) whose padded row 0 is the chunk's first input row; phase_len >= tiles_w + 9.
 struct WinogradInput {
   const float* plane;
@@ -71,11 +72,12 @@ struct WinogradInput {
   int64_t v_stride;
   float* v;
 };
-void WinogradInputAvx2(const WinogradInput& in);
+void WinogradInput2Avx2(const WinogradInput& in);
+void WinogradInput4Avx2(const WinogradInput& in);
 
 // Y = A^T M A + bias for one output channel: M_xi's row for the channel is m + xi * m_stride, one
 // float per tile; reads may run 8 floats past the chunk's last tile. Writes output rows [0,
-// out_rows) (at most 2 * tile_rows) of `y` (out_w floats apart), with Relu or Clip applied when
+// out_rows) (at most r * tile_rows) of `y` (out_w floats apart), with Relu or Clip applied when
 // `act` names them (anything else is the caller's).
 struct WinogradOutput {
   const float* m;
@@ -87,12 +89,15 @@ struct WinogradOutput {
   float* y;
   int64_t out_rows, out_w;
 };
-void WinogradOutputAvx2(const WinogradOutput& out);
+void WinogradOutput2Avx2(const WinogradOutput& out);
+void WinogradOutput4Avx2(const WinogradOutput& out);
 
-// The packed weight: u[(4i + j) * c_out * c_in + o * c_in + c] = (G g G^T)[i][j] for the filter
+// The packed weight: u[xi * c_out * c_in + o * c_in + c] = (G g G^T)[i][j] for the filter
 // g = w[o, c] ([c_out, c_in, 3, 3]) times row_scale[o] (1 when null), the product rounded first.
 // Returns false when a scaled filter value is not finite (u is then incomplete).
-bool WinogradPackAvx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
-                      float* u);
+bool WinogradPack2Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                       float* u);
+bool WinogradPack4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                       float* u);
 
 }  // namespace refit::cpu::internal

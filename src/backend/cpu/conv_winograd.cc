@@ -1,19 +1,21 @@
 // conv_winograd: a 3x3, stride-1, undilated, ungrouped convolution by Winograd's minimal
-// filtering F(2x2, 3x3) (Lavin and Gray, 2016). Each 2x2 block of outputs (a tile) is
-// A^T [(G g G^T) . (B^T d B)] A over its 4x4 input patch d: per output channel and tile, 16
-// products per input channel instead of 36. Summed over input channels, the 16 element-wise
-// products are 16 GEMMs, M_xi [M x tiles] = U_xi [M x C] * V_xi [C x tiles], run by GemmPacked.
+// filtering F(r x r, 3x3), r = 2 or 4 (Lavin and Gray, 2016). Each r x r block of outputs (a tile)
+// is A^T [(G g G^T) . (B^T d B)] A over its (r + 2)^2 input patch d: per output channel and tile,
+// (r + 2)^2 products per input channel instead of 9 r^2 (16 for 36 at r = 2, 36 for 144 at
+// r = 4). Summed over input channels, the element-wise products are (r + 2)^2 GEMMs,
+// M_xi [M x tiles] = U_xi [M x C] * V_xi [C x tiles], run by GemmPacked.
 //
-// U = G g G^T is the packed weight ([16, M, C], computed at build and refit time: a refit is
-// a copy through this transform, no tuning). The input transform writes V straight into
+// U = G g G^T is the packed weight ([(r + 2)^2, M, C], computed at build and refit time: a refit
+// is a copy through this transform, no tuning). The input transform writes V straight into
 // GemmPacked's packed-B layout from a phase plane (conv_im2col.h) of each channel; the output
 // transform adds the bias and applies Relu or Clip (other activations run after it). Tiles go
 // by chunks of tile rows sized so that a chunk's V and M stay in cache; with a thread pool, the
 // threads take whole chunks when there are enough of them, and otherwise share each chunk's
-// transforms (by channel) and its 16 GEMMs.
+// transforms (by channel) and its GEMMs.
 //
-// Rounding differs from a direct convolution (the transforms add and halve), by a few ulp of the
-// sum of |products| for F(2x2, 3x3).
+// Rounding differs from a direct convolution: the transforms add and scale. F(2x2, 3x3) stays
+// within a few ulp of the sum of |products|; F(4x4, 3x3), whose transforms scale by up to 8 and
+// 1/24, within some 10-100 ulp. The tuner picks by speed; both meet the conformance tolerance.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -28,16 +30,30 @@
 namespace refit::cpu {
 namespace {
 
-constexpr int64_t kTiles = 16;                     // transform positions of F(2x2, 3x3)
 constexpr int64_t kChunkBytes = int64_t(2) << 20;  // one chunk's V and M
 
 int64_t RoundUp(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
+// The transforms of F(r x r, 3x3).
+struct WinogradOps {
+  void (*input)(const internal::WinogradInput&);
+  void (*output)(const internal::WinogradOutput&);
+  bool (*pack)(const float*, int64_t, int64_t, const float*, float*);
+};
+WinogradOps OpsFor(int r) {
+  if (r == 2) {
+    return {internal::WinogradInput2Avx2, internal::WinogradOutput2Avx2,
+            internal::WinogradPack2Avx2};
+  }
+  return {internal::WinogradInput4Avx2, internal::WinogradOutput4Avx2, internal::WinogradPack4Avx2};
+}
+
 struct WinogradGeometry {
-  WinogradGeometry(const ConvParams& p, const GemmKernelInfo& info) {
-    tiles_h = (p.out_h + 1) / 2;
-    tiles_w = (p.out_w + 1) / 2;
-    const int64_t per_tile = kTiles * (p.in_c + p.out_c) * int64_t(sizeof(float));
+  WinogradGeometry(const ConvParams& p, const GemmKernelInfo& info, int r) {
+    positions = (r + 2) * (r + 2);
+    tiles_h = (p.out_h + r - 1) / r;
+    tiles_w = (p.out_w + r - 1) / r;
+    const int64_t per_tile = positions * (p.in_c + p.out_c) * int64_t(sizeof(float));
     const int64_t want = std::max<int64_t>(info.nr, kChunkBytes / per_tile);
     chunk_rows = std::clamp<int64_t>(want / tiles_w, 1, tiles_h);
     chunks = (tiles_h + chunk_rows - 1) / chunk_rows;
@@ -46,19 +62,19 @@ struct WinogradGeometry {
     v_floats = RoundUp(int64_t(PackedBSize(info, p.in_c, tc_max)), 16);
     ld = RoundUp(tc_max, 8);
     m_floats = RoundUp(p.out_c * ld, 16);
-    unit_floats = kTiles * (v_floats + m_floats) + 16;  // + the output transform's read slack
+    unit_floats = positions * (v_floats + m_floats) + 16;  // + the output transform's read slack
     phase_len = RoundUp(tiles_w + 9, 8);
-    plane_floats = (2 * chunk_rows + 2) * 2 * phase_len;
+    plane_floats = (r * chunk_rows + 2) * r * phase_len;
   }
-  int64_t tiles_h, tiles_w, chunk_rows, chunks;
+  int64_t positions, tiles_h, tiles_w, chunk_rows, chunks;
   int64_t v_floats, ld, m_floats, unit_floats;
   int64_t phase_len, plane_floats;
 };
 
 class WinogradKernel : public backend::Kernel {
  public:
-  WinogradKernel(const ConvParams& p, const GemmKernelInfo& info)
-      : p_(p), info_(info), geo_(p, info) {}
+  WinogradKernel(const ConvParams& p, const GemmKernelInfo& info, int r)
+      : p_(p), info_(info), r_(r), ops_(OpsFor(r)), geo_(p, info, r) {}
 
   size_t workspace_bytes() const override { return size_t(geo_.unit_floats) * sizeof(float); }
 
@@ -98,20 +114,20 @@ class WinogradKernel : public backend::Kernel {
     const int64_t tiles = rows * geo_.tiles_w;
     const int64_t c_in = p_.in_c, c_out = p_.out_c;
     float* v = scratch;
-    float* m = scratch + kTiles * geo_.v_floats;
+    float* m = scratch + geo_.positions * geo_.v_floats;
     ParallelFor(pool, c_in, [&](int64_t begin, int64_t end) {
       thread_local ScratchFloats plane_scratch;
       float* plane = plane_scratch.Get(size_t(geo_.plane_floats));
       for (int64_t c = begin; c < end; ++c) {
-        // Padded row 0 of the plane is input row 2 * ty0 - pad_top.
+        // Padded row 0 of the plane is input row r * ty0 - pad_top.
         internal::PhasePlaneFillAvx2({x + (n * c_in + c) * p_.in_size(), p_.in_h, p_.in_w,
-                                      p_.pad_top - 2 * ty0, p_.pad_left, 2 * rows + 2,
-                                      geo_.phase_len, 2, plane});
-        internal::WinogradInputAvx2(
+                                      p_.pad_top - r_ * ty0, p_.pad_left, r_ * rows + 2,
+                                      geo_.phase_len, r_, plane});
+        ops_.input(
             {plane, geo_.phase_len, rows, geo_.tiles_w, c, c_in, info_.nr, geo_.v_floats, v});
       }
     });
-    ParallelFor(pool, kTiles, [&](int64_t begin, int64_t end) {
+    ParallelFor(pool, geo_.positions, [&](int64_t begin, int64_t end) {
       for (int64_t xi = begin; xi < end; ++xi) {
         GemmPacked(info_, c_out, tiles, c_in, u + xi * c_out * c_in, c_in, v + xi * geo_.v_floats,
                    nullptr, m + xi * geo_.m_floats, geo_.ld, Activation::kNone, nullptr);
@@ -120,14 +136,14 @@ class WinogradKernel : public backend::Kernel {
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
     const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
-    const int64_t oy0 = 2 * ty0, out_rows = std::min(2 * rows, p_.out_h - oy0);
+    const int64_t oy0 = r_ * ty0, out_rows = std::min(r_ * rows, p_.out_h - oy0);
     ParallelFor(pool, c_out, [&](int64_t begin, int64_t end) {
       for (int64_t o = begin; o < end; ++o) {
         float* yo = y + ((n * c_out + o) * p_.out_h + oy0) * p_.out_w;
-        internal::WinogradOutputAvx2({m + o * geo_.ld, geo_.m_floats, rows, geo_.tiles_w,
-                                      bias != nullptr ? bias[o] : 0.0f,
-                                      inline_act ? p_.act.kind : ir::ActivationKind::kNone,
-                                      p_.act.alpha, p_.act.beta, yo, out_rows, p_.out_w});
+        ops_.output({m + o * geo_.ld, geo_.m_floats, rows, geo_.tiles_w,
+                     bias != nullptr ? bias[o] : 0.0f,
+                     inline_act ? p_.act.kind : ir::ActivationKind::kNone, p_.act.alpha,
+                     p_.act.beta, yo, out_rows, p_.out_w});
         BiasActivationSerial(after, nullptr, yo, out_rows, p_.out_w, p_.out_w);
       }
     });
@@ -135,21 +151,27 @@ class WinogradKernel : public backend::Kernel {
 
   ConvParams p_;
   GemmKernelInfo info_;
+  int r_;
+  WinogradOps ops_;
   WinogradGeometry geo_;
 };
 
 class WinogradTactic : public backend::Tactic {
  public:
-  WinogradTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
-  std::string name() const override { return "conv_winograd/" + info_.Name(); }
+  WinogradTactic(const ConvParams& p, const GemmKernelInfo& info, int r)
+      : p_(p), info_(info), r_(r) {}
+  // "conv_winograd/f2_avx2_6x16_kc256_mc168_directa": F(2x2, 3x3) with that GEMM kernel.
+  std::string name() const override {
+    return "conv_winograd/f" + std::to_string(r_) + "_" + info_.Name();
+  }
   std::string required_features() const override { return Features().ToString(); }
 
-  // W [M, C, 3, 3] -> U [16, M, C].
+  // W [M, C, 3, 3] -> U [(r + 2)^2, M, C].
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
   StatusOr<backend::TensorDesc> PackedType(size_t input,
                                            const backend::TensorDesc& value) const override {
     if (input != 1) return value;
-    return backend::TensorDesc{DataType::kF32, Shape({kTiles * p_.out_c * p_.in_c})};
+    return backend::TensorDesc{DataType::kF32, Shape({(r_ + 2) * (r_ + 2) * p_.out_c * p_.in_c})};
   }
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
@@ -173,7 +195,7 @@ class WinogradTactic : public backend::Tactic {
     if (!cpu.Covers(Features())) {
       return FailedPrecondition("conv_winograd needs " + Features().ToString());
     }
-    return std::unique_ptr<backend::Kernel>(new WinogradKernel(p_, info_));
+    return std::unique_ptr<backend::Kernel>(new WinogradKernel(p_, info_, r_));
   }
 
  private:
@@ -194,10 +216,11 @@ class WinogradTactic : public backend::Tactic {
                              " elements, expected f32 [" + std::to_string(c_out) + ", " +
                              std::to_string(c_in) + ", 3, 3]");
     }
-    REFIT_ASSIGN_OR_RETURN(Tensor packed,
-                           Tensor::Uninitialized(DataType::kF32, Shape({kTiles * c_out * c_in})));
-    if (!internal::WinogradPackAvx2(value.data_as<float>(), c_out, c_in, row_scale,
-                                    packed.mutable_data_as<float>()) &&
+    REFIT_ASSIGN_OR_RETURN(
+        Tensor packed,
+        Tensor::Uninitialized(DataType::kF32, Shape({(r_ + 2) * (r_ + 2) * c_out * c_in})));
+    if (!OpsFor(r_).pack(value.data_as<float>(), c_out, c_in, row_scale,
+                         packed.mutable_data_as<float>()) &&
         checked) {
       return InvalidArgument("conv_winograd: a weight value is not finite");
     }
@@ -206,6 +229,7 @@ class WinogradTactic : public backend::Tactic {
 
   ConvParams p_;
   GemmKernelInfo info_;
+  int r_;
 };
 
 }  // namespace
@@ -218,10 +242,13 @@ void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p
   const CpuFeatures& cpu = DetectCpuFeatures();
   if (!cpu.avx || !cpu.avx2 || !cpu.fma) return;
   const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
-  for (const GemmKernelInfo& info : kernels) {
-    // The best ISA's kernels only (its packing and direct-A variants): tuning time stays bounded.
-    if (info.isa != kernels.front().isa) continue;
-    out->push_back(std::make_unique<WinogradTactic>(p, info));
+  for (int r : {4, 2}) {
+    for (const GemmKernelInfo& info : kernels) {
+      // The best ISA's direct-A kernels only: A (U_xi) is read in place, and the packing variants
+      // timed no faster on the target shapes (tuning time stays bounded).
+      if (info.pack_a || info.isa != kernels.front().isa) continue;
+      out->push_back(std::make_unique<WinogradTactic>(p, info, r));
+    }
   }
 }
 

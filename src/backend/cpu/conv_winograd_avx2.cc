@@ -1,5 +1,6 @@
-// AVX2 input and output transforms of the Winograd F(2x2, 3x3) convolution (conv_isa.h), eight
-// tiles of one tile row per vector.
+// AVX2 transforms of the Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (conv_isa.h), eight
+// tiles of one tile row per vector. Each transform is the 1-D one applied along rows, then along
+// columns: B^T (d B), A^T (M A) and G (g G^T).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -18,39 +19,94 @@ __m256i LaneRange(int64_t lo, int64_t hi) {
   return _mm256_and_si256(ge, lt);
 }
 
-}  // namespace
+__m256 Set(float v) { return _mm256_set1_ps(v); }
 
-void WinogradInputAvx2(const WinogradInput& in) {
+// The 1-D transforms of F(R, 3), R = 2 or 4: B^T on R + 2 inputs, A^T on R + 2 products to R
+// outputs, G on 3 filter taps to R + 2 values.
+template <int R>
+struct F;
+
+template <>
+struct F<2> {
+  static void B(const __m256 d[4], __m256 r[4]) {
+    r[0] = _mm256_sub_ps(d[0], d[2]);
+    r[1] = _mm256_add_ps(d[1], d[2]);
+    r[2] = _mm256_sub_ps(d[2], d[1]);
+    r[3] = _mm256_sub_ps(d[1], d[3]);
+  }
+  static void A(const __m256 m[4], __m256 r[2]) {
+    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    r[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
+  }
+  static void G(__m256 a, __m256 b, __m256 c, __m256 r[4]) {
+    const __m256 outer = _mm256_add_ps(a, c);
+    r[0] = a;
+    r[1] = _mm256_mul_ps(Set(0.5f), _mm256_add_ps(outer, b));
+    r[2] = _mm256_mul_ps(Set(0.5f), _mm256_sub_ps(outer, b));
+    r[3] = c;
+  }
+};
+
+template <>
+struct F<4> {
+  static void B(const __m256 d[6], __m256 r[6]) {
+    const __m256 d12 = _mm256_add_ps(d[1], d[2]), d34 = _mm256_add_ps(d[3], d[4]);
+    const __m256 d1m2 = _mm256_sub_ps(d[1], d[2]), d4m3 = _mm256_sub_ps(d[4], d[3]);
+    const __m256 d3m1 = _mm256_sub_ps(d[3], d[1]), d4m2 = _mm256_sub_ps(d[4], d[2]);
+    r[0] = _mm256_fmadd_ps(Set(4.0f), d[0], _mm256_fnmadd_ps(Set(5.0f), d[2], d[4]));
+    r[1] = _mm256_fnmadd_ps(Set(4.0f), d12, d34);
+    r[2] = _mm256_fmadd_ps(Set(4.0f), d1m2, d4m3);
+    r[3] = _mm256_fmadd_ps(Set(2.0f), d3m1, d4m2);
+    r[4] = _mm256_fnmadd_ps(Set(2.0f), d3m1, d4m2);
+    r[5] = _mm256_fmadd_ps(Set(4.0f), d[1], _mm256_fnmadd_ps(Set(5.0f), d[3], d[5]));
+  }
+  static void A(const __m256 m[6], __m256 r[4]) {
+    const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
+    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
+    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+    r[1] = _mm256_fmadd_ps(Set(2.0f), d, b);
+    r[2] = _mm256_fmadd_ps(Set(4.0f), c, a);
+    r[3] = _mm256_add_ps(_mm256_fmadd_ps(Set(8.0f), d, b), m[5]);
+  }
+  static void G(__m256 a, __m256 b, __m256 c, __m256 r[6]) {
+    const __m256 ac = _mm256_add_ps(a, c);
+    const __m256 p = _mm256_mul_ps(c, Set(1.0f / 6)), q = _mm256_mul_ps(b, Set(1.0f / 12));
+    r[0] = _mm256_mul_ps(a, Set(0.25f));
+    r[1] = _mm256_mul_ps(_mm256_add_ps(ac, b), Set(-1.0f / 6));
+    r[2] = _mm256_mul_ps(_mm256_sub_ps(ac, b), Set(-1.0f / 6));
+    r[3] = _mm256_fmadd_ps(a, Set(1.0f / 24), _mm256_add_ps(p, q));
+    r[4] = _mm256_fmadd_ps(a, Set(1.0f / 24), _mm256_sub_ps(p, q));
+    r[5] = c;
+  }
+};
+
+template <int R>
+void Input(const WinogradInput& in) {
+  constexpr int N = R + 2, P = N * N;
   // Locals: the stores below could alias `in` as far as the compiler knows.
   const float* const plane = in.plane;
   const int64_t phase_len = in.phase_len, tiles_w = in.tiles_w, nr = in.nr;
-  const int64_t row_len = 2 * phase_len;  // a padded row: even columns, then odd ones
+  const int64_t row_len = R * phase_len;  // a padded row: its R phases one after another
   const int64_t panel_floats = in.channels * nr, v_stride = in.v_stride;
   float* const v = in.v + in.c * nr;
   for (int64_t ty = 0; ty < in.tile_rows; ++ty) {
-    const float* rows = plane + 2 * ty * row_len;
+    const float* rows = plane + R * ty * row_len;
     for (int64_t tx = 0; tx < tiles_w; tx += 8) {
-      // d B for each of the tile's four input rows: columns 2tx .. 2tx + 3 are the even phase at
-      // tx, the odd one at tx, the even one at tx + 1 and the odd one at tx + 1.
-      __m256 e[4][4];
-      for (int r = 0; r < 4; ++r) {
+      // d B for each of the tiles' input rows: column R tx + j is phase j % R at tx + j / R.
+      __m256 e[N][N];
+      for (int r = 0; r < N; ++r) {
         const float* row = rows + r * row_len + tx;
-        const __m256 d0 = _mm256_loadu_ps(row);
-        const __m256 d1 = _mm256_loadu_ps(row + phase_len);
-        const __m256 d2 = _mm256_loadu_ps(row + 1);
-        const __m256 d3 = _mm256_loadu_ps(row + phase_len + 1);
-        e[r][0] = _mm256_sub_ps(d0, d2);
-        e[r][1] = _mm256_add_ps(d1, d2);
-        e[r][2] = _mm256_sub_ps(d2, d1);
-        e[r][3] = _mm256_sub_ps(d1, d3);
+        __m256 d[N];
+        for (int j = 0; j < N; ++j) d[j] = _mm256_loadu_ps(row + (j % R) * phase_len + j / R);
+        F<R>::B(d, e[r]);
       }
-      // B^T (d B): the same combination down the rows.
-      __m256 out[16];
-      for (int j = 0; j < 4; ++j) {
-        out[0 + j] = _mm256_sub_ps(e[0][j], e[2][j]);
-        out[4 + j] = _mm256_add_ps(e[1][j], e[2][j]);
-        out[8 + j] = _mm256_sub_ps(e[2][j], e[1][j]);
-        out[12 + j] = _mm256_sub_ps(e[1][j], e[3][j]);
+      // B^T (d B): the same down each column.
+      __m256 out[P];
+      for (int k = 0; k < N; ++k) {
+        __m256 col[N], res[N];
+        for (int r = 0; r < N; ++r) col[r] = e[r][k];
+        F<R>::B(col, res);
+        for (int i = 0; i < N; ++i) out[N * i + k] = res[i];
       }
       // Where the eight tiles' columns go: one panel, or the end of one and the start of the next.
       const int64_t t = ty * tiles_w + tx;
@@ -59,12 +115,12 @@ void WinogradInputAvx2(const WinogradInput& in) {
       const int64_t first = std::min(lanes, nr - off);
       float* dst = v + t / nr * panel_floats + off;
       if (lanes == 8 && first == 8) {
-        for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(dst + xi * v_stride, out[xi]);
+        for (int xi = 0; xi < P; ++xi) _mm256_storeu_ps(dst + xi * v_stride, out[xi]);
         continue;
       }
       const __m256i m1 = LaneRange(0, first), m2 = LaneRange(first, lanes);
       float* next = dst - off + panel_floats - first;  // lane `first` lands on the next panel's 0
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int xi = 0; xi < P; ++xi) {
         _mm256_maskstore_ps(dst + xi * v_stride, m1, out[xi]);
         if (lanes > first) _mm256_maskstore_ps(next + xi * v_stride, m2, out[xi]);
       }
@@ -72,89 +128,76 @@ void WinogradInputAvx2(const WinogradInput& in) {
   }
 }
 
-void WinogradOutputAvx2(const WinogradOutput& o) {
+// Output row values y[j] (j < R, one tile per lane) interleaved: tile l's R outputs at R l.
+void Interleave(const __m256 (&y)[2], __m256 (&out)[2]) {
+  const __m256 l = _mm256_unpacklo_ps(y[0], y[1]), h = _mm256_unpackhi_ps(y[0], y[1]);
+  out[0] = _mm256_permute2f128_ps(l, h, 0x20);
+  out[1] = _mm256_permute2f128_ps(l, h, 0x31);
+}
+void Interleave(const __m256 (&y)[4], __m256 (&out)[4]) {
+  const __m256 t0 = _mm256_unpacklo_ps(y[0], y[1]), t1 = _mm256_unpacklo_ps(y[2], y[3]);
+  const __m256 t2 = _mm256_unpackhi_ps(y[0], y[1]), t3 = _mm256_unpackhi_ps(y[2], y[3]);
+  const __m256 q0 = _mm256_shuffle_ps(t0, t1, 0x44), q1 = _mm256_shuffle_ps(t0, t1, 0xEE);
+  const __m256 q2 = _mm256_shuffle_ps(t2, t3, 0x44), q3 = _mm256_shuffle_ps(t2, t3, 0xEE);
+  out[0] = _mm256_permute2f128_ps(q0, q1, 0x20);  // tiles 0, 1
+  out[1] = _mm256_permute2f128_ps(q2, q3, 0x20);  // tiles 2, 3
+  out[2] = _mm256_permute2f128_ps(q0, q1, 0x31);  // tiles 4, 5
+  out[3] = _mm256_permute2f128_ps(q2, q3, 0x31);  // tiles 6, 7
+}
+
+template <int R>
+void Output(const WinogradOutput& o) {
+  constexpr int N = R + 2;
   const __m256 bias = _mm256_set1_ps(o.bias);
   const __m256 zero = _mm256_setzero_ps();
   const __m256 lo = _mm256_set1_ps(o.clip_lo), hi = _mm256_set1_ps(o.clip_hi);
+  const ir::ActivationKind kind = o.act;
   auto act = [&](__m256 v) {
     v = _mm256_add_ps(v, bias);
     // max/min return their second operand when either is NaN: NaN propagates, as in
     // ir::ApplyActivation.
-    if (o.act == ir::ActivationKind::kRelu) return _mm256_max_ps(zero, v);
-    if (o.act == ir::ActivationKind::kClip) return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    if (kind == ir::ActivationKind::kRelu) return _mm256_max_ps(zero, v);
+    if (kind == ir::ActivationKind::kClip) return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
     return v;
   };
-  for (int64_t ty = 0; ty < o.tile_rows && 2 * ty < o.out_rows; ++ty) {
-    float* row0 = o.y + 2 * ty * o.out_w;
-    const bool two = 2 * ty + 1 < o.out_rows;
-    for (int64_t tx = 0; tx < o.tiles_w; tx += 8) {
-      const float* m = o.m + ty * o.tiles_w + tx;
-      // A^T M: row 0 is m0 + m1 + m2, row 1 is m1 - m2 - m3, per column j.
-      __m256 s0[4], s1[4];
-      for (int j = 0; j < 4; ++j) {
-        const __m256 m0 = _mm256_loadu_ps(m + (0 + j) * o.m_stride);
-        const __m256 m1 = _mm256_loadu_ps(m + (4 + j) * o.m_stride);
-        const __m256 m2 = _mm256_loadu_ps(m + (8 + j) * o.m_stride);
-        const __m256 m3 = _mm256_loadu_ps(m + (12 + j) * o.m_stride);
-        s0[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-        s1[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+  const int64_t m_stride = o.m_stride, tiles_w = o.tiles_w, out_w = o.out_w;
+  for (int64_t ty = 0; ty < o.tile_rows && R * ty < o.out_rows; ++ty) {
+    float* row0 = o.y + R * ty * out_w;
+    const int64_t rows = std::min<int64_t>(R, o.out_rows - R * ty);
+    for (int64_t tx = 0; tx < tiles_w; tx += 8) {
+      const float* m = o.m + ty * tiles_w + tx;
+      // A^T M, column by column.
+      __m256 s[R][N];
+      for (int j = 0; j < N; ++j) {
+        __m256 col[N], res[R];
+        for (int i = 0; i < N; ++i) col[i] = _mm256_loadu_ps(m + (N * i + j) * m_stride);
+        F<R>::A(col, res);
+        for (int a = 0; a < R; ++a) s[a][j] = res[a];
       }
-      // (A^T M) A, the same down the columns.
-      const __m256 y00 = act(_mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]));
-      const __m256 y01 = act(_mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]));
-      const __m256 y10 = act(_mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]));
-      const __m256 y11 = act(_mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]));
-      // Interleave each tile's two columns: eight tiles make 16 consecutive outputs of a row.
-      const int64_t ox = 2 * tx;
-      const int64_t n = std::min<int64_t>(16, o.out_w - ox);
-      auto put = [&](float* dst, __m256 a, __m256 b) {
-        const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);
-        const __m256 first = _mm256_permute2f128_ps(l, h, 0x20);
-        const __m256 second = _mm256_permute2f128_ps(l, h, 0x31);
-        if (n == 16) {
-          _mm256_storeu_ps(dst, first);
-          _mm256_storeu_ps(dst + 8, second);
-          return;
+      // (A^T M) A, row by row; eight tiles make 8 R consecutive outputs of a row.
+      const int64_t ox = R * tx;
+      const int64_t n = std::min<int64_t>(8 * R, out_w - ox);
+      for (int a = 0; a < rows; ++a) {
+        __m256 y[R], out[R];
+        F<R>::A(s[a], y);
+        for (int b = 0; b < R; ++b) y[b] = act(y[b]);
+        Interleave(y, out);
+        float* dst = row0 + a * out_w + ox;
+        if (n == 8 * R) {
+          for (int b = 0; b < R; ++b) _mm256_storeu_ps(dst + 8 * b, out[b]);
+          continue;
         }
-        alignas(32) float tmp[16];
-        _mm256_store_ps(tmp, first);
-        _mm256_store_ps(tmp + 8, second);
+        alignas(32) float tmp[8 * R];
+        for (int b = 0; b < R; ++b) _mm256_store_ps(tmp + 8 * b, out[b]);
         std::memcpy(dst, tmp, size_t(n) * sizeof(float));
-      };
-      put(row0 + ox, y00, y01);
-      if (two) put(row0 + o.out_w + ox, y10, y11);
+      }
     }
   }
 }
 
-namespace {
-
-// G g G^T for one filter per lane: g[k] holds tap k (row-major 3x3) of eight filters.
-void FilterTransform(const __m256 g[9], __m256 u[16]) {
-  const __m256 half = _mm256_set1_ps(0.5f);
-  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2, per column k.
-  __m256 t[4][3];
-  for (int k = 0; k < 3; ++k) {
-    const __m256 outer = _mm256_add_ps(g[k], g[6 + k]);
-    t[0][k] = g[k];
-    t[1][k] = _mm256_mul_ps(half, _mm256_add_ps(outer, g[3 + k]));
-    t[2][k] = _mm256_mul_ps(half, _mm256_sub_ps(outer, g[3 + k]));
-    t[3][k] = g[6 + k];
-  }
-  // (G g) G^T: the same along each row.
-  for (int i = 0; i < 4; ++i) {
-    const __m256 outer = _mm256_add_ps(t[i][0], t[i][2]);
-    u[4 * i + 0] = t[i][0];
-    u[4 * i + 1] = _mm256_mul_ps(half, _mm256_add_ps(outer, t[i][1]));
-    u[4 * i + 2] = _mm256_mul_ps(half, _mm256_sub_ps(outer, t[i][1]));
-    u[4 * i + 3] = t[i][2];
-  }
-}
-
-}  // namespace
-
-bool WinogradPackAvx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
-                      float* u) {
+template <int R>
+bool Pack(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, float* u) {
+  constexpr int N = R + 2;
   const int64_t plane = c_out * c_in;
   const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -175,20 +218,37 @@ bool WinogradPackAvx2(const float* w, int64_t c_out, int64_t c_in, const float* 
         finite = _mm256_and_ps(
             finite, _mm256_cmp_ps(_mm256_and_ps(g[k], abs_mask), max_finite, _CMP_LE_OQ));
       }
-      __m256 out[16];
-      FilterTransform(g, out);
+      // G g (per tap column k), then (G g) G^T (per row i).
+      __m256 t[3][N], out[N * N];
+      for (int k = 0; k < 3; ++k) F<R>::G(g[k], g[3 + k], g[6 + k], t[k]);
+      for (int i = 0; i < N; ++i) F<R>::G(t[0][i], t[1][i], t[2][i], out + N * i);
       if (n == 8) {
-        for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(uo + xi * plane + c, out[xi]);
+        for (int xi = 0; xi < N * N; ++xi) _mm256_storeu_ps(uo + xi * plane + c, out[xi]);
         continue;
       }
       alignas(32) float tmp[8];
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int xi = 0; xi < N * N; ++xi) {
         _mm256_store_ps(tmp, out[xi]);
         std::memcpy(uo + xi * plane + c, tmp, size_t(n) * sizeof(float));
       }
     }
   }
   return _mm256_movemask_ps(finite) == 0xff;
+}
+
+}  // namespace
+
+void WinogradInput2Avx2(const WinogradInput& in) { Input<2>(in); }
+void WinogradInput4Avx2(const WinogradInput& in) { Input<4>(in); }
+void WinogradOutput2Avx2(const WinogradOutput& out) { Output<2>(out); }
+void WinogradOutput4Avx2(const WinogradOutput& out) { Output<4>(out); }
+bool WinogradPack2Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                       float* u) {
+  return Pack<2>(w, c_out, c_in, row_scale, u);
+}
+bool WinogradPack4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                       float* u) {
+  return Pack<4>(w, c_out, c_in, row_scale, u);
 }
 
 }  // namespace refit::cpu::internal

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <new>
 #include <random>
@@ -63,8 +64,11 @@ inline double RelError(const Tensor& a, const Tensor& b) {
 
 // Runs every CPU tactic for `c`; returns how many tactics ran. `min_tactics` guards against a
 // case silently matching no tactic at all. `names`, when given, receives the tactics' names.
-inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_tactics = 1,
-                           std::vector<std::string>* names = nullptr) {
+// `tolerance_for(name)` is the tolerance of the tactic `name` (for tactics whose documented
+// rounding differs from the rest's, like conv_winograd's F(4x4, 3x3)).
+inline int CheckAllTactics(const LayerCase& c,
+                           const std::function<double(const std::string&)>& tolerance_for,
+                           int min_tactics = 1, std::vector<std::string>* names = nullptr) {
   std::vector<const Tensor*> ins;
   backend::LayerDesc desc;
   desc.node = &c.node;
@@ -87,6 +91,7 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
   for (const auto& tactic : tactics) {
     SCOPED_TRACE(desc.Label() + " tactic " + tactic->name());
     if (names != nullptr) names->push_back(tactic->name());
+    const double tolerance = tolerance_for(tactic->name());
     // Loading an engine finds the tactic again by name (listing only its family).
     auto found = cpu->FindTactic(desc, tactic->name());
     EXPECT_TRUE(found.ok() && (*found)->name() == tactic->name())
@@ -249,6 +254,13 @@ inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_
     }
   }
   return int(tactics.size());
+}
+
+// The same with one tolerance for every tactic.
+inline int CheckAllTactics(const LayerCase& c, double tolerance = 1e-5, int min_tactics = 1,
+                           std::vector<std::string>* names = nullptr) {
+  return CheckAllTactics(
+      c, [tolerance](const std::string&) { return tolerance; }, min_tactics, names);
 }
 
 }  // namespace refit::cpu::testing
