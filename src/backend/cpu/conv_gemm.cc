@@ -2,9 +2,9 @@
 // the im2col matrix written straight into GemmPacked's packed-B layout in the workspace from
 // zero-padded phase planes of the input (conv_im2col.h: no bounds checks, vector copies, no
 // separate im2col matrix), and W read in place as A. A 1x1 stride-1 unpadded convolution packs X
-// itself. Bias is per row here, so with an activation GemmPacked
-// fuses (none, Relu, Relu6) the output is pre-filled with the bias and GemmPacked accumulates
-// into it; any other activation runs as a vectorised epilogue afterwards. With a thread pool and a
+// itself. Bias is per row here: with an activation GemmPacked fuses (none, Relu, Relu6) it is
+// GemmPacked's row bias, added in the micro-kernel's last pass; any other activation runs with
+// the bias as a vectorised epilogue afterwards. With a thread pool and a
 // batch that shares evenly over its threads, each thread takes whole images (and a scratch of its
 // own); otherwise the threads share each image's packing and GEMM.
 #include <algorithm>
@@ -76,7 +76,6 @@ class ConvGemmKernel : public backend::Kernel {
     float* planes = packed + packed_floats_;
     const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
     const int64_t hw = p_.out_size(), nr = info_.nr, panels = (hw + nr - 1) / nr;
-    const bool prefill = bias != nullptr && native_act_.has_value();
     for (int64_t g = 0; g < p_.group; ++g) {
       const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
       float* yg = y + (n * p_.out_c + g * mg) * hw;
@@ -92,13 +91,10 @@ class ConvGemmKernel : public backend::Kernel {
         } else {
           PackIm2ColPanels(p_, layout_, planes, row_off_.data(), nr, begin, end, packed);
         }
-        if (prefill) {
-          const int64_t j0 = begin * nr, j1 = std::min(end * nr, hw);
-          for (int64_t r = 0; r < mg; ++r) std::fill(yg + r * hw + j0, yg + r * hw + j1, bg[r]);
-        }
       });
       GemmPacked(info_, mg, hw, k, w + g * mg * k, k, packed, nullptr, yg, hw,
-                 native_act_.value_or(Activation::kNone), pool, prefill);
+                 native_act_.value_or(Activation::kNone), pool, /*accumulate_c=*/false,
+                 native_act_.has_value() ? bg : nullptr);
       if (!native_act_.has_value()) BiasActivation(p_.act, bg, yg, mg, hw, hw, pool);
     }
   }

@@ -43,6 +43,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* 
       __m256 v = acc[i][j];
       if (ep.accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(row + j * 8));
       if (ep.last) {
+        if (ep.row_bias != nullptr) v = _mm256_add_ps(v, _mm256_broadcast_ss(ep.row_bias + i));
         if (ep.bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(ep.bias + j * 8));
         // max/min return the second operand when either is NaN, so NaN propagates.
         if (ep.act != Activation::kNone) v = _mm256_max_ps(zero, v);

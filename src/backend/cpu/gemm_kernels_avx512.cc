@@ -48,6 +48,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* 
       __m512 v = acc[i][j];
       if (ep.accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(row + j * 16));
       if (ep.last) {
+        if (ep.row_bias != nullptr) v = _mm512_add_ps(v, _mm512_set1_ps(ep.row_bias[i]));
         if (ep.bias != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(ep.bias + j * 16));
         // max/min return the second operand when either is NaN, so NaN propagates.
         if (ep.act != Activation::kNone) v = _mm512_max_ps(zero, v);

@@ -13,9 +13,10 @@ namespace refit::cpu::internal {
 
 struct TileEpilogue {
   bool accumulate;    // add the tile to what C already holds (a later K pass)
-  bool last;          // final K pass: add bias, apply act
+  bool last;          // final K pass: add the biases, apply act
   const float* bias;  // NR floats for this tile's columns, or null
   Activation act;
+  const float* row_bias = nullptr;  // MR floats for this tile's rows, or null
 };
 
 // Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats; lda

@@ -148,6 +148,7 @@ struct GemmPlan {
   int64_t ldc;
   Activation act;
   bool accumulate_c;  // the first K pass adds to C as well
+  const float* row_bias;
 };
 
 // Tiles that stick out of C (or whose bias would be read past n) go through a full-size scratch
@@ -156,6 +157,7 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
                  const float* b_panel, float* c_tile, int64_t rows, int64_t cols, TileEpilogue ep) {
   alignas(64) float tile[kMaxTile];
   alignas(64) float bias[kMaxTile];
+  alignas(64) float row_bias[kMaxTile];
   if (ep.accumulate) {
     std::fill(tile, tile + g.mr * g.nr, 0.0f);  // the kernel reads the whole tile
     for (int64_t i = 0; i < rows; ++i) {
@@ -166,6 +168,11 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
     std::memcpy(bias, ep.bias, cols * sizeof(float));
     std::fill(bias + cols, bias + g.nr, 0.0f);
     ep.bias = bias;
+  }
+  if (ep.row_bias != nullptr) {
+    std::memcpy(row_bias, ep.row_bias, rows * sizeof(float));
+    std::fill(row_bias + rows, row_bias + g.mr, 0.0f);
+    ep.row_bias = row_bias;
   }
   kernel(kb, a_panel, g.lda, b_panel, tile, g.nr, ep);
   for (int64_t i = 0; i < rows; ++i) {
@@ -196,6 +203,7 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       for (int64_t i = 0; i < rows; i += g.mr) {
         float* c_tile = g.c + (row0 + i) * g.ldc + col0;
         const int64_t tile_rows = std::min<int64_t>(g.mr, rows - i);
+        ep.row_bias = g.row_bias != nullptr ? g.row_bias + row0 + i : nullptr;
         const bool direct = g.direct_kernel != nullptr && i < full_rows;
         const MicroKernelFn kernel = direct ? g.direct_kernel : g.packed_kernel;
         const float* a_panel = direct                       ? a_block + i * g.lda
@@ -320,7 +328,7 @@ bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t l
 
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool, bool accumulate_c) {
+                Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
   if (m <= 0 || n <= 0) return;
   const Status check = CheckGemmKernel(info, DetectCpuFeatures());
   if (!check.ok()) {
@@ -348,7 +356,8 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
              .c = c,
              .ldc = ldc,
              .act = act,
-             .accumulate_c = accumulate_c};
+             .accumulate_c = accumulate_c,
+             .row_bias = row_bias};
   g.n_panels = (n + g.nr - 1) / g.nr;
   g.panels_per_task = std::max<int64_t>(1, kNcColumns / g.nr);
   int64_t m_blocks = (m + g.mc - 1) / g.mc;

@@ -93,15 +93,16 @@ void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b
 bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t ldb, int64_t k,
                            int64_t n, const float* scale, float* packed);
 
-// C = act(A * B + bias), or with accumulate_c, C = act(C + A * B + bias) (C read first: a caller
-// with a per-row bias, e.g. a convolution's per-output-channel bias, pre-fills C with it). A is
-// m x k with row stride lda >= k; C is m x n with ldc >= n; only the first n columns of each row
-// of C are read and written. `bias` has n floats or is null. `packed_b` came from PackB with a
-// kernel of the same NR (or any writer of that layout). Preconditions: CheckGemmKernel(info,
-// DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor packed_b. k == 0 gives
-// C = act(bias) (act(C + bias) when accumulating).
+// C = act(A * B + row_bias + bias), or with accumulate_c, C = act(C + A * B + row_bias + bias)
+// (C read first). `row_bias` has m floats (one per row of C: a convolution's per-output-channel
+// bias) or is null; `bias` has n floats or is null. A is m x k with row stride lda >= k; C is
+// m x n with ldc >= n; only the first n columns of each row of C are read and written. `packed_b`
+// came from PackB with a kernel of the same NR (or any writer of that layout). Preconditions:
+// CheckGemmKernel(info, DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor
+// packed_b. k == 0 gives C = act(row_bias + bias) (act(C + row_bias + bias) when accumulating).
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool, bool accumulate_c = false);
+                Activation act, ThreadPool* pool, bool accumulate_c = false,
+                const float* row_bias = nullptr);
 
 }  // namespace refit::cpu

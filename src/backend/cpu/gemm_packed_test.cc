@@ -235,6 +235,51 @@ TEST_P(GemmKernelTest, AccumulatesIntoC) {
   }
 }
 
+// row_bias adds one value per row of C in the last K pass, beside the column bias, over edge
+// tiles (m not a multiple of MR), two row blocks and several K passes, with and without
+// accumulating into C.
+TEST_P(GemmKernelTest, RowBias) {
+  const GemmKernelInfo& info = GetParam();
+  for (int64_t k : {int64_t{0}, int64_t{7}, 2 * int64_t{info.kc} + 3}) {
+    for (bool accumulate : {false, true}) {
+      for (int threads : {1, 2}) {
+        const int64_t m = info.mc + 2 * info.mr + 1, n = info.nr + 5, ldc = n + 2;  // 2 blocks
+        const std::vector<float> a = RandomVector(m * k, 31), b = RandomVector(k * n, 32);
+        const std::vector<float> row_bias = RandomVector(m, 33), col_bias = RandomVector(n, 34);
+        const std::vector<float> c0 = RandomVector(m * ldc, 35);
+        std::vector<float> packed(PackedBSize(info, k, n));
+        PackB(info, b.data(), n, false, k, n, packed.data());
+        std::vector<float> c(m * ldc, kPadSentinel);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            c[i * ldc + j] = accumulate ? c0[i * ldc + j] : std::numeric_limits<float>::quiet_NaN();
+          }
+        }
+        GemmPacked(info, m, n, k, a.data(), k, packed.data(), col_bias.data(), c.data(), ldc,
+                   Activation::kRelu6, threads == 1 ? nullptr : TwoThreads(), accumulate,
+                   row_bias.data());
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < ldc; ++j) {
+            if (j >= n) {
+              ASSERT_EQ(c[i * ldc + j], kPadSentinel) << "i=" << i << " j=" << j;
+              continue;
+            }
+            double sum = row_bias[i] + col_bias[j] + (accumulate ? c0[i * ldc + j] : 0.0);
+            double mag = 3;
+            for (int64_t p = 0; p < k; ++p) {
+              sum += double(a[i * k + p]) * b[p * n + j];
+              mag += std::fabs(a[i * k + p] * b[p * n + j]);
+            }
+            ASSERT_NEAR(c[i * ldc + j], std::clamp(sum, 0.0, 6.0), 1e-5 * mag)
+                << "k=" << k << " accumulate=" << accumulate << " threads=" << threads << " i=" << i
+                << " j=" << j;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_P(GemmKernelTest, NanPropagatesThroughActivation) {
   const GemmKernelInfo& info = GetParam();
   std::vector<float> a = {std::numeric_limits<float>::quiet_NaN(), 1.0f};  // 2 x 1
