@@ -65,6 +65,8 @@ void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs
 }
 
 namespace {
+int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
+
 // A mask of the first n (0 < n < 8) of 8 lanes.
 __m256i FirstLanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -158,11 +160,19 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
         _mm256_storeu_ps(dst + 3 * f.phase_len + i, _mm256_shuffle_ps(t2, t3, 0xEE));
       }
     }
-    for (; i < f.phase_len; ++i) {
+    // The row's last inputs one by one; past them (index i_zero on), only zeros, in vectors.
+    const int64_t i_zero = Min(f.phase_len, (f.in_w + f.pad_left + f.stride_w - 1) / f.stride_w);
+    for (; i < i_zero; ++i) {
       for (int64_t q = 0; q < f.stride_w; ++q) {
         const int64_t x = f.stride_w * i + q - f.pad_left;
         dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
       }
+    }
+    for (int64_t q = 0; q < f.stride_w; ++q) {
+      float* phase = dst + q * f.phase_len;
+      int64_t z = i;
+      for (; z + 8 <= f.phase_len; z += 8) _mm256_storeu_ps(phase + z, _mm256_setzero_ps());
+      for (; z < f.phase_len; ++z) phase[z] = 0.0f;
     }
   }
 }

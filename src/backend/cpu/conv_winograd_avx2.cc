@@ -1,15 +1,17 @@
 // AVX2 transforms of the Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (conv_isa.h), eight
 // tiles of one tile row per vector. Each transform is the 1-D one applied along rows, then along
-// columns: B^T (d B), A^T (M A) and G (g G^T).
+// columns: B^T (d B), A^T (M A) and G (g G^T). No standard-library inline code here (see
+// conv_isa.h): only internal helpers, intrinsics and memcpy.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/conv_isa.h"
 
 namespace refit::cpu::internal {
 namespace {
+
+int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // Lanes [lo, hi) set.
 __m256i LaneRange(int64_t lo, int64_t hi) {
@@ -110,9 +112,9 @@ void Input(const WinogradInput& in) {
       }
       // Where the eight tiles' columns go: one panel, or the end of one and the start of the next.
       const int64_t t = ty * tiles_w + tx;
-      const int64_t lanes = std::min<int64_t>(8, tiles_w - tx);
+      const int64_t lanes = Min(8, tiles_w - tx);
       const int64_t off = t % nr;
-      const int64_t first = std::min(lanes, nr - off);
+      const int64_t first = Min(lanes, nr - off);
       float* dst = v + t / nr * panel_floats + off;
       if (lanes == 8 && first == 8) {
         for (int xi = 0; xi < P; ++xi) _mm256_storeu_ps(dst + xi * v_stride, out[xi]);
@@ -163,7 +165,7 @@ void Output(const WinogradOutput& o) {
   const int64_t m_stride = o.m_stride, tiles_w = o.tiles_w, out_w = o.out_w;
   for (int64_t ty = 0; ty < o.tile_rows && R * ty < o.out_rows; ++ty) {
     float* row0 = o.y + R * ty * out_w;
-    const int64_t rows = std::min<int64_t>(R, o.out_rows - R * ty);
+    const int64_t rows = Min(R, o.out_rows - R * ty);
     for (int64_t tx = 0; tx < tiles_w; tx += 8) {
       const float* m = o.m + ty * tiles_w + tx;
       // A^T M, column by column.
@@ -176,7 +178,7 @@ void Output(const WinogradOutput& o) {
       }
       // (A^T M) A, row by row; eight tiles make 8 R consecutive outputs of a row.
       const int64_t ox = R * tx;
-      const int64_t n = std::min<int64_t>(8 * R, out_w - ox);
+      const int64_t n = Min(8 * R, out_w - ox);
       for (int a = 0; a < rows; ++a) {
         __m256 y[R], out[R];
         F<R>::A(s[a], y);
@@ -209,7 +211,7 @@ bool Pack(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, f
     float* uo = u + o * c_in;
     for (int64_t c = 0; c < c_in; c += 8) {
       // Eight filters' taps, one per lane (a partial block: the last filter repeated).
-      const int64_t n = std::min<int64_t>(8, c_in - c);
+      const int64_t n = Min(8, c_in - c);
       const __m256i idx =
           n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
       __m256 g[9];
