@@ -118,14 +118,15 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
       }
       continue;
     }
-    if (f.stride_w == 2) {
-      // Index i of phase q is column 2i + q, reading src[2i + q - pad_left].
-      for (; i < f.phase_len && 2 * i < f.pad_left; ++i) {
-        for (int64_t q = 0; q < 2; ++q) {
-          const int64_t x = 2 * i + q - f.pad_left;
-          dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
-        }
+    // Index i of phase q is column stride_w * i + q, reading src[stride_w * i + q - pad_left]:
+    // the left padding's indices one by one, then vectors where the strides have them.
+    for (; i < f.phase_len && f.stride_w * i < f.pad_left; ++i) {
+      for (int64_t q = 0; q < f.stride_w; ++q) {
+        const int64_t x = f.stride_w * i + q - f.pad_left;
+        dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
       }
+    }
+    if (f.stride_w == 2) {
       for (; i + 8 <= f.phase_len && 2 * i - f.pad_left + 16 <= f.in_w; i += 8) {
         const float* s = src + 2 * i - f.pad_left;
         // Per 128-bit lane: evens then odds; then gather the lanes' halves.
@@ -136,13 +137,7 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
       }
     }
     if (f.stride_w == 4) {
-      // Index i of phase q is column 4i + q: eight 4x4 transposes per 32 input floats.
-      for (; i < f.phase_len && 4 * i < f.pad_left; ++i) {
-        for (int64_t q = 0; q < 4; ++q) {
-          const int64_t x = 4 * i + q - f.pad_left;
-          dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
-        }
-      }
+      // Eight 4x4 transposes per 32 input floats.
       for (; i + 8 <= f.phase_len && 4 * i - f.pad_left + 32 <= f.in_w; i += 8) {
         const float* s = src + 4 * i - f.pad_left;
         const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
