@@ -45,26 +45,12 @@ class ConvGemmKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
-    const int threads = io.pool != nullptr ? io.pool->num_threads() : 1;
-    if (threads > 1 && p_.batch >= threads &&
-        (p_.batch % threads == 0 || p_.batch >= 4 * threads)) {
-      // Enough images to share evenly: each thread runs whole images with a scratch of its own,
-      // one fork-join for the layer instead of three or four per image.
-      const size_t scratch = workspace_bytes() / sizeof(float);
-      ParallelFor(io.pool, threads, [&](int64_t begin, int64_t end) {
-        thread_local ScratchFloats image_scratch;
-        float* mine = image_scratch.Get(scratch);
-        for (int64_t t = begin; t < end; ++t) {
-          for (int64_t n = p_.batch * t / threads; n < p_.batch * (t + 1) / threads; ++n) {
-            RunImage(n, x, w, bias, y, mine, nullptr);
-          }
-        }
-      });
-      return Status::Ok();
-    }
-    for (int64_t n = 0; n < p_.batch; ++n) {
-      RunImage(n, x, w, bias, y, static_cast<float*>(io.workspace), io.pool);
-    }
+    // Whole images per thread when they share evenly (one fork-join for the layer instead of
+    // three or four per image); otherwise the threads share each image's packing and GEMM.
+    RunUnits(io.pool, p_.batch, workspace_bytes() / sizeof(float),
+             static_cast<float*>(io.workspace), [&](int64_t n, float* scratch, ThreadPool* pool) {
+               RunImage(n, x, w, bias, y, scratch, pool);
+             });
     return Status::Ok();
   }
 

@@ -120,12 +120,13 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
     }
     // Index i of phase q is column stride_w * i + q, reading src[stride_w * i + q - pad_left]:
     // the left padding's indices one by one, then vectors where the strides have them.
-    for (; i < f.phase_len && f.stride_w * i < f.pad_left; ++i) {
+    auto one_index = [&](int64_t at) {
       for (int64_t q = 0; q < f.stride_w; ++q) {
-        const int64_t x = f.stride_w * i + q - f.pad_left;
-        dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
+        const int64_t x = f.stride_w * at + q - f.pad_left;
+        dst[q * f.phase_len + at] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
       }
-    }
+    };
+    for (; i < f.phase_len && f.stride_w * i < f.pad_left; ++i) one_index(i);
     if (f.stride_w == 2) {
       for (; i + 8 <= f.phase_len && 2 * i - f.pad_left + 16 <= f.in_w; i += 8) {
         const float* s = src + 2 * i - f.pad_left;
@@ -157,12 +158,7 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
     }
     // The row's last inputs one by one; past them (index i_zero on), only zeros, in vectors.
     const int64_t i_zero = Min(f.phase_len, (f.in_w + f.pad_left + f.stride_w - 1) / f.stride_w);
-    for (; i < i_zero; ++i) {
-      for (int64_t q = 0; q < f.stride_w; ++q) {
-        const int64_t x = f.stride_w * i + q - f.pad_left;
-        dst[q * f.phase_len + i] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
-      }
-    }
+    for (; i < i_zero; ++i) one_index(i);
     for (int64_t q = 0; q < f.stride_w; ++q) {
       float* phase = dst + q * f.phase_len;
       int64_t z = i;

@@ -84,24 +84,12 @@ class WinogradKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
-    const int threads = io.pool != nullptr ? io.pool->num_threads() : 1;
-    const int64_t units = p_.batch * geo_.chunks;
-    if (threads > 1 && units >= threads && (units % threads == 0 || units >= 4 * threads)) {
-      // Whole chunks per thread, each with a scratch of its own: one fork-join for the layer.
-      ParallelFor(io.pool, threads, [&](int64_t begin, int64_t end) {
-        thread_local ScratchFloats unit_scratch;
-        float* mine = unit_scratch.Get(size_t(geo_.unit_floats));
-        for (int64_t t = begin; t < end; ++t) {
-          for (int64_t i = units * t / threads; i < units * (t + 1) / threads; ++i) {
-            RunUnit(i, x, u, bias, y, mine, nullptr);
-          }
-        }
-      });
-      return Status::Ok();
-    }
-    for (int64_t i = 0; i < units; ++i) {
-      RunUnit(i, x, u, bias, y, static_cast<float*>(io.workspace), io.pool);
-    }
+    // Whole chunks per thread when they share evenly; otherwise the threads share each chunk.
+    RunUnits(io.pool, p_.batch * geo_.chunks, size_t(geo_.unit_floats),
+             static_cast<float*>(io.workspace),
+             [&](int64_t unit, float* scratch, ThreadPool* pool) {
+               RunUnit(unit, x, u, bias, y, scratch, pool);
+             });
     return Status::Ok();
   }
 

@@ -401,6 +401,24 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   });
 }
 
+void RunUnits(ThreadPool* pool, int64_t units, size_t scratch_floats, float* workspace,
+              const std::function<void(int64_t, float*, ThreadPool*)>& fn) {
+  const int threads = pool != nullptr ? pool->num_threads() : 1;
+  if (threads > 1 && units >= threads && (units % threads == 0 || units >= 4 * threads)) {
+    ParallelFor(pool, threads, [&](int64_t begin, int64_t end) {
+      thread_local ScratchFloats unit_scratch;
+      float* mine = unit_scratch.Get(scratch_floats);
+      for (int64_t t = begin; t < end; ++t) {
+        for (int64_t u = units * t / threads; u < units * (t + 1) / threads; ++u) {
+          fn(u, mine, nullptr);
+        }
+      }
+    });
+    return;
+  }
+  for (int64_t u = 0; u < units; ++u) fn(u, workspace, pool);
+}
+
 void ScratchFloats::Free::operator()(float* p) const {
   ::operator delete[](p, std::align_val_t(64));
 }

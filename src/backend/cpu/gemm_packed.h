@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,16 @@ class ScratchFloats {
   std::unique_ptr<float[], Free> buffer_;
   size_t capacity_ = 0;
 };
+
+// Runs fn(unit, scratch, inner_pool) for every unit in [0, units) (a convolution's images, or
+// chunks of them). With a pool of several threads and units that share evenly over them (a
+// multiple of the thread count, or at least four per thread), each thread takes a contiguous run
+// of whole units with a thread_local scratch of `scratch_floats` floats and a null inner_pool: one
+// fork-join for the layer. Otherwise the units run one after another on the calling thread with
+// `workspace` (at least scratch_floats floats) as scratch and inner_pool = pool, which then shares
+// each unit's own work. Must not be called from inside a ParallelFor on the same pool.
+void RunUnits(ThreadPool* pool, int64_t units, size_t scratch_floats, float* workspace,
+              const std::function<void(int64_t, float*, ThreadPool*)>& fn);
 
 // Number of floats (not bytes) PackB writes for a k x n weight.
 size_t PackedBSize(const GemmKernelInfo& info, int64_t k, int64_t n);
