@@ -71,11 +71,66 @@ int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 __m256i FirstLanes(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+
+// Input columns x .. x + 7 of a row of in_w floats, zeros outside [0, in_w). Lanes outside are
+// masked: never read, so they cannot fault, and the address is formed as an integer so no pointer
+// leaves the row.
+inline __m256 LoadRow8(const float* src, int64_t in_w, int64_t x) {
+  if (x >= 0 && x + 8 <= in_w) return _mm256_loadu_ps(src + x);
+  if (x + 8 <= 0 || x >= in_w) return _mm256_setzero_ps();
+  const __m256i lane =
+      _mm256_add_epi32(_mm256_set1_epi32(int(x)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i inside =
+      _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), lane),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(int(in_w)), lane));
+  const auto at = reinterpret_cast<uintptr_t>(src) + uintptr_t(x) * sizeof(float);
+  return _mm256_maskload_ps(reinterpret_cast<const float*>(at), inside);
+}
+
+// One padded row of a stride-2 or stride-4 phase plane, in vectors throughout: index i of phase q
+// is column stride_w * i + q, input column stride_w * i + q - pad_left. The padding comes from
+// LoadRow8's zeros; each phase's last vector is stored masked when it would run into the next
+// phase (written before it).
+void StridedRowAvx2(const PhasePlaneFill& f, const float* src, float* dst) {
+  auto store = [&](float* phase, int64_t i, __m256 v) {
+    if (i + 8 <= f.phase_len) {
+      _mm256_storeu_ps(phase + i, v);
+    } else {
+      _mm256_maskstore_ps(phase + i, FirstLanes(f.phase_len - i), v);
+    }
+  };
+  if (f.stride_w == 2) {
+    const __m256i even_idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int64_t i = 0; i < f.phase_len; i += 8) {
+      const int64_t x = 2 * i - f.pad_left;
+      // Per 128-bit lane: evens then odds; then gather the lanes' halves.
+      const __m256 a = _mm256_permutevar8x32_ps(LoadRow8(src, f.in_w, x), even_idx);
+      const __m256 b = _mm256_permutevar8x32_ps(LoadRow8(src, f.in_w, x + 8), even_idx);
+      store(dst, i, _mm256_permute2f128_ps(a, b, 0x20));
+      store(dst + f.phase_len, i, _mm256_permute2f128_ps(a, b, 0x31));
+    }
+    return;
+  }
+  // Stride 4: eight 4x4 transposes per 32 input floats.
+  for (int64_t i = 0; i < f.phase_len; i += 8) {
+    const int64_t x = 4 * i - f.pad_left;
+    const __m256 a = LoadRow8(src, f.in_w, x), b = LoadRow8(src, f.in_w, x + 8);
+    const __m256 c = LoadRow8(src, f.in_w, x + 16), d = LoadRow8(src, f.in_w, x + 24);
+    // Rows of four columns: x0 = columns 0-3 | 16-19, x1 = 4-7 | 20-23, and so on.
+    const __m256 x0 = _mm256_permute2f128_ps(a, c, 0x20), x1 = _mm256_permute2f128_ps(a, c, 0x31);
+    const __m256 x2 = _mm256_permute2f128_ps(b, d, 0x20), x3 = _mm256_permute2f128_ps(b, d, 0x31);
+    const __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpacklo_ps(x2, x3);
+    const __m256 t2 = _mm256_unpackhi_ps(x0, x1), t3 = _mm256_unpackhi_ps(x2, x3);
+    store(dst, i, _mm256_shuffle_ps(t0, t1, 0x44));
+    store(dst + f.phase_len, i, _mm256_shuffle_ps(t0, t1, 0xEE));
+    store(dst + 2 * f.phase_len, i, _mm256_shuffle_ps(t2, t3, 0x44));
+    store(dst + 3 * f.phase_len, i, _mm256_shuffle_ps(t2, t3, 0xEE));
+  }
+}
 }  // namespace
 
 void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
   const int64_t row_len = f.stride_w * f.phase_len;
-  const __m256i even_idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   for (int64_t r = 0; r < f.rows; ++r) {
     float* dst = f.plane + r * row_len;
     const int64_t iy = r - f.pad_top;
@@ -118,45 +173,19 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
       }
       continue;
     }
-    // Index i of phase q is column stride_w * i + q, reading src[stride_w * i + q - pad_left]:
-    // the left padding's indices one by one, then vectors where the strides have them.
+    if (f.stride_w == 2 || f.stride_w == 4) {
+      StridedRowAvx2(f, src, dst);
+      continue;
+    }
+    // Other strides: index i of phase q is column stride_w * i + q, reading
+    // src[stride_w * i + q - pad_left], one by one up to the row's last input, then zeros.
     auto one_index = [&](int64_t at) {
       for (int64_t q = 0; q < f.stride_w; ++q) {
         const int64_t x = f.stride_w * at + q - f.pad_left;
         dst[q * f.phase_len + at] = x >= 0 && x < f.in_w ? src[x] : 0.0f;
       }
     };
-    for (; i < f.phase_len && f.stride_w * i < f.pad_left; ++i) one_index(i);
-    if (f.stride_w == 2) {
-      for (; i + 8 <= f.phase_len && 2 * i - f.pad_left + 16 <= f.in_w; i += 8) {
-        const float* s = src + 2 * i - f.pad_left;
-        // Per 128-bit lane: evens then odds; then gather the lanes' halves.
-        const __m256 a = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s), even_idx);
-        const __m256 b = _mm256_permutevar8x32_ps(_mm256_loadu_ps(s + 8), even_idx);
-        _mm256_storeu_ps(dst + i, _mm256_permute2f128_ps(a, b, 0x20));
-        _mm256_storeu_ps(dst + f.phase_len + i, _mm256_permute2f128_ps(a, b, 0x31));
-      }
-    }
-    if (f.stride_w == 4) {
-      // Eight 4x4 transposes per 32 input floats.
-      for (; i + 8 <= f.phase_len && 4 * i - f.pad_left + 32 <= f.in_w; i += 8) {
-        const float* s = src + 4 * i - f.pad_left;
-        const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
-        const __m256 c = _mm256_loadu_ps(s + 16), d = _mm256_loadu_ps(s + 24);
-        // Rows of four columns: x0 = columns 0-3 | 16-19, x1 = 4-7 | 20-23, and so on.
-        const __m256 x0 = _mm256_permute2f128_ps(a, c, 0x20),
-                     x1 = _mm256_permute2f128_ps(a, c, 0x31);
-        const __m256 x2 = _mm256_permute2f128_ps(b, d, 0x20),
-                     x3 = _mm256_permute2f128_ps(b, d, 0x31);
-        const __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpacklo_ps(x2, x3);
-        const __m256 t2 = _mm256_unpackhi_ps(x0, x1), t3 = _mm256_unpackhi_ps(x2, x3);
-        _mm256_storeu_ps(dst + i, _mm256_shuffle_ps(t0, t1, 0x44));
-        _mm256_storeu_ps(dst + f.phase_len + i, _mm256_shuffle_ps(t0, t1, 0xEE));
-        _mm256_storeu_ps(dst + 2 * f.phase_len + i, _mm256_shuffle_ps(t2, t3, 0x44));
-        _mm256_storeu_ps(dst + 3 * f.phase_len + i, _mm256_shuffle_ps(t2, t3, 0xEE));
-      }
-    }
-    // The row's last inputs one by one; past them (index i_zero on), only zeros, in vectors.
+    // Past the row's last input (index i_zero on), only zeros, in vectors.
     const int64_t i_zero = Min(f.phase_len, (f.in_w + f.pad_left + f.stride_w - 1) / f.stride_w);
     for (; i < i_zero; ++i) one_index(i);
     for (int64_t q = 0; q < f.stride_w; ++q) {
