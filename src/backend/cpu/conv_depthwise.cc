@@ -11,6 +11,7 @@
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
 
 namespace refit::cpu {
 namespace {
@@ -49,12 +50,27 @@ void PlaneScalar(const internal::DepthwisePlane& p) {
   }
 }
 
+// conv_depthwise/scalar, /avx2 (one channel plane at a time) and /avx2_c8 (blocks of 8 channels,
+// vectorised across them; the channels past the last whole block go plane by plane).
+enum class DepthwiseVariant { kScalar, kAvx2, kAvx2Blocked };
+
 class DepthwiseKernel : public backend::Kernel {
  public:
-  DepthwiseKernel(const ConvParams& p, bool avx2)
-      : p_(p), layout_(p), avx2_(avx2), taps_(size_t(p.kernel_size())) {
+  DepthwiseKernel(const ConvParams& p, DepthwiseVariant v)
+      : p_(p),
+        layout_(p),
+        avx2_(v != DepthwiseVariant::kScalar),
+        blocked_(v == DepthwiseVariant::kAvx2Blocked),
+        taps_(size_t(p.kernel_size())) {
     internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
                                   layout_.phase_len, taps_.data());
+    pad_rows_ = (p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
+    pad_cols_ = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
+    for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+      for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+        block_taps_.push_back(8 * (ky * p.dilation_h * pad_cols_ + kx * p.dilation_w));
+      }
+    }
   }
 
   size_t workspace_bytes() const override {
@@ -72,9 +88,13 @@ class DepthwiseKernel : public backend::Kernel {
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
     const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
+    const int64_t blocks = blocked_ ? p_.in_c / 8 : 0;
+    if (blocks > 0) RunBlocks(x, w, bias, y, blocks, inline_act, after, io.pool);
+    if (blocks * 8 == p_.in_c) return Status::Ok();
     // Images one after another: the workspace holds one prepared plane per channel.
     for (int64_t n = 0; n < p_.batch; ++n) {
-      ParallelFor(io.pool, p_.in_c, [&](int64_t begin, int64_t end) {
+      ParallelFor(io.pool, p_.in_c - blocks * 8, [&](int64_t b, int64_t e) {
+        const int64_t begin = blocks * 8 + b, end = blocks * 8 + e;
         // One prepared plane per chunk, reused channel after channel, so it stays in cache.
         float* plane = planes + begin * layout_.plane_floats;
         for (int64_t c = begin; c < end; ++c) {
@@ -110,26 +130,79 @@ class DepthwiseKernel : public backend::Kernel {
   }
 
  private:
+  // Every (image, block of 8 channels) as one unit, each thread with its own scratch.
+  void RunBlocks(const float* x, const float* w, const float* bias, float* y, int64_t blocks,
+                 bool inline_act, const ir::FusedActivation& after, ThreadPool* pool) const {
+    const size_t padded_floats = size_t(pad_rows_ * pad_cols_ * 8);
+    const size_t floats = padded_floats + size_t(p_.out_size() * 8);
+    ParallelFor(pool, p_.batch * blocks, [&](int64_t begin, int64_t end) {
+      thread_local ScratchFloats scratch;
+      float* buf = scratch.Get(floats);
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t n = u / blocks, c = u % blocks * 8;
+        float* out = y + (n * p_.out_c + c) * p_.out_size();
+        const internal::DepthwiseBlock8 b{x + (n * p_.in_c + c) * p_.in_size(),
+                                          p_.in_size(),
+                                          p_.in_h,
+                                          p_.in_w,
+                                          p_.pad_top,
+                                          p_.pad_left,
+                                          w + c * p_.kernel_size(),
+                                          bias != nullptr ? bias + c : nullptr,
+                                          out,
+                                          p_.out_size(),
+                                          p_.out_h,
+                                          p_.out_w,
+                                          p_.kernel_h,
+                                          p_.kernel_w,
+                                          p_.stride_h,
+                                          p_.stride_w,
+                                          block_taps_.data(),
+                                          inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                          p_.act.alpha,
+                                          p_.act.beta,
+                                          buf,
+                                          pad_rows_,
+                                          pad_cols_,
+                                          buf + padded_floats};
+        internal::DepthwiseBlock8Avx2(b);
+        BiasActivationSerial(after, nullptr, out, 8, p_.out_size(), p_.out_size());
+      }
+    });
+  }
+
   ConvParams p_;
   PhaseLayout layout_;
-  bool avx2_;
+  bool avx2_, blocked_;
   std::vector<int64_t> taps_;  // DepthwisePlane::taps
+  int64_t pad_rows_ = 0, pad_cols_ = 0;
+  std::vector<int64_t> block_taps_;  // DepthwiseBlock8::tap_offsets
 };
 
 class DepthwiseTactic : public backend::Tactic {
  public:
-  DepthwiseTactic(const ConvParams& p, bool avx2) : p_(p), avx2_(avx2) {}
+  DepthwiseTactic(const ConvParams& p, DepthwiseVariant v) : p_(p), v_(v) {}
   std::string name() const override {
-    return avx2_ ? "conv_depthwise/avx2" : "conv_depthwise/scalar";
+    switch (v_) {
+      case DepthwiseVariant::kScalar:
+        return "conv_depthwise/scalar";
+      case DepthwiseVariant::kAvx2:
+        return "conv_depthwise/avx2";
+      case DepthwiseVariant::kAvx2Blocked:
+        return "conv_depthwise/avx2_c8";
+    }
+    return "";
   }
-  std::string required_features() const override { return avx2_ ? "avx,avx2,fma" : ""; }
+  std::string required_features() const override {
+    return v_ != DepthwiseVariant::kScalar ? "avx,avx2,fma" : "";
+  }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    return std::unique_ptr<backend::Kernel>(new DepthwiseKernel(p_, avx2_));
+    return std::unique_ptr<backend::Kernel>(new DepthwiseKernel(p_, v_));
   }
 
  private:
   ConvParams p_;
-  bool avx2_;
+  DepthwiseVariant v_;
 };
 
 }  // namespace
@@ -138,8 +211,13 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
                              TacticList* out) {
   if (!p.depthwise() || p.kernel_size() > kMaxTaps) return;
   const CpuFeatures& cpu = DetectCpuFeatures();
-  if (cpu.avx && cpu.avx2 && cpu.fma) out->push_back(std::make_unique<DepthwiseTactic>(p, true));
-  out->push_back(std::make_unique<DepthwiseTactic>(p, false));
+  if (cpu.avx && cpu.avx2 && cpu.fma) {
+    out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2));
+    if (p.in_c >= 8 && p.kernel_size() <= internal::kMaxDepthwiseBlockTaps) {
+      out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2Blocked));
+    }
+  }
+  out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kScalar));
 }
 
 }  // namespace refit::cpu

@@ -47,6 +47,31 @@ void DepthwiseTapOffsets(int64_t kernel_h, int64_t kernel_w, int64_t dilation_h,
                          int64_t stride_w, int64_t phase_len, int64_t* out);
 void DepthwisePlaneAvx2(const DepthwisePlane& p);
 
+// Depthwise convolution of 8 consecutive channels at once, vectorised across them
+// (conv_depthwise_c8_avx2.cc). Relu and Clip are applied in the kernel (act kRelu / kClip);
+// anything else is the caller's.
+constexpr int kMaxDepthwiseBlockTaps = 64;
+struct DepthwiseBlock8 {
+  const float* x;  // the first channel's in_h x in_w plane; channel j at x + j * in_plane
+  int64_t in_plane, in_h, in_w, pad_top, pad_left;
+  const float* weights;  // the first channel's kernel_h * kernel_w taps; channels follow densely
+  const float* bias;     // 8 values, or null
+  float* y;              // the first channel's out_h x out_w plane; channel j at y + j * out_plane
+  int64_t out_plane, out_h, out_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w;
+  // Per tap (ky, kx): its offset in `padded` from a window's first pixel, in floats
+  // (8 * (ky * dilation_h * pad_cols + kx * dilation_w)).
+  const int64_t* tap_offsets;
+  ir::ActivationKind act;
+  float clip_lo, clip_hi;
+  // Scratch, 32-byte aligned: pad_rows * pad_cols * 8 floats (pad_rows, pad_cols: the rows and
+  // columns the windows reach) and out_h * out_w * 8 floats.
+  float* padded;
+  int64_t pad_rows, pad_cols;
+  float* out_buf;
+};
+void DepthwiseBlock8Avx2(const DepthwiseBlock8& b);
+
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,
 // increasing) and row i of it reads src[r] + row_off[i]. Columns past `cols` are zeroed. Reads

@@ -305,6 +305,35 @@ TEST(ConvTacticsTest, Depthwise) {
          .bias = false});
 }
 
+// conv_depthwise/avx2_c8 takes whole blocks of 8 channels and leaves the rest to the plane
+// kernel: channel counts of one block, blocks and a remainder; output pixel counts that end
+// inside a vector of 8, windows cut by every kind of padding, strides, dilation, 5x5 kernels,
+// batches, and the activations in the kernel and after it.
+TEST(ConvTacticsTest, DepthwiseChannelBlocks) {
+  using K = ir::ActivationKind;
+  for (int64_t c : {8, 13, 24}) {
+    for (int64_t s : {1, 2}) {
+      SCOPED_TRACE("channels " + std::to_string(c) + " stride " + std::to_string(s));
+      Check({.c = c, .h = 7, .w = 9, .m = c, .group = c, .strides = {s, s}});
+      Check({.c = c,
+             .h = 12,
+             .w = 19,
+             .m = c,
+             .kh = 5,
+             .kw = 5,
+             .group = c,
+             .strides = {s, s},
+             .pads = {2, 1, 0, 3}});
+    }
+  }
+  Check({.c = 16, .h = 3, .w = 3, .m = 16, .group = 16, .pads = {0, 0, 0, 0}});  // 1x1 output
+  Check({.c = 8, .h = 10, .w = 11, .m = 8, .group = 8, .dilations = {2, 3}, .pads = {2, 3, 2, 3}});
+  Check({.c = 8, .h = 9, .w = 9, .m = 8, .group = 8, .pads = {4, 4, 4, 4}});  // rows of padding
+  Check({.n = 2, .c = 16, .h = 6, .w = 14, .m = 16, .group = 16, .act = {K::kClip, 0.0f, 6.0f}});
+  Check({.n = 3, .c = 9, .h = 5, .w = 6, .m = 9, .group = 9, .bias = false, .act = {K::kRelu}});
+  Check({.c = 8, .h = 8, .w = 17, .m = 8, .group = 8, .act = {K::kSilu}});
+}
+
 // 1-D convolutions (audio, sequence models) run on the 2-D tactics with height 1.
 TEST(ConvTacticsTest, OneDimensional) {
   Check({.w = 11, .kw = 3, .one_d = true});

@@ -1,0 +1,171 @@
+// AVX2 + FMA depthwise convolution over blocks of 8 channels (compiled with -mavx2 -mfma),
+// vectorised across the channels: one vector holds one pixel of the 8 channels, so a tap is one
+// aligned load and one FMA whatever the stride, and nothing is paid per channel. The block is
+// transposed into a zero-padded [rows][cols][8] buffer, convolved into a [out_h][out_w][8] buffer
+// and transposed back. No standard-library inline code here: see conv_isa.h.
+#include <immintrin.h>
+
+#include "backend/cpu/conv_isa.h"
+
+namespace refit::cpu::internal {
+namespace {
+
+// r[0..7] := its transpose (r[i] lane j <- r[j] lane i).
+inline void Transpose8(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// A mask of the first n (0 < n < 8) of 8 lanes.
+inline __m256i FirstLanes8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+inline void ZeroPixels(float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) _mm256_store_ps(p + 8 * i, _mm256_setzero_ps());
+}
+
+// The padded input: pixel (r, c) of the buffer is input (r - pad_top, c - pad_left) of the 8
+// channels, zero outside. Only the rows and columns the windows reach are written.
+void FillPadded(const DepthwiseBlock8& b) {
+  const int64_t rows = b.pad_rows, cols = b.pad_cols;
+  // The input rows and columns inside the buffer.
+  const int64_t y0 = b.pad_top, y1 = b.pad_top + b.in_h < rows ? b.pad_top + b.in_h : rows;
+  const int64_t x0 = b.pad_left, x1 = b.pad_left + b.in_w < cols ? b.pad_left + b.in_w : cols;
+  const int64_t width = x1 - x0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = b.padded + r * cols * 8;
+    if (r < y0 || r >= y1 || width <= 0) {
+      ZeroPixels(row, cols);
+      continue;
+    }
+    ZeroPixels(row, x0);
+    ZeroPixels(row + x1 * 8, cols - x1);
+    const float* src = b.x + (r - y0) * b.in_w;
+    float* dst = row + x0 * 8;
+    int64_t x = 0;
+    __m256 v[8];
+    for (; x + 8 <= width; x += 8) {
+      for (int j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(src + j * b.in_plane + x);
+      Transpose8(v);
+      for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
+    }
+    if (x < width) {
+      const int64_t n = width - x;
+      const __m256i m = FirstLanes8(n);
+      for (int j = 0; j < 8; ++j) v[j] = _mm256_maskload_ps(src + j * b.in_plane + x, m);
+      Transpose8(v);
+      for (int64_t j = 0; j < n; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
+    }
+  }
+}
+
+// Output pixels [ox, ox + N) of row oy into out (8 floats per pixel).
+template <int N>
+inline void Pixels(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
+                   __m256 bias, __m256 lo, __m256 hi) {
+  __m256 acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = bias;
+  const int64_t step = b.stride_w * 8;
+  for (int t = 0; t < taps; ++t) {
+    const float* s = in + b.tap_offsets[t];
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i)
+      acc[i] = _mm256_fmadd_ps(w[t], _mm256_load_ps(s + i * step), acc[i]);
+  }
+  for (int i = 0; i < N; ++i) {
+    __m256 y = acc[i];
+    // max/min return their second operand when either is NaN, so NaN propagates.
+    if (b.act == ir::ActivationKind::kRelu) y = _mm256_max_ps(_mm256_setzero_ps(), y);
+    if (b.act == ir::ActivationKind::kClip) y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
+    _mm256_store_ps(out + 8 * i, y);
+  }
+}
+
+// out[oy][ox][8] -> y[channel][oy][ox].
+void StoreBlock(const DepthwiseBlock8& b) {
+  const int64_t n = b.out_h * b.out_w;
+  __m256 v[8];
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) {
+    for (int j = 0; j < 8; ++j) v[j] = _mm256_load_ps(b.out_buf + 8 * (p + j));
+    Transpose8(v);
+    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(b.y + j * b.out_plane + p, v[j]);
+  }
+  if (p < n) {
+    const int64_t rest = n - p;
+    for (int j = 0; j < 8; ++j) {
+      v[j] = j < rest ? _mm256_load_ps(b.out_buf + 8 * (p + j)) : _mm256_setzero_ps();
+    }
+    Transpose8(v);
+    const __m256i m = FirstLanes8(rest);
+    for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(b.y + j * b.out_plane + p, m, v[j]);
+  }
+}
+
+}  // namespace
+
+void DepthwiseBlock8Avx2(const DepthwiseBlock8& b) {
+  FillPadded(b);
+  // Weights: one vector per tap holding the 8 channels' values.
+  const int taps = int(b.kernel_h * b.kernel_w);
+  __m256 w[kMaxDepthwiseBlockTaps];
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_set1_epi32(taps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int t = 0; t < taps; ++t) w[t] = _mm256_i32gather_ps(b.weights + t, idx, 4);
+  const __m256 bias = b.bias != nullptr ? _mm256_loadu_ps(b.bias) : _mm256_setzero_ps();
+  const __m256 lo = _mm256_set1_ps(b.clip_lo), hi = _mm256_set1_ps(b.clip_hi);
+  const int64_t row_step = b.stride_h * b.pad_cols * 8, col_step = b.stride_w * 8;
+  for (int64_t oy = 0; oy < b.out_h; ++oy) {
+    const float* in = b.padded + oy * row_step;
+    float* out = b.out_buf + oy * b.out_w * 8;
+    // Up to 8 pixels at once: independent FMA chains hide the FMA latency.
+    for (int64_t ox = 0; ox < b.out_w; ox += 8) {
+      const float* i = in + ox * col_step;
+      float* o = out + ox * 8;
+      switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
+        case 1:
+          Pixels<1>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 2:
+          Pixels<2>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 3:
+          Pixels<3>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 4:
+          Pixels<4>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 5:
+          Pixels<5>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 6:
+          Pixels<6>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        case 7:
+          Pixels<7>(b, w, taps, i, o, bias, lo, hi);
+          break;
+        default:
+          Pixels<8>(b, w, taps, i, o, bias, lo, hi);
+          break;
+      }
+    }
+  }
+  StoreBlock(b);
+}
+
+}  // namespace refit::cpu::internal
