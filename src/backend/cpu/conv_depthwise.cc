@@ -64,8 +64,14 @@ class DepthwiseKernel : public backend::Kernel {
         taps_(size_t(p.kernel_size())) {
     internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
                                   layout_.phase_len, taps_.data());
-    pad_rows_ = (p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
+    window_rows_ = (p.kernel_h - 1) * p.dilation_h + 1;
     pad_cols_ = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
+    // The most output rows per strip whose padded input and outputs fit in 32 KiB (L1).
+    auto strip_bytes = [&](int64_t rows) {
+      return ((rows - 1) * p.stride_h + window_rows_) * pad_cols_ * 32 + rows * p.out_w * 32;
+    };
+    strip_rows_ = 1;
+    while (strip_rows_ < p.out_h && strip_bytes(strip_rows_ + 1) <= 32 * 1024) ++strip_rows_;
     for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
         block_taps_.push_back(8 * (ky * p.dilation_h * pad_cols_ + kx * p.dilation_w));
@@ -133,8 +139,9 @@ class DepthwiseKernel : public backend::Kernel {
   // Every (image, block of 8 channels) as one unit, each thread with its own scratch.
   void RunBlocks(const float* x, const float* w, const float* bias, float* y, int64_t blocks,
                  bool inline_act, const ir::FusedActivation& after, ThreadPool* pool) const {
-    const size_t padded_floats = size_t(pad_rows_ * pad_cols_ * 8);
-    const size_t floats = padded_floats + size_t(p_.out_size() * 8);
+    const size_t padded_floats =
+        size_t(((strip_rows_ - 1) * p_.stride_h + window_rows_) * pad_cols_ * 8);
+    const size_t floats = padded_floats + size_t(strip_rows_ * p_.out_w * 8);
     ParallelFor(pool, p_.batch * blocks, [&](int64_t begin, int64_t end) {
       thread_local ScratchFloats scratch;
       float* buf = scratch.Get(floats);
@@ -161,9 +168,10 @@ class DepthwiseKernel : public backend::Kernel {
                                           inline_act ? p_.act.kind : ir::ActivationKind::kNone,
                                           p_.act.alpha,
                                           p_.act.beta,
-                                          buf,
-                                          pad_rows_,
+                                          strip_rows_,
+                                          window_rows_,
                                           pad_cols_,
+                                          buf,
                                           buf + padded_floats};
         internal::DepthwiseBlock8Avx2(b);
         BiasActivationSerial(after, nullptr, out, 8, p_.out_size(), p_.out_size());
@@ -174,9 +182,9 @@ class DepthwiseKernel : public backend::Kernel {
   ConvParams p_;
   PhaseLayout layout_;
   bool avx2_, blocked_;
-  std::vector<int64_t> taps_;  // DepthwisePlane::taps
-  int64_t pad_rows_ = 0, pad_cols_ = 0;
-  std::vector<int64_t> block_taps_;  // DepthwiseBlock8::tap_offsets
+  std::vector<int64_t> taps_;                                // DepthwisePlane::taps
+  int64_t strip_rows_ = 1, window_rows_ = 1, pad_cols_ = 1;  // DepthwiseBlock8's
+  std::vector<int64_t> block_taps_;                          // DepthwiseBlock8::tap_offsets
 };
 
 class DepthwiseTactic : public backend::Tactic {

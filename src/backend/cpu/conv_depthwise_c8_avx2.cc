@@ -30,6 +30,52 @@ inline void Transpose8(__m256* r) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// In-lane 4x4 transposes of a, b, c, d (each 128-bit lane on its own): lane L of out[k] holds
+// lane L's element k of a, b, c, d.
+inline void Transpose4Lanes(__m256 a, __m256 b, __m256 c, __m256 d, __m256* out) {
+  const __m256 u0 = _mm256_unpacklo_ps(a, b), u1 = _mm256_unpackhi_ps(a, b);
+  const __m256 u2 = _mm256_unpacklo_ps(c, d), u3 = _mm256_unpackhi_ps(c, d);
+  out[0] = _mm256_shuffle_ps(u0, u2, 0x44);
+  out[1] = _mm256_shuffle_ps(u0, u2, 0xEE);
+  out[2] = _mm256_shuffle_ps(u1, u3, 0x44);
+  out[3] = _mm256_shuffle_ps(u1, u3, 0xEE);
+}
+
+// Pixels x .. x + 7 of 8 channel rows (row j at src + j * ld) into 8 pixel vectors of dst (one
+// per 8 floats). The 128-bit halves are paired while loading (inserts from memory use no shuffle
+// port), leaving 16 shuffles instead of a full 8x8 transpose's 24.
+inline void LoadTransposed(const float* src, int64_t ld, float* dst) {
+  __m256 t[8];
+  for (int j = 0; j < 4; ++j) {
+    const float* lo = src + j * ld;
+    const float* hi = src + (j + 4) * ld;
+    t[j] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+    t[j + 4] =
+        _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo + 4)), _mm_loadu_ps(hi + 4), 1);
+  }
+  __m256 px[8];
+  Transpose4Lanes(t[0], t[1], t[2], t[3], px);
+  Transpose4Lanes(t[4], t[5], t[6], t[7], px + 4);
+  for (int k = 0; k < 8; ++k) _mm256_store_ps(dst + 8 * k, px[k]);
+}
+
+// The reverse: 8 pixel vectors of src into pixels p .. p + 7 of 8 channel rows (row j at
+// dst + j * ld), stored in 128-bit halves.
+inline void StoreTransposed(const float* src, float* dst, int64_t ld) {
+  __m256 a[4], b[4];
+  Transpose4Lanes(_mm256_load_ps(src), _mm256_load_ps(src + 8), _mm256_load_ps(src + 16),
+                  _mm256_load_ps(src + 24), a);
+  Transpose4Lanes(_mm256_load_ps(src + 32), _mm256_load_ps(src + 40), _mm256_load_ps(src + 48),
+                  _mm256_load_ps(src + 56), b);
+  // a[j]: channel j's pixels 0-3 | channel j + 4's; b[j]: the same for pixels 4-7.
+  for (int j = 0; j < 4; ++j) {
+    _mm_storeu_ps(dst + j * ld, _mm256_castps256_ps128(a[j]));
+    _mm_storeu_ps(dst + j * ld + 4, _mm256_castps256_ps128(b[j]));
+    _mm_storeu_ps(dst + (j + 4) * ld, _mm256_extractf128_ps(a[j], 1));
+    _mm_storeu_ps(dst + (j + 4) * ld + 4, _mm256_extractf128_ps(b[j], 1));
+  }
+}
+
 // A mask of the first n (0 < n < 8) of 8 lanes.
 inline __m256i FirstLanes8(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -41,14 +87,15 @@ inline void ZeroPixels(float* p, int64_t n) {
 
 // The padded input: pixel (r, c) of the buffer is input (r - pad_top, c - pad_left) of the 8
 // channels, zero outside. Only the rows and columns the windows reach are written.
-void FillPadded(const DepthwiseBlock8& b) {
-  const int64_t rows = b.pad_rows, cols = b.pad_cols;
+// Padded rows [r0, r0 + rows) into buffer rows [0, rows).
+void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
+  const int64_t cols = b.pad_cols;
   // The input rows and columns inside the buffer.
-  const int64_t y0 = b.pad_top, y1 = b.pad_top + b.in_h < rows ? b.pad_top + b.in_h : rows;
+  const int64_t y0 = b.pad_top, y1 = b.pad_top + b.in_h;
   const int64_t x0 = b.pad_left, x1 = b.pad_left + b.in_w < cols ? b.pad_left + b.in_w : cols;
   const int64_t width = x1 - x0;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = b.padded + r * cols * 8;
+  for (int64_t r = r0; r < r0 + rows; ++r) {
+    float* row = b.padded + (r - r0) * cols * 8;
     if (r < y0 || r >= y1 || width <= 0) {
       ZeroPixels(row, cols);
       continue;
@@ -59,11 +106,7 @@ void FillPadded(const DepthwiseBlock8& b) {
     float* dst = row + x0 * 8;
     int64_t x = 0;
     __m256 v[8];
-    for (; x + 8 <= width; x += 8) {
-      for (int j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(src + j * b.in_plane + x);
-      Transpose8(v);
-      for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
-    }
+    for (; x + 8 <= width; x += 8) LoadTransposed(src + x, b.in_plane, dst + 8 * x);
     if (x < width) {
       const int64_t n = width - x;
       const __m256i m = FirstLanes8(n);
@@ -96,16 +139,13 @@ inline void Pixels(const DepthwiseBlock8& b, const __m256* w, int taps, const fl
   }
 }
 
-// out[oy][ox][8] -> y[channel][oy][ox].
-void StoreBlock(const DepthwiseBlock8& b) {
-  const int64_t n = b.out_h * b.out_w;
+// Output pixels [p0, p0 + n) (row-major over the plane) from out_buf[p - p0][8] into
+// y[channel][p].
+void StoreBlock(const DepthwiseBlock8& b, int64_t p0, int64_t n) {
   __m256 v[8];
   int64_t p = 0;
-  for (; p + 8 <= n; p += 8) {
-    for (int j = 0; j < 8; ++j) v[j] = _mm256_load_ps(b.out_buf + 8 * (p + j));
-    Transpose8(v);
-    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(b.y + j * b.out_plane + p, v[j]);
-  }
+  float* y = b.y + p0;
+  for (; p + 8 <= n; p += 8) StoreTransposed(b.out_buf + 8 * p, y + p, b.out_plane);
   if (p < n) {
     const int64_t rest = n - p;
     for (int j = 0; j < 8; ++j) {
@@ -113,14 +153,49 @@ void StoreBlock(const DepthwiseBlock8& b) {
     }
     Transpose8(v);
     const __m256i m = FirstLanes8(rest);
-    for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(b.y + j * b.out_plane + p, m, v[j]);
+    for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(y + j * b.out_plane + p, m, v[j]);
+  }
+}
+
+// One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
+void Row(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
+         __m256 bias, __m256 lo, __m256 hi) {
+  const int64_t col_step = b.stride_w * 8;
+  for (int64_t ox = 0; ox < b.out_w; ox += 8) {
+    const float* i = in + ox * col_step;
+    float* o = out + ox * 8;
+    switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
+      case 1:
+        Pixels<1>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 2:
+        Pixels<2>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 3:
+        Pixels<3>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 4:
+        Pixels<4>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 5:
+        Pixels<5>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 6:
+        Pixels<6>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 7:
+        Pixels<7>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      default:
+        Pixels<8>(b, w, taps, i, o, bias, lo, hi);
+        break;
+    }
   }
 }
 
 }  // namespace
 
 void DepthwiseBlock8Avx2(const DepthwiseBlock8& b) {
-  FillPadded(b);
   // Weights: one vector per tap holding the 8 channels' values.
   const int taps = int(b.kernel_h * b.kernel_w);
   __m256 w[kMaxDepthwiseBlockTaps];
@@ -129,43 +204,16 @@ void DepthwiseBlock8Avx2(const DepthwiseBlock8& b) {
   for (int t = 0; t < taps; ++t) w[t] = _mm256_i32gather_ps(b.weights + t, idx, 4);
   const __m256 bias = b.bias != nullptr ? _mm256_loadu_ps(b.bias) : _mm256_setzero_ps();
   const __m256 lo = _mm256_set1_ps(b.clip_lo), hi = _mm256_set1_ps(b.clip_hi);
-  const int64_t row_step = b.stride_h * b.pad_cols * 8, col_step = b.stride_w * 8;
-  for (int64_t oy = 0; oy < b.out_h; ++oy) {
-    const float* in = b.padded + oy * row_step;
-    float* out = b.out_buf + oy * b.out_w * 8;
-    // Up to 8 pixels at once: independent FMA chains hide the FMA latency.
-    for (int64_t ox = 0; ox < b.out_w; ox += 8) {
-      const float* i = in + ox * col_step;
-      float* o = out + ox * 8;
-      switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
-        case 1:
-          Pixels<1>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 2:
-          Pixels<2>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 3:
-          Pixels<3>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 4:
-          Pixels<4>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 5:
-          Pixels<5>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 6:
-          Pixels<6>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        case 7:
-          Pixels<7>(b, w, taps, i, o, bias, lo, hi);
-          break;
-        default:
-          Pixels<8>(b, w, taps, i, o, bias, lo, hi);
-          break;
-      }
+  const int64_t row_step = b.stride_h * b.pad_cols * 8;
+  // Strips of output rows whose padded input and outputs stay in the L1 cache.
+  for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
+    const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
+    FillPadded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
+    for (int64_t oy = 0; oy < rows; ++oy) {
+      Row(b, w, taps, b.padded + oy * row_step, b.out_buf + oy * b.out_w * 8, bias, lo, hi);
     }
+    StoreBlock(b, oy0 * b.out_w, rows * b.out_w);
   }
-  StoreBlock(b);
 }
 
 }  // namespace refit::cpu::internal

@@ -64,10 +64,12 @@ struct DepthwiseBlock8 {
   const int64_t* tap_offsets;
   ir::ActivationKind act;
   float clip_lo, clip_hi;
-  // Scratch, 32-byte aligned: pad_rows * pad_cols * 8 floats (pad_rows, pad_cols: the rows and
-  // columns the windows reach) and out_h * out_w * 8 floats.
+  // Output rows go by strips of strip_rows. Scratch, 32-byte aligned: `padded`, the padded input
+  // of a strip ((strip_rows - 1) * stride_h + window_rows rows of pad_cols pixels of 8 floats,
+  // where window_rows = (kernel_h - 1) * dilation_h + 1 and pad_cols = (out_w - 1) * stride_w +
+  // (kernel_w - 1) * dilation_w + 1), and `out_buf`, its outputs (strip_rows * out_w * 8 floats).
+  int64_t strip_rows, window_rows, pad_cols;
   float* padded;
-  int64_t pad_rows, pad_cols;
   float* out_buf;
 };
 void DepthwiseBlock8Avx2(const DepthwiseBlock8& b);

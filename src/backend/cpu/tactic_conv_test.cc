@@ -326,6 +326,9 @@ TEST(ConvTacticsTest, DepthwiseChannelBlocks) {
              .pads = {2, 1, 0, 3}});
     }
   }
+  // Rows so wide that each strip (kept in L1) holds one or two of them.
+  Check({.c = 8, .h = 6, .w = 203, .m = 8, .group = 8});
+  Check({.c = 8, .h = 9, .w = 301, .m = 8, .kh = 5, .kw = 5, .group = 8, .strides = {2, 2}});
   Check({.c = 16, .h = 3, .w = 3, .m = 16, .group = 16, .pads = {0, 0, 0, 0}});  // 1x1 output
   Check({.c = 8, .h = 10, .w = 11, .m = 8, .group = 8, .dilations = {2, 3}, .pads = {2, 3, 2, 3}});
   Check({.c = 8, .h = 9, .w = 9, .m = 8, .group = 8, .pads = {4, 4, 4, 4}});  // rows of padding
