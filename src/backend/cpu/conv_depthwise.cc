@@ -68,13 +68,13 @@ class DepthwiseKernel : public backend::Kernel {
     pad_cols_ = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
     // The most output rows per strip whose padded input and outputs fit in 32 KiB (L1).
     auto strip_bytes = [&](int64_t rows) {
-      return ((rows - 1) * p.stride_h + window_rows_) * pad_cols_ * 32 + rows * p.out_w * 32;
+      return ((rows - 1) * p.stride_h + window_rows_) * row_pixels() * 32 + rows * p.out_w * 32;
     };
     strip_rows_ = 1;
     while (strip_rows_ < p.out_h && strip_bytes(strip_rows_ + 1) <= 32 * 1024) ++strip_rows_;
     for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-        block_taps_.push_back(8 * (ky * p.dilation_h * pad_cols_ + kx * p.dilation_w));
+        block_taps_.push_back(8 * (ky * p.dilation_h * row_pixels() + kx * p.dilation_w));
       }
     }
   }
@@ -136,11 +136,14 @@ class DepthwiseKernel : public backend::Kernel {
   }
 
  private:
+  // Pixels from one padded row of a DepthwiseBlock8 strip to the next.
+  int64_t row_pixels() const { return pad_cols_ + internal::kDepthwiseBlockRowSlack; }
+
   // Every (image, block of 8 channels) as one unit, each thread with its own scratch.
   void RunBlocks(const float* x, const float* w, const float* bias, float* y, int64_t blocks,
                  bool inline_act, const ir::FusedActivation& after, ThreadPool* pool) const {
     const size_t padded_floats =
-        size_t(((strip_rows_ - 1) * p_.stride_h + window_rows_) * pad_cols_ * 8);
+        size_t(((strip_rows_ - 1) * p_.stride_h + window_rows_) * row_pixels() * 8);
     const size_t floats = padded_floats + size_t(strip_rows_ * p_.out_w * 8);
     ParallelFor(pool, p_.batch * blocks, [&](int64_t begin, int64_t end) {
       thread_local ScratchFloats scratch;

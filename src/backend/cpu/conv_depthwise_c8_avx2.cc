@@ -82,7 +82,10 @@ inline __m256i FirstLanes8(int64_t n) {
 }
 
 inline void ZeroPixels(float* p, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) _mm256_store_ps(p + 8 * i, _mm256_setzero_ps());
+  // Opaque to the optimiser, which would otherwise call memset for a pixel or two.
+  __m256 zero = _mm256_setzero_ps();
+  __asm__("" : "+x"(zero));
+  for (int64_t i = 0; i < n; ++i) _mm256_store_ps(p + 8 * i, zero);
 }
 
 // The padded input: pixel (r, c) of the buffer is input (r - pad_top, c - pad_left) of the 8
@@ -95,7 +98,7 @@ void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
   const int64_t x0 = b.pad_left, x1 = b.pad_left + b.in_w < cols ? b.pad_left + b.in_w : cols;
   const int64_t width = x1 - x0;
   for (int64_t r = r0; r < r0 + rows; ++r) {
-    float* row = b.padded + (r - r0) * cols * 8;
+    float* row = b.padded + (r - r0) * (cols + kDepthwiseBlockRowSlack) * 8;
     if (r < y0 || r >= y1 || width <= 0) {
       ZeroPixels(row, cols);
       continue;
@@ -112,18 +115,21 @@ void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
       const __m256i m = FirstLanes8(n);
       for (int j = 0; j < 8; ++j) v[j] = _mm256_maskload_ps(src + j * b.in_plane + x, m);
       Transpose8(v);
-      for (int64_t j = 0; j < n; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
+      // Pixels past the input are zeros (the masked lanes): padding, or the row's slack.
+      for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
     }
   }
 }
 
-// Output pixels [ox, ox + N) of row oy into out (8 floats per pixel).
-template <int N>
+// N consecutive output pixels of a row into out (8 floats per pixel). kStride: the horizontal
+// stride when fixed at compile time (1, 2), so each load's address is the tap's plus a constant;
+// 0: b.stride_w.
+template <int kStride, int N>
 inline void Pixels(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
                    __m256 bias, __m256 lo, __m256 hi) {
   __m256 acc[N];
   for (int i = 0; i < N; ++i) acc[i] = bias;
-  const int64_t step = b.stride_w * 8;
+  const int64_t step = (kStride > 0 ? kStride : b.stride_w) * 8;
   for (int t = 0; t < taps; ++t) {
     const float* s = in + b.tap_offsets[t];
 #pragma GCC unroll 8
@@ -158,6 +164,7 @@ void StoreBlock(const DepthwiseBlock8& b, int64_t p0, int64_t n) {
 }
 
 // One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
+template <int kStride>
 void Row(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
          __m256 bias, __m256 lo, __m256 hi) {
   const int64_t col_step = b.stride_w * 8;
@@ -166,28 +173,28 @@ void Row(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, f
     float* o = out + ox * 8;
     switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
       case 1:
-        Pixels<1>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 1>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 2:
-        Pixels<2>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 2>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 3:
-        Pixels<3>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 3>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 4:
-        Pixels<4>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 4>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 5:
-        Pixels<5>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 5>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 6:
-        Pixels<6>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 6>(b, w, taps, i, o, bias, lo, hi);
         break;
       case 7:
-        Pixels<7>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 7>(b, w, taps, i, o, bias, lo, hi);
         break;
       default:
-        Pixels<8>(b, w, taps, i, o, bias, lo, hi);
+        Pixels<kStride, 8>(b, w, taps, i, o, bias, lo, hi);
         break;
     }
   }
@@ -204,13 +211,21 @@ void DepthwiseBlock8Avx2(const DepthwiseBlock8& b) {
   for (int t = 0; t < taps; ++t) w[t] = _mm256_i32gather_ps(b.weights + t, idx, 4);
   const __m256 bias = b.bias != nullptr ? _mm256_loadu_ps(b.bias) : _mm256_setzero_ps();
   const __m256 lo = _mm256_set1_ps(b.clip_lo), hi = _mm256_set1_ps(b.clip_hi);
-  const int64_t row_step = b.stride_h * b.pad_cols * 8;
+  const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * 8;
   // Strips of output rows whose padded input and outputs stay in the L1 cache.
   for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
     const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
     FillPadded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
     for (int64_t oy = 0; oy < rows; ++oy) {
-      Row(b, w, taps, b.padded + oy * row_step, b.out_buf + oy * b.out_w * 8, bias, lo, hi);
+      const float* in = b.padded + oy * row_step;
+      float* out = b.out_buf + oy * b.out_w * 8;
+      if (b.stride_w == 1) {
+        Row<1>(b, w, taps, in, out, bias, lo, hi);
+      } else if (b.stride_w == 2) {
+        Row<2>(b, w, taps, in, out, bias, lo, hi);
+      } else {
+        Row<0>(b, w, taps, in, out, bias, lo, hi);
+      }
     }
     StoreBlock(b, oy0 * b.out_w, rows * b.out_w);
   }

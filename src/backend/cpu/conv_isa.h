@@ -51,6 +51,7 @@ void DepthwisePlaneAvx2(const DepthwisePlane& p);
 // (conv_depthwise_c8_avx2.cc). Relu and Clip are applied in the kernel (act kRelu / kClip);
 // anything else is the caller's.
 constexpr int kMaxDepthwiseBlockTaps = 64;
+constexpr int64_t kDepthwiseBlockRowSlack = 8;
 struct DepthwiseBlock8 {
   const float* x;  // the first channel's in_h x in_w plane; channel j at x + j * in_plane
   int64_t in_plane, in_h, in_w, pad_top, pad_left;
@@ -60,12 +61,13 @@ struct DepthwiseBlock8 {
   int64_t out_plane, out_h, out_w;
   int64_t kernel_h, kernel_w, stride_h, stride_w;
   // Per tap (ky, kx): its offset in `padded` from a window's first pixel, in floats
-  // (8 * (ky * dilation_h * pad_cols + kx * dilation_w)).
+  // (8 * (ky * dilation_h * (pad_cols + kDepthwiseBlockRowSlack) + kx * dilation_w)).
   const int64_t* tap_offsets;
   ir::ActivationKind act;
   float clip_lo, clip_hi;
   // Output rows go by strips of strip_rows. Scratch, 32-byte aligned: `padded`, the padded input
-  // of a strip ((strip_rows - 1) * stride_h + window_rows rows of pad_cols pixels of 8 floats,
+  // of a strip ((strip_rows - 1) * stride_h + window_rows rows of pad_cols pixels of 8 floats and
+  // kDepthwiseBlockRowSlack pixels of slack (written, never read),
   // where window_rows = (kernel_h - 1) * dilation_h + 1 and pad_cols = (out_w - 1) * stride_w +
   // (kernel_w - 1) * dilation_w + 1), and `out_buf`, its outputs (strip_rows * out_w * 8 floats).
   int64_t strip_rows, window_rows, pad_cols;
