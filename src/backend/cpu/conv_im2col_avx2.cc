@@ -141,12 +141,12 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
     }
     const float* src = f.in + iy * f.in_w;
     int64_t i = 0;  // index within each phase
-    if (f.stride_w == 1 && r + 1 < f.rows && iy + 1 < f.in_h) {
+    const int64_t n = f.in_w < f.phase_len - f.pad_left ? f.in_w : f.phase_len - f.pad_left;
+    if (f.stride_w == 1 && r + 1 < f.rows && (n + 7) / 8 * 8 <= (f.in_h - iy) * f.in_w) {
       // Zeros, the input row, zeros, in whole vectors: the last vector of each part may run into
-      // the next input row (read) and the next plane row (written later), never past either
-      // buffer. Masked stores are slow on some x86 cores, and a small plane's row is mostly ends
-      // (14 columns in a 19-float row).
-      const int64_t n = f.in_w < f.phase_len - f.pad_left ? f.in_w : f.phase_len - f.pad_left;
+      // the next input rows (read; the condition keeps that inside the plane) and the next plane
+      // row (written later). Masked stores are slow on some x86 cores, and a small plane's row is
+      // mostly ends (14 columns in a 19-float row).
       for (int64_t z = 0; z < f.pad_left; z += 8) _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
       float* row = dst + f.pad_left;
       for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(src + j));
@@ -159,14 +159,14 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
       // The last rows: the same with the ends masked, so nothing past the buffers is touched.
       const int64_t left = f.pad_left < f.phase_len ? f.pad_left : f.phase_len;
       for (; i < left; ++i) dst[i] = 0.0f;
-      const int64_t n = f.in_w < f.phase_len - left ? f.in_w : f.phase_len - left;
+      const int64_t len = f.in_w < f.phase_len - left ? f.in_w : f.phase_len - left;
       int64_t j = 0;
-      for (; j + 8 <= n; j += 8) _mm256_storeu_ps(dst + left + j, _mm256_loadu_ps(src + j));
-      if (j < n) {
-        const __m256i m = FirstLanes(n - j);
+      for (; j + 8 <= len; j += 8) _mm256_storeu_ps(dst + left + j, _mm256_loadu_ps(src + j));
+      if (j < len) {
+        const __m256i m = FirstLanes(len - j);
         _mm256_maskstore_ps(dst + left + j, m, _mm256_maskload_ps(src + j, m));
       }
-      i = left + n;
+      i = left + len;
       for (; i + 8 <= f.phase_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
       if (i < f.phase_len) {
         _mm256_maskstore_ps(dst + i, FirstLanes(f.phase_len - i), _mm256_setzero_ps());
