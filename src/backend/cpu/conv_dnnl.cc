@@ -1,7 +1,10 @@
-// conv_dnnl: oneDNN convolution forward inference. src and dst stay plain NCHW (the engine's
-// layout); the weights are reordered once, in PackWeight, to the layout oneDNN picks for this shape
-// (format_tag::any). Bias and the fused activation go into the primitive (eltwise post-ops) when
-// oneDNN has them; otherwise our epilogue runs afterwards.
+// conv_dnnl: oneDNN convolution forward inference. The weights are reordered once, in PackWeight,
+// to the layout oneDNN picks for this shape (format_tag::any). `conv_dnnl` keeps src and dst plain
+// NCHW (the engine's layout); `conv_dnnl/blocked` lets oneDNN pick their layouts too (its direct
+// convolutions want channel-blocked nChw8c / nChw16c, or take a plain src for few input channels)
+// and reorders the input into the workspace and the output back to NCHW around the primitive.
+// Bias and the fused activation go into the primitive (eltwise post-ops) when oneDNN has them;
+// otherwise our epilogue runs afterwards.
 //
 // Threading: Debian's oneDNN 2.6 is built with the OpenMP runtime (DNNL_CPU_RUNTIME ==
 // DNNL_RUNTIME_OMP, libdnnl links libgomp), so it ignores io.pool and forks an OpenMP team from
@@ -85,12 +88,22 @@ memory::dims WeightDims(const ConvParams& p) {
   return {p.group, p.out_c_per_group(), p.in_c_per_group(), p.kernel_h, p.kernel_w};
 }
 
-// The primitive descriptor, with the activation fused when possible (`fused` says whether).
-dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p, bool fuse_act,
-                                                            bool* fused) {
-  const memory::desc src({p.batch, p.in_c, p.in_h, p.in_w}, Dt::f32, Tag::nchw);
+memory::desc PlainSrc(const ConvParams& p) {
+  return memory::desc({p.batch, p.in_c, p.in_h, p.in_w}, Dt::f32, Tag::nchw);
+}
+memory::desc PlainDst(const ConvParams& p) {
+  return memory::desc({p.batch, p.out_c, p.out_h, p.out_w}, Dt::f32, Tag::nchw);
+}
+
+// The primitive descriptor, with the activation fused when possible (`fused` says whether);
+// `blocked`: src and dst in the layouts oneDNN prefers, else plain NCHW.
+dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p, bool blocked,
+                                                            bool fuse_act, bool* fused) {
+  const memory::desc src =
+      blocked ? memory::desc({p.batch, p.in_c, p.in_h, p.in_w}, Dt::f32, Tag::any) : PlainSrc(p);
   const memory::desc wei(WeightDims(p), Dt::f32, Tag::any);
-  const memory::desc dst({p.batch, p.out_c, p.out_h, p.out_w}, Dt::f32, Tag::nchw);
+  const memory::desc dst =
+      blocked ? memory::desc({p.batch, p.out_c, p.out_h, p.out_w}, Dt::f32, Tag::any) : PlainDst(p);
   const memory::dims strides = {p.stride_h, p.stride_w};
   const memory::dims dilates = {p.dilation_h - 1, p.dilation_w - 1};
   const memory::dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
@@ -110,13 +123,33 @@ dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p,
   return dnnl::convolution_forward::primitive_desc(desc, attr, CpuEngine());
 }
 
+size_t Align64(size_t n) { return (n + 63) / 64 * 64; }
+
 class ConvDnnlKernel : public backend::Kernel {
  public:
+  // The workspace: the primitive's scratchpad, then (blocked layouts only) the reordered input
+  // and the output before its reorder to NCHW.
   ConvDnnlKernel(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
                  bool fused)
-      : p_(p), pd_(pd), primitive_(pd), fused_(fused) {}
+      : p_(p),
+        pd_(pd),
+        primitive_(pd),
+        fused_(fused),
+        reorder_src_(pd.src_desc() != PlainSrc(p)),
+        reorder_dst_(pd.dst_desc() != PlainDst(p)) {
+    const dnnl::engine& eng = CpuEngine();
+    if (reorder_src_)
+      src_reorder_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(eng, PlainSrc(p), eng, pd.src_desc()));
+    if (reorder_dst_)
+      dst_reorder_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, PlainDst(p)));
+    src_offset_ = Align64(pd.scratchpad_desc().get_size());
+    dst_offset_ = src_offset_ + (reorder_src_ ? Align64(pd.src_desc().get_size()) : 0);
+    workspace_ = dst_offset_ + (reorder_dst_ ? Align64(pd.dst_desc().get_size()) : 0);
+  }
 
-  size_t workspace_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  size_t workspace_bytes() const override { return workspace_; }
 
   Status Run(const backend::KernelIo& io) const override {
     SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
@@ -124,15 +157,25 @@ class ConvDnnlKernel : public backend::Kernel {
       const dnnl::engine& eng = CpuEngine();
       auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };
       float* y = io.outputs[0]->mutable_data_as<float>();
+      char* ws = static_cast<char*>(io.workspace);
       const Tensor* bias = io.inputs.size() > 2 ? io.inputs[2] : nullptr;
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, memory(pd_.src_desc(), eng, in(io.inputs[0]))},
-          {DNNL_ARG_WEIGHTS, memory(pd_.weights_desc(), eng, in(io.inputs[1]))},
-          {DNNL_ARG_DST, memory(pd_.dst_desc(), eng, y)},
-          {DNNL_ARG_SCRATCHPAD, memory(pd_.scratchpad_desc(), eng, io.workspace)}};
-      if (p_.has_bias) args.emplace(DNNL_ARG_BIAS, memory(pd_.bias_desc(), eng, in(bias)));
       dnnl::stream stream(eng);
+      memory x(PlainSrc(p_), eng, in(io.inputs[0]));
+      memory src = x;
+      if (reorder_src_) {
+        src = memory(pd_.src_desc(), eng, ws + src_offset_);
+        src_reorder_.execute(stream, x, src);
+      }
+      memory out(PlainDst(p_), eng, y);
+      memory dst = reorder_dst_ ? memory(pd_.dst_desc(), eng, ws + dst_offset_) : out;
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC, src},
+          {DNNL_ARG_WEIGHTS, memory(pd_.weights_desc(), eng, in(io.inputs[1]))},
+          {DNNL_ARG_DST, dst},
+          {DNNL_ARG_SCRATCHPAD, memory(pd_.scratchpad_desc(), eng, ws)}};
+      if (p_.has_bias) args.emplace(DNNL_ARG_BIAS, memory(pd_.bias_desc(), eng, in(bias)));
       primitive_.execute(stream, args);
+      if (reorder_dst_) dst_reorder_.execute(stream, dst, out);
       stream.wait();
       if (!fused_) {
         BiasActivation(p_.act, nullptr, y, p_.batch * p_.out_c, p_.out_size(), p_.out_size(),
@@ -149,14 +192,17 @@ class ConvDnnlKernel : public backend::Kernel {
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward primitive_;
   bool fused_;
+  bool reorder_src_, reorder_dst_;
+  dnnl::reorder src_reorder_, dst_reorder_;
+  size_t src_offset_ = 0, dst_offset_ = 0, workspace_ = 0;
 };
 
 class ConvDnnlTactic : public backend::Tactic {
  public:
   ConvDnnlTactic(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
-                 bool fused)
-      : p_(p), pd_(pd), fused_(fused) {}
-  std::string name() const override { return "conv_dnnl"; }
+                 bool fused, bool blocked)
+      : p_(p), pd_(pd), fused_(fused), blocked_(blocked) {}
+  std::string name() const override { return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl"; }
 
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
 
@@ -202,22 +248,41 @@ class ConvDnnlTactic : public backend::Tactic {
   ConvParams p_;
   dnnl::convolution_forward::primitive_desc pd_;
   bool fused_;
+  bool blocked_;
 };
 
 }  // namespace
 
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
-  bool fused = false;
-  std::optional<dnnl::convolution_forward::primitive_desc> pd;
-  for (bool fuse_act : {true, false}) {
-    try {
-      pd = MakePrimitiveDesc(p, fuse_act, &fused);
-      break;
-    } catch (const dnnl::error&) {
-      // No implementation with these post-ops (or at all): try plain, then give up.
+  for (bool blocked : {false, true}) {
+    bool fused = false;
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    for (bool fuse_act : {true, false}) {
+      try {
+        pd = MakePrimitiveDesc(p, blocked, fuse_act, &fused);
+        break;
+      } catch (const dnnl::error&) {
+        // No implementation with these post-ops (or at all): try plain, then give up.
+      }
     }
+    if (!pd.has_value()) continue;
+    // The blocked variant only when oneDNN chose another layout than plain NCHW for src or dst.
+    if (blocked && pd->src_desc() == PlainSrc(p) && pd->dst_desc() == PlainDst(p)) continue;
+    // Its reorders run concurrently from several contexts: only when they need no scratchpad.
+    if (blocked) {
+      try {
+        const dnnl::engine& eng = CpuEngine();
+        const dnnl::reorder::primitive_desc in(eng, PlainSrc(p), eng, pd->src_desc());
+        const dnnl::reorder::primitive_desc back(eng, pd->dst_desc(), eng, PlainDst(p));
+        if (in.scratchpad_desc().get_size() != 0 || back.scratchpad_desc().get_size() != 0) {
+          continue;
+        }
+      } catch (const dnnl::error&) {
+        continue;
+      }
+    }
+    out->push_back(std::make_unique<ConvDnnlTactic>(p, *pd, fused, blocked));
   }
-  if (pd.has_value()) out->push_back(std::make_unique<ConvDnnlTactic>(p, *pd, fused));
 }
 
 }  // namespace refit::cpu

@@ -128,6 +128,8 @@ TEST(ConvTacticsTest, ListsEveryFamily) {
     EXPECT_TRUE(has("conv_gemm/avx2_6x16"));
     EXPECT_TRUE(has("conv_gemm_t/"));  // the best ISA only: avx2_ or avx512_
     EXPECT_TRUE(has("conv_winograd/"));
+    // oneDNN's direct convolutions take channel-blocked activations on AVX2 and AVX-512.
+    EXPECT_TRUE(has("conv_dnnl/blocked"));
   }
   // A wrong planned output shape, or W not a weight slot: no conv tactic.
   desc.outputs[0].shape = Shape{1, 6, 7, 6};
