@@ -54,5 +54,25 @@ TEST(ThreadPoolTest, ConcurrentCallersGetTheirOwnResults) {
   EXPECT_EQ(errors.load(), 0);
 }
 
+// The caller does not wait for a worker to get to its chunk: it runs the chunks nobody has claimed
+// yet. With more workers than this machine has cores, some are never scheduled in time for a call,
+// and the caller runs their chunks (with one chunk per thread fixed in advance, it never would).
+TEST(ThreadPoolTest, CallerRunsChunksNoWorkerClaimed) {
+  ThreadPool pool(8);
+  const std::thread::id caller = std::this_thread::get_id();
+  int calls_with_several = 0;
+  for (int call = 0; call < 500; ++call) {
+    std::vector<std::atomic<int>> hits(64);
+    std::atomic<int> by_caller{0};
+    pool.ParallelFor(64, [&](int64_t b, int64_t e) {
+      if (std::this_thread::get_id() == caller) by_caller++;
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    });
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "call " << call;
+    if (by_caller.load() > 1) ++calls_with_several;
+  }
+  EXPECT_GT(calls_with_several, 0);
+}
+
 }  // namespace
 }  // namespace refit
