@@ -13,7 +13,9 @@
 # model/batch/threads mostly reads the cache; REFIT_BENCH_KEEP_CACHE=1 keeps it across runs).
 # Environment: REFIT_BENCH_ITERATIONS (batch 1, default 10), REFIT_BENCH_ITERATIONS_B8 (larger
 # batches, default 5), REFIT_BENCH_WARMUP (default 2), REFIT_BENCH_BATCHES ("1 8"),
-# REFIT_BENCH_THREADS ("1 2"), REFIT_BENCH_ZOO (default BUILD_DIR/zoo).
+# REFIT_BENCH_THREADS ("1 2"), REFIT_BENCH_ZOO (default BUILD_DIR/zoo), REFIT_BENCH_ROUNDS
+# (default 3: every runtime is measured once per round, in turn, and reports the median of its
+# rounds).
 # A failing build or run is logged to BUILD_DIR/bench_engines/log.txt and shows as "-".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ zoo=${REFIT_BENCH_ZOO:-$build/zoo}
 iters1=${REFIT_BENCH_ITERATIONS:-10}
 iters8=${REFIT_BENCH_ITERATIONS_B8:-5}
 warmup=${REFIT_BENCH_WARMUP:-2}
+rounds=${REFIT_BENCH_ROUNDS:-3}
 batches=${REFIT_BENCH_BATCHES:-1 8}
 thread_counts=${REFIT_BENCH_THREADS:-1 2}
 refit="$build/refit"
@@ -111,24 +114,42 @@ for b in $batches; do
     shapes=$("$py" -c "import json,sys; d=json.load(open(sys.argv[1]))['inputs']
 print(' '.join('%s:%s' % (k, 'x'.join(map(str, v))) for k, v in d.items()))" "$dir/meta.json")
     for t in $thread_counts; do
-      row=()
       builds=()
+      engines=()
       for mode in refittable static; do
         engine="$work/engines/${m}_b${b}_t${t}_${mode}.refit"
         read -r secs cached <<< "$(build_engine "$engine" "$mode" "$dir" "$t")"
         builds+=("${secs:--}" "${cached:--}")
-        if [ -f "$engine" ]; then
-          row+=("$(median "$refit" bench "$engine" --inputs "$dir/inputs.safetensors" \
-                    --iterations "$iters" --warmup "$warmup" --threads "$t" --json)")
-          rm -f "$engine"  # resnet18's are ~45 MB each; nothing reads them afterwards.
-        else
-          row+=("-")
-        fi
+        engines+=("$engine")
       done
-      row+=("$(median node bench/peers/ort_bench.js "$dir/model.onnx" "$dir/inputs.safetensors" \
-                 "$t" "$iters" "$warmup")")
-      row+=("$(median "$py" bench/peers/torch_bench.py "$m" "$dir/inputs.safetensors" "$t" \
-                 "$iters" "$warmup")")
+      # Rounds of one run of each runtime in turn, so a burst of load on this shared machine
+      # lands on every runtime alike; each column is the median of its rounds' medians.
+      rounds_out=()
+      for ((r = 0; r < rounds; ++r)); do
+        one=()
+        for engine in "${engines[@]}"; do
+          if [ -f "$engine" ]; then
+            one+=("$(median "$refit" bench "$engine" --inputs "$dir/inputs.safetensors" \
+                      --iterations "$iters" --warmup "$warmup" --threads "$t" --json)")
+          else
+            one+=("-")
+          fi
+        done
+        one+=("$(median node bench/peers/ort_bench.js "$dir/model.onnx" \
+                   "$dir/inputs.safetensors" "$t" "$iters" "$warmup")")
+        one+=("$(median "$py" bench/peers/torch_bench.py "$m" "$dir/inputs.safetensors" "$t" \
+                   "$iters" "$warmup")")
+        rounds_out+=("${one[*]}")
+      done
+      rm -f "${engines[@]}"  # resnet18's are ~60 MB each; nothing reads them afterwards.
+      read -ra row <<< "$(printf '%s\n' "${rounds_out[@]}" | "$py" -c "
+import statistics, sys
+cols = list(zip(*(line.split() for line in sys.stdin if line.strip())))
+out = []
+for c in cols:
+    v = [float(x) for x in c if x != '-']
+    out.append('%.3f' % statistics.median(v) if v else '-')
+print(' '.join(out))")"
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$t" "$m" "${row[@]}" \
         "${builds[0]}" "${builds[2]}" "${builds[1]}" "${builds[3]}" "$shapes" >> "$tsv"
       echo "run_engines: $m batch=$b threads=$t refittable=${row[0]} static=${row[1]}" \
@@ -139,6 +160,6 @@ done
 
 mkdir -p bench/results
 "$py" bench/peers/engines_report.py "$tsv" bench/results/engines.md bench/results/engines.png \
-  --iterations "$iters1" --iterations-large "$iters8" --warmup "$warmup" \
+  --iterations "$iters1" --iterations-large "$iters8" --warmup "$warmup" --rounds "$rounds" \
   --note "1-min load average: $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end."
 cat bench/results/engines.md
