@@ -42,7 +42,7 @@ Json AttributeSignature(const ir::Attribute& a) {
 }  // namespace
 
 std::string TimingCache::Key(const backend::LayerDesc& layer, int threads,
-                             const std::string& fingerprint, const std::string& method) {
+                             const std::string& fingerprint) {
   Json attrs = Json::object();
   for (const auto& [name, a] : layer.node->attrs.all()) attrs[name] = AttributeSignature(a);
   Json ins = Json::array();
@@ -59,8 +59,7 @@ std::string TimingCache::Key(const backend::LayerDesc& layer, int threads,
               {"inputs", ins},
               {"outputs", outs},
               {"threads", threads},
-              {"backend", fingerprint},
-              {"timing", method}};
+              {"backend", fingerprint}};
   return key.dump(-1, ' ', true, Json::error_handler_t::replace);
 }
 

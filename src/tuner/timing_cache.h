@@ -2,9 +2,8 @@
 // same machine and libraries does no timing at all.
 //
 // The key covers what a tactic's speed depends on and nothing else: operator, domain, attributes,
-// every input's dtype, shape and whether it is a weight, output types, the thread count, the
-// backend's fingerprint (CPU features, library versions) and the timing method (TunerOptions::
-// cold_weights: "cold_weights" or "hot"). Never a weight value. The file is JSON
+// every input's dtype, shape and whether it is a weight, output types, the thread count and the
+// backend's fingerprint (CPU features, library versions). Never a weight value. The file is JSON
 // ({"format": 1, "entries": {key: {"tactic", "timings"}}}), written atomically; a malformed file is
 // an error naming it.
 #pragma once
@@ -30,7 +29,7 @@ class TimingCache {
   Status Save(const std::string& path) const;
 
   static std::string Key(const backend::LayerDesc& layer, int threads,
-                         const std::string& fingerprint, const std::string& method);
+                         const std::string& fingerprint);
   const CachedTiming* Find(const std::string& key) const;
   void Put(const std::string& key, CachedTiming timing);
   size_t size() const { return entries_.size(); }

@@ -6,8 +6,6 @@
 #include <new>
 #include <random>
 
-#include <emmintrin.h>
-
 namespace refit::tuner {
 namespace {
 
@@ -27,15 +25,6 @@ StatusOr<Tensor> SyntheticInput(const backend::TensorDesc& d, uint32_t seed) {
 struct AlignedFree {
   void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
-
-// Evicts t's bytes from every cache level (the line holding each byte).
-void FlushFromCaches(const Tensor& t) {
-  const char* p = static_cast<const char*>(t.data());
-  const size_t n = t.nbytes();
-  for (size_t i = 0; i < n; i += 64) _mm_clflush(p + i);
-  if (n > 0) _mm_clflush(p + n - 1);
-  _mm_mfence();
-}
 
 // Median run time of one tactic in microseconds.
 StatusOr<double> TimeTactic(const backend::LayerDesc& layer, const backend::Tactic& tactic,
@@ -71,11 +60,6 @@ StatusOr<double> TimeTactic(const backend::LayerDesc& layer, const backend::Tact
   double total_ms = 0;
   while (int(times.size()) < options.max_runs &&
          (int(times.size()) < options.min_runs || total_ms < options.min_total_ms)) {
-    if (options.cold_weights) {
-      for (const Tensor& w : packed) {
-        if (w.defined()) FlushFromCaches(w);
-      }
-    }
     const auto start = Clock::now();
     REFIT_RETURN_IF_ERROR(kernel->Run(io));
     const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
@@ -96,8 +80,7 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
   TuneResult result;
   if (tactics.size() == 1) return result;
   const int threads = options.pool != nullptr ? options.pool->num_threads() : 1;
-  const std::string key =
-      TimingCache::Key(layer, threads, fingerprint, options.cold_weights ? "cold_weights" : "hot");
+  const std::string key = TimingCache::Key(layer, threads, fingerprint);
   if (options.cache != nullptr) {
     if (const CachedTiming* hit = options.cache->Find(key)) {
       for (size_t i = 0; i < tactics.size(); ++i) {

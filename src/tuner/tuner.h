@@ -25,11 +25,6 @@ struct TunerOptions {
   int min_runs = 3;
   int max_runs = 25;
   double min_total_ms = 3.0;
-  // Before each timed run, evict the layer's packed weights from every cache level: inside a
-  // network whose weights outgrow the caches, a layer finds its weights in memory, not where the
-  // previous run of a timing loop left them. Timing them hot favours tactics that read more weight
-  // bytes (Winograd's 16 or 36 transforms per 3x3 filter) more than they earn in the network.
-  bool cold_weights = true;
   ThreadPool* pool = nullptr;
   TimingCache* cache = nullptr;  // may be null
   // Called before each tactic is timed ("tactic 3/12 conv_gemm/avx2_6x16_kc256_mc168").
