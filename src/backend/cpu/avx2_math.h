@@ -1,5 +1,5 @@
 // Internal to backend/cpu, included ONLY by *_avx2.cc files (built with -mavx2 -mfma): vectorised
-// float math (exp, erf, the fused activations) on 8 lanes.
+// float math (exp, erf, the fused activations) and lane masks on 8 lanes.
 //
 // Everything here is `static inline`: each AVX2 translation unit gets its own private copy, so the
 // linker can never merge one of these into ISA-neutral code (see gemm_microkernel.h).
@@ -8,9 +8,16 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "ir/fused_ops.h"
 
 namespace refit::cpu::internal {
+
+// A mask of the first n (0 < n < 8) of 8 lanes, for masked loads and stores at a row's end.
+static inline __m256i FirstLanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 // exp(x). Results below ~1.2e-38 flush to 0; inputs above 88 saturate at exp(88).
 static inline __m256 Exp256(__m256 x) {

@@ -79,8 +79,9 @@ class DepthwiseKernel : public backend::Kernel {
     }
   }
 
+  // One prepared plane per channel that goes plane by plane (the blocked variant's remainder).
   size_t workspace_bytes() const override {
-    return size_t(p_.in_c * layout_.plane_floats) * sizeof(float);
+    return size_t((p_.in_c - blocked_channels()) * layout_.plane_floats) * sizeof(float);
   }
 
   Status Run(const backend::KernelIo& io) const override {
@@ -94,7 +95,7 @@ class DepthwiseKernel : public backend::Kernel {
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
     const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
-    const int64_t blocks = blocked_ ? p_.in_c / 8 : 0;
+    const int64_t blocks = blocked_channels() / 8;
     if (blocks > 0) RunBlocks(x, w, bias, y, blocks, inline_act, after, io.pool);
     if (blocks * 8 == p_.in_c) return Status::Ok();
     // Images one after another: the workspace holds one prepared plane per channel.
@@ -102,7 +103,7 @@ class DepthwiseKernel : public backend::Kernel {
       ParallelFor(io.pool, p_.in_c - blocks * 8, [&](int64_t b, int64_t e) {
         const int64_t begin = blocks * 8 + b, end = blocks * 8 + e;
         // One prepared plane per chunk, reused channel after channel, so it stays in cache.
-        float* plane = planes + begin * layout_.plane_floats;
+        float* plane = planes + b * layout_.plane_floats;
         for (int64_t c = begin; c < end; ++c) {
           FillPhasePlanes(p_, layout_, x + (n * p_.in_c + c) * p_.in_size(), 0, 1, plane);
           float* out = y + (n * p_.out_c + c) * p_.out_size();
@@ -136,6 +137,9 @@ class DepthwiseKernel : public backend::Kernel {
   }
 
  private:
+  // Channels the blocked variant runs in blocks of 8 (none for the per-channel variants).
+  int64_t blocked_channels() const { return blocked_ ? p_.in_c / 8 * 8 : 0; }
+
   // Pixels from one padded row of a DepthwiseBlock8 strip to the next.
   int64_t row_pixels() const { return pad_cols_ + internal::kDepthwiseBlockRowSlack; }
 

@@ -5,6 +5,7 @@
 // and transposed back. No standard-library inline code here: see conv_isa.h.
 #include <immintrin.h>
 
+#include "backend/cpu/avx2_math.h"
 #include "backend/cpu/conv_isa.h"
 
 namespace refit::cpu::internal {
@@ -76,11 +77,6 @@ inline void StoreTransposed(const float* src, float* dst, int64_t ld) {
   }
 }
 
-// A mask of the first n (0 < n < 8) of 8 lanes.
-inline __m256i FirstLanes8(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 inline void ZeroPixels(float* p, int64_t n) {
   // Opaque to the optimiser, which would otherwise call memset for a pixel or two.
   __m256 zero = _mm256_setzero_ps();
@@ -112,7 +108,7 @@ void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
     for (; x + 8 <= width; x += 8) LoadTransposed(src + x, b.in_plane, dst + 8 * x);
     if (x < width) {
       const int64_t n = width - x;
-      const __m256i m = FirstLanes8(n);
+      const __m256i m = FirstLanes(n);
       for (int j = 0; j < 8; ++j) v[j] = _mm256_maskload_ps(src + j * b.in_plane + x, m);
       Transpose8(v);
       // Pixels past the input are zeros (the masked lanes): padding, or the row's slack.
@@ -158,7 +154,7 @@ void StoreBlock(const DepthwiseBlock8& b, int64_t p0, int64_t n) {
       v[j] = j < rest ? _mm256_load_ps(b.out_buf + 8 * (p + j)) : _mm256_setzero_ps();
     }
     Transpose8(v);
-    const __m256i m = FirstLanes8(rest);
+    const __m256i m = FirstLanes(rest);
     for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(y + j * b.out_plane + p, m, v[j]);
   }
 }

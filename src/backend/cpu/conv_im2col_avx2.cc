@@ -3,6 +3,7 @@
 // conv_isa.h.
 #include <immintrin.h>
 
+#include "backend/cpu/avx2_math.h"
 #include "backend/cpu/conv_isa.h"
 
 namespace refit::cpu::internal {
@@ -66,11 +67,6 @@ void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs
 
 namespace {
 int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// A mask of the first n (0 < n < 8) of 8 lanes.
-__m256i FirstLanes(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // Input columns x .. x + 7 of a row of in_w floats, zeros outside [0, in_w). Lanes outside are
 // masked: never read, so they cannot fault, and the address is formed as an integer so no pointer
@@ -140,33 +136,33 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
       continue;
     }
     const float* src = f.in + iy * f.in_w;
-    int64_t i = 0;  // index within each phase
-    const int64_t n = f.in_w < f.phase_len - f.pad_left ? f.in_w : f.phase_len - f.pad_left;
-    if (f.stride_w == 1 && r + 1 < f.rows && (n + 7) / 8 * 8 <= (f.in_h - iy) * f.in_w) {
-      // Zeros, the input row, zeros, in whole vectors: the last vector of each part may run into
-      // the next input rows (read; the condition keeps that inside the plane) and the next plane
-      // row (written later). Masked stores are slow on some x86 cores, and a small plane's row is
-      // mostly ends (14 columns in a 19-float row).
-      for (int64_t z = 0; z < f.pad_left; z += 8) _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
-      float* row = dst + f.pad_left;
-      for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(src + j));
-      for (int64_t z = f.pad_left + n; z < f.phase_len; z += 8) {
-        _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
-      }
-      continue;
-    }
     if (f.stride_w == 1) {
+      // Zeros, the input row's n floats (those that fit in the row), zeros.
+      const int64_t left = Min(f.pad_left, f.phase_len);
+      const int64_t n = Min(f.in_w, f.phase_len - left);
+      if (r + 1 < f.rows && (n + 7) / 8 * 8 <= (f.in_h - iy) * f.in_w) {
+        // In whole vectors: the last vector of each part may run into the next input rows (read;
+        // the condition keeps that inside the plane) and the next plane row (written later).
+        // Masked stores are slow on some x86 cores, and a small plane's row is mostly ends (14
+        // columns in a 19-float row).
+        for (int64_t z = 0; z < left; z += 8) _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
+        float* row = dst + left;
+        for (int64_t j = 0; j < n; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(src + j));
+        for (int64_t z = left + n; z < f.phase_len; z += 8) {
+          _mm256_storeu_ps(dst + z, _mm256_setzero_ps());
+        }
+        continue;
+      }
       // The last rows: the same with the ends masked, so nothing past the buffers is touched.
-      const int64_t left = f.pad_left < f.phase_len ? f.pad_left : f.phase_len;
+      int64_t i = 0;
       for (; i < left; ++i) dst[i] = 0.0f;
-      const int64_t len = f.in_w < f.phase_len - left ? f.in_w : f.phase_len - left;
       int64_t j = 0;
-      for (; j + 8 <= len; j += 8) _mm256_storeu_ps(dst + left + j, _mm256_loadu_ps(src + j));
-      if (j < len) {
-        const __m256i m = FirstLanes(len - j);
+      for (; j + 8 <= n; j += 8) _mm256_storeu_ps(dst + left + j, _mm256_loadu_ps(src + j));
+      if (j < n) {
+        const __m256i m = FirstLanes(n - j);
         _mm256_maskstore_ps(dst + left + j, m, _mm256_maskload_ps(src + j, m));
       }
-      i = left + len;
+      i = left + n;
       for (; i + 8 <= f.phase_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
       if (i < f.phase_len) {
         _mm256_maskstore_ps(dst + i, FirstLanes(f.phase_len - i), _mm256_setzero_ps());
@@ -187,6 +183,7 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f) {
     };
     // Past the row's last input (index i_zero on), only zeros, in vectors.
     const int64_t i_zero = Min(f.phase_len, (f.in_w + f.pad_left + f.stride_w - 1) / f.stride_w);
+    int64_t i = 0;  // index within each phase
     for (; i < i_zero; ++i) one_index(i);
     for (int64_t q = 0; q < f.stride_w; ++q) {
       float* phase = dst + q * f.phase_len;
