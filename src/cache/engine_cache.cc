@@ -58,34 +58,42 @@ StatusOr<CacheResult> EngineCache::GetOrBuild(
   if (!internal::IsCacheKey(key)) {
     return InvalidArgument("cache key '" + key + "' is not 32 hex digits (use CacheKey)");
   }
-  // Held until the entry is stored: a second process asking for this key waits, then hits.
-  REFIT_ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(internal::KeyLockPath(dir_, key),
-                                                              FileLock::Kind::kExclusive));
   CacheResult result;
   result.entry_path = internal::EntryPath(dir_, key);
   const std::string& path = result.entry_path;
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-
-  std::error_code ec;
-  if (fs::exists(path, ec)) {
+  // A stored entry loads: a hit. Loading takes no lock: entries appear by rename, whole, and a
+  // mapped entry stays readable when another process evicts or replaces it meanwhile.
+  Status load_error;
+  auto hit = [&]() -> bool {
     auto opened = engine::Engine::Open(path, engine_options);
-    if (opened.ok()) {
-      // LRU order is the mtime. Best effort: a concurrent `cache clear` may have removed it.
-      (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
-      result.engine = std::move(opened).value();
-      result.outcome = CacheOutcome::kHit;
-      result.seconds = elapsed();
-      return result;
+    if (!opened.ok()) {
+      load_error = opened.status();
+      return false;
     }
+    // LRU order is the mtime. Best effort: a concurrent `cache clear` may have removed it.
+    (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+    result.engine = std::move(opened).value();
+    result.outcome = CacheOutcome::kHit;
+    result.seconds = elapsed();
+    return true;
+  };
+  std::error_code ec;
+  if (fs::exists(path, ec) && hit()) return result;
+
+  // Held until the entry is stored: a second process asking for this key waits, then hits.
+  REFIT_ASSIGN_OR_RETURN(FileLock key_lock, FileLock::Acquire(internal::KeyLockPath(dir_, key),
+                                                              FileLock::Kind::kExclusive));
+  if (fs::exists(path, ec)) {
+    if (hit()) return result;  // stored by the process that held the lock before us
     // Still there, so it failed to load (checksum, truncation, another format): never use it.
     // Gone meanwhile (`cache clear`) is a plain miss.
     if (fs::exists(path, ec)) {
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return IoError("cannot remove the corrupted cache entry '" + path +
-                       "': " + std::strerror(errno) +
-                       " (it failed to load: " + opened.status().message() + ")");
+        return IoError("cannot remove the corrupted cache entry '" + path + "': " +
+                       std::strerror(errno) + " (it failed to load: " + load_error.message() + ")");
       }
       result.outcome = CacheOutcome::kCorruptRebuilt;
     }

@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backend/cpu/cpu_tactics.h"
@@ -17,25 +19,27 @@ class CpuBackend : public backend::Backend {
       const backend::LayerDesc& layer) const override {
     TacticList out;
     if (!Static(layer)) return out;
-    for (const Adder& add : kAdders) add(layer, &out, {});
+    for (const Family& f : kFamilies) f.add(layer, &out, {});
     DropUnseenThreads(&out);
     return out;
   }
 
-  // An engine load looks up one tactic per layer: the families are asked in turn (the
-  // convolution and GEMM ones list only the named tactic's sub-family) until one has it.
+  // An engine load looks up one tactic per layer: the families whose prefix the name starts with
+  // are asked (the convolution and GEMM ones list only the named tactic), then, for a name no
+  // prefix claims, every family.
   StatusOr<std::unique_ptr<backend::Tactic>> FindTactic(const backend::LayerDesc& layer,
                                                         const std::string& name) const override {
-    const std::string_view family = std::string_view(name).substr(0, name.find('/'));
     if (Static(layer)) {
-      TacticList out;
-      for (const Adder& add : kAdders) {
-        add(layer, &out, family);
-        DropUnseenThreads(&out);
-        for (std::unique_ptr<backend::Tactic>& t : out) {
-          if (t->name() == name) return std::move(t);
+      for (const bool by_prefix : {true, false}) {
+        for (const Family& f : kFamilies) {
+          if (f.Claims(name) != by_prefix) continue;
+          TacticList out;
+          f.add(layer, &out, name);
+          DropUnseenThreads(&out);
+          for (std::unique_ptr<backend::Tactic>& t : out) {
+            if (t->name() == name) return std::move(t);
+          }
         }
-        out.clear();
       }
     }
     return NotFound(layer.Label() + ": backend 'cpu' has no tactic '" + name +
@@ -48,26 +52,39 @@ class CpuBackend : public backend::Backend {
   static void Plain(const backend::LayerDesc& layer, TacticList* out, std::string_view) {
     F(layer, out);
   }
-  static constexpr Adder kAdders[] = {
-      &AddConvTactics,
-      &AddGemmTactics,
-      &Plain<AddPoolTactics>,
-      &Plain<AddElementwiseTactics>,
-      &Plain<AddNormTactics>,
-      &Plain<AddSoftmaxTactics>,
-      &Plain<AddResizeTactics>,
-      &Plain<AddPadTactics>,
-      &Plain<AddConcatTactics>,
-      &Plain<AddSliceTactics>,
-      &Plain<AddTransposeTactics>,
-      &Plain<AddReshapeTactics>,
-      &Plain<AddSplitTactics>,
-      &Plain<AddGatherTactics>,
-      &Plain<AddReduceTactics>,
-      &Plain<AddLogicTactics>,
-      &Plain<AddExpandTactics>,
-      &Plain<AddCastTactics>,
-      &Plain<AddBatchNormTactics>,
+  // Each family's adder, once, with the prefixes its tactic names start with ('|' between).
+  struct Family {
+    std::string_view prefixes;
+    Adder add;
+    bool Claims(std::string_view name) const {
+      for (std::string_view rest = prefixes; !rest.empty();) {
+        const size_t bar = std::min(rest.find('|'), rest.size());
+        if (name.starts_with(rest.substr(0, bar))) return true;
+        rest.remove_prefix(std::min(bar + 1, rest.size()));
+      }
+      return false;
+    }
+  };
+  static constexpr Family kFamilies[] = {
+      {"conv_", &AddConvTactics},
+      {"gemm_", &AddGemmTactics},
+      {"pool/", &Plain<AddPoolTactics>},
+      {"eltwise/", &Plain<AddElementwiseTactics>},
+      {"norm/", &Plain<AddNormTactics>},
+      {"softmax/", &Plain<AddSoftmaxTactics>},
+      {"resize/", &Plain<AddResizeTactics>},
+      {"pad/", &Plain<AddPadTactics>},
+      {"concat/", &Plain<AddConcatTactics>},
+      {"slice/", &Plain<AddSliceTactics>},
+      {"transpose/", &Plain<AddTransposeTactics>},
+      {"reshape/", &Plain<AddReshapeTactics>},
+      {"split/", &Plain<AddSplitTactics>},
+      {"gather/", &Plain<AddGatherTactics>},
+      {"reduce/", &Plain<AddReduceTactics>},
+      {"compare/|logic/|where/", &Plain<AddLogicTactics>},
+      {"expand/", &Plain<AddExpandTactics>},
+      {"cast/", &Plain<AddCastTactics>},
+      {"batchnorm/", &Plain<AddBatchNormTactics>},
   };
 
   // Dynamic shapes are the reference backend's alone.

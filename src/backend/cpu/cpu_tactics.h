@@ -14,12 +14,13 @@ namespace refit::cpu {
 using TacticList = std::vector<std::unique_ptr<backend::Tactic>>;
 
 // The convolution and GEMM families build costly descriptors (oneDNN primitives, geometries):
-// with `family` ("conv_dnnl", "gemm_packed": a tactic name up to its first '/'), only that
-// sub-family is listed, so loading an engine does not create every tactic its build considered.
+// given a tactic's `name`, they list at least that tactic and as few others as they can (its
+// sub-family, "conv_dnnl" or "gemm_packed/avx2_4x24..." alone), so loading an engine does not
+// create every tactic its build considered. An empty name lists them all.
 void AddConvTactics(const backend::LayerDesc& layer, TacticList* out,
-                    std::string_view family = {});  // tactic_conv*.cc
+                    std::string_view name = {});  // tactic_conv*.cc
 void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out,
-                    std::string_view family = {});                             // tactic_gemm*.cc
+                    std::string_view name = {});                               // tactic_gemm*.cc
 void AddPoolTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_pool.cc
 void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out);  // tactic_eltwise*.cc
 void AddNormTactics(const backend::LayerDesc& layer, TacticList* out);         // tactic_norm.cc

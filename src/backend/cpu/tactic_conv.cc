@@ -7,7 +7,8 @@
 
 namespace refit::cpu {
 
-void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
+void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view name) {
+  const std::string_view family = name.substr(0, name.find('/'));
   const auto wanted = [&](std::string_view f) { return family.empty() || family == f; };
   if (std::optional<ConvParams> p = ParseConvLayer(layer)) {
     if (wanted("conv_depthwise")) AddConvDepthwiseTactics(layer, *p, out);

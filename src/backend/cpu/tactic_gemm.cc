@@ -252,11 +252,13 @@ const std::vector<NamedKernel>& NamedKernels() {
 
 }  // namespace
 
-void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view family) {
+void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::string_view name) {
   const std::optional<GemmLayer> g = ParseGemmLayer(layer);
   if (!g) return;
+  const std::string_view family = name.substr(0, name.find('/'));
   if (family.empty() || family == "gemm_packed") {
     for (const NamedKernel& k : NamedKernels()) {
+      if (!name.empty() && k.name != name) continue;
       out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.name));
     }
   }
