@@ -1,10 +1,11 @@
 // The "gemm_dnnl/<layout>" tactic: a oneDNN matmul primitive for a GEMM whose B is one 2-D weight.
 //
-// The weights are reordered at pack time into the layout oneDNN prefers for this shape on this CPU;
-// the layout is part of the tactic's name, so an engine loaded where oneDNN would prefer another
-// layout finds no tactic by that name instead of reading weights in the wrong layout.
-// Concurrent runs are safe: the primitive is immutable, each run brings its own memory objects,
-// stream and scratchpad (the caller's workspace, scratchpad_mode::user).
+// The weights are packed into the layout oneDNN prefers for this shape on this CPU (by our one-pass
+// blocked packer, blocked_pack.h, when the layout blocks each dim at most once; by a oneDNN
+// reorder otherwise); the layout is part of the tactic's name, so an engine loaded where oneDNN
+// would prefer another layout finds no tactic by that name instead of reading weights in the wrong
+// layout. Concurrent runs are safe: the primitive is immutable, each run brings its own memory
+// objects, stream and scratchpad (the caller's workspace, scratchpad_mode::user).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dnnl_layout.h"
 #include "backend/cpu/gemm_epilogue.h"
 #include "backend/cpu/gemm_tactics.h"
 #include "backend/cpu/transpose_f32.h"
@@ -178,7 +180,9 @@ class DnnlGemmKernel : public backend::Kernel {
 class DnnlGemmTactic : public backend::Tactic {
  public:
   DnnlGemmTactic(const GemmLayer& g, DnnlPlan plan, bool as_stored)
-      : g_(g), plan_(std::move(plan)), as_stored_(as_stored) {}
+      : g_(g), plan_(std::move(plan)), as_stored_(as_stored) {
+    if (!as_stored_) layout_ = BlockedLayoutOf(plan_.pd.weights_desc());
+  }
 
   // "gemm_dnnl/stored_ba": B read as the weight stores it (here transposed); "gemm_dnnl/<layout>":
   // B reordered into the layout oneDNN prefers.
@@ -206,23 +210,10 @@ class DnnlGemmTactic : public backend::Tactic {
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input == 2 && g_.weight_c) return PackGemmBias(g_, value);
     if (input != 1 || as_stored_) return Tactic::PackWeight(input, value);
+    if (layout_) return PackOwn(value, g_.trans_b, /*checked=*/false);
+    REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
     const memory::desc& packed_md = plan_.pd.weights_desc();
     const int64_t floats = int64_t((packed_md.get_size() + sizeof(float) - 1) / sizeof(float));
-    // oneDNN often keeps B plain row-major: then a blocked transpose (or a copy) is the whole
-    // pack, several times faster than its generic single-threaded reorder (refit runs this).
-    const memory::desc row_major({g_.k, g_.n}, memory::data_type::f32, memory::format_tag::ab);
-    if (packed_md == row_major && g_.alpha == 1.0f && value.dtype() == DataType::kF32 &&
-        value.NumElements() == g_.k * g_.n && floats == g_.k * g_.n) {
-      REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({floats})));
-      if (g_.trans_b) {
-        TransposeF32(value.data_as<float>(), g_.k, g_.n, g_.k, packed.mutable_data_as<float>(),
-                     g_.n);
-      } else {
-        std::memcpy(packed.mutable_data(), value.data(), value.nbytes());
-      }
-      return packed;
-    }
-    REFIT_ASSIGN_OR_RETURN(Tensor b, ScaledWeight(g_, value));
     REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape({floats})));
     try {
       const memory::desc plain({g_.k, g_.n}, memory::data_type::f32,
@@ -239,6 +230,24 @@ class DnnlGemmTactic : public backend::Tactic {
     return packed;
   }
 
+  // Our packer checks values as it writes them, and reads a transposed source in place.
+  bool PacksChecked(size_t input) const override { return input == 1 && layout_.has_value(); }
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
+    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
+    return PackOwn(value, g_.trans_b, /*checked=*/true);
+  }
+  bool PacksTransposed(size_t input) const override { return PacksChecked(input); }
+  StatusOr<Tensor> PackWeightTransposed(size_t input, const Tensor& source) const override {
+    if (!PacksTransposed(input)) return Tactic::PackWeightTransposed(input, source);
+    const int64_t rows = g_.trans_b ? g_.k : g_.n;  // source^T is B as the layer stores it
+    if (source.shape().rank() != 2 || source.shape()[0] != rows) {
+      return InvalidArgument("GEMM weight B: expected the transpose of an f32 [" +
+                             std::to_string(rows) + ", " + std::to_string(g_.k * g_.n / rows) +
+                             "] matrix, found " + source.shape().ToString());
+    }
+    return PackOwn(source, !g_.trans_b, /*checked=*/true);
+  }
+
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     try {
       return std::unique_ptr<backend::Kernel>(new DnnlGemmKernel(g_, plan_));
@@ -248,9 +257,31 @@ class DnnlGemmTactic : public backend::Tactic {
   }
 
  private:
+  // B = alpha * value (value [n, k] when `trans`, else [k, n]) in layout_, in one pass.
+  StatusOr<Tensor> PackOwn(const Tensor& value, bool trans, bool checked) const {
+    if (value.dtype() != DataType::kF32 || value.NumElements() != g_.k * g_.n) {
+      return InvalidArgument("GEMM weight B: expected " + std::to_string(g_.k * g_.n) +
+                             " f32 elements, found " + std::string(DataTypeName(value.dtype())) +
+                             " " + value.shape().ToString());
+    }
+    const Shape shape({layout_->floats});
+    REFIT_ASSIGN_OR_RETURN(Tensor packed, layout_->Dense()
+                                              ? Tensor::Uninitialized(DataType::kF32, shape)
+                                              : Tensor::Create(DataType::kF32, shape));
+    const bool finite = PackBlocked2D(*layout_, value.data_as<float>(), trans ? 1 : g_.n,
+                                      trans ? g_.k : 1, g_.alpha, packed.mutable_data_as<float>());
+    if (checked && !finite) {
+      return InvalidArgument(g_.alpha == 1.0f ? "GEMM weight B: a value is not finite"
+                                              : "GEMM weight B: a value times alpha " +
+                                                    std::to_string(g_.alpha) + " is not finite");
+    }
+    return packed;
+  }
+
   GemmLayer g_;
   DnnlPlan plan_;
   bool as_stored_ = false;
+  std::optional<BlockedLayout2D> layout_;  // the preferred layout, when our packer writes it
 };
 
 }  // namespace

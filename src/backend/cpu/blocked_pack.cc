@@ -1,0 +1,170 @@
+#include "backend/cpu/blocked_pack.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/transpose_f32.h"
+
+namespace refit::cpu {
+namespace {
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Axis {
+  int64_t count, stride;
+};
+
+// The four axes of the layout's place arithmetic: tiles down, tiles across, within a tile.
+void Axes(const BlockedLayout2D& l, Axis out[4]) {
+  out[0] = {CeilDiv(l.rows, l.block[0]), l.outer[0]};
+  out[1] = {CeilDiv(l.cols, l.block[1]), l.outer[1]};
+  out[2] = {l.block[0], l.inner[0]};
+  out[3] = {l.block[1], l.inner[1]};
+}
+
+// No NaN or infinity among p[0, n): with the sign dropped, adding one exponent step carries
+// into the top bit exactly for those (as base/finite.h's scan, without a TensorView per line).
+bool AllFinite(const float* p, int64_t n) {
+  uint32_t flags = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, p + i, 4);
+    flags |= (bits & 0x7fffffffu) + 0x00800000u;
+  }
+  return (flags & 0x80000000u) == 0;
+}
+
+// Parts of a tile of at most kSub x kLongSub elements (the long side along the source's rows): one
+// is copied or transposed, then scaled and checked while it is still in L2.
+constexpr int64_t kSub = 64, kLongSub = 512;
+
+// Elements [r0, r0 + nr) x [c0, c0 + nc) of the source into the tile at `tile`. Returns false
+// when a value written is not finite.
+bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64_t src_col,
+              float scale, int64_t r0, int64_t c0, int64_t nr, int64_t nc, int64_t tr, int64_t tc,
+              float* tile) {
+  const int64_t in0 = l.inner[0], in1 = l.inner[1];
+  const float* s = src + r0 * src_row + c0 * src_col;
+  float* d = tile + tr * in0 + tc * in1;  // (tr, tc): the part's first element within the tile
+  bool finite = true;
+  // Lines: runs contiguous in dst, one per row (in1 == 1) or per column (in0 == 1).
+  auto finish_lines = [&](int64_t lines, int64_t line_stride, int64_t len) {
+    for (int64_t i = 0; i < lines; ++i) {
+      float* line = d + i * line_stride;
+      if (scale != 1.0f) {
+        for (int64_t j = 0; j < len; ++j) line[j] *= scale;
+      }
+      finite = AllFinite(line, len) && finite;
+    }
+  };
+  if (in1 == 1) {
+    if (src_col == 1) {
+      for (int64_t i = 0; i < nr; ++i) std::memcpy(d + i * in0, s + i * src_row, nc * 4);
+    } else if (src_row == 1) {
+      // dst[i * in0 + j] = s[j * src_col + i]
+      TransposeF32(s, src_col, nc, nr, d, in0);
+    } else {
+      for (int64_t i = 0; i < nr; ++i) {
+        for (int64_t j = 0; j < nc; ++j) d[i * in0 + j] = s[i * src_row + j * src_col];
+      }
+    }
+    finish_lines(nr, in0, nc);
+    return finite;
+  }
+  if (in0 == 1) {
+    if (src_row == 1) {
+      for (int64_t j = 0; j < nc; ++j) std::memcpy(d + j * in1, s + j * src_col, nr * 4);
+    } else if (src_col == 1) {
+      // dst[j * in1 + i] = s[i * src_row + j]
+      TransposeF32(s, src_row, nr, nc, d, in1);
+    } else {
+      for (int64_t j = 0; j < nc; ++j) {
+        for (int64_t i = 0; i < nr; ++i) d[j * in1 + i] = s[i * src_row + j * src_col];
+      }
+    }
+    finish_lines(nc, in1, nr);
+    return finite;
+  }
+  for (int64_t i = 0; i < nr; ++i) {
+    for (int64_t j = 0; j < nc; ++j) {
+      const float v = s[i * src_row + j * src_col] * scale;
+      d[i * in0 + j * in1] = v;
+      finite = AllFinite(&v, 1) && finite;
+    }
+  }
+  return finite;
+}
+
+}  // namespace
+
+bool BlockedLayout2D::Valid() const {
+  if (rows < 0 || cols < 0 || block[0] < 1 || block[1] < 1 || offset0 < 0 || floats < 0) {
+    return false;
+  }
+  if (rows == 0 || cols == 0) return true;
+  Axis axes[4];
+  Axes(*this, axes);
+  std::sort(axes, axes + 4, [](const Axis& a, const Axis& b) { return a.stride < b.stride; });
+  // Mixed radix: each axis steps past everything the axes below it reach, so no two elements
+  // share a place; the last place is the sum of the spans.
+  int64_t span = 0;  // the highest offset the axes so far reach
+  for (const Axis& a : axes) {
+    if (a.count == 1) continue;
+    if (a.stride <= span) return false;
+    if (a.stride > (int64_t{1} << 40) / a.count) return false;
+    span += (a.count - 1) * a.stride;
+  }
+  return offset0 + span < floats;
+}
+
+bool BlockedLayout2D::Dense() const {
+  if (!Valid()) return false;
+  Axis axes[4];
+  Axes(*this, axes);
+  int64_t places = 1;
+  for (const Axis& a : axes) places *= a.count;
+  return offset0 == 0 && places == floats;
+}
+
+bool PackBlocked2D(const BlockedLayout2D& layout, const float* src, int64_t src_row,
+                   int64_t src_col, float scale, float* dst) {
+  BlockedLayout2D l = layout;
+  // A dim whose next tile starts where the last one ends (BA16a64b's 16-row tiles, one under
+  // the other) is one tall tile: a transposed source is then read a long run per row.
+  for (int d = 0; d < 2; ++d) {
+    const int64_t extent = d == 0 ? l.rows : l.cols;
+    if (l.block[d] < extent && l.outer[d] == l.block[d] * l.inner[d]) {
+      l.block[d] *= CeilDiv(extent, l.block[d]);
+      l.outer[d] = 0;
+    }
+  }
+  bool finite = true;
+  const int64_t b0 = l.block[0], b1 = l.block[1];
+  const int64_t tiles0 = CeilDiv(l.rows, b0), tiles1 = CeilDiv(l.cols, b1);
+  // Tiles in the order they lie in dst, so the writes run forward.
+  const bool rows_inner = l.outer[0] < l.outer[1];
+  // Parts of a tile: long along the dim the source runs along, so its rows are read in runs.
+  const int64_t part0 = src_row == 1 ? kLongSub : kSub, part1 = src_row == 1 ? kSub : kLongSub;
+  for (int64_t t = 0; t < tiles0 * tiles1; ++t) {
+    const int64_t t0 = rows_inner ? t % tiles0 : t / tiles1;
+    const int64_t t1 = rows_inner ? t / tiles0 : t % tiles1;
+    const int64_t r0 = t0 * b0, c0 = t1 * b1;
+    float* tile = dst + l.offset0 + t0 * l.outer[0] + t1 * l.outer[1];
+    const int64_t nr = std::min(b0, l.rows - r0), nc = std::min(b1, l.cols - c0);
+    // A tile at the matrix's edge: its padding is zeros.
+    for (int64_t i = 0; i < b0; ++i) {
+      for (int64_t j = i < nr ? nc : 0; j < b1; ++j) tile[i * l.inner[0] + j * l.inner[1]] = 0.0f;
+    }
+    for (int64_t i = 0; i < nr; i += part0) {
+      for (int64_t j = 0; j < nc; j += part1) {
+        finite = CopyPart(l, src, src_row, src_col, scale, r0 + i, c0 + j, std::min(part0, nr - i),
+                          std::min(part1, nc - j), i, j, tile) &&
+                 finite;
+      }
+    }
+  }
+  return finite;
+}
+
+}  // namespace refit::cpu
