@@ -3,6 +3,7 @@
 // depthwise kernels, 1x1, batch > 1, no bias and every fused activation kind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -215,6 +216,37 @@ TEST(ConvTacticsTest, BatchAndNoBias) {
 TEST(ConvTacticsTest, LargerChannelCounts) {
   Check({.c = 40, .h = 13, .w = 11, .m = 37});
   Check({.c = 64, .h = 6, .w = 6, .m = 70, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+}
+
+// conv_dnnl/blocked_oc2 and _oc4: each part's primitive writes its slice of output channels
+// (NCHW, in place) from its slice of the packed weights and of the bias; the conformance run
+// uses 1 and 2 threads, so parts run inline and as pool chunks.
+TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
+  using K = ir::ActivationKind;
+  const ConvSpec specs[] = {
+      {.n = 2, .c = 24, .h = 9, .w = 7, .m = 64},
+      {.c = 3,
+       .h = 23,
+       .w = 21,
+       .m = 32,
+       .kh = 7,
+       .kw = 7,
+       .strides = {2, 2},
+       .pads = {3, 3, 3, 3},
+       .act = {K::kRelu}},
+      {.c = 48, .h = 7, .w = 7, .m = 96, .bias = false, .act = {K::kClip, 0.0f, 6.0f}},
+      {.c = 16, .h = 6, .w = 5, .m = 64, .act = {K::kSigmoid}},
+  };
+  for (const ConvSpec& s : specs) {
+    std::vector<std::string> names;
+    CheckAllTactics(MakeConv(s, 40), Tolerance, MinTactics(s), &names);
+    if (!HasAvx2()) continue;  // oneDNN picks blocked layouts on AVX2 and AVX-512
+    auto listed = [&](const std::string& name) {
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    EXPECT_TRUE(listed("conv_dnnl/blocked_oc2")) << s.m << " output channels";
+    EXPECT_TRUE(listed("conv_dnnl/blocked_oc4") || s.m % 32 != 0) << s.m << " output channels";
+  }
 }
 
 // Late-stage CNN shapes: few output pixels, many channels (conv_gemm_t's target). M spans
