@@ -26,49 +26,70 @@ struct AlignedFree {
   void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
 
-// Median run time of one tactic in microseconds.
-StatusOr<double> TimeTactic(const backend::LayerDesc& layer, const backend::Tactic& tactic,
-                            const std::vector<const Tensor*>& weights,
-                            const std::vector<Tensor>& activations, const TunerOptions& options) {
-  std::vector<Tensor> packed(layer.inputs.size());
-  backend::KernelIo io;
-  io.pool = options.pool;
-  for (size_t i = 0; i < layer.inputs.size(); ++i) {
-    if (layer.is_weight(i) && i < weights.size() && weights[i] != nullptr) {
-      REFIT_ASSIGN_OR_RETURN(packed[i], tactic.PackWeight(i, *weights[i]));
-      io.inputs.push_back(&packed[i]);
-    } else {
-      io.inputs.push_back(activations[i].defined() ? &activations[i] : nullptr);
+// One tactic ready to run on the layer: its packed weights, kernel, workspace and outputs.
+class Trial {
+ public:
+  static StatusOr<std::unique_ptr<Trial>> Prepare(const backend::LayerDesc& layer,
+                                                  const backend::Tactic& tactic,
+                                                  const std::vector<const Tensor*>& weights,
+                                                  const std::vector<Tensor>& activations,
+                                                  ThreadPool* pool) {
+    auto t = std::unique_ptr<Trial>(new Trial());
+    t->packed_.resize(layer.inputs.size());
+    t->io_.pool = pool;
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      if (layer.is_weight(i) && i < weights.size() && weights[i] != nullptr) {
+        REFIT_ASSIGN_OR_RETURN(t->packed_[i], tactic.PackWeight(i, *weights[i]));
+        t->io_.inputs.push_back(&t->packed_[i]);
+      } else {
+        t->io_.inputs.push_back(activations[i].defined() ? &activations[i] : nullptr);
+      }
     }
-  }
-  REFIT_ASSIGN_OR_RETURN(std::unique_ptr<backend::Kernel> kernel, tactic.Instantiate());
-  std::unique_ptr<char[], AlignedFree> workspace(
-      new (std::align_val_t(64)) char[kernel->workspace_bytes() + 64]);
-  io.workspace = workspace.get();
-  std::vector<Tensor> outputs;
-  for (const backend::TensorDesc& d : layer.outputs) {
-    if (d.present()) {
-      REFIT_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(d.dtype, d.shape));
-      outputs.push_back(std::move(t));
-    } else {
-      outputs.emplace_back();
+    REFIT_ASSIGN_OR_RETURN(t->kernel_, tactic.Instantiate());
+    t->workspace_.reset(new (std::align_val_t(64)) char[t->kernel_->workspace_bytes() + 64]);
+    t->io_.workspace = t->workspace_.get();
+    for (const backend::TensorDesc& d : layer.outputs) {
+      if (d.present()) {
+        REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Create(d.dtype, d.shape));
+        t->outputs_.push_back(std::move(out));
+      } else {
+        t->outputs_.emplace_back();
+      }
     }
+    for (Tensor& o : t->outputs_) t->io_.outputs.push_back(o.defined() ? &o : nullptr);
+    return t;
   }
-  for (Tensor& o : outputs) io.outputs.push_back(o.defined() ? &o : nullptr);
-  for (int i = 0; i < options.warmup_runs; ++i) REFIT_RETURN_IF_ERROR(kernel->Run(io));
-  std::vector<double> times;
-  double total_ms = 0;
-  while (int(times.size()) < options.max_runs &&
-         (int(times.size()) < options.min_runs || total_ms < options.min_total_ms)) {
-    const auto start = Clock::now();
-    REFIT_RETURN_IF_ERROR(kernel->Run(io));
-    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-    times.push_back(us);
-    total_ms += us / 1000.0;
+
+  // Median of runs until both min_runs and min_total_ms are reached (at most max_runs), in us;
+  // `warmup` runs first.
+  StatusOr<double> Time(int warmup, int min_runs, int max_runs, double min_total_ms) {
+    for (int i = 0; i < warmup; ++i) REFIT_RETURN_IF_ERROR(kernel_->Run(io_));
+    std::vector<double> times;
+    double total_ms = 0;
+    while (int(times.size()) < max_runs &&
+           (int(times.size()) < min_runs || total_ms < min_total_ms)) {
+      const auto start = Clock::now();
+      REFIT_RETURN_IF_ERROR(kernel_->Run(io_));
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+      times.push_back(us);
+      total_ms += us / 1000.0;
+    }
+    return Median(times);
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
+
+  static double Median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  }
+
+ private:
+  Trial() = default;
+  std::vector<Tensor> packed_;
+  std::unique_ptr<backend::Kernel> kernel_;
+  std::unique_ptr<char[], AlignedFree> workspace_;
+  std::vector<Tensor> outputs_;
+  backend::KernelIo io_;
+};
 
 }  // namespace
 
@@ -104,25 +125,69 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
     REFIT_ASSIGN_OR_RETURN(Tensor t, SyntheticInput(d, uint32_t(1234 + i)));
     activations.push_back(std::move(t));
   }
-  double best = -1;
+  // First pass: every tactic, one after another.
+  std::vector<std::unique_ptr<Trial>> trials(tactics.size());
+  std::vector<double> us(tactics.size(), -1);
   for (size_t t = 0; t < tactics.size(); ++t) {
     if (options.progress) {
       options.progress("tactic " + std::to_string(t + 1) + "/" + std::to_string(tactics.size()) +
                        " " + tactics[t]->name());
     }
-    auto us = TimeTactic(layer, *tactics[t], weights, activations, options);
-    if (!us.ok()) {
-      result.failures.push_back(tactics[t]->name() + ": " + us.status().message());
+    auto trial = Trial::Prepare(layer, *tactics[t], weights, activations, options.pool);
+    StatusOr<double> time = trial.ok() ? (*trial)->Time(options.warmup_runs, options.min_runs,
+                                                        options.max_runs, options.min_total_ms)
+                                       : StatusOr<double>(trial.status());
+    if (!time.ok()) {
+      result.failures.push_back(tactics[t]->name() + ": " + time.status().message());
       continue;
     }
-    result.timings_us.push_back({tactics[t]->name(), *us});
-    if (best < 0 || *us < best) {
-      best = *us;
-      result.chosen = t;
+    us[t] = *time;
+    trials[t] = std::move(trial).value();
+  }
+  size_t best = tactics.size();
+  for (size_t t = 0; t < tactics.size(); ++t) {
+    if (us[t] >= 0 && (best == tactics.size() || us[t] < us[best])) best = t;
+  }
+  if (best == tactics.size()) {
+    return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
+  }
+  // The runoff: the tactics within runoff_margin of the best (at most runoff_tactics, fastest
+  // first) are timed again in turn, runoff_rounds times, so a burst of load on a shared machine
+  // lands on all of them alike rather than on one tactic's whole first pass. Each one's time is
+  // then the median of its passes. The others keep only their trial's memory until here.
+  std::vector<size_t> finalists;
+  for (size_t t = 0; t < tactics.size(); ++t) {
+    if (us[t] >= 0 && us[t] <= us[best] * options.runoff_margin) finalists.push_back(t);
+  }
+  std::stable_sort(finalists.begin(), finalists.end(),
+                   [&](size_t a, size_t b) { return us[a] < us[b]; });
+  if (finalists.size() > size_t(options.runoff_tactics)) {
+    finalists.resize(size_t(options.runoff_tactics));
+  }
+  for (size_t t = 0; t < tactics.size(); ++t) {
+    if (std::find(finalists.begin(), finalists.end(), t) == finalists.end()) trials[t].reset();
+  }
+  if (finalists.size() > 1) {
+    std::vector<std::vector<double>> passes(tactics.size());
+    for (size_t t : finalists) passes[t].push_back(us[t]);
+    for (int round = 0; round < options.runoff_rounds; ++round) {
+      for (size_t k = 0; k < finalists.size(); ++k) {
+        // Rotated each round, so no tactic always runs right after the same one.
+        const size_t t = finalists[(k + size_t(round)) % finalists.size()];
+        REFIT_ASSIGN_OR_RETURN(double time, trials[t]->Time(1, options.min_runs, options.max_runs,
+                                                            options.min_total_ms));
+        passes[t].push_back(time);
+      }
+    }
+    for (size_t t : finalists) us[t] = Trial::Median(passes[t]);
+    best = finalists.front();
+    for (size_t t : finalists) {
+      if (us[t] < us[best]) best = t;
     }
   }
-  if (best < 0) {
-    return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
+  result.chosen = best;
+  for (size_t t = 0; t < tactics.size(); ++t) {
+    if (us[t] >= 0) result.timings_us.push_back({tactics[t]->name(), us[t]});
   }
   if (options.cache != nullptr) {
     options.cache->Put(key, {tactics[result.chosen]->name(), result.timings_us});

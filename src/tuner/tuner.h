@@ -4,7 +4,10 @@
 // Each tactic packs the layer's weights, instantiates its kernel and runs on synthetic activations
 // (uniform in [-1, 1) for floats, zeros for integers, so index inputs stay in range): a warm-up
 // run, then runs until both `min_runs` and `min_total_ms` are reached (at most `max_runs`); the
-// median is its time. A tactic that fails to pack, instantiate or run is skipped and its error
+// median is its time. Then the runoff: the tactics within `runoff_margin` of the fastest (at most
+// `runoff_tactics`) run again in turn, `runoff_rounds` times, and each one's time is the median
+// of its passes, so that load from other processes during one tactic's timing does not decide
+// the choice. A tactic that fails to pack, instantiate or run is skipped and its error
 // recorded; when every tactic fails the layer's error is returned. With a timing cache, a layer
 // whose key is present is not timed at all. Not thread-safe: one build at a time per Tuner.
 #pragma once
@@ -25,6 +28,9 @@ struct TunerOptions {
   int min_runs = 3;
   int max_runs = 25;
   double min_total_ms = 3.0;
+  double runoff_margin = 1.3;
+  int runoff_tactics = 3;
+  int runoff_rounds = 2;
   ThreadPool* pool = nullptr;
   TimingCache* cache = nullptr;  // may be null
   // Called before each tactic is timed ("tactic 3/12 conv_gemm/avx2_6x16_kc256_mc168").

@@ -1,0 +1,158 @@
+// TuneLayer with fake tactics whose kernels busy-wait a set time: the fastest wins, failures are
+// recorded, a timing-cache hit times nothing, and the runoff re-times close tactics in turn, so a
+// tactic whose first pass was slowed by outside load is still chosen when it is the faster one.
+#include "tuner/tuner.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace refit::tuner {
+namespace {
+
+// Busy-waits `slow_us` for its first `slow_runs` runs (all kernels of the tactic counted
+// together), then `us`.
+struct FakeTiming {
+  double us = 100;
+  double slow_us = 0;
+  int slow_runs = 0;
+  bool fails = false;
+  std::shared_ptr<std::atomic<int>> runs = std::make_shared<std::atomic<int>>(0);
+};
+
+class FakeKernel : public backend::Kernel {
+ public:
+  explicit FakeKernel(FakeTiming t) : t_(std::move(t)) {}
+  Status Run(const backend::KernelIo&) const override {
+    const int run = t_.runs->fetch_add(1);
+    const double us = run < t_.slow_runs ? t_.slow_us : t_.us;
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return Status::Ok();
+  }
+
+ private:
+  FakeTiming t_;
+};
+
+class FakeTactic : public backend::Tactic {
+ public:
+  FakeTactic(std::string name, FakeTiming t) : name_(std::move(name)), t_(std::move(t)) {}
+  std::string name() const override { return name_; }
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    if (t_.fails) return Internal("no kernel for " + name_);
+    return std::unique_ptr<backend::Kernel>(new FakeKernel(t_));
+  }
+
+ private:
+  std::string name_;
+  FakeTiming t_;
+};
+
+struct Layer {
+  ir::Node node;
+  backend::LayerDesc desc;
+  Layer() {
+    node.name = "fake";
+    node.op_type = "Relu";
+    node.inputs = {"x"};
+    node.outputs = {"y"};
+    desc.node = &node;
+    desc.opset = 17;
+    desc.inputs.push_back({DataType::kF32, Shape{1, 8}, false});
+    desc.weight = {false};
+    desc.outputs.push_back({DataType::kF32, Shape{1, 8}, false});
+  }
+};
+
+// One warm-up and three timed runs per pass: the run counts below follow from that.
+TunerOptions Options() {
+  TunerOptions o;
+  o.warmup_runs = 1;
+  o.min_runs = 3;
+  o.max_runs = 3;
+  o.min_total_ms = 0;
+  return o;
+}
+
+std::vector<std::unique_ptr<backend::Tactic>> Tactics(
+    const std::vector<std::pair<std::string, FakeTiming>>& specs) {
+  std::vector<std::unique_ptr<backend::Tactic>> out;
+  for (const auto& [name, t] : specs) out.push_back(std::make_unique<FakeTactic>(name, t));
+  return out;
+}
+
+TEST(TunerTest, ChoosesTheFastestAndRecordsFailures) {
+  Layer l;
+  FakeTiming slow{.us = 900}, fast{.us = 150}, broken{.fails = true};
+  auto tactics = Tactics({{"a/slow", slow}, {"b/fast", fast}, {"c/broken", broken}});
+  auto r = TuneLayer(l.desc, {}, tactics, "cpu", Options());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->chosen, 1u);
+  ASSERT_EQ(r->timings_us.size(), 2u);
+  EXPECT_EQ(r->timings_us[0].first, "a/slow");
+  EXPECT_EQ(r->timings_us[1].first, "b/fast");
+  EXPECT_LT(r->timings_us[1].second, r->timings_us[0].second);
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_NE(r->failures[0].find("c/broken"), std::string::npos);
+  // Far outside the runoff margin: the slow tactic ran its first pass only.
+  EXPECT_EQ(*slow.runs, 4);
+}
+
+TEST(TunerTest, EveryTacticFailingIsAnError) {
+  Layer l;
+  auto tactics = Tactics({{"a", FakeTiming{.fails = true}}, {"b", FakeTiming{.fails = true}}});
+  auto r = TuneLayer(l.desc, {}, tactics, "cpu", Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("every tactic failed"), std::string::npos);
+}
+
+TEST(TunerTest, RunoffOutlastsLoadDuringOneTacticsFirstPass) {
+  Layer l;
+  // b is the faster tactic, but its whole first pass (4 runs) ran under load: 1.2x a's time.
+  const FakeTiming a{.us = 500};
+  const FakeTiming b{.us = 200, .slow_us = 600, .slow_runs = 4};
+  {
+    TunerOptions o = Options();
+    o.runoff_rounds = 0;  // the first pass alone picks a
+    auto r = TuneLayer(
+        l.desc, {}, Tactics({{"a", FakeTiming{.us = a.us}}, {"b", FakeTiming{b.us, b.slow_us, 4}}}),
+        "cpu", o);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->chosen, 0u);
+  }
+  auto r = TuneLayer(l.desc, {}, Tactics({{"a", a}, {"b", b}}), "cpu", Options());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->chosen, 1u);
+  // Two runoff rounds of 4 runs each after the 4 of the first pass.
+  EXPECT_EQ(*b.runs, 12);
+  EXPECT_EQ(*a.runs, 12);
+  EXPECT_LT(r->timings_us[1].second, r->timings_us[0].second);
+}
+
+TEST(TunerTest, TimingCacheHitTimesNothing) {
+  Layer l;
+  TimingCache cache;
+  TunerOptions o = Options();
+  o.cache = &cache;
+  const FakeTiming a{.us = 400}, b{.us = 100};
+  auto first = TuneLayer(l.desc, {}, Tactics({{"a", a}, {"b", b}}), "cpu", o);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->chosen, 1u);
+  EXPECT_FALSE(first->from_cache);
+  const FakeTiming a2{.us = 400}, b2{.us = 100};
+  auto second = TuneLayer(l.desc, {}, Tactics({{"a", a2}, {"b", b2}}), "cpu", o);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->from_cache);
+  EXPECT_EQ(second->chosen, 1u);
+  EXPECT_EQ(*a2.runs + *b2.runs, 0);
+}
+
+}  // namespace
+}  // namespace refit::tuner
