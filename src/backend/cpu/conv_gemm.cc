@@ -2,11 +2,12 @@
 // the im2col matrix written straight into GemmPacked's packed-B layout in the workspace from
 // zero-padded phase planes of the input (conv_im2col.h: no bounds checks, vector copies, no
 // separate im2col matrix), and W read in place as A. A 1x1 stride-1 unpadded convolution packs X
-// itself. Bias is per row here: with an activation GemmPacked fuses (none, Relu, Relu6) it is
-// GemmPacked's row bias, added in the micro-kernel's last pass; any other activation runs with
-// the bias as a vectorised epilogue afterwards. With a thread pool and a
-// batch that shares evenly over its threads, each thread takes whole images (and a scratch of its
-// own); otherwise the threads share each image's packing and GEMM.
+// itself, or with the `_directb` variants reads X in place (GemmDirectB: X is used once, so
+// packing it is a whole extra pass over the input). Bias is per row here: with an activation
+// GemmPacked fuses (none, Relu, Relu6) it is GemmPacked's row bias, added in the micro-kernel's
+// last pass; any other activation runs with the bias as a vectorised epilogue afterwards. With a
+// thread pool and a batch that shares evenly over its threads, each thread takes whole images (and
+// a scratch of its own); otherwise the threads share each image's packing and GEMM.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -24,13 +25,15 @@ namespace {
 
 class ConvGemmKernel : public backend::Kernel {
  public:
-  ConvGemmKernel(const ConvParams& p, const GemmKernelInfo& info)
+  ConvGemmKernel(const ConvParams& p, const GemmKernelInfo& info, bool direct_b)
       : p_(p),
         info_(info),
+        direct_b_(direct_b),
         layout_(p),
         native_act_(NativeGemmActivation(p.act)),
         row_off_(p.pointwise() ? PointwiseRowOffsets(p) : Im2ColRowOffsets(p, layout_)) {
-    packed_floats_ = (PackedBSize(info_, p_.col_rows(), p_.out_size()) + 15) / 16 * 16;
+    packed_floats_ =
+        direct_b ? 0 : (PackedBSize(info_, p_.col_rows(), p_.out_size()) + 15) / 16 * 16;
     // Phase planes of one group's channels, plus the panel writer's overrun slack.
     plane_floats_ = p.pointwise() ? 0 : p.in_c_per_group() * layout_.plane_floats + info.nr;
   }
@@ -66,6 +69,13 @@ class ConvGemmKernel : public backend::Kernel {
       const float* xg = x + (n * p_.in_c + g * cg) * p_.in_size();
       float* yg = y + (n * p_.out_c + g * mg) * hw;
       const float* bg = bias != nullptr ? bias + g * mg : nullptr;
+      if (direct_b_) {  // pointwise: X_g [K x HW] is B as it lies
+        GemmDirectB(info_, mg, hw, k, w + g * mg * k, k, xg, hw, nullptr, yg, hw,
+                    native_act_.value_or(Activation::kNone), pool, /*accumulate_c=*/false,
+                    native_act_.has_value() ? bg : nullptr);
+        if (!native_act_.has_value()) BiasActivation(p_.act, bg, yg, mg, hw, hw, pool);
+        continue;
+      }
       if (!p_.pointwise()) {
         ParallelFor(pool, cg, [&](int64_t begin, int64_t end) {
           FillPhasePlanes(p_, layout_, xg, begin, end, planes);
@@ -87,6 +97,7 @@ class ConvGemmKernel : public backend::Kernel {
 
   ConvParams p_;
   GemmKernelInfo info_;
+  bool direct_b_;
   PhaseLayout layout_;
   std::optional<Activation> native_act_;
   std::vector<int64_t> row_off_;  // per im2col row, see Im2ColRowOffsets
@@ -95,17 +106,21 @@ class ConvGemmKernel : public backend::Kernel {
 
 class ConvGemmTactic : public backend::Tactic {
  public:
-  ConvGemmTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
-  std::string name() const override { return "conv_gemm/" + info_.Name(); }
+  ConvGemmTactic(const ConvParams& p, const GemmKernelInfo& info, bool direct_b)
+      : p_(p), info_(info), direct_b_(direct_b) {}
+  std::string name() const override {
+    return "conv_gemm/" + info_.Name() + (direct_b_ ? "_directb" : "");
+  }
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
-    return std::unique_ptr<backend::Kernel>(new ConvGemmKernel(p_, info_));
+    return std::unique_ptr<backend::Kernel>(new ConvGemmKernel(p_, info_, direct_b_));
   }
 
  private:
   ConvParams p_;
   GemmKernelInfo info_;
+  bool direct_b_;
 };
 
 }  // namespace
@@ -115,7 +130,11 @@ void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
   if (p.depthwise()) return;
   for (const GemmKernelInfo& info : DetectedGemmKernels()) {
     if (info.nr > 64) continue;  // Im2ColPackPanels' limit
-    out->push_back(std::make_unique<ConvGemmTactic>(p, info));
+    out->push_back(std::make_unique<ConvGemmTactic>(p, info, /*direct_b=*/false));
+    // A pointwise input read in place, with the kernels that read A (the weight) in place too.
+    if (p.pointwise() && !info.pack_a) {
+      out->push_back(std::make_unique<ConvGemmTactic>(p, info, /*direct_b=*/true));
+    }
   }
 }
 

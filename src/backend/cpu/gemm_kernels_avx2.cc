@@ -8,11 +8,11 @@ namespace refit::cpu::internal {
 namespace {
 
 // MR rows x NV vectors of 8 floats. Accumulators stay in registers: MR * NV + NV + 1 <= 16 ymm.
-// kDirectA reads A in place (row stride lda) instead of from a packed panel.
+// kDirectA reads A in place (row stride lda) instead of from a packed panel; B's rows are ldb
+// floats apart (NR in a packed panel).
 template <int MR, int NV, bool kDirectA>
-void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                 const TileEpilogue& ep) {
-  constexpr int kNr = NV * 8;
+void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, const TileEpilogue& ep) {
   __m256 acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -31,7 +31,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* 
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
     }
     a += kDirectA ? 1 : MR;
-    b += kNr;
+    b += ldb;
   }
   const __m256 zero = _mm256_setzero_ps();
   const __m256 six = _mm256_set1_ps(6.0f);

@@ -13,11 +13,11 @@ namespace refit::cpu::internal {
 namespace {
 
 // MR rows x NV vectors of 16 floats. Accumulators stay in registers: MR * NV + NV + 1 <= 32 zmm.
-// kDirectA reads A in place (row stride lda) instead of from a packed panel.
+// kDirectA reads A in place (row stride lda) instead of from a packed panel; B's rows are ldb
+// floats apart (NR in a packed panel).
 template <int MR, int NV, bool kDirectA>
-void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                 const TileEpilogue& ep) {
-  constexpr int kNr = NV * 16;
+void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, const TileEpilogue& ep) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -36,7 +36,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, float* 
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
     }
     a += kDirectA ? 1 : MR;
-    b += kNr;
+    b += ldb;
   }
   const __m512 zero = _mm512_setzero_ps();
   const __m512 six = _mm512_set1_ps(6.0f);

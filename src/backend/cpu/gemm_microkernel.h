@@ -21,10 +21,11 @@ struct TileEpilogue {
 
 // Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats; lda
 // ignored) or, for a direct-A kernel, the tile's first row of A in place (MR rows, stride lda).
-// `b` is a packed B panel (k groups of NR floats); c points at the tile's top-left element with row
-// stride ldc, all MR x NR elements are read (when accumulating) and written.
-using MicroKernelFn = void (*)(int64_t k, const float* a, int64_t lda, const float* b, float* c,
-                               int64_t ldc, const TileEpilogue& epilogue);
+// `b` holds k rows of NR floats, ldb floats apart: a packed B panel (ldb == NR) or, for a GEMM that
+// reads B in place, the tile's columns of B itself; c points at the tile's top-left element with
+// row stride ldc, all MR x NR elements are read (when accumulating) and written.
+using MicroKernelFn = void (*)(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                               float* c, int64_t ldc, const TileEpilogue& epilogue);
 
 // Null when this build has no kernel of that shape. Returning a pointer executes no ISA code.
 MicroKernelFn FindAvx2MicroKernel(int mr, int nr, bool direct_a);

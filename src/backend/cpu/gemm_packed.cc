@@ -142,7 +142,9 @@ struct GemmPlan {
   int64_t n_panels = 0, panels_per_task = 0, n_tasks_per_row = 0;
   const float* a;
   int64_t lda;
-  const float* packed_b;
+  const float* packed_b;  // panels (PackB), or with direct_b B itself, rows ldb floats apart
+  bool direct_b = false;
+  int64_t ldb = 0;
   const float* bias;
   float* c;
   int64_t ldc;
@@ -154,7 +156,8 @@ struct GemmPlan {
 // Tiles that stick out of C (or whose bias would be read past n) go through a full-size scratch
 // tile, so the micro-kernels only ever handle whole MR x NR tiles.
 void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const float* a_panel,
-                 const float* b_panel, float* c_tile, int64_t rows, int64_t cols, TileEpilogue ep) {
+                 const float* b_panel, int64_t ldb, float* c_tile, int64_t rows, int64_t cols,
+                 TileEpilogue ep) {
   alignas(64) float tile[kMaxTile];
   alignas(64) float bias[kMaxTile];
   alignas(64) float row_bias[kMaxTile];
@@ -174,14 +177,17 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
     std::fill(row_bias + rows, row_bias + g.mr, 0.0f);
     ep.row_bias = row_bias;
   }
-  kernel(kb, a_panel, g.lda, b_panel, tile, g.nr, ep);
+  kernel(kb, a_panel, g.lda, b_panel, ldb, tile, g.nr, ep);
   for (int64_t i = 0; i < rows; ++i) {
     std::memcpy(c_tile + i * g.ldc, tile + i * g.nr, cols * sizeof(float));
   }
 }
 
-// One task: rows [row0, row0 + mc) of C times panels [p0, p1) of B, over all of K.
-void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_pack) {
+// One task: rows [row0, row0 + mc) of C times panels [p0, p1) of B, over all of K. With direct_b,
+// a panel of whole NR columns is read from B in place; the ragged last one is packed into b_pack
+// (kc x NR floats, zero-padded), so no kernel reads past B's last column.
+void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_pack,
+             float* b_pack) {
   const int64_t rows = std::min(g.mc, g.m - row0);
   int64_t k0 = 0;
   do {  // at least once, so k == 0 still writes act(bias)
@@ -199,6 +205,19 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       const int64_t col0 = p * g.nr;
       const int64_t cols = std::min<int64_t>(g.nr, g.n - col0);
       const float* b_panel = g.packed_b + p * g.k * g.nr + k0 * g.nr;
+      int64_t ldb = g.nr;
+      if (g.direct_b) {
+        b_panel = g.packed_b + k0 * g.ldb + col0;
+        ldb = g.ldb;
+        if (cols < g.nr) {
+          for (int64_t r = 0; r < kb; ++r) {
+            std::memcpy(b_pack + r * g.nr, b_panel + r * g.ldb, cols * sizeof(float));
+            std::fill(b_pack + r * g.nr + cols, b_pack + (r + 1) * g.nr, 0.0f);
+          }
+          b_panel = b_pack;
+          ldb = g.nr;
+        }
+      }
       ep.bias = g.bias != nullptr ? g.bias + col0 : nullptr;
       for (int64_t i = 0; i < rows; i += g.mr) {
         float* c_tile = g.c + (row0 + i) * g.ldc + col0;
@@ -210,9 +229,9 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
                                : g.direct_kernel != nullptr ? a_pack
                                                             : a_pack + i * kb;
         if (tile_rows == g.mr && cols == g.nr) {
-          kernel(kb, a_panel, g.lda, b_panel, c_tile, g.ldc, ep);
+          kernel(kb, a_panel, g.lda, b_panel, ldb, c_tile, g.ldc, ep);
         } else {
-          RunEdgeTile(g, kernel, kb, a_panel, b_panel, c_tile, tile_rows, cols, ep);
+          RunEdgeTile(g, kernel, kb, a_panel, b_panel, ldb, c_tile, tile_rows, cols, ep);
         }
       }
     }
@@ -326,9 +345,13 @@ bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t l
   return finite;
 }
 
-void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
-                int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
+namespace {
+
+// GemmPacked, or with direct_b GemmDirectB (b: B itself, rows ldb floats apart).
+void GemmImpl(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
+              int64_t lda, const float* b, bool direct_b, int64_t ldb, const float* bias, float* c,
+              int64_t ldc, Activation act, ThreadPool* pool, bool accumulate_c,
+              const float* row_bias) {
   if (m <= 0 || n <= 0) return;
   const Status check = CheckGemmKernel(info, DetectCpuFeatures());
   if (!check.ok()) {
@@ -351,7 +374,9 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
              .mc = info.mc,
              .a = a,
              .lda = lda,
-             .packed_b = packed_b,
+             .packed_b = b,
+             .direct_b = direct_b,
+             .ldb = ldb,
              .bias = bias,
              .c = c,
              .ldc = ldc,
@@ -390,15 +415,34 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
   }
   g.n_tasks_per_row = ceil_div(g.n_panels, g.panels_per_task);
   const size_t a_pack_floats = size_t(g.mc) * size_t(g.kc);
-  ParallelFor(pool, m_blocks * g.n_tasks_per_row, [&g, a_pack_floats](int64_t begin, int64_t end) {
-    thread_local ScratchFloats a_pack;
-    float* a = a_pack.Get(a_pack_floats);
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t mb = t / g.n_tasks_per_row;
-      const int64_t p0 = (t % g.n_tasks_per_row) * g.panels_per_task;
-      RunTask(g, mb * g.mc, p0, std::min(g.n_panels, p0 + g.panels_per_task), a);
-    }
-  });
+  const size_t b_pack_floats = direct_b ? size_t(g.kc) * size_t(g.nr) : 0;
+  ParallelFor(pool, m_blocks * g.n_tasks_per_row,
+              [&g, a_pack_floats, b_pack_floats](int64_t begin, int64_t end) {
+                thread_local ScratchFloats pack;
+                float* a = pack.Get(a_pack_floats + b_pack_floats);
+                for (int64_t t = begin; t < end; ++t) {
+                  const int64_t mb = t / g.n_tasks_per_row;
+                  const int64_t p0 = (t % g.n_tasks_per_row) * g.panels_per_task;
+                  RunTask(g, mb * g.mc, p0, std::min(g.n_panels, p0 + g.panels_per_task), a,
+                          a + a_pack_floats);
+                }
+              });
+}
+
+}  // namespace
+
+void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
+                int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
+                Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
+  GemmImpl(info, m, n, k, a, lda, packed_b, /*direct_b=*/false, info.nr, bias, c, ldc, act, pool,
+           accumulate_c, row_bias);
+}
+
+void GemmDirectB(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc,
+                 Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
+  GemmImpl(info, m, n, k, a, lda, b, /*direct_b=*/true, ldb, bias, c, ldc, act, pool, accumulate_c,
+           row_bias);
 }
 
 void RunUnits(ThreadPool* pool, int64_t units, size_t scratch_floats, float* workspace,

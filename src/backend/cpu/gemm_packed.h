@@ -116,4 +116,14 @@ void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, con
                 Activation act, ThreadPool* pool, bool accumulate_c = false,
                 const float* row_bias = nullptr);
 
+// GemmPacked with B (k x n, row stride ldb >= n) read in place instead of packed: for a B used
+// once (an activation, as a pointwise convolution's input) packing costs a whole extra pass over
+// it. Panels of whole NR columns are read straight from B (k rows, ldb apart); the ragged last
+// one is copied into a small zero-padded buffer. Exactly GemmPacked's result for PackB(B) (the
+// same products, summed in the same order). B must not overlap C.
+void GemmDirectB(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc,
+                 Activation act, ThreadPool* pool, bool accumulate_c = false,
+                 const float* row_bias = nullptr);
+
 }  // namespace refit::cpu

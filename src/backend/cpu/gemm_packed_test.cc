@@ -280,6 +280,42 @@ TEST_P(GemmKernelTest, RowBias) {
   }
 }
 
+// GemmDirectB reads B in place: the same bits as PackB + GemmPacked, for ragged last panels, row
+// strides past n, several K passes and M blocks, every epilogue option and both thread counts;
+// and it never reads B past its last column (B sits at the end of its buffer).
+TEST_P(GemmKernelTest, DirectBMatchesPackedB) {
+  const GemmKernelInfo& info = GetParam();
+  const int64_t ms[] = {1, int64_t{info.mr}, info.mc + 2 * info.mr + 1};
+  const int64_t ns[] = {1, int64_t{info.nr}, 3 * int64_t{info.nr} + 5};
+  const int64_t ks[] = {0, 7, 2 * int64_t{info.kc} + 3};
+  int cases = 0;
+  for (int64_t m : ms) {
+    for (int64_t n : ns) {
+      for (int64_t k : ks) {
+        const int variant = cases++;
+        const int64_t ldb = n + (variant % 3 == 0 ? 0 : 9), ldc = n + 2;
+        const bool accumulate = variant % 2 == 1, bias = variant % 4 < 2;
+        const Activation act = variant % 3 == 1 ? Activation::kRelu : Activation::kNone;
+        ThreadPool* pool = variant % 5 < 2 ? nullptr : TwoThreads();
+        const std::vector<float> a = RandomVector(m * k, 41);
+        // B's last row ends exactly at the end of the vector (no slack past column n).
+        std::vector<float> b = RandomVector(k == 0 ? 0 : (k - 1) * ldb + n, 42);
+        const std::vector<float> row_bias = RandomVector(m, 43), col_bias = RandomVector(n, 44);
+        const std::vector<float> c0 = RandomVector(m * ldc, 45);
+        std::vector<float> packed(PackedBSize(info, k, n));
+        PackB(info, b.data(), ldb, false, k, n, packed.data());
+        std::vector<float> want(c0), got(c0);
+        GemmPacked(info, m, n, k, a.data(), k, packed.data(), bias ? col_bias.data() : nullptr,
+                   want.data(), ldc, act, pool, accumulate, row_bias.data());
+        GemmDirectB(info, m, n, k, a.data(), k, b.data(), ldb, bias ? col_bias.data() : nullptr,
+                    got.data(), ldc, act, pool, accumulate, row_bias.data());
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << "m=" << m << " n=" << n << " k=" << k << " ldb=" << ldb;
+      }
+    }
+  }
+}
+
 TEST_P(GemmKernelTest, NanPropagatesThroughActivation) {
   const GemmKernelInfo& info = GetParam();
   std::vector<float> a = {std::numeric_limits<float>::quiet_NaN(), 1.0f};  // 2 x 1

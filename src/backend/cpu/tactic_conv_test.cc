@@ -249,6 +249,39 @@ TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
   }
 }
 
+// conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
+// on ragged pixel counts (a last panel narrower than NR), groups and batches.
+TEST(ConvTacticsTest, PointwiseInputReadInPlace) {
+  const ConvSpec specs[] = {
+      {.c = 40, .h = 13, .w = 11, .m = 24, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}},
+      {.n = 2,
+       .c = 32,
+       .h = 7,
+       .w = 9,
+       .m = 48,
+       .kh = 1,
+       .kw = 1,
+       .group = 2,
+       .pads = {0, 0, 0, 0}},
+      {.c = 16,
+       .h = 1,
+       .w = 3,
+       .m = 100,
+       .kh = 1,
+       .kw = 1,
+       .pads = {0, 0, 0, 0},
+       .act = {ir::ActivationKind::kSigmoid}},
+  };
+  for (const ConvSpec& s : specs) {
+    std::vector<std::string> names;
+    CheckAllTactics(MakeConv(s, 50), Tolerance, MinTactics(s), &names);
+    if (!HasAvx2()) continue;
+    int direct_b = 0;
+    for (const std::string& n : names) direct_b += n.find("_directb") != std::string::npos;
+    EXPECT_GE(direct_b, 2) << s.m << " output channels";
+  }
+}
+
 // Late-stage CNN shapes: few output pixels, many channels (conv_gemm_t's target). M spans
 // several MR tiles with a ragged last one, N several whole NR panels, K several KC passes.
 TEST(ConvTacticsTest, SmallSpatialManyChannels) {
