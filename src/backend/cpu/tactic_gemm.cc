@@ -47,7 +47,9 @@ void Transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
 
 class PackedGemmKernel : public backend::Kernel {
  public:
-  PackedGemmKernel(const GemmLayer& g, const GemmKernelInfo& info) : g_(g), info_(info) {
+  // direct_b: an activation B (not transposed) is read in place (GemmDirectB), not packed.
+  PackedGemmKernel(const GemmLayer& g, const GemmKernelInfo& info, bool direct_b)
+      : g_(g), info_(info), direct_b_(direct_b) {
     packed_b_floats_ = PackedBSize(info_, g_.k, g_.n);
     const std::optional<Activation> native = NativeActivation(g_.act);
     // A row-shaped C rides on GemmPacked's bias unless alpha must still scale the product.
@@ -62,7 +64,8 @@ class PackedGemmKernel : public backend::Kernel {
     bias_in_workspace_ =
         fuse_bias_ && !g_.weight_c && (g_.c_form == BiasForm::kScalar || g_.beta != 1.0f);
     a_t_bytes_ = g_.trans_a ? AlignedFloatBytes(size_t(g_.m * g_.k)) : 0;
-    b_bytes_ = g_.weight_b ? 0 : AlignedFloatBytes(size_t(g_.b_matrices) * packed_b_floats_);
+    b_bytes_ =
+        g_.weight_b || direct_b_ ? 0 : AlignedFloatBytes(size_t(g_.b_matrices) * packed_b_floats_);
     bias_bytes_ = bias_in_workspace_ ? AlignedFloatBytes(size_t(g_.n)) : 0;
   }
 
@@ -80,7 +83,7 @@ class PackedGemmKernel : public backend::Kernel {
       a = a_t;
     }
     const float* packed_b = io.inputs[1]->data_as<float>();
-    if (!g_.weight_b) {
+    if (!g_.weight_b && !direct_b_) {
       float* dst = reinterpret_cast<float*>(ws + a_t_bytes_);
       const float* b = packed_b;
       const int64_t ldb = g_.trans_b ? g_.k : g_.n;
@@ -103,9 +106,16 @@ class PackedGemmKernel : public backend::Kernel {
     ep.c = fuse_bias_ ? nullptr : c;
     ForEachGemm(g_, io.pool, [&](int64_t i, ThreadPool* inner) {
       float* yi = y + i * g_.m * g_.n;
-      GemmPacked(info_, g_.m, g_.n, g_.k, a + g_.a_index[size_t(i)] * g_.m * g_.k, g_.k,
-                 packed_b + g_.b_index[size_t(i)] * int64_t(packed_b_floats_), bias, yi, g_.n,
-                 native_, inner);
+      const float* ai = a + g_.a_index[size_t(i)] * g_.m * g_.k;
+      if (direct_b_) {
+        GemmDirectB(info_, g_.m, g_.n, g_.k, ai, g_.k,
+                    packed_b + g_.b_index[size_t(i)] * g_.k * g_.n, g_.n, bias, yi, g_.n, native_,
+                    inner);
+      } else {
+        GemmPacked(info_, g_.m, g_.n, g_.k, ai, g_.k,
+                   packed_b + g_.b_index[size_t(i)] * int64_t(packed_b_floats_), bias, yi, g_.n,
+                   native_, inner);
+      }
       ApplyGemmEpilogue(ep, g_.m, g_.n, yi, inner);
     });
     return Status::Ok();
@@ -114,6 +124,7 @@ class PackedGemmKernel : public backend::Kernel {
  private:
   GemmLayer g_;
   GemmKernelInfo info_;
+  bool direct_b_ = false;
   size_t packed_b_floats_ = 0;
   bool fuse_bias_ = false;
   bool bias_in_workspace_ = false;
@@ -123,11 +134,13 @@ class PackedGemmKernel : public backend::Kernel {
 };
 
 // "gemm_packed/<kernel>": GemmPacked with one micro-kernel; B packed at build time when it is a
-// weight, into the workspace at run time otherwise.
+// weight, into the workspace at run time otherwise. "gemm_packed/<kernel>_directb": an activation
+// B, not transposed, read in place (GemmDirectB).
 class PackedGemmTactic : public backend::Tactic {
  public:
-  PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info, std::string name)
-      : g_(g), info_(info), name_(std::move(name)) {}
+  PackedGemmTactic(const GemmLayer& g, const GemmKernelInfo& info, std::string name,
+                   bool direct_b = false)
+      : g_(g), info_(info), name_(std::move(name)), direct_b_(direct_b) {}
 
   std::string name() const override { return name_; }
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
@@ -224,26 +237,28 @@ class PackedGemmTactic : public backend::Tactic {
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
-    return std::unique_ptr<backend::Kernel>(new PackedGemmKernel(g_, info_));
+    return std::unique_ptr<backend::Kernel>(new PackedGemmKernel(g_, info_, direct_b_));
   }
 
  private:
   GemmLayer g_;
   GemmKernelInfo info_;
   std::string name_;
+  bool direct_b_;
 };
 
 // The kernels this CPU runs, with their tactic names: listed once (every layer of every engine
 // load lists them).
 struct NamedKernel {
   GemmKernelInfo info;
-  std::string name;
+  std::string name, direct_b_name;
 };
 const std::vector<NamedKernel>& NamedKernels() {
   static const std::vector<NamedKernel> kernels = [] {
     std::vector<NamedKernel> v;
     for (const GemmKernelInfo& info : DetectedGemmKernels()) {
-      v.push_back(NamedKernel{info, "gemm_packed/" + info.Name()});
+      const std::string name = "gemm_packed/" + info.Name();
+      v.push_back(NamedKernel{info, name, name + "_directb"});
     }
     return v;
   }();
@@ -257,9 +272,15 @@ void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
   if (!g) return;
   const std::string_view family = name.substr(0, name.find('/'));
   if (family.empty() || family == "gemm_packed") {
+    // B read in place: an activation B as it lies, with the kernels that read A in place too.
+    const bool direct_b = !g->weight_b && !g->trans_b;
     for (const NamedKernel& k : NamedKernels()) {
-      if (!name.empty() && k.name != name) continue;
-      out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.name));
+      if (name.empty() || k.name == name) {
+        out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.name));
+      }
+      if (direct_b && !k.info.pack_a && (name.empty() || k.direct_b_name == name)) {
+        out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.direct_b_name, true));
+      }
     }
   }
   if (family.empty() || family == "gemm_openblas") out->push_back(MakeOpenBlasGemmTactic(*g));
