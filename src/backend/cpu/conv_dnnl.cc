@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -506,8 +507,13 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
 
 }  // namespace
 
-void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
+void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                        std::string_view name) {
+  // An engine load asks for one variant by name: the others' primitive descriptors (oneDNN
+  // dispatch, sometimes JIT code) are not created.
+  const auto wanted = [&](std::string_view variant) { return name.empty() || name == variant; };
   for (bool blocked : {false, true}) {
+    if (!wanted(blocked ? "conv_dnnl/blocked" : "conv_dnnl")) continue;
     bool fused = false;
     std::optional<dnnl::convolution_forward::primitive_desc> pd;
     for (bool fuse_act : {true, false}) {
@@ -536,7 +542,13 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
     }
     out->push_back(std::make_unique<ConvDnnlTactic>(p, *pd, fused, blocked));
   }
+  // Splits only where a part still has work enough to pay for a fork: 2^20 multiply-adds in all
+  // (about 0.1 ms on one core).
+  const double macs = double(p.batch) * double(p.out_c) * double(p.out_size()) *
+                      double(p.in_c_per_group()) * double(p.kernel_size());
+  if (macs < double(1 << 20)) return;
   for (int parts : {2, 4}) {
+    if (!wanted("conv_dnnl/blocked_oc" + std::to_string(parts))) continue;
     if (std::unique_ptr<backend::Tactic> split = MakeSplitTactic(p, parts)) {
       out->push_back(std::move(split));
     }

@@ -2,6 +2,8 @@
 // (conv_params.h) and hands the geometry to each family, best guess first.
 #pragma once
 
+#include <string_view>
+
 #include "backend/backend.h"
 #include "backend/cpu/conv_params.h"
 #include "backend/cpu/conv_transpose_params.h"
@@ -19,8 +21,10 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
 // "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,
 // the weight packed as its 16 transforms (conv_winograd.cc).
 void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
-// "conv_dnnl": oneDNN convolution forward inference.
-void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_dnnl", "conv_dnnl/blocked", "conv_dnnl/blocked_oc{2,4}": oneDNN convolution forward
+// inference (conv_dnnl.cc); with `name`, only that variant.
+void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                        std::string_view name = {});
 // "conv_openblas": im2col + cblas_sgemm.
 void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_transpose_gemm/<gemm kernel>": ConvTranspose as colsT = X^T * W (W packed once) plus

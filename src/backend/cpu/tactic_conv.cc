@@ -15,7 +15,7 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
     if (wanted("conv_gemm")) AddConvGemmTactics(layer, *p, out);
     if (wanted("conv_gemm_t")) AddConvGemmTTactics(layer, *p, out);
     if (wanted("conv_winograd")) AddConvWinogradTactics(layer, *p, out);
-    if (wanted("conv_dnnl")) AddConvDnnlTactics(layer, *p, out);
+    if (wanted("conv_dnnl")) AddConvDnnlTactics(layer, *p, out, name);
     if (wanted("conv_openblas")) AddConvOpenBlasTactics(layer, *p, out);
   } else if (std::optional<ConvTransposeParams> pt = ParseConvTransposeLayer(layer)) {
     if (wanted("conv_transpose_gemm")) AddConvTransposeGemmTactics(layer, *pt, out);

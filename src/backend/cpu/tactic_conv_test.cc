@@ -220,7 +220,7 @@ TEST(ConvTacticsTest, LargerChannelCounts) {
 
 // conv_dnnl/blocked_oc2 and _oc4: each part's primitive writes its slice of output channels
 // (NCHW, in place) from its slice of the packed weights and of the bias; the conformance run
-// uses 1 and 2 threads, so parts run inline and as pool chunks.
+// uses 1 and 2 threads, so parts run inline and as pool chunks. (Listed from 2^20 multiply-adds.)
 TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
   using K = ir::ActivationKind;
   const ConvSpec specs[] = {
@@ -228,14 +228,14 @@ TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
       {.c = 3,
        .h = 23,
        .w = 21,
-       .m = 32,
+       .m = 64,
        .kh = 7,
        .kw = 7,
        .strides = {2, 2},
        .pads = {3, 3, 3, 3},
        .act = {K::kRelu}},
       {.c = 48, .h = 7, .w = 7, .m = 96, .bias = false, .act = {K::kClip, 0.0f, 6.0f}},
-      {.c = 16, .h = 6, .w = 5, .m = 64, .act = {K::kSigmoid}},
+      {.c = 16, .h = 12, .w = 11, .m = 64, .act = {K::kSigmoid}},
   };
   for (const ConvSpec& s : specs) {
     std::vector<std::string> names;
