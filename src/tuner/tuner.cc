@@ -26,6 +26,9 @@ struct AlignedFree {
   void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
 
+// Trials kept for the runoff hold at most this many bytes of packed weights each.
+constexpr size_t kMaxKeptBytes = size_t{64} << 20;
+
 // One tactic ready to run on the layer: its packed weights, kernel, workspace and outputs.
 class Trial {
  public:
@@ -75,6 +78,12 @@ class Trial {
       total_ms += us / 1000.0;
     }
     return Median(times);
+  }
+
+  size_t packed_bytes() const {
+    size_t bytes = 0;
+    for (const Tensor& t : packed_) bytes += t.defined() ? t.nbytes() : 0;
+    return bytes;
   }
 
   static double Median(std::vector<double> v) {
@@ -143,6 +152,28 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
     }
     us[t] = *time;
     trials[t] = std::move(trial).value();
+    // Only possible finalists keep their trial, and only while its packed weights are small:
+    // the runoff_tactics fastest so far within runoff_margin of the fastest, up to
+    // kMaxKeptBytes each (a layer whose packed weights are larger gets no runoff: holding
+    // several packings of a large LM head would multiply the build's peak memory).
+    double fastest = us[t];
+    for (size_t o = 0; o < t; ++o) {
+      if (us[o] >= 0) fastest = std::min(fastest, us[o]);
+    }
+    std::vector<size_t> kept;
+    for (size_t o = 0; o <= t; ++o) {
+      if (trials[o] == nullptr) continue;
+      if (options.runoff_rounds > 0 && us[o] <= fastest * options.runoff_margin &&
+          trials[o]->packed_bytes() <= kMaxKeptBytes) {
+        kept.push_back(o);
+      } else {
+        trials[o].reset();
+      }
+    }
+    std::stable_sort(kept.begin(), kept.end(), [&](size_t a, size_t b) { return us[a] < us[b]; });
+    for (size_t i = size_t(std::max(options.runoff_tactics, 1)); i < kept.size(); ++i) {
+      trials[kept[i]].reset();
+    }
   }
   size_t best = tactics.size();
   for (size_t t = 0; t < tactics.size(); ++t) {
@@ -154,10 +185,10 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
   // The runoff: the tactics within runoff_margin of the best (at most runoff_tactics, fastest
   // first) are timed again in turn, runoff_rounds times, so a burst of load on a shared machine
   // lands on all of them alike rather than on one tactic's whole first pass. Each one's time is
-  // then the median of its passes. The others keep only their trial's memory until here.
+  // then the median of its passes.
   std::vector<size_t> finalists;
   for (size_t t = 0; t < tactics.size(); ++t) {
-    if (us[t] >= 0 && us[t] <= us[best] * options.runoff_margin) finalists.push_back(t);
+    if (trials[t] != nullptr && us[t] <= us[best] * options.runoff_margin) finalists.push_back(t);
   }
   std::stable_sort(finalists.begin(), finalists.end(),
                    [&](size_t a, size_t b) { return us[a] < us[b]; });

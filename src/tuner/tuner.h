@@ -7,9 +7,11 @@
 // median is its time. Then the runoff: the tactics within `runoff_margin` of the fastest (at most
 // `runoff_tactics`) run again in turn, `runoff_rounds` times, and each one's time is the median
 // of its passes, so that load from other processes during one tactic's timing does not decide
-// the choice. A tactic that fails to pack, instantiate or run is skipped and its error
-// recorded; when every tactic fails the layer's error is returned. With a timing cache, a layer
-// whose key is present is not timed at all. Not thread-safe: one build at a time per Tuner.
+// the choice. (Finalists keep their packed weights for the runoff: a tactic whose packed weights
+// exceed 64 MiB takes no part, and at most runoff_tactics packings are held at once.) A tactic that
+// fails to pack, instantiate or run is skipped and its error recorded; when every tactic fails the
+// layer's error is returned. With a timing cache, a layer whose key is present is not timed at all.
+// Not thread-safe: one build at a time per Tuner.
 #pragma once
 
 #include <functional>
