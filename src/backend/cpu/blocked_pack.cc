@@ -42,18 +42,26 @@ constexpr int64_t kSub = 64, kLongSub = 512;
 // Elements [r0, r0 + nr) x [c0, c0 + nc) of the source into the tile at `tile`. Returns false
 // when a value written is not finite.
 bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64_t src_col,
-              float scale, int64_t r0, int64_t c0, int64_t nr, int64_t nc, int64_t tr, int64_t tc,
-              float* tile) {
+              float scale, const float* row_scale, int64_t r0, int64_t c0, int64_t nr, int64_t nc,
+              int64_t tr, int64_t tc, float* tile) {
   const int64_t in0 = l.inner[0], in1 = l.inner[1];
   const float* s = src + r0 * src_row + c0 * src_col;
   float* d = tile + tr * in0 + tc * in1;  // (tr, tc): the part's first element within the tile
   bool finite = true;
-  // Lines: runs contiguous in dst, one per row (in1 == 1) or per column (in0 == 1).
-  auto finish_lines = [&](int64_t lines, int64_t line_stride, int64_t len) {
+  const float* rs = row_scale != nullptr ? row_scale + r0 : nullptr;  // this part's rows
+  // Lines: runs contiguous in dst, one per row (in1 == 1) or per column (in0 == 1). Scaled as
+  // `(v * scale) * row_scale[r]`, the scalar path's order.
+  auto finish_lines = [&](int64_t lines, int64_t line_stride, int64_t len, bool lines_are_rows) {
     for (int64_t i = 0; i < lines; ++i) {
       float* line = d + i * line_stride;
       if (scale != 1.0f) {
         for (int64_t j = 0; j < len; ++j) line[j] *= scale;
+      }
+      if (rs != nullptr && lines_are_rows) {
+        const float f = rs[i];
+        for (int64_t j = 0; j < len; ++j) line[j] *= f;
+      } else if (rs != nullptr) {
+        for (int64_t j = 0; j < len; ++j) line[j] *= rs[j];
       }
       finite = AllFinite(line, len) && finite;
     }
@@ -69,7 +77,7 @@ bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64
         for (int64_t j = 0; j < nc; ++j) d[i * in0 + j] = s[i * src_row + j * src_col];
       }
     }
-    finish_lines(nr, in0, nc);
+    finish_lines(nr, in0, nc, /*lines_are_rows=*/true);
     return finite;
   }
   if (in0 == 1) {
@@ -83,12 +91,13 @@ bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64
         for (int64_t i = 0; i < nr; ++i) d[j * in1 + i] = s[i * src_row + j * src_col];
       }
     }
-    finish_lines(nc, in1, nr);
+    finish_lines(nc, in1, nr, /*lines_are_rows=*/false);
     return finite;
   }
   for (int64_t i = 0; i < nr; ++i) {
     for (int64_t j = 0; j < nc; ++j) {
-      const float v = s[i * src_row + j * src_col] * scale;
+      float v = s[i * src_row + j * src_col] * scale;
+      if (rs != nullptr) v *= rs[i];
       d[i * in0 + j * in1] = v;
       finite = AllFinite(&v, 1) && finite;
     }
@@ -128,7 +137,7 @@ bool BlockedLayout2D::Dense() const {
 }
 
 bool PackBlocked2D(const BlockedLayout2D& layout, const float* src, int64_t src_row,
-                   int64_t src_col, float scale, float* dst) {
+                   int64_t src_col, float scale, float* dst, const float* row_scale) {
   BlockedLayout2D l = layout;
   // A dim whose next tile starts where the last one ends (BA16a64b's 16-row tiles, one under
   // the other) is one tall tile: a transposed source is then read a long run per row.
@@ -158,8 +167,8 @@ bool PackBlocked2D(const BlockedLayout2D& layout, const float* src, int64_t src_
     }
     for (int64_t i = 0; i < nr; i += part0) {
       for (int64_t j = 0; j < nc; j += part1) {
-        finite = CopyPart(l, src, src_row, src_col, scale, r0 + i, c0 + j, std::min(part0, nr - i),
-                          std::min(part1, nc - j), i, j, tile) &&
+        finite = CopyPart(l, src, src_row, src_col, scale, row_scale, r0 + i, c0 + j,
+                          std::min(part0, nr - i), std::min(part1, nc - j), i, j, tile) &&
                  finite;
       }
     }

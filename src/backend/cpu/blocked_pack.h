@@ -32,11 +32,12 @@ struct BlockedLayout2D {
   bool Dense() const;
 };
 
-// Writes src(r, c) = src[r * src_row + c * src_col] times `scale` into `dst` (layout.floats
-// floats), zeros in the padding of each tile. Places outside every tile (none when Dense()) are
-// left as they were. Returns false when a value written is not finite (the rest is still written).
-// Preconditions: layout.Valid(); dst does not overlap src.
+// Writes src(r, c) = src[r * src_row + c * src_col] times `scale` (then times row_scale[r] when
+// row_scale is not null: a BatchNorm folded into a convolution's output channels) into `dst`
+// (layout.floats floats), zeros in the padding of each tile. Places outside every tile (none when
+// Dense()) are left as they were. Returns false when a value written is not finite (the rest is
+// still written). Preconditions: layout.Valid(); dst does not overlap src.
 bool PackBlocked2D(const BlockedLayout2D& layout, const float* src, int64_t src_row,
-                   int64_t src_col, float scale, float* dst);
+                   int64_t src_col, float scale, float* dst, const float* row_scale = nullptr);
 
 }  // namespace refit::cpu

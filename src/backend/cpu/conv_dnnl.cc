@@ -25,6 +25,7 @@
 // concurrently as long as the scratchpads differ, and every Run has its own workspace. (The default
 // library-managed scratchpad would tie each primitive to the thread that created it.) Each Run
 // creates its memory objects and stream: small heap allocations, no data copies.
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,7 @@
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dnnl_layout.h"
 
 namespace refit::cpu {
 namespace {
@@ -131,6 +133,67 @@ dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p,
 
 size_t Align64(size_t n) { return (n + 63) / 64 * 64; }
 
+// Our one-pass packer (blocked_pack.h) for an ungrouped 1x1 convolution's weights, one slice of
+// output channels per primitive: a copy (plain layouts) or a blocked transpose, the values checked
+// and a BatchNorm's per-channel factors applied on the way, where oneDNN's reorder needs a folded
+// copy first and a zeroed buffer.
+class PointwisePacker {
+ public:
+  // Output channels [begin, begin + count) go to `md` at byte `offset` of the packed weights.
+  // False when our packer cannot write `md`; the packer must then not be used.
+  bool Add(const ConvParams& p, const memory::desc& md, int64_t begin, size_t offset) {
+    if (p.group != 1 || p.kernel_h != 1 || p.kernel_w != 1 || offset % sizeof(float) != 0) {
+      return false;
+    }
+    const std::optional<BlockedLayout2D> layout = BlockedLayoutOf(md);
+    if (!layout) return false;
+    parts_.push_back(Part{*layout, begin, offset});
+    return true;
+  }
+
+  // `value`: the OIHW weights; row_scale: null or out_c factors. `floats`: the packed size.
+  StatusOr<Tensor> Pack(const ConvParams& p, const Tensor& value, int64_t floats,
+                        const float* row_scale, bool checked) const {
+    if (value.dtype() != DataType::kF32 || value.NumElements() != p.out_c * p.in_c) {
+      return InvalidArgument("conv_dnnl: weight of " + std::string(DataTypeName(value.dtype())) +
+                             " " + value.shape().ToString() + ", expected f32 [" +
+                             std::to_string(p.out_c) + ", " + std::to_string(p.in_c) + ", 1, 1]");
+    }
+    REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape{floats}));
+    char* base = static_cast<char*>(packed.mutable_data());
+    // Zeros wherever a part does not write every float: gaps, tails, non-dense layouts.
+    size_t end = 0;
+    for (const Part& part : parts_) {
+      const size_t bytes = size_t(part.layout.floats) * sizeof(float);
+      std::memset(base + end, 0, part.offset - end);
+      if (!part.layout.Dense()) std::memset(base + part.offset, 0, bytes);
+      end = part.offset + bytes;
+    }
+    std::memset(base + end, 0, size_t(floats) * sizeof(float) - end);
+    bool finite = true;
+    for (const Part& part : parts_) {
+      finite = PackBlocked2D(part.layout, value.data_as<float>() + part.begin * p.in_c, p.in_c, 1,
+                             1.0f, reinterpret_cast<float*>(base + part.offset),
+                             row_scale != nullptr ? row_scale + part.begin : nullptr) &&
+               finite;
+    }
+    if (checked && !finite) {
+      return InvalidArgument(row_scale != nullptr
+                                 ? "conv_dnnl: a weight times its BatchNorm factor is not finite"
+                                 : "conv_dnnl: a weight value is not finite");
+    }
+    return packed;
+  }
+
+ private:
+  struct Part {
+    BlockedLayout2D layout;
+    int64_t begin = 0;
+    size_t offset = 0;  // bytes, increasing from part to part
+  };
+  std::vector<Part> parts_;
+};
+
 class ConvDnnlKernel : public backend::Kernel {
  public:
   // The workspace: the primitive's scratchpad, then (blocked layouts only) the reordered input
@@ -207,7 +270,10 @@ class ConvDnnlTactic : public backend::Tactic {
  public:
   ConvDnnlTactic(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
                  bool fused, bool blocked)
-      : p_(p), pd_(pd), fused_(fused), blocked_(blocked) {}
+      : p_(p), pd_(pd), fused_(fused), blocked_(blocked) {
+    PointwisePacker packer;
+    if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
+  }
   std::string name() const override { return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl"; }
 
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
@@ -221,6 +287,7 @@ class ConvDnnlTactic : public backend::Tactic {
 
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
+    if (packer_) return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/false);
     try {
       const memory::desc& want = pd_.weights_desc();
       const memory::desc plain(WeightDims(p_), Dt::f32, p_.group == 1 ? Tag::oihw : Tag::goihw);
@@ -242,6 +309,19 @@ class ConvDnnlTactic : public backend::Tactic {
     }
   }
 
+  // With our packer: values checked and BatchNorm factors applied as the weights are packed.
+  bool PacksChecked(size_t input) const override { return input == 1 && packer_.has_value(); }
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
+    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
+    return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/true);
+  }
+  bool PacksScaledRows(size_t input) const override { return PacksChecked(input); }
+  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                        const float* row_scale) const override {
+    if (!PacksScaledRows(input)) return Tactic::PackWeightScaledRows(input, value, row_scale);
+    return packer_->Pack(p_, value, PackedFloats(), row_scale, /*checked=*/true);
+  }
+
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     try {
       return std::unique_ptr<backend::Kernel>(new ConvDnnlKernel(p_, pd_, fused_));
@@ -251,8 +331,13 @@ class ConvDnnlTactic : public backend::Tactic {
   }
 
  private:
+  int64_t PackedFloats() const {
+    return int64_t((pd_.weights_desc().get_size() + sizeof(float) - 1) / sizeof(float));
+  }
+
   ConvParams p_;
   dnnl::convolution_forward::primitive_desc pd_;
+  std::optional<PointwisePacker> packer_;  // for 1x1 weights in a layout our packer writes
   bool fused_;
   bool blocked_;
 };
@@ -389,7 +474,14 @@ class ConvDnnlSplitKernel : public backend::Kernel {
 class ConvDnnlSplitTactic : public backend::Tactic {
  public:
   ConvDnnlSplitTactic(const ConvParams& p, std::vector<DnnlPart> parts, bool fused)
-      : p_(p), parts_(std::move(parts)), fused_(fused) {}
+      : p_(p), parts_(std::move(parts)), fused_(fused) {
+    PointwisePacker packer;
+    bool ok = true;
+    for (const DnnlPart& part : parts_) {
+      ok = ok && packer.Add(p_, part.pd.weights_desc(), part.begin, part.weight_offset);
+    }
+    if (ok) packer_ = std::move(packer);
+  }
   std::string name() const override {
     return "conv_dnnl/blocked_oc" + std::to_string(parts_.size());
   }
@@ -406,6 +498,10 @@ class ConvDnnlSplitTactic : public backend::Tactic {
   // another (64-byte aligned; the gaps are zeros).
   StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
     if (input != 1) return Tactic::PackWeight(input, value);
+    if (packer_) {
+      return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), nullptr,
+                           /*checked=*/false);
+    }
     if (value.dtype() != DataType::kF32 ||
         value.NumElements() != p_.out_c * p_.in_c * p_.kernel_size()) {
       return InvalidArgument("conv_dnnl: weight of " + value.shape().ToString() +
@@ -434,6 +530,20 @@ class ConvDnnlSplitTactic : public backend::Tactic {
     return packed;
   }
 
+  bool PacksChecked(size_t input) const override { return input == 1 && packer_.has_value(); }
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
+    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
+    return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), nullptr,
+                         /*checked=*/true);
+  }
+  bool PacksScaledRows(size_t input) const override { return PacksChecked(input); }
+  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                        const float* row_scale) const override {
+    if (!PacksScaledRows(input)) return Tactic::PackWeightScaledRows(input, value, row_scale);
+    return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), row_scale,
+                         /*checked=*/true);
+  }
+
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     try {
       return std::unique_ptr<backend::Kernel>(new ConvDnnlSplitKernel(p_, parts_, fused_));
@@ -450,6 +560,7 @@ class ConvDnnlSplitTactic : public backend::Tactic {
 
   ConvParams p_;
   std::vector<DnnlPart> parts_;
+  std::optional<PointwisePacker> packer_;  // for 1x1 weights in layouts our packer writes
   bool fused_;
 };
 

@@ -6,9 +6,15 @@ namespace refit::cpu {
 
 std::optional<BlockedLayout2D> BlockedLayoutOf(const dnnl::memory::desc& md) {
   const dnnl_memory_desc_t& d = md.data;
-  if (d.ndims != 2 || d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 ||
+  if (d.ndims < 2 || d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 ||
       d.extra.flags != dnnl_memory_extra_flag_none) {
     return std::nullopt;
+  }
+  // Dims past the second must be 1 (a 1x1 convolution's OIHW weights), unpadded.
+  for (int dim = 2; dim < d.ndims; ++dim) {
+    if (d.dims[dim] != 1 || d.padded_dims[dim] != 1 || d.padded_offsets[dim] != 0) {
+      return std::nullopt;
+    }
   }
   const dnnl_blocking_desc_t& blk = d.format_desc.blocking;
   BlockedLayout2D l;

@@ -282,6 +282,29 @@ TEST(ConvTacticsTest, PointwiseInputReadInPlace) {
   }
 }
 
+// Every conv_dnnl variant of a 1x1 convolution packs with our packer (values checked, BatchNorm
+// factors applied while packing); the conformance run above compares those bytes with PackWeight's.
+TEST(ConvTacticsTest, DnnlPointwiseWeightsPackedByUs) {
+  LayerCase c = MakeConv(
+      {.n = 2, .c = 64, .h = 14, .w = 14, .m = 96, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
+  backend::LayerDesc desc;
+  desc.node = &c.node;
+  desc.opset = 17;
+  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
+  desc.weight = c.weight;
+  desc.outputs.push_back({DataType::kF32, Shape{2, 96, 14, 14}, false});
+  int dnnl = 0;
+  for (const auto& t : CreateCpuBackend()->Tactics(desc)) {
+    if (t->name().rfind("conv_dnnl", 0) != 0) continue;
+    ++dnnl;
+    EXPECT_TRUE(t->PacksScaledRows(1)) << t->name();
+    EXPECT_TRUE(t->PacksChecked(1)) << t->name();
+    EXPECT_FALSE(t->PacksScaledRows(2)) << t->name();
+  }
+  EXPECT_GE(dnnl, 1);
+  CheckAllTactics(c, Tolerance, 1);
+}
+
 // Late-stage CNN shapes: few output pixels, many channels (conv_gemm_t's target). M spans
 // several MR tiles with a ragged last one, N several whole NR panels, K several KC passes.
 TEST(ConvTacticsTest, SmallSpatialManyChannels) {
