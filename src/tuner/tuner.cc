@@ -205,15 +205,30 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
       for (size_t k = 0; k < finalists.size(); ++k) {
         // Rotated each round, so no tactic always runs right after the same one.
         const size_t t = finalists[(k + size_t(round)) % finalists.size()];
-        REFIT_ASSIGN_OR_RETURN(double time, trials[t]->Time(1, options.min_runs, options.max_runs,
-                                                            options.min_total_ms));
-        passes[t].push_back(time);
+        if (trials[t] == nullptr) continue;  // failed in an earlier round
+        StatusOr<double> time =
+            trials[t]->Time(1, options.min_runs, options.max_runs, options.min_total_ms);
+        if (!time.ok()) {
+          // Ran in the first pass, fails now: not a tactic to keep.
+          result.failures.push_back(tactics[t]->name() + ": " + time.status().message());
+          trials[t].reset();
+          us[t] = -1;
+          continue;
+        }
+        passes[t].push_back(*time);
       }
     }
-    for (size_t t : finalists) us[t] = Trial::Median(passes[t]);
-    best = finalists.front();
     for (size_t t : finalists) {
-      if (us[t] < us[best]) best = t;
+      if (us[t] >= 0) us[t] = Trial::Median(passes[t]);
+    }
+    // Over every tactic timed: a faster one whose packing was too large to keep for the runoff
+    // still counts with its first pass.
+    best = tactics.size();
+    for (size_t t = 0; t < tactics.size(); ++t) {
+      if (us[t] >= 0 && (best == tactics.size() || us[t] < us[best])) best = t;
+    }
+    if (best == tactics.size()) {
+      return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
     }
   }
   result.chosen = best;

@@ -20,7 +20,8 @@ struct FakeTiming {
   double us = 100;
   double slow_us = 0;
   int slow_runs = 0;
-  bool fails = false;
+  bool fails = false;   // no kernel
+  int fail_after = -1;  // runs that succeed before every run fails (-1: never)
   std::shared_ptr<std::atomic<int>> runs = std::make_shared<std::atomic<int>>(0);
 };
 
@@ -29,6 +30,7 @@ class FakeKernel : public backend::Kernel {
   explicit FakeKernel(FakeTiming t) : t_(std::move(t)) {}
   Status Run(const backend::KernelIo&) const override {
     const int run = t_.runs->fetch_add(1);
+    if (t_.fail_after >= 0 && run >= t_.fail_after) return Internal("run failed");
     const double us = run < t_.slow_runs ? t_.slow_us : t_.us;
     const auto until =
         std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(us);
@@ -134,6 +136,19 @@ TEST(TunerTest, RunoffOutlastsLoadDuringOneTacticsFirstPass) {
   EXPECT_EQ(*b.runs, 12);
   EXPECT_EQ(*a.runs, 12);
   EXPECT_LT(r->timings_us[1].second, r->timings_us[0].second);
+}
+
+TEST(TunerTest, TacticFailingInTheRunoffIsDropped) {
+  Layer l;
+  // b is fastest in the first pass (4 runs), then fails: a is chosen, b's failure recorded.
+  const FakeTiming a{.us = 300}, b{.us = 250, .fail_after = 4};
+  auto r = TuneLayer(l.desc, {}, Tactics({{"a", a}, {"b", b}}), "cpu", Options());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->chosen, 0u);
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_NE(r->failures[0].find("b: run failed"), std::string::npos);
+  ASSERT_EQ(r->timings_us.size(), 1u);
+  EXPECT_EQ(r->timings_us[0].first, "a");
 }
 
 TEST(TunerTest, TimingCacheHitTimesNothing) {
