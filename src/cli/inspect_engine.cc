@@ -27,8 +27,7 @@ Json ValuesJson(const Plan& plan, const std::vector<int32_t>& values) {
   return out;
 }
 
-Json EngineJson(const std::string& path, const engine::Engine& e) {
-  const Plan& plan = e.plan();
+Json EngineJson(const std::string& path, const engine::Engine& e, const Plan& plan) {
   Json j;
   j["file"] = path;
   j["kind"] = "engine";
@@ -179,11 +178,12 @@ void PrintText(const Json& j, const Plan& plan) {
 
 Status InspectEngine(const std::string& path, bool json) {
   REFIT_ASSIGN_OR_RETURN(auto e, engine::Engine::Open(path));
-  const Json j = EngineJson(path, *e);
+  REFIT_ASSIGN_OR_RETURN(const Plan* plan, e->TimedPlan());
+  const Json j = EngineJson(path, *e, *plan);
   if (json) {
     std::cout << j.dump(2) << "\n";
   } else {
-    PrintText(j, e->plan());
+    PrintText(j, *plan);
   }
   return Status::Ok();
 }

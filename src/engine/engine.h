@@ -79,7 +79,14 @@ class Engine {
   // the two refit and run independently. Weight sets of one are valid for the other.
   StatusOr<std::unique_ptr<Engine>> NewInstance(const EngineOptions& options = {}) const;
 
+  // The plan as loaded: layers, tactics, slots and recipes, without the tuner's timings when the
+  // engine came from a file.
   const Plan& plan() const { return core_->plan; }
+  // The plan with every layer's tuner timings (what inspect shows and a written engine keeps). An
+  // engine from a file parses its tactics section here, once, on first use: a load does not, as
+  // nothing in loading or running needs it. Valid as long as the engine; a malformed section is
+  // a DataLoss error naming the file.
+  StatusOr<const Plan*> TimedPlan() const;
   const std::string& label() const { return core_->label; }
   uint64_t file_bytes() const { return core_->file_bytes; }
   // The metadata section's JSON (for an engine straight from the builder, what SerializeEngine
@@ -191,6 +198,11 @@ class Engine {
     uint64_t file_bytes = 0;
     std::shared_ptr<void> file;  // keeps mmapped weights alive
     Plan plan;
+    // Files only: the tactics section (in `file`), parsed by TimedPlan into `timed_plan`.
+    std::string_view tactics_section;
+    mutable std::once_flag timed_once;
+    mutable std::unique_ptr<Plan> timed_plan;
+    mutable Status timed_status;
     std::vector<backend::LayerDesc> descs;
     std::vector<std::unique_ptr<backend::Tactic>> tactics;
     std::vector<std::unique_ptr<backend::Kernel>> kernels;

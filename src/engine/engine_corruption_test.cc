@@ -195,8 +195,6 @@ TEST(EngineCorruption, PlansThatLie) {
          t["layers"][0]["tactic"] = "no_such_tactic";
        },
        "no_such_tactic"},
-      {"tactics section disagrees",
-       [](Json&, Json& t) { t["layers"][0]["tactic"] = "something_else"; }, "names another tactic"},
       {"unknown backend", [](Json& p, Json&) { p["layers"][0]["backend"] = "gpu"; },
        "unknown backend 'gpu'"},
       {"input count differs",
@@ -226,6 +224,31 @@ TEST(EngineCorruption, PlansThatLie) {
     ASSERT_FALSE(e.ok());
     EXPECT_TRUE(Contains(e.status().message(), "bad engine")) << e.status().message();
     EXPECT_TRUE(Contains(e.status().message(), lie.message)) << e.status().message();
+  }
+}
+
+// The tactics section holds only the tuner's timings, which a load does not read: a lie there
+// loads and runs, and is refused, naming the file, where the timings are first used (TimedPlan:
+// inspect, writing the engine out).
+TEST(EngineCorruption, TacticsSectionsThatLie) {
+  const std::vector<std::pair<std::function<void(Json&, Json&)>, std::string>> lies = {
+      {[](Json&, Json& t) { t["layers"][0]["tactic"] = "something_else"; }, "names another tactic"},
+      {[](Json&, Json& t) { t["layers"].erase(0); }, "layer count differs"},
+      {[](Json&, Json& t) { t["layers"][0]["timings"] = 7; }, "timings"},
+      {[](Json&, Json& t) { t = Json::array(); }, "malformed tactics section"},
+  };
+  for (const auto& [edit, message] : lies) {
+    SCOPED_TRACE(message);
+    auto e = Engine::FromBytes(Rewrite(TinyEngineBytes(), edit), "bad engine");
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    const TensorMap inputs = LoadSafetensors(TinyCnnDir() + "/inputs.safetensors");
+    EXPECT_FALSE(RunOk(**e, inputs).empty());
+    for (const Status& refused :
+         {(*e)->TimedPlan().status(), (*e)->Serialize(EngineMode::kStripped).status()}) {
+      EXPECT_EQ(refused.code(), StatusCode::kDataLoss) << refused.ToString();
+      EXPECT_TRUE(Contains(refused.message(), "bad engine")) << refused.message();
+      EXPECT_TRUE(Contains(refused.message(), message)) << refused.message();
+    }
   }
 }
 

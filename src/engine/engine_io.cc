@@ -182,7 +182,8 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
                               " (static engines have no refit map; rebuild instead)");
   }
-  Plan plan = core_->plan;
+  REFIT_ASSIGN_OR_RETURN(const Plan* timed, TimedPlan());
+  Plan plan = *timed;
   plan.mode = mode;
   std::vector<const Tensor*> slots;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
@@ -238,7 +239,7 @@ StatusOr<std::shared_ptr<const SourceSet>> LoadSources(const EngineFile& file, c
 
 // Shared by Open and FromBytes once the container is validated.
 Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
-                    std::string* metadata, std::string_view* weights) {
+                    std::string* metadata, std::string_view* tactics, std::string_view* weights) {
   REFIT_ASSIGN_OR_RETURN(std::string_view meta, file.Section(SectionKind::kMetadata));
   {
     StatusOr<internal::Document> j = internal::Document::FromJson(meta);
@@ -249,14 +250,14 @@ Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan
   }
   *metadata = std::string(meta);
   REFIT_ASSIGN_OR_RETURN(std::string_view plan_bytes, file.Section(SectionKind::kPlan));
-  REFIT_ASSIGN_OR_RETURN(std::string_view tactics, file.Section(SectionKind::kTactics));
+  REFIT_ASSIGN_OR_RETURN(*tactics, file.Section(SectionKind::kTactics));
   REFIT_ASSIGN_OR_RETURN(*weights, file.Section(SectionKind::kWeights));
   std::string_view refit_map;
   const bool has_refit_map = file.Has(SectionKind::kRefitMap);
   if (has_refit_map) {
     REFIT_ASSIGN_OR_RETURN(refit_map, file.Section(SectionKind::kRefitMap));
   }
-  REFIT_ASSIGN_OR_RETURN(*plan, ParsePlan(plan_bytes, tactics, refit_map, has_refit_map, label));
+  REFIT_ASSIGN_OR_RETURN(*plan, ParsePlan(plan_bytes, refit_map, has_refit_map, label));
   for (const WeightSlot& slot : plan->slots) {
     if (!slot.stored) continue;
     if (slot.offset > weights->size() || slot.nbytes() > weights->size() - slot.offset) {
@@ -268,13 +269,25 @@ Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan
 
 }  // namespace
 
+StatusOr<const Plan*> Engine::TimedPlan() const {
+  if (core_->tactics_section.data() == nullptr) return &core_->plan;  // from the builder
+  std::call_once(core_->timed_once, [this] {
+    auto timed = std::make_unique<Plan>(core_->plan);
+    core_->timed_status = ParseTactics(core_->tactics_section, core_->label, timed.get());
+    if (core_->timed_status.ok()) core_->timed_plan = std::move(timed);
+  });
+  if (!core_->timed_status.ok()) return core_->timed_status;
+  return core_->timed_plan.get();
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
                                                const std::string& label,
                                                const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
   e->core_->label = label;
   std::string_view weights;
-  REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->core_->plan, &e->core_->metadata, &weights));
+  REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->core_->plan, &e->core_->metadata,
+                                     &e->core_->tactics_section, &weights));
   e->core_->file_bytes = file->file_size();
   auto ws = std::make_shared<WeightSet>();
   ws->owner = e->core_->id;

@@ -34,7 +34,14 @@ TEST(EngineTest, FromBuildEqualsFromBytesBitExactly) {
     ExpectBitEqual(RunOk(*from_build, inputs), RunOk(*from_bytes, inputs));
     // The codec loses nothing: the loaded plan serializes as the built one (whose slot offsets
     // SerializeEngine assigns on its copy).
-    Plan loaded = from_bytes->plan();
+    // A load leaves the tuner's timings to TimedPlan; the builder's plan has them.
+    size_t timed_layers = 0;
+    for (const PlanLayer& l : from_build->plan().layers) timed_layers += !l.timings.empty();
+    EXPECT_GT(timed_layers, 0u);
+    for (const PlanLayer& l : from_bytes->plan().layers) EXPECT_TRUE(l.timings.empty());
+    auto timed = from_bytes->TimedPlan();
+    ASSERT_TRUE(timed.ok()) << timed.status().ToString();
+    Plan loaded = **timed;
     for (WeightSlot& s : loaded.slots) s.offset = 0;
     EXPECT_TRUE(SerializePlan(from_build->plan()) == SerializePlan(loaded));
     EXPECT_TRUE(SerializeTactics(from_build->plan()) == SerializeTactics(loaded));

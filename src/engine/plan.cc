@@ -363,12 +363,10 @@ std::string SerializeRefitMap(const Plan& p) {
   return std::string(cbor.begin(), cbor.end());
 }
 
-StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view tactics_bytes,
-                         std::string_view refit_map_bytes, bool has_refit_map,
-                         const std::string& label) {
+StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view refit_map_bytes,
+                         bool has_refit_map, const std::string& label) {
   try {
     Plan p = ParsePlanJson(internal::ParseCborSection(plan_bytes).root());
-    ParseTacticsJson(internal::ParseJsonSection(tactics_bytes).root(), p);
     bool any_refittable = false;
     for (const WeightSlot& s : p.slots) any_refittable = any_refittable || s.refittable;
     if (has_refit_map) {
@@ -377,10 +375,17 @@ StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view tactics_b
       throw PlanError("a " + std::string(EngineModeName(p.mode)) + " engine without a refit map");
     }
     return p;
-  } catch (const PlanError& e) {
-    return DataLoss(label + ": malformed engine plan: " + e.what());
   } catch (const std::exception& e) {
     return DataLoss(label + ": malformed engine plan: " + e.what());
+  }
+}
+
+Status ParseTactics(std::string_view tactics_bytes, const std::string& label, Plan* plan) {
+  try {
+    ParseTacticsJson(internal::ParseJsonSection(tactics_bytes).root(), *plan);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return DataLoss(label + ": malformed tactics section: " + e.what());
   }
 }
 

@@ -107,8 +107,13 @@ struct Plan {
 std::string SerializePlan(const Plan& plan);
 std::string SerializeTactics(const Plan& plan);
 std::string SerializeRefitMap(const Plan& plan);
-StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view tactics_bytes,
-                         std::string_view refit_map_bytes, bool has_refit_map,
-                         const std::string& label);
+// The plan and refit map sections: everything a load needs. Each layer's tactic name is in the
+// plan section; the tuner's timings are not (see ParseTactics).
+StatusOr<Plan> ParsePlan(std::string_view plan_bytes, std::string_view refit_map_bytes,
+                         bool has_refit_map, const std::string& label);
+// Fills each layer's timings and from_timing_cache from a tactics section, which must name the
+// plan's tactic for every layer. Only inspecting or writing an engine reads them, so a load
+// leaves this to first use (Engine::TimedPlan).
+Status ParseTactics(std::string_view tactics_bytes, const std::string& label, Plan* plan);
 
 }  // namespace refit::engine
