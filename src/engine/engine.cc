@@ -48,6 +48,9 @@ Status Engine::Init(const EngineOptions& options) {
     backend::LayerDesc& desc = core_->descs[l];
     desc.node = &layer.node;
     desc.opset = core_->plan.opset;
+    desc.inputs.reserve(layer.inputs.size());
+    desc.weight.reserve(layer.inputs.size());
+    desc.outputs.reserve(layer.outputs.size());
     for (const LayerInput& in : layer.inputs) {
       if (in.kind == LayerInput::Kind::kValue) {
         const PlanValue& v = core_->plan.values[in.index];

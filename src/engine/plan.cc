@@ -39,7 +39,9 @@ Plan ParsePlanJson(DocValue j) {
   p.arena_bytes = GetInt(j, "arena_bytes", 0, kMaxBytes);
   p.workspace_bytes = GetInt(j, "workspace_bytes", 0, kMaxBytes);
   p.required_features = GetString(j, "features");
-  for (DocValue v : GetArray(j, "values", kMaxItems)) {
+  const DocValue values = GetArray(j, "values", kMaxItems);
+  p.values.reserve(values.size());
+  for (DocValue v : values) {
     PlanValue pv;
     pv.name = GetString(v, "name");
     pv.dtype = internal::DTypeFromJson(Field(v, "dtype"), "value dtype");
@@ -64,7 +66,10 @@ Plan ParsePlanJson(DocValue j) {
     p.outputs.push_back(int32_t(o.as_int()));
   }
   const DocValue slots = GetArray(j, "slots", kMaxItems);
-  for (DocValue l : GetArray(j, "layers", kMaxItems)) {
+  const DocValue layers = GetArray(j, "layers", kMaxItems);
+  p.layers.reserve(layers.size());
+  p.slots.reserve(slots.size());
+  for (DocValue l : layers) {
     PlanLayer layer;
     layer.node = internal::NodeFromJson(Field(l, "node"));
     layer.backend = GetString(l, "backend");
@@ -75,6 +80,7 @@ Plan ParsePlanJson(DocValue j) {
     if (ins.size() != layer.node.inputs.size()) {
       throw PlanError("layer '" + layer.node.name + "': input count differs from its node's");
     }
+    layer.inputs.reserve(ins.size());
     for (DocValue in : ins) {
       LayerInput li;
       li.kind = LayerInput::Kind(GetInt(in, "kind", 0, 2));
@@ -87,6 +93,7 @@ Plan ParsePlanJson(DocValue j) {
     if (outs.size() != layer.node.outputs.size()) {
       throw PlanError("layer '" + layer.node.name + "': output count differs from its node's");
     }
+    layer.outputs.reserve(outs.size());
     for (DocValue o : outs) {
       if (!o.is_number_integer()) throw PlanError("layer output index is not an integer");
       if (o.as_int() != -1) CheckIndex(o.as_int(), p.values.size(), "value");

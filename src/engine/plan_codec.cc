@@ -99,8 +99,10 @@ ir::Attribute AttributeFromJson(DocValue j) {
 }
 
 std::vector<std::string> StringList(DocValue j, const char* key) {
+  const DocValue list = GetArray(j, key, kMaxList);
   std::vector<std::string> out;
-  for (DocValue e : GetArray(j, key, kMaxList)) {
+  out.reserve(list.size());
+  for (DocValue e : list) {
     if (!e.is_string()) throw PlanError(std::string("'") + key + "' holds a non-string");
     out.emplace_back(e.as_string());
   }

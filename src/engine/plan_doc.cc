@@ -17,8 +17,6 @@ constexpr uint64_t kMaxItems = uint64_t{1} << 31;
 
 // ---- DocValue ----
 
-Kind DocValue::kind() const { return doc_ ? doc_->items_[index_].kind : Kind::kNull; }
-
 size_t DocValue::size() const {
   if (!doc_) return 0;
   const Document::Item& it = doc_->items_[index_];
@@ -59,9 +57,19 @@ std::string_view DocValue::as_string() const {
 }
 
 DocValue DocValue::find(std::string_view key) const {
-  if (!is_object()) return DocValue();
-  for (Iterator i = begin(); i != end(); ++i) {
-    if (i.key() == key) return *i;
+  if (doc_ == nullptr) return DocValue();
+  const std::vector<Document::Item>& items = doc_->items_;
+  const Document::Item& object = items[index_];
+  if (object.kind != Kind::kObject) return DocValue();
+  // Members are a key item, then the value's subtree (which ends at its `next`). Keys are short
+  // and often of equal length ("dtype", "shape", "input"): the first byte settles most
+  // comparisons without a memcmp call.
+  for (uint32_t k = index_ + 1; k < object.next; k = items[k + 1].next) {
+    const Document::Item& name = items[k];
+    if (name.size == key.size() && (key.empty() || name.s[0] == key[0]) &&
+        std::memcmp(name.s, key.data(), key.size()) == 0) {
+      return DocValue(doc_, k + 1);
+    }
   }
   return DocValue();
 }
@@ -94,35 +102,34 @@ class CborReader {
   CborReader(std::string_view in, Document* doc) : in_(in), doc_(doc) {}
 
   Status Read() {
-    REFIT_RETURN_IF_ERROR(Value(0));
-    if (pos_ != in_.size()) return Bad("trailing bytes after the document");
+    if (!Value(0)) return DataLoss("CBOR at byte " + std::to_string(pos_) + ": " + error_);
+    if (pos_ != in_.size()) {
+      return DataLoss("CBOR at byte " + std::to_string(pos_) + ": trailing bytes after the document");
+    }
     return Status::Ok();
   }
 
  private:
-  Status Bad(const std::string& what) const {
-    return DataLoss("CBOR at byte " + std::to_string(pos_) + ": " + what);
+  // The helpers return false with `error_` set (at most once per document, so the hot path builds
+  // no Status).
+  bool Bad(const char* what) {
+    error_ = what;
+    return false;
   }
 
-  Status Byte(uint8_t* b) {
-    if (pos_ >= in_.size()) return Bad("truncated");
-    *b = uint8_t(in_[pos_++]);
-    return Status::Ok();
-  }
-
-  Status Uint(int bytes, uint64_t* v) {
+  bool Uint(int bytes, uint64_t* v) {
     if (in_.size() - pos_ < size_t(bytes)) return Bad("truncated");
     uint64_t x = 0;
     for (int i = 0; i < bytes; ++i) x = (x << 8) | uint8_t(in_[pos_++]);
     *v = x;
-    return Status::Ok();
+    return true;
   }
 
   // The argument of an initial byte's additional information (RFC 8949 3.1).
-  Status Argument(uint8_t info, uint64_t* v) {
+  bool Argument(uint8_t info, uint64_t* v) {
     if (info < 24) {
       *v = info;
-      return Status::Ok();
+      return true;
     }
     switch (info) {
       case 24:
@@ -152,58 +159,59 @@ class CborReader {
     return (h & 0x8000) ? -v : v;
   }
 
-  Status Value(int depth) {
+  bool Simple(uint8_t info, Document::Item* item) {
+    uint64_t b = 0;
+    switch (info) {
+      case 20:
+      case 21:
+        item->kind = Kind::kBool;
+        item->u = info == 21;
+        return true;
+      case 22:
+        item->kind = Kind::kNull;
+        return true;
+      case 25:
+        if (!Uint(2, &b)) return false;
+        item->kind = Kind::kFloat;
+        item->d = HalfToDouble(uint16_t(b));
+        return true;
+      case 26: {
+        if (!Uint(4, &b)) return false;
+        const uint32_t b32 = uint32_t(b);
+        float f;
+        std::memcpy(&f, &b32, 4);
+        item->kind = Kind::kFloat;
+        item->d = f;
+        return true;
+      }
+      case 27:
+        if (!Uint(8, &b)) return false;
+        item->kind = Kind::kFloat;
+        std::memcpy(&item->d, &b, 8);
+        return true;
+      default:
+        unsupported_ = "unsupported simple value " + std::to_string(info);
+        return Bad(unsupported_.c_str());
+    }
+  }
+
+  bool Value(int depth) {
     if (depth > kMaxDepth) return Bad("nested deeper than 64");
     if (doc_->items_.size() >= kMaxItems) return Bad("too many items");
-    uint8_t initial = 0;
-    REFIT_RETURN_IF_ERROR(Byte(&initial));
+    if (pos_ >= in_.size()) return Bad("truncated");
+    const uint8_t initial = uint8_t(in_[pos_++]);
     const uint8_t major = initial >> 5, info = initial & 0x1f;
     const uint32_t index = uint32_t(doc_->items_.size());
     doc_->items_.emplace_back();
     Document::Item item;
     if (major == 7) {
-      switch (info) {
-        case 20:
-        case 21:
-          item.kind = Kind::kBool;
-          item.u = info == 21;
-          break;
-        case 22:
-          item.kind = Kind::kNull;
-          break;
-        case 25: {
-          uint64_t h = 0;
-          REFIT_RETURN_IF_ERROR(Uint(2, &h));
-          item.kind = Kind::kFloat;
-          item.d = HalfToDouble(uint16_t(h));
-          break;
-        }
-        case 26: {
-          uint64_t b = 0;
-          REFIT_RETURN_IF_ERROR(Uint(4, &b));
-          const uint32_t b32 = uint32_t(b);
-          float f;
-          std::memcpy(&f, &b32, 4);
-          item.kind = Kind::kFloat;
-          item.d = f;
-          break;
-        }
-        case 27: {
-          uint64_t b = 0;
-          REFIT_RETURN_IF_ERROR(Uint(8, &b));
-          item.kind = Kind::kFloat;
-          std::memcpy(&item.d, &b, 8);
-          break;
-        }
-        default:
-          return Bad("unsupported simple value " + std::to_string(info));
-      }
+      if (!Simple(info, &item)) return false;
       item.next = index + 1;
       doc_->items_[index] = item;
-      return Status::Ok();
+      return true;
     }
     uint64_t arg = 0;
-    REFIT_RETURN_IF_ERROR(Argument(info, &arg));
+    if (!Argument(info, &arg)) return false;
     switch (major) {
       case 0:
         item.kind = Kind::kUint;
@@ -234,7 +242,7 @@ class CborReader {
         for (uint64_t c = 0; c < children; ++c) {
           const size_t key_at = pos_;
           const uint32_t child = uint32_t(doc_->items_.size());
-          REFIT_RETURN_IF_ERROR(Value(depth + 1));
+          if (!Value(depth + 1)) return false;
           if (major == 5 && c % 2 == 0 && doc_->items_[child].kind != Kind::kString) {
             pos_ = key_at;
             return Bad("an object key is not a text string");
@@ -247,12 +255,14 @@ class CborReader {
     }
     item.next = uint32_t(doc_->items_.size());
     doc_->items_[index] = item;
-    return Status::Ok();
+    return true;
   }
 
   std::string_view in_;
   size_t pos_ = 0;
   Document* doc_;
+  const char* error_ = "";
+  std::string unsupported_;
 };
 
 StatusOr<Document> Document::FromCbor(std::string_view bytes) {

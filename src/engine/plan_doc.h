@@ -115,4 +115,8 @@ class Document {
   std::deque<std::string> decoded_;  // JSON strings with escapes, decoded (stable addresses)
 };
 
+inline DocValue::Kind DocValue::kind() const {
+  return doc_ != nullptr ? doc_->items_[index_].kind : Kind::kNull;
+}
+
 }  // namespace refit::engine::internal

@@ -157,56 +157,58 @@ Status WeightRecipe::Validate() const {
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
-    const std::string where =
-        "weight recipe step " + std::to_string(i) + " (" + std::string(RecipeOpName(s.op)) + ")";
+    const auto where = [&] {  // built only for an error
+      return "weight recipe step " + std::to_string(i) + " (" + std::string(RecipeOpName(s.op)) +
+             ")";
+    };
     size_t want_args = 1;
     switch (s.op) {
       case Op::kSource:
         want_args = 0;
         if (s.source.empty() || s.source.size() > kMaxNameBytes)
-          return InvalidArgument(where + ": source name is empty or too long");
+          return InvalidArgument(where() + ": source name is empty or too long");
         break;
       case Op::kTranspose: {
         std::set<int64_t> seen(s.ints.begin(), s.ints.end());
         bool ok = s.ints.size() <= kMaxRank && seen.size() == s.ints.size();
         for (int64_t p : s.ints) ok = ok && p >= 0 && p < int64_t(s.ints.size());
-        if (!ok) return InvalidArgument(where + ": " + IntsToString(s.ints) + " is no permutation");
+        if (!ok) return InvalidArgument(where() + ": " + IntsToString(s.ints) + " is no permutation");
         break;
       }
       case Op::kReshape: {
         bool ok = s.ints.size() <= kMaxRank;
         for (int64_t d : s.ints) ok = ok && d >= 0;
-        if (!ok) return InvalidArgument(where + ": bad shape " + IntsToString(s.ints));
+        if (!ok) return InvalidArgument(where() + ": bad shape " + IntsToString(s.ints));
         break;
       }
       case Op::kCast:
-        if (!IsFloatType(s.dtype)) return InvalidArgument(where + ": target is not a float type");
+        if (!IsFloatType(s.dtype)) return InvalidArgument(where() + ": target is not a float type");
         break;
       case Op::kBnScale:
       case Op::kBnBias:
         want_args = s.op == Op::kBnScale ? 3 : 5;
         if (!std::isfinite(s.eps) || s.eps < 0)
-          return InvalidArgument(where + ": epsilon must be finite and >= 0");
+          return InvalidArgument(where() + ": epsilon must be finite and >= 0");
         if (s.axis < 0 || s.axis >= int64_t(kMaxRank))
-          return InvalidArgument(where + ": channel axis " + std::to_string(s.axis));
+          return InvalidArgument(where() + ": channel axis " + std::to_string(s.axis));
         break;
       case Op::kConcat:
         want_args = s.args.size();
         if (s.args.empty() || s.args.size() > kMaxArgs || s.axis < 0 || s.axis >= int64_t(kMaxRank))
-          return InvalidArgument(where + ": needs 1.." + std::to_string(kMaxArgs) +
+          return InvalidArgument(where() + ": needs 1.." + std::to_string(kMaxArgs) +
                                  " inputs and an axis in [0, " + std::to_string(kMaxRank) + ")");
         break;
       default:
-        return InvalidArgument(where + ": unknown step kind " + std::to_string(int(s.op)));
+        return InvalidArgument(where() + ": unknown step kind " + std::to_string(int(s.op)));
     }
     if (s.args.size() != want_args) {
-      return InvalidArgument(where + ": has " + std::to_string(s.args.size()) +
+      return InvalidArgument(where() + ": has " + std::to_string(s.args.size()) +
                              " arguments, expected " + std::to_string(want_args));
     }
     for (size_t a = 0; a < s.args.size(); ++a) {
       const bool optional = s.op == Op::kBnBias && a == 0 && s.args[a] == -1;
       if (!optional && (s.args[a] < 0 || size_t(s.args[a]) >= i)) {
-        return InvalidArgument(where + ": argument " + std::to_string(a) + " refers to step " +
+        return InvalidArgument(where() + ": argument " + std::to_string(a) + " refers to step " +
                                std::to_string(s.args[a]) + ", not an earlier step");
       }
     }
@@ -288,22 +290,23 @@ StatusOr<WeightRecipe> WeightRecipe::Parse(std::string_view bytes) {
     return DataLoss("weight recipe: step count " + std::to_string(n) + " does not fit the data");
   WeightRecipe recipe;
   for (uint32_t i = 0; i < n; ++i) {
-    const std::string where = "weight recipe step " + std::to_string(i) + ": ";
+    // Built only for an error: a load parses every recipe of the engine.
+    const auto where = [i] { return "weight recipe step " + std::to_string(i) + ": "; };
     Step s;
     uint8_t op = 0, dtype = 0;
     uint32_t len = 0, nargs = 0, nints = 0;
     if (!r.Get(op) || !r.Get(len) || len > kMaxNameBytes || !r.GetBytes(len, s.source))
-      return DataLoss(where + "truncated or oversized source name");
+      return DataLoss(where() + "truncated or oversized source name");
     if (!r.Get(nargs) || nargs > kMaxArgs || nargs > r.remaining() / 4)
-      return DataLoss(where + "argument count " + std::to_string(nargs) + " does not fit");
+      return DataLoss(where() + "argument count " + std::to_string(nargs) + " does not fit");
     s.args.resize(nargs);
     for (int32_t& a : s.args) r.Get(a);
     if (!r.Get(nints) || nints > kMaxRank || nints > r.remaining() / 8)
-      return DataLoss(where + "int count " + std::to_string(nints) + " does not fit");
+      return DataLoss(where() + "int count " + std::to_string(nints) + " does not fit");
     s.ints.resize(nints);
     for (int64_t& v : s.ints) r.Get(v);
-    if (!r.Get(dtype) || !r.Get(s.eps) || !r.Get(s.axis)) return DataLoss(where + "truncated");
-    if (dtype > uint8_t(DataType::kBool)) return DataLoss(where + "unknown dtype");
+    if (!r.Get(dtype) || !r.Get(s.eps) || !r.Get(s.axis)) return DataLoss(where() + "truncated");
+    if (dtype > uint8_t(DataType::kBool)) return DataLoss(where() + "unknown dtype");
     s.op = Op(op);
     s.dtype = DataType(dtype);
     if (s.op == Op::kSource) recipe.NoteSource(s.source);

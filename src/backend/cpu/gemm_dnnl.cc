@@ -286,7 +286,8 @@ class DnnlGemmTactic : public backend::Tactic {
 
 }  // namespace
 
-std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g) {
+std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g,
+                                                                   std::string_view name) {
   std::vector<std::unique_ptr<backend::Tactic>> out;
   if (!g.weight_b || g.batch() != 1 || g.m == 0 || g.n == 0 || g.k == 0) return out;
   std::optional<DnnlPlan> preferred = MakePlan(g, /*as_stored=*/false);
@@ -297,7 +298,9 @@ std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLaye
   if (preferred) {
     out.push_back(std::make_unique<DnnlGemmTactic>(g, std::move(*preferred), false));
   }
-  if (g.alpha == 1.0f && !preferred_is_stored) {
+  // A load asks for one tactic by name: the stored variant only when it is the one named.
+  const bool want_stored = name.empty() || name.starts_with("gemm_dnnl/stored_");
+  if (want_stored && g.alpha == 1.0f && !preferred_is_stored) {
     if (std::optional<DnnlPlan> stored = MakePlan(g, /*as_stored=*/true)) {
       out.push_back(std::make_unique<DnnlGemmTactic>(g, std::move(*stored), true));
     }

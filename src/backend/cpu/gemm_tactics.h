@@ -15,8 +15,10 @@ std::unique_ptr<backend::Tactic> MakeOpenBlasGemmTactic(const GemmLayer& g);
 // oneDNN matmul primitives; only for a 2-D weight B. "gemm_dnnl/<weights layout>": B reordered
 // into the layout oneDNN prefers; "gemm_dnnl/stored_<layout>" (when that differs from the
 // weight's own layout and alpha is 1): B read as stored, so packing and refit are a copy. Empty
-// when oneDNN cannot build the primitives.
-std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g);
+// when oneDNN cannot build the primitives. With `name` (an engine load), the stored variant is
+// made only when it is the one named.
+std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g,
+                                                                   std::string_view name = {});
 
 // Bytes of workspace a region of `floats` floats takes, rounded up to keep 64-byte alignment.
 inline size_t AlignedFloatBytes(size_t floats) { return (floats * sizeof(float) + 63) / 64 * 64; }

@@ -285,7 +285,7 @@ void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
   }
   if (family.empty() || family == "gemm_openblas") out->push_back(MakeOpenBlasGemmTactic(*g));
   if (family.empty() || family == "gemm_dnnl") {
-    for (std::unique_ptr<backend::Tactic>& dnnl : MakeDnnlGemmTactics(*g)) {
+    for (std::unique_ptr<backend::Tactic>& dnnl : MakeDnnlGemmTactics(*g, name)) {
       out->push_back(std::move(dnnl));
     }
   }
