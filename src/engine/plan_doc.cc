@@ -104,7 +104,8 @@ class CborReader {
   Status Read() {
     if (!Value(0)) return DataLoss("CBOR at byte " + std::to_string(pos_) + ": " + error_);
     if (pos_ != in_.size()) {
-      return DataLoss("CBOR at byte " + std::to_string(pos_) + ": trailing bytes after the document");
+      return DataLoss("CBOR at byte " + std::to_string(pos_) +
+                      ": trailing bytes after the document");
     }
     return Status::Ok();
   }

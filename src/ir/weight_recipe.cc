@@ -172,7 +172,8 @@ Status WeightRecipe::Validate() const {
         std::set<int64_t> seen(s.ints.begin(), s.ints.end());
         bool ok = s.ints.size() <= kMaxRank && seen.size() == s.ints.size();
         for (int64_t p : s.ints) ok = ok && p >= 0 && p < int64_t(s.ints.size());
-        if (!ok) return InvalidArgument(where() + ": " + IntsToString(s.ints) + " is no permutation");
+        if (!ok)
+          return InvalidArgument(where() + ": " + IntsToString(s.ints) + " is no permutation");
         break;
       }
       case Op::kReshape: {

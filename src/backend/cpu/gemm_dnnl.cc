@@ -287,7 +287,7 @@ class DnnlGemmTactic : public backend::Tactic {
 }  // namespace
 
 std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g,
-                                                                   std::string_view name) {
+                                                                  std::string_view name) {
   std::vector<std::unique_ptr<backend::Tactic>> out;
   if (!g.weight_b || g.batch() != 1 || g.m == 0 || g.n == 0 || g.k == 0) return out;
   std::optional<DnnlPlan> preferred = MakePlan(g, /*as_stored=*/false);

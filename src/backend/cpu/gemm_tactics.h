@@ -18,7 +18,7 @@ std::unique_ptr<backend::Tactic> MakeOpenBlasGemmTactic(const GemmLayer& g);
 // when oneDNN cannot build the primitives. With `name` (an engine load), the stored variant is
 // made only when it is the one named.
 std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g,
-                                                                   std::string_view name = {});
+                                                                  std::string_view name = {});
 
 // Bytes of workspace a region of `floats` floats takes, rounded up to keep 64-byte alignment.
 inline size_t AlignedFloatBytes(size_t floats) { return (floats * sizeof(float) + 63) / 64 * 64; }

@@ -1,0 +1,65 @@
+// Internal to backend/cpu: what conv_dnnl.cc (the unsplit oneDNN convolution tactics) and
+// conv_dnnl_split.cc (the output-channel splits) share: the primitive set-up and our packer for
+// 1x1 weights. See conv_dnnl.cc for the tactics and oneDNN's threading.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backend/backend.h"
+#include "backend/cpu/conv_params.h"
+#include "backend/cpu/dnnl_layout.h"
+#include "refit/status.h"
+#include "refit/tensor.h"
+
+namespace refit::cpu::conv_dnnl {
+
+// The process's oneDNN CPU engine.
+const dnnl::engine& CpuEngine();
+// Appends act as oneDNN post-ops; false when oneDNN has no equivalent.
+bool AppendActivation(const ir::FusedActivation& act, dnnl::post_ops* ops);
+// The weights' dims: OIHW, or GOIHW for grouped convolutions.
+dnnl::memory::dims WeightDims(const ConvParams& p);
+// The engine's own layouts: NCHW input and output.
+dnnl::memory::desc PlainSrc(const ConvParams& p);
+dnnl::memory::desc PlainDst(const ConvParams& p);
+// The primitive descriptor, with the activation fused when possible (`fused` says whether);
+// `blocked`: src and dst in the layouts oneDNN prefers, else plain NCHW. Throws dnnl::error when
+// oneDNN has no implementation.
+dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p, bool blocked,
+                                                            bool fuse_act, bool* fused);
+inline size_t Align64(size_t n) { return (n + 63) / 64 * 64; }
+
+// Our one-pass packer (blocked_pack.h) for an ungrouped 1x1 convolution's weights, one slice of
+// output channels per primitive: a copy (plain layouts) or a blocked transpose, the values checked
+// and a BatchNorm's per-channel factors applied on the way, where oneDNN's reorder needs a folded
+// copy first and a zeroed buffer.
+class PointwisePacker {
+ public:
+  // Output channels [begin, begin + count) go to `md` at byte `offset` of the packed weights.
+  // False when our packer cannot write `md`; the packer must then not be used.
+  bool Add(const ConvParams& p, const dnnl::memory::desc& md, int64_t begin, size_t offset);
+
+  // `value`: the OIHW weights; row_scale: null or out_c factors. `floats`: the packed size.
+  StatusOr<Tensor> Pack(const ConvParams& p, const Tensor& value, int64_t floats,
+                        const float* row_scale, bool checked) const;
+
+ private:
+  struct Part {
+    BlockedLayout2D layout;
+    int64_t begin = 0;
+    size_t offset = 0;  // bytes, increasing from part to part
+  };
+  std::vector<Part> parts_;
+};
+
+// conv_dnnl/blocked_oc<n>: the blocked variant split into `n` parts of output channels, or null
+// when every part's primitive would not take the same src layout, fuse the activation alike and
+// reorder without a scratchpad.
+std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n);
+
+}  // namespace refit::cpu::conv_dnnl
