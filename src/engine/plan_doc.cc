@@ -196,66 +196,75 @@ class CborReader {
     }
   }
 
-  bool Value(int depth) {
-    if (depth > kMaxDepth) return Bad("nested deeper than 64");
-    if (doc_->items_.size() >= kMaxItems) return Bad("too many items");
-    if (pos_ >= in_.size()) return Bad("truncated");
-    const uint8_t initial = uint8_t(in_[pos_++]);
-    const uint8_t major = initial >> 5, info = initial & 0x1f;
-    const uint32_t index = uint32_t(doc_->items_.size());
-    doc_->items_.emplace_back();
-    Document::Item item;
-    if (major == 7) {
-      if (!Simple(info, &item)) return false;
-      item.next = index + 1;
-      doc_->items_[index] = item;
-      return true;
-    }
+  // A scalar, its initial byte already read: an integer, a string, a simple value; `next` set.
+  bool Leaf(uint8_t major, uint8_t info, Document::Item* item, uint32_t index) {
+    item->next = index + 1;
+    if (major == 7) return Simple(info, item);
     uint64_t arg = 0;
     if (!Argument(info, &arg)) return false;
     switch (major) {
       case 0:
-        item.kind = Kind::kUint;
-        item.u = arg;
-        break;
+        item->kind = Kind::kUint;
+        item->u = arg;
+        return true;
       case 1:
         if (arg > uint64_t(INT64_MAX)) return Bad("negative integer out of range");
-        item.kind = Kind::kInt;
-        item.i = -1 - int64_t(arg);
-        break;
+        item->kind = Kind::kInt;
+        item->i = -1 - int64_t(arg);
+        return true;
       case 2:
       case 3:
         if (arg > in_.size() - pos_) return Bad("truncated string");
-        item.kind = major == 2 ? Kind::kBytes : Kind::kString;
-        item.s = in_.data() + pos_;
-        item.size = arg;
+        item->kind = major == 2 ? Kind::kBytes : Kind::kString;
+        item->s = in_.data() + pos_;
+        item->size = arg;
         pos_ += size_t(arg);
-        break;
-      case 4:
-      case 5: {
-        // Each element takes at least one byte: a count beyond the rest is a lie.
-        const uint64_t children = major == 5 ? 2 * arg : arg;
-        if (arg > in_.size() - pos_ || children > in_.size() - pos_) {
-          return Bad("element count beyond the input");
-        }
-        item.kind = major == 4 ? Kind::kArray : Kind::kObject;
-        item.size = arg;
-        for (uint64_t c = 0; c < children; ++c) {
-          const size_t key_at = pos_;
-          const uint32_t child = uint32_t(doc_->items_.size());
-          if (!Value(depth + 1)) return false;
-          if (major == 5 && c % 2 == 0 && doc_->items_[child].kind != Kind::kString) {
-            pos_ = key_at;
-            return Bad("an object key is not a text string");
-          }
-        }
-        break;
-      }
+        return true;
       default:
         return Bad("tags are not supported");
     }
-    item.next = uint32_t(doc_->items_.size());
-    doc_->items_[index] = item;
+  }
+
+  // The next item and, for an array or object, its subtree (items in document order). Scalar
+  // elements, most of a plan, are read in the container's loop without a call of their own.
+  bool Value(int depth) {
+    if (depth > kMaxDepth) return Bad("nested deeper than 64");
+    std::vector<Document::Item>& items = doc_->items_;
+    if (items.size() >= kMaxItems) return Bad("too many items");
+    if (pos_ >= in_.size()) return Bad("truncated");
+    const uint8_t initial = uint8_t(in_[pos_++]);
+    const uint8_t major = initial >> 5, info = initial & 0x1f;
+    const uint32_t index = uint32_t(items.size());
+    items.emplace_back();
+    if (major != 4 && major != 5) return Leaf(major, info, &items.back(), index);
+    uint64_t arg = 0;
+    if (!Argument(info, &arg)) return false;
+    // Each element takes at least one byte: a count beyond the rest is a lie.
+    const uint64_t children = major == 5 ? 2 * arg : arg;
+    if (arg > in_.size() - pos_ || children > in_.size() - pos_) {
+      return Bad("element count beyond the input");
+    }
+    items[index].kind = major == 4 ? Kind::kArray : Kind::kObject;
+    items[index].size = arg;
+    for (uint64_t c = 0; c < children; ++c) {
+      const size_t key_at = pos_;
+      const uint32_t child = uint32_t(items.size());
+      if (pos_ >= in_.size()) return Bad("truncated");
+      const uint8_t next = uint8_t(in_[pos_]);
+      if ((next >> 5) == 4 || (next >> 5) == 5) {
+        if (!Value(depth + 1)) return false;
+      } else {
+        if (items.size() >= kMaxItems) return Bad("too many items");
+        ++pos_;
+        items.emplace_back();
+        if (!Leaf(next >> 5, next & 0x1f, &items.back(), child)) return false;
+      }
+      if (major == 5 && c % 2 == 0 && items[child].kind != Kind::kString) {
+        pos_ = key_at;
+        return Bad("an object key is not a text string");
+      }
+    }
+    items[index].next = uint32_t(items.size());
     return true;
   }
 

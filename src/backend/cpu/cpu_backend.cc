@@ -69,7 +69,7 @@ class CpuBackend : public backend::Backend {
       {"conv_", &AddConvTactics},
       {"gemm_", &AddGemmTactics},
       {"pool/", &Plain<AddPoolTactics>},
-      {"eltwise/", &Plain<AddElementwiseTactics>},
+      {"eltwise/", &AddElementwiseTactics},
       {"norm/", &Plain<AddNormTactics>},
       {"softmax/", &Plain<AddSoftmaxTactics>},
       {"resize/", &Plain<AddResizeTactics>},

@@ -334,21 +334,26 @@ void InPlaceProgram::Run(float* data, int64_t n) const {
   }
 }
 
-void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out) {
+void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out,
+                           std::string_view name) {
   std::optional<ir::EwProgram> program = EltwiseProgramFor(layer);
   if (!program) return;
   std::vector<backend::TensorDesc> ins;
+  ins.reserve(layer.node->inputs.size());
   for (size_t i = 0; i < layer.node->inputs.size(); ++i) ins.push_back(layer.input(i));
   const Layout layout = MakeLayout(layer.outputs[0].shape, ins);
+  const auto wanted = [&](std::string_view variant) { return name.empty() || name == variant; };
   const CpuFeatures& cpu = DetectCpuFeatures();
-  if (cpu.avx2 && cpu.fma) {
+  if (cpu.avx2 && cpu.fma && wanted("eltwise/avx2")) {
     CpuFeatures need;
     need.avx = need.avx2 = need.fma = true;
     out->push_back(std::make_unique<EltwiseTactic>("eltwise/avx2", need.ToString(), *program,
                                                    layout, &internal::RunEwBlockAvx2));
   }
-  out->push_back(std::make_unique<EltwiseTactic>("eltwise/scalar", "", *program, layout,
-                                                 &internal::RunEwBlockScalar));
+  if (wanted("eltwise/scalar")) {
+    out->push_back(std::make_unique<EltwiseTactic>("eltwise/scalar", "", *program, layout,
+                                                   &internal::RunEwBlockScalar));
+  }
 }
 
 }  // namespace refit::cpu
