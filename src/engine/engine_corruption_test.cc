@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -107,6 +108,41 @@ TEST(EngineCorruption, BitFlipsInEverySection) {
                                 std::to_string(at) + " bit " + std::to_string(bit));
       }
     }
+  }
+}
+
+// Padding between and after the sections is not checksummed, but must be zero: a non-zero byte
+// anywhere in it (first, middle and last byte of each gap, which the checker reads a word at a
+// time) is refused at its exact offset.
+TEST(EngineCorruption, NonZeroPadding) {
+  const std::string& bytes = TinyEngineBytes();
+  uint32_t count;
+  uint64_t table;
+  std::memcpy(&count, bytes.data() + 12, 4);
+  std::memcpy(&table, bytes.data() + 24, 8);
+  std::vector<std::pair<uint64_t, uint64_t>> used = {{0, 64}, {table, table + count * 40}};
+  for (const Range& r : Sections(bytes)) used.push_back({r.offset, r.offset + r.size});
+  std::sort(used.begin(), used.end());
+  std::vector<uint64_t> offsets;
+  uint64_t covered = 0;
+  used.push_back({bytes.size(), bytes.size()});
+  for (const auto& [begin, end] : used) {
+    if (begin > covered) {
+      for (uint64_t at : {covered, covered + (begin - covered) / 2, begin - 1}) {
+        offsets.push_back(at);
+      }
+    }
+    covered = std::max(covered, end);
+  }
+  ASSERT_GE(offsets.size(), 6u) << "the weights section's 4096 alignment leaves padding";
+  for (uint64_t at : offsets) {
+    std::string bad = bytes;
+    ASSERT_EQ(bad[at], 0) << at;
+    bad[at] = 1;
+    auto e = Engine::FromBytes(bad, "bad engine");
+    ASSERT_FALSE(e.ok()) << at;
+    EXPECT_TRUE(Contains(e.status().message(), "non-zero padding at offset " + std::to_string(at)))
+        << e.status().message();
   }
 }
 

@@ -192,6 +192,26 @@ StatusOr<std::unique_ptr<EngineFile>> EngineFile::FromBytes(std::string bytes, s
   return f;
 }
 
+namespace {
+// The offset of the first non-zero byte of bytes[begin, end), or `end`: eight bytes at a time (a
+// weights section is 4096-aligned, so padding runs to kilobytes).
+uint64_t FirstNonZero(std::string_view bytes, uint64_t begin, uint64_t end) {
+  uint64_t i = begin;
+  for (; i < end && i % 8 != 0; ++i) {
+    if (bytes[i] != 0) return i;
+  }
+  for (; i + 8 <= end; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + i, 8);
+    if (word != 0) break;
+  }
+  for (; i < end; ++i) {
+    if (bytes[i] != 0) return i;
+  }
+  return end;
+}
+}  // namespace
+
 Status EngineFile::Validate() {
   auto lie = [&](const std::string& what) {
     return DataLoss(label_ + ": " + what + " (the file is truncated, corrupted or not an engine)");
@@ -230,23 +250,25 @@ Status EngineFile::Validate() {
   for (uint32_t i = 0; i < h.section_count; ++i) {
     SectionEntry e;
     std::memcpy(&e, table.data() + i * kEntrySize, kEntrySize);
-    const std::string name = "section " + std::to_string(i) + " ('" +
-                             std::string(SectionKindName(SectionKind(e.kind))) + "')";
+    const auto name = [&] {  // built only for an error
+      return "section " + std::to_string(i) + " ('" +
+             std::string(SectionKindName(SectionKind(e.kind))) + "')";
+    };
     if (SectionKindName(SectionKind(e.kind)) == "unknown") {
-      return lie(name + " has unknown kind " + std::to_string(e.kind));
+      return lie(name() + " has unknown kind " + std::to_string(e.kind));
     }
-    if (sections_.count(SectionKind(e.kind))) return lie(name + " appears twice");
-    if (e.reserved != 0) return lie(name + " has a non-zero reserved field");
+    if (sections_.count(SectionKind(e.kind))) return lie(name() + " appears twice");
+    if (e.reserved != 0) return lie(name() + " has a non-zero reserved field");
     if (!IsPowerOfTwo(e.alignment) || e.alignment > kMaxSectionAlignment ||
         e.offset % e.alignment != 0) {
-      return lie(name + " is misaligned");
+      return lie(name() + " is misaligned");
     }
     if (e.offset > bytes_.size() || e.size > bytes_.size() - e.offset) {
-      return lie(name + " lies outside the file");
+      return lie(name() + " lies outside the file");
     }
     ranges.push_back({e.offset, e.offset + e.size});
     const std::string_view payload = bytes_.substr(e.offset, e.size);
-    if (Hash(payload) != e.checksum) return lie(name + " checksum mismatch");
+    if (Hash(payload) != e.checksum) return lie(name() + " checksum mismatch");
     sections_[SectionKind(e.kind)] = payload;
   }
   // Every byte is accounted for: ranges may not overlap, and the padding between them must be
@@ -256,13 +278,13 @@ Status EngineFile::Validate() {
   for (const auto& [begin, end] : ranges) {
     if (begin == end) continue;
     if (begin < covered) return lie("sections overlap");
-    for (uint64_t i = covered; i < begin; ++i) {
-      if (bytes_[i] != 0) return lie("non-zero padding at offset " + std::to_string(i));
+    if (const uint64_t bad = FirstNonZero(bytes_, covered, begin); bad < begin) {
+      return lie("non-zero padding at offset " + std::to_string(bad));
     }
     covered = end;
   }
-  for (uint64_t i = covered; i < bytes_.size(); ++i) {
-    if (bytes_[i] != 0) return lie("non-zero padding at offset " + std::to_string(i));
+  if (const uint64_t bad = FirstNonZero(bytes_, covered, bytes_.size()); bad < bytes_.size()) {
+    return lie("non-zero padding at offset " + std::to_string(bad));
   }
   version_ = h.version;
   return Status::Ok();

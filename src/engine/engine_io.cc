@@ -81,7 +81,7 @@ StatusOr<EngineFileWriter> WriteEngine(Plan plan, const std::vector<const Tensor
   meta["format_version"] = kEngineFormatVersion;
   meta["mode"] = std::string(EngineModeName(plan.mode));
   EngineFileWriter writer;
-  writer.AddSection(SectionKind::kMetadata, meta.dump(1));
+  writer.AddSection(SectionKind::kMetadata, meta.dump());
   writer.AddSection(SectionKind::kPlan, SerializePlan(plan));
   writer.AddSection(SectionKind::kTactics, SerializeTactics(plan));
   if (plan.mode != EngineMode::kStatic) {

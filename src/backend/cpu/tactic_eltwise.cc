@@ -67,7 +67,9 @@ struct Layout {
 Layout MakeLayout(const Shape& out, const std::vector<backend::TensorDesc>& ins) {
   const size_t rank = out.rank();
   std::vector<int64_t> dims;
+  dims.reserve(rank);
   std::vector<std::vector<int64_t>> st(ins.size());
+  for (std::vector<int64_t>& s : st) s.reserve(rank);
   for (size_t a = 0; a < rank; ++a) {
     if (out[a] == 1) continue;
     dims.push_back(out[a]);
