@@ -175,10 +175,15 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
       trials[kept[i]].reset();
     }
   }
-  size_t best = tactics.size();
-  for (size_t t = 0; t < tactics.size(); ++t) {
-    if (us[t] >= 0 && (best == tactics.size() || us[t] < us[best])) best = t;
-  }
+  // The fastest tactic with a time (tactics.size() when every one failed).
+  const auto fastest_timed = [&] {
+    size_t best = tactics.size();
+    for (size_t t = 0; t < tactics.size(); ++t) {
+      if (us[t] >= 0 && (best == tactics.size() || us[t] < us[best])) best = t;
+    }
+    return best;
+  };
+  size_t best = fastest_timed();
   if (best == tactics.size()) {
     return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
   }
@@ -223,10 +228,7 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
     }
     // Over every tactic timed: a faster one whose packing was too large to keep for the runoff
     // still counts with its first pass.
-    best = tactics.size();
-    for (size_t t = 0; t < tactics.size(); ++t) {
-      if (us[t] >= 0 && (best == tactics.size() || us[t] < us[best])) best = t;
-    }
+    best = fastest_timed();
     if (best == tactics.size()) {
       return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
     }

@@ -66,32 +66,26 @@ bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64
       finite = AllFinite(line, len) && finite;
     }
   };
-  if (in1 == 1) {
-    if (src_col == 1) {
-      for (int64_t i = 0; i < nr; ++i) std::memcpy(d + i * in0, s + i * src_row, nc * 4);
-    } else if (src_row == 1) {
-      // dst[i * in0 + j] = s[j * src_col + i]
-      TransposeF32(s, src_col, nc, nr, d, in0);
+  if (in1 == 1 || in0 == 1) {
+    // One line per row (in1 == 1) or per column (in0 == 1); `e` steps along a line, in the
+    // source by src_elem and in the tile by 1.
+    const bool rows = in1 == 1;
+    const int64_t lines = rows ? nr : nc, len = rows ? nc : nr;
+    const int64_t dst_line = rows ? in0 : in1;
+    const int64_t src_line = rows ? src_row : src_col, src_elem = rows ? src_col : src_row;
+    if (src_elem == 1) {
+      for (int64_t i = 0; i < lines; ++i) {
+        std::memcpy(d + i * dst_line, s + i * src_line, size_t(len) * 4);
+      }
+    } else if (src_line == 1) {
+      TransposeF32(s, src_elem, len, lines, d,
+                   dst_line);  // d[i * dst_line + e] = s[e * src_elem + i]
     } else {
-      for (int64_t i = 0; i < nr; ++i) {
-        for (int64_t j = 0; j < nc; ++j) d[i * in0 + j] = s[i * src_row + j * src_col];
+      for (int64_t i = 0; i < lines; ++i) {
+        for (int64_t e = 0; e < len; ++e) d[i * dst_line + e] = s[i * src_line + e * src_elem];
       }
     }
-    finish_lines(nr, in0, nc, /*lines_are_rows=*/true);
-    return finite;
-  }
-  if (in0 == 1) {
-    if (src_row == 1) {
-      for (int64_t j = 0; j < nc; ++j) std::memcpy(d + j * in1, s + j * src_col, nr * 4);
-    } else if (src_col == 1) {
-      // dst[j * in1 + i] = s[i * src_row + j]
-      TransposeF32(s, src_row, nr, nc, d, in1);
-    } else {
-      for (int64_t j = 0; j < nc; ++j) {
-        for (int64_t i = 0; i < nr; ++i) d[j * in1 + i] = s[i * src_row + j * src_col];
-      }
-    }
-    finish_lines(nc, in1, nr, /*lines_are_rows=*/false);
+    finish_lines(lines, dst_line, len, rows);
     return finite;
   }
   for (int64_t i = 0; i < nr; ++i) {

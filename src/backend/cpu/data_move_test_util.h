@@ -90,12 +90,7 @@ inline Tensor RandomOf(DataType dtype, Shape shape, uint32_t seed) {
 }
 
 inline backend::LayerDesc DescOf(const LayerCase& c, const std::vector<Tensor>& outputs) {
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = c.opset;
-  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
-  desc.weight = c.weight;
-  desc.weight.resize(c.inputs.size(), false);
+  backend::LayerDesc desc = DescOf(c, std::vector<Shape>{});
   for (const Tensor& t : outputs) desc.outputs.push_back({t.dtype(), t.shape(), false});
   return desc;
 }

@@ -55,12 +55,7 @@ TEST(TacticBatchNorm, LargeEnoughForThreads) { Check(MakeBatchNorm(Shape({8, 64,
 TEST(TacticBatchNorm, TrainingModeStaysOnTheReference) {
   LayerCase c = MakeBatchNorm(Shape({2, 3, 4, 4}), true);
   SetAttr(c.node, "training_mode", int64_t{1});
-  std::vector<const Tensor*> ins;
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = c.opset;
-  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
-  desc.outputs.push_back({DataType::kF32, c.inputs[0].shape(), false});
+  const backend::LayerDesc desc = DescOf(c, {c.inputs[0].shape()});
   for (const auto& t : CreateCpuBackend()->Tactics(desc)) EXPECT_NE(t->name(), "batchnorm/affine");
 }
 

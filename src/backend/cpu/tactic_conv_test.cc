@@ -109,12 +109,7 @@ void Check(const ConvSpec& s, uint32_t seed = 1) {
 
 TEST(ConvTacticsTest, ListsEveryFamily) {
   LayerCase c = MakeConv({});
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = 17;
-  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
-  desc.weight = c.weight;
-  desc.outputs.push_back({DataType::kF32, Shape{1, 6, 7, 5}, false});
+  backend::LayerDesc desc = DescOf(c, {Shape{1, 6, 7, 5}});
   std::vector<std::string> names;
   for (const auto& t : CreateCpuBackend()->Tactics(desc)) names.push_back(t->name());
   auto has = [&](const std::string& prefix) {
@@ -287,12 +282,7 @@ TEST(ConvTacticsTest, PointwiseInputReadInPlace) {
 TEST(ConvTacticsTest, DnnlPointwiseWeightsPackedByUs) {
   LayerCase c = MakeConv(
       {.n = 2, .c = 64, .h = 14, .w = 14, .m = 96, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = 17;
-  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
-  desc.weight = c.weight;
-  desc.outputs.push_back({DataType::kF32, Shape{2, 96, 14, 14}, false});
+  const backend::LayerDesc desc = DescOf(c, {Shape{2, 96, 14, 14}});
   int dnnl = 0;
   for (const auto& t : CreateCpuBackend()->Tactics(desc)) {
     if (t->name().rfind("conv_dnnl", 0) != 0) continue;

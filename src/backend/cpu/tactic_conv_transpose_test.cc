@@ -85,12 +85,7 @@ void Check(const ConvTSpec& s, uint32_t seed = 1) {
 }
 
 std::vector<std::string> TacticNames(const LayerCase& c, const Shape& out) {
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = 17;
-  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
-  desc.weight = c.weight;
-  desc.outputs.push_back({DataType::kF32, out, false});
+  const backend::LayerDesc desc = DescOf(c, {out});
   std::vector<std::string> names;
   for (const auto& t : CreateCpuBackend()->Tactics(desc)) names.push_back(t->name());
   return names;

@@ -62,6 +62,18 @@ inline double RelError(const Tensor& a, const Tensor& b) {
   return max_err / (1.0 + max_ref);
 }
 
+// The LayerDesc the builder would plan for `c` with these outputs (f32 of `output_shapes`).
+inline backend::LayerDesc DescOf(const LayerCase& c, const std::vector<Shape>& output_shapes) {
+  backend::LayerDesc desc;
+  desc.node = &c.node;
+  desc.opset = c.opset;
+  for (const Tensor& t : c.inputs) desc.inputs.push_back({t.dtype(), t.shape(), false});
+  desc.weight = c.weight;
+  desc.weight.resize(c.inputs.size(), false);
+  for (const Shape& s : output_shapes) desc.outputs.push_back({DataType::kF32, s, false});
+  return desc;
+}
+
 // Runs every CPU tactic for `c`; returns how many tactics ran. `min_tactics` guards against a
 // case silently matching no tactic at all. `names`, when given, receives the tactics' names.
 // `tolerance_for(name)` is the tolerance of the tactic `name` (for tactics whose documented
@@ -70,15 +82,8 @@ inline int CheckAllTactics(const LayerCase& c,
                            const std::function<double(const std::string&)>& tolerance_for,
                            int min_tactics = 1, std::vector<std::string>* names = nullptr) {
   std::vector<const Tensor*> ins;
-  backend::LayerDesc desc;
-  desc.node = &c.node;
-  desc.opset = c.opset;
-  for (const Tensor& t : c.inputs) {
-    ins.push_back(t.defined() ? &t : nullptr);
-    desc.inputs.push_back({t.dtype(), t.shape(), false});
-  }
-  desc.weight = c.weight;
-  desc.weight.resize(c.inputs.size(), false);
+  for (const Tensor& t : c.inputs) ins.push_back(t.defined() ? &t : nullptr);
+  backend::LayerDesc desc = DescOf(c, {});
   std::vector<Tensor> expected;
   Status s = reference::EvaluateNode(c.node, c.opset, ins, &expected);
   EXPECT_TRUE(s.ok()) << s.ToString();
