@@ -61,24 +61,33 @@ ir::Attribute AttributeFromJson(DocValue j) {
     case Kind::kString:
       a.s = GetString(j, "v");
       break;
-    case Kind::kInts:
-      for (DocValue e : GetArray(j, "v", kMaxList)) {
+    case Kind::kInts: {
+      const DocValue list = GetArray(j, "v", kMaxList);
+      a.ints.reserve(list.size());
+      for (DocValue e : list) {
         if (!e.is_number_integer()) bad();
         a.ints.push_back(e.as_int());
       }
       break;
-    case Kind::kFloats:
-      for (DocValue e : GetArray(j, "v", kMaxList)) {
+    }
+    case Kind::kFloats: {
+      const DocValue list = GetArray(j, "v", kMaxList);
+      a.floats.reserve(list.size());
+      for (DocValue e : list) {
         if (!e.is_number()) bad();
         a.floats.push_back(float(e.as_double()));
       }
       break;
-    case Kind::kStrings:
-      for (DocValue e : GetArray(j, "v", kMaxList)) {
+    }
+    case Kind::kStrings: {
+      const DocValue list = GetArray(j, "v", kMaxList);
+      a.strings.reserve(list.size());
+      for (DocValue e : list) {
         if (!e.is_string()) bad();
         a.strings.emplace_back(e.as_string());
       }
       break;
+    }
     case Kind::kTensor: {
       const DataType dtype = DTypeFromJson(Field(j, "dtype"), "attribute tensor dtype");
       Shape shape = ShapeFromJson(Field(j, "shape"), "attribute tensor shape");
