@@ -93,13 +93,15 @@ mkdir -p bench/results
   echo
   echo "## Through MutableModel (in process)"
   echo
-  echo "A MutableModel over an emptied cache directory runs the model (miss: build and store; the"
-  echo "process's memory tier bypassed; median of 3). Fresh MutableModel objects then run it, median"
-  echo "of 5 each: with the memory tier bypassed (disk hit: cache key, load the stripped entry, refit"
-  echo "it with the model's weights), and with it (memory hit: cache key, a new instance of the engine"
-  echo "the process already loaded, sharing its plan and kernels, refitted with the model's weights)."
-  echo "Then one weight (the largest) is edited (refit). Times are RunInfo::prepare_seconds, the"
-  echo "path's own cost; open is MutableModel::Open (ONNX import and the graph digest the keys"
+  echo "Five rounds: a MutableModel over an emptied cache directory runs the model (miss: build and"
+  echo "store; the process's memory tier bypassed), then five fresh MutableModel objects run it with"
+  echo "the memory tier bypassed (disk hit: cache key, load the stripped entry, refit it with the"
+  echo "model's weights), each right after the build, as cold as a hit gets. Then five with the memory"
+  echo "tier (memory hit: cache key, a new instance of the engine the process already loaded, sharing"
+  echo "its plan and kernels, refitted with the model's weights), and one weight (the largest) edited"
+  echo "(refit). Times are medians of RunInfo::prepare_seconds, the path's own cost; miss / disk hit is"
+  echo "the median over the rounds of each round's miss over its median hit (paired: the load of this"
+  echo "shared machine drifts). Open is MutableModel::Open (ONNX import and the graph digest the keys"
   echo "start from), which every model object pays once whichever path its runs take."
   echo "Target: miss / hit >= 50x."
   echo
