@@ -355,6 +355,49 @@ TEST_P(GemmKernelTest, PackingIsDeterministicAndFollowsTheLayout) {
   EXPECT_EQ(first, third);
 }
 
+// PackBScaledTransposed against PackB of the product computed first, bit for bit: k and n across
+// the transpose's 8x8 blocks and 64-row k blocks with ragged ends, a row stride past k, with and
+// without scale. A NaN or infinity anywhere in the source is reported (and still packed).
+TEST_P(GemmKernelTest, ScaledTransposedPackMatchesPackOfTheProduct) {
+  const GemmKernelInfo& info = GetParam();
+  for (const auto& [k, n] : {std::pair<int64_t, int64_t>{1, 1},
+                             {7, 5},
+                             {8, 8},
+                             {65, 19},
+                             {130, info.nr + 9},
+                             {200, 3 * info.nr}}) {
+    SCOPED_TRACE("k=" + std::to_string(k) + " n=" + std::to_string(n));
+    const int64_t ldb = k + 3;
+    const std::vector<float> s = RandomVector(size_t(n * ldb), 21);  // n x k, rows ldb apart
+    std::vector<float> scale = RandomVector(size_t(n), 22);
+    for (const bool scaled : {false, true}) {
+      std::vector<float> product(size_t(k * n));  // k x n: B = (diag(scale) S)^T
+      for (int64_t j = 0; j < n; ++j) {
+        for (int64_t p = 0; p < k; ++p) {
+          product[p * n + j] = scaled ? s[j * ldb + p] * scale[j] : s[j * ldb + p];
+        }
+      }
+      std::vector<float> want(PackedBSize(info, k, n), 7.0f), got(want.size(), -7.0f);
+      PackB(info, product.data(), n, false, k, n, want.data());
+      EXPECT_TRUE(PackBScaledTransposed(info, s.data(), ldb, k, n, scaled ? scale.data() : nullptr,
+                                        got.data()));
+      ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+    }
+    for (const float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      std::vector<float> with_bad = s;
+      with_bad[(n - 1) * ldb + (k - 1)] = bad;  // the last element packed
+      std::vector<float> got(PackedBSize(info, k, n));
+      EXPECT_FALSE(PackBScaledTransposed(info, with_bad.data(), ldb, k, n, nullptr, got.data()));
+      // A finite value times a scale can overflow: reported too.
+      std::vector<float> big = s;
+      big[0] = 3e38f;
+      std::vector<float> ten(size_t(n), 10.0f);
+      EXPECT_FALSE(PackBScaledTransposed(info, big.data(), ldb, k, n, ten.data(), got.data()));
+    }
+  }
+}
+
 std::string KernelName(const testing::TestParamInfo<GemmKernelInfo>& info) {
   return info.param.Name();
 }
