@@ -46,10 +46,6 @@ int64_t FirstNonFinite(const TensorView& view) {
   }
 }
 
-bool AllFiniteF32(const float* p, int64_t n) {
-  return Scan<uint32_t>(p, n, 0x7fffffffu, 0x00800000u) < 0;
-}
-
 int64_t CopyCheckingFinite(const TensorView& view, void* dst) {
   const size_t esize = DataTypeSize(view.dtype());
   const int64_t n = view.NumElements();

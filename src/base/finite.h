@@ -11,10 +11,6 @@ namespace refit {
 // integer and bool tensors).
 int64_t FirstNonFinite(const TensorView& view);
 
-// True when p[0, n) holds no NaN or infinity: FirstNonFinite's f32 scan over raw floats, for
-// packers that check each line of a layout they write while it is still in cache.
-bool AllFiniteF32(const float* p, int64_t n);
-
 // Copies view's bytes to `dst` (nbytes() of them) and checks them on the way, block by block
 // while they are in cache: one pass where a copy and a scan would take two. Returns what
 // FirstNonFinite would.

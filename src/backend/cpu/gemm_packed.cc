@@ -7,9 +7,9 @@
 #include <memory>
 #include <new>
 
+#include <xmmintrin.h>
+
 #include "backend/cpu/gemm_microkernel.h"
-#include "backend/cpu/transpose_f32.h"
-#include "base/finite.h"
 
 namespace refit::cpu {
 namespace {
@@ -61,28 +61,72 @@ void PackA(const float* a, int64_t lda, int64_t rows, int64_t kb, int mr, float*
 }
 
 // Packs one panel from a transposed source: panel[p][j] = src[j * ldb + p] (times scale[j] when
-// kScale) for j < cols, zero for cols <= j < nr. In k blocks: TransposeF32 (8x8 AVX2 blocks, 4x4
-// SSE without AVX2) moves a block of `cols` source rows into the panel's rows, whose writes stay
-// within a few KiB; then each of those rows, still in L1, is scaled, checked and padded. With
-// kCheck, returns false when a value written is not finite.
+// kScale) for j < cols, zero for cols <= j < nr. Works in k blocks with 4x4 SSE transposes (SSE is
+// baseline x86-64): the reads are short contiguous runs of `cols` rows and the writes stay within a
+// few KiB, which also avoids the 4 KiB set aliasing a column-at-a-time walk hits when ldb is a
+// power of two. With kCheck, returns false when a value written is not finite (x - x is NaN exactly
+// for a non-finite x; the bits of every such difference are OR-ed together).
 template <bool kScale, bool kCheck>
 bool PackTransposedPanelT(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
                           const float* scale, float* panel) {
   constexpr int64_t kBlock = 64;
-  bool finite = true;
+  const int64_t cols4 = cols / 4 * 4;
+  __m128 bad = _mm_setzero_ps();
+  float bad_tail = 0.0f;
   for (int64_t p0 = 0; p0 < k; p0 += kBlock) {
     const int64_t p1 = std::min(k, p0 + kBlock);
-    TransposeF32(src + p0, ldb, cols, p1 - p0, panel + p0 * nr, nr);
-    for (int64_t p = p0; p < p1; ++p) {
-      float* row = panel + p * nr;
+    const int64_t p1_4 = p0 + (p1 - p0) / 4 * 4;
+    for (int64_t j = 0; j < cols4; j += 4) {
+      const float* s = src + j * ldb;
+      __m128 f0 = _mm_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
       if constexpr (kScale) {
-        for (int64_t j = 0; j < cols; ++j) row[j] *= scale[j];
+        f0 = _mm_set1_ps(scale[j]);
+        f1 = _mm_set1_ps(scale[j + 1]);
+        f2 = _mm_set1_ps(scale[j + 2]);
+        f3 = _mm_set1_ps(scale[j + 3]);
       }
-      if constexpr (kCheck) finite = AllFiniteF32(row, cols) && finite;
-      std::fill(row + cols, row + nr, 0.0f);
+      for (int64_t p = p0; p < p1_4; p += 4) {
+        __m128 r0 = _mm_loadu_ps(s + p), r1 = _mm_loadu_ps(s + ldb + p);
+        __m128 r2 = _mm_loadu_ps(s + 2 * ldb + p), r3 = _mm_loadu_ps(s + 3 * ldb + p);
+        if constexpr (kScale) {
+          r0 = _mm_mul_ps(r0, f0);
+          r1 = _mm_mul_ps(r1, f1);
+          r2 = _mm_mul_ps(r2, f2);
+          r3 = _mm_mul_ps(r3, f3);
+        }
+        if constexpr (kCheck) {
+          bad = _mm_or_ps(bad, _mm_or_ps(_mm_or_ps(_mm_sub_ps(r0, r0), _mm_sub_ps(r1, r1)),
+                                         _mm_or_ps(_mm_sub_ps(r2, r2), _mm_sub_ps(r3, r3))));
+        }
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(panel + p * nr + j, r0);
+        _mm_storeu_ps(panel + (p + 1) * nr + j, r1);
+        _mm_storeu_ps(panel + (p + 2) * nr + j, r2);
+        _mm_storeu_ps(panel + (p + 3) * nr + j, r3);
+      }
+      for (int64_t p = p1_4; p < p1; ++p) {
+        for (int64_t jj = j; jj < j + 4; ++jj) {
+          float v = src[jj * ldb + p];
+          if constexpr (kScale) v *= scale[jj];
+          if constexpr (kCheck) bad_tail += v - v;
+          panel[p * nr + jj] = v;
+        }
+      }
     }
+    for (int64_t j = cols4; j < cols; ++j) {
+      for (int64_t p = p0; p < p1; ++p) {
+        float v = src[j * ldb + p];
+        if constexpr (kScale) v *= scale[j];
+        if constexpr (kCheck) bad_tail += v - v;
+        panel[p * nr + j] = v;
+      }
+    }
+    for (int64_t p = p0; p < p1; ++p) std::fill(panel + p * nr + cols, panel + p * nr + nr, 0.0f);
   }
-  return finite;
+  if constexpr (kCheck) {
+    return _mm_movemask_ps(_mm_cmpneq_ps(bad, _mm_setzero_ps())) == 0 && bad_tail == 0.0f;
+  }
+  return true;
 }
 
 void PackTransposedPanel(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
