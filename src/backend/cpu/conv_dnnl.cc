@@ -174,6 +174,49 @@ StatusOr<Tensor> PointwisePacker::Pack(const ConvParams& p, const Tensor& value,
   return packed;
 }
 
+StatusOr<backend::TensorDesc> ConvDnnlTacticBase::PackedType(
+    size_t input, const backend::TensorDesc& value) const {
+  if (input != 1) return value;
+  return backend::TensorDesc{DataType::kF32, Shape{PackedFloats()}};
+}
+
+StatusOr<Tensor> ConvDnnlTacticBase::PackWeight(size_t input, const Tensor& value) const {
+  if (input != 1) return Tactic::PackWeight(input, value);
+  if (packer_) return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/false);
+  const int64_t elements = p_.out_c * p_.in_c_per_group() * p_.kernel_size();
+  if (value.dtype() != DataType::kF32 || value.NumElements() != elements) {
+    return InvalidArgument("conv_dnnl: weight of " + value.shape().ToString() +
+                           ", expected OIHW f32 with " + std::to_string(elements) + " elements");
+  }
+  REFIT_ASSIGN_OR_RETURN(Tensor packed, Tensor::Create(DataType::kF32, Shape{PackedFloats()}));
+  try {
+    SetOpenMpThreads(1);  // refit packs slots on its own threads: no OpenMP team per reorder
+    Reorder(value.data_as<float>(), &packed);
+  } catch (const dnnl::error& e) {
+    return Internal(std::string("conv_dnnl: weight reorder failed: ") + e.what());
+  }
+  return packed;
+}
+
+StatusOr<Tensor> ConvDnnlTacticBase::PackWeightChecked(size_t input, const Tensor& value) const {
+  if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
+  return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/true);
+}
+
+StatusOr<Tensor> ConvDnnlTacticBase::PackWeightScaledRows(size_t input, const Tensor& value,
+                                                          const float* row_scale) const {
+  if (!PacksScaledRows(input)) return Tactic::PackWeightScaledRows(input, value, row_scale);
+  return packer_->Pack(p_, value, PackedFloats(), row_scale, /*checked=*/true);
+}
+
+StatusOr<std::unique_ptr<backend::Kernel>> ConvDnnlTacticBase::Instantiate() const {
+  try {
+    return NewKernel();
+  } catch (const dnnl::error& e) {
+    return Internal(name() + ": cannot create the oneDNN primitives: " + e.what());
+  }
+}
+
 }  // namespace conv_dnnl
 
 namespace {
@@ -255,78 +298,36 @@ class ConvDnnlKernel : public backend::Kernel {
   size_t src_offset_ = 0, dst_offset_ = 0, workspace_ = 0;
 };
 
-class ConvDnnlTactic : public backend::Tactic {
+class ConvDnnlTactic : public ConvDnnlTacticBase {
  public:
   ConvDnnlTactic(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
                  bool fused, bool blocked)
-      : p_(p), pd_(pd), fused_(fused), blocked_(blocked) {
+      : ConvDnnlTacticBase(p), pd_(pd), fused_(fused), blocked_(blocked) {
     PointwisePacker packer;
     if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
   }
   std::string name() const override { return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl"; }
 
-  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
-
-  StatusOr<backend::TensorDesc> PackedType(size_t input,
-                                           const backend::TensorDesc& value) const override {
-    if (input != 1) return value;
-    const size_t bytes = pd_.weights_desc().get_size();
-    return backend::TensorDesc{DataType::kF32, Shape{int64_t((bytes + sizeof(float) - 1) / 4)}};
-  }
-
-  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeight(input, value);
-    if (packer_) return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/false);
-    try {
-      const memory::desc& want = pd_.weights_desc();
-      const memory::desc plain(WeightDims(p_), Dt::f32, p_.group == 1 ? Tag::oihw : Tag::goihw);
-      const size_t bytes = want.get_size();
-      REFIT_ASSIGN_OR_RETURN(
-          Tensor packed,
-          Tensor::Create(DataType::kF32, Shape{int64_t((bytes + sizeof(float) - 1) / 4)}));
-      const dnnl::engine& eng = CpuEngine();
-      memory src(plain, eng, const_cast<void*>(value.data()));
-      memory dst(want, eng, packed.mutable_data());
-      // Refit packs slots on its own threads: an OpenMP team per reorder would fight them.
-      SetOpenMpThreads(1);
-      dnnl::stream stream(eng);
-      dnnl::reorder(src, dst).execute(stream, src, dst);
-      stream.wait();
-      return packed;
-    } catch (const dnnl::error& e) {
-      return Internal(std::string("conv_dnnl: weight reorder failed: ") + e.what());
-    }
-  }
-
-  // With our packer: values checked and BatchNorm factors applied as the weights are packed.
-  bool PacksChecked(size_t input) const override { return input == 1 && packer_.has_value(); }
-  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
-    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
-    return packer_->Pack(p_, value, PackedFloats(), nullptr, /*checked=*/true);
-  }
-  bool PacksScaledRows(size_t input) const override { return PacksChecked(input); }
-  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
-                                        const float* row_scale) const override {
-    if (!PacksScaledRows(input)) return Tactic::PackWeightScaledRows(input, value, row_scale);
-    return packer_->Pack(p_, value, PackedFloats(), row_scale, /*checked=*/true);
-  }
-
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    try {
-      return std::unique_ptr<backend::Kernel>(new ConvDnnlKernel(p_, pd_, fused_));
-    } catch (const dnnl::error& e) {
-      return Internal(std::string("conv_dnnl: cannot create the primitive: ") + e.what());
-    }
-  }
-
  private:
-  int64_t PackedFloats() const {
+  int64_t PackedFloats() const override {
     return int64_t((pd_.weights_desc().get_size() + sizeof(float) - 1) / sizeof(float));
   }
 
-  ConvParams p_;
+  void Reorder(const float* w, Tensor* packed) const override {
+    const dnnl::engine& eng = CpuEngine();
+    const memory::desc plain(WeightDims(p_), Dt::f32, p_.group == 1 ? Tag::oihw : Tag::goihw);
+    memory src(plain, eng, const_cast<float*>(w));
+    memory dst(pd_.weights_desc(), eng, packed->mutable_data());
+    dnnl::stream stream(eng);
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+  }
+
+  std::unique_ptr<backend::Kernel> NewKernel() const override {
+    return std::make_unique<ConvDnnlKernel>(p_, pd_, fused_);
+  }
+
   dnnl::convolution_forward::primitive_desc pd_;
-  std::optional<PointwisePacker> packer_;  // for 1x1 weights in a layout our packer writes
   bool fused_;
   bool blocked_;
 };

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -55,6 +56,36 @@ class PointwisePacker {
     size_t offset = 0;  // bytes, increasing from part to part
   };
   std::vector<Part> parts_;
+};
+
+// What every conv_dnnl tactic shares (plain, blocked and the output-channel splits): the weights
+// are input 1, packed into PackedFloats() floats, by our packer where it can write the
+// primitives' layouts (values checked and BatchNorm factors applied as they are packed), else by
+// oneDNN's reorder (Reorder). The other inputs keep their layout.
+class ConvDnnlTacticBase : public backend::Tactic {
+ public:
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override;
+  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override;
+  bool PacksChecked(size_t input) const override { return input == 1 && packer_.has_value(); }
+  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override;
+  bool PacksScaledRows(size_t input) const override { return PacksChecked(input); }
+  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
+                                        const float* row_scale) const override;
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override;
+
+ protected:
+  explicit ConvDnnlTacticBase(const ConvParams& p) : p_(p) {}
+  virtual int64_t PackedFloats() const = 0;
+  // oneDNN's reorder of `w` (the OIHW f32 weights, size checked) into `packed` (PackedFloats(),
+  // zeroed). May throw dnnl::error.
+  virtual void Reorder(const float* w, Tensor* packed) const = 0;
+  // The kernel over this tactic's primitives. May throw dnnl::error.
+  virtual std::unique_ptr<backend::Kernel> NewKernel() const = 0;
+
+  ConvParams p_;
+  std::optional<PointwisePacker> packer_;  // for 1x1 weights in layouts our packer writes
 };
 
 // conv_dnnl/blocked_oc<n>: the blocked variant split into `n` parts of output channels, or null

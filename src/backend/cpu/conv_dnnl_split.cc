@@ -156,10 +156,10 @@ class ConvDnnlSplitKernel : public backend::Kernel {
   size_t workspace_ = 0;
 };
 
-class ConvDnnlSplitTactic : public backend::Tactic {
+class ConvDnnlSplitTactic : public ConvDnnlTacticBase {
  public:
   ConvDnnlSplitTactic(const ConvParams& p, std::vector<DnnlPart> parts, bool fused)
-      : p_(p), parts_(std::move(parts)), fused_(fused) {
+      : ConvDnnlTacticBase(p), parts_(std::move(parts)), fused_(fused) {
     PointwisePacker packer;
     bool ok = true;
     for (const DnnlPart& part : parts_) {
@@ -171,81 +171,32 @@ class ConvDnnlSplitTactic : public backend::Tactic {
     return "conv_dnnl/blocked_oc" + std::to_string(parts_.size());
   }
 
-  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
-
-  StatusOr<backend::TensorDesc> PackedType(size_t input,
-                                           const backend::TensorDesc& value) const override {
-    if (input != 1) return value;
-    return backend::TensorDesc{DataType::kF32, Shape{int64_t(PackedBytes() / sizeof(float))}};
-  }
-
-  // Each part's slice of the OIHW weights, reordered into its primitive's layout, one part after
-  // another (64-byte aligned; the gaps are zeros).
-  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeight(input, value);
-    if (packer_) {
-      return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), nullptr,
-                           /*checked=*/false);
-    }
-    if (value.dtype() != DataType::kF32 ||
-        value.NumElements() != p_.out_c * p_.in_c * p_.kernel_size()) {
-      return InvalidArgument("conv_dnnl: weight of " + value.shape().ToString() +
-                             ", expected OIHW f32 with " +
-                             std::to_string(p_.out_c * p_.in_c * p_.kernel_size()) + " elements");
-    }
-    REFIT_ASSIGN_OR_RETURN(
-        Tensor packed,
-        Tensor::Create(DataType::kF32, Shape{int64_t(PackedBytes() / sizeof(float))}));
-    try {
-      const dnnl::engine& eng = CpuEngine();
-      SetOpenMpThreads(1);  // refit packs slots on its own threads
-      dnnl::stream stream(eng);
-      const float* w = value.data_as<float>();
-      for (const DnnlPart& part : parts_) {
-        memory src(PlainWeightSlice(p_, part.count), eng,
-                   const_cast<float*>(w + part.begin * p_.in_c * p_.kernel_size()));
-        memory dst(part.pd.weights_desc(), eng,
-                   static_cast<char*>(packed.mutable_data()) + part.weight_offset);
-        dnnl::reorder(src, dst).execute(stream, src, dst);
-      }
-      stream.wait();
-    } catch (const dnnl::error& e) {
-      return Internal(std::string("conv_dnnl: weight reorder failed: ") + e.what());
-    }
-    return packed;
-  }
-
-  bool PacksChecked(size_t input) const override { return input == 1 && packer_.has_value(); }
-  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
-    if (!PacksChecked(input)) return Tactic::PackWeightChecked(input, value);
-    return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), nullptr,
-                         /*checked=*/true);
-  }
-  bool PacksScaledRows(size_t input) const override { return PacksChecked(input); }
-  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
-                                        const float* row_scale) const override {
-    if (!PacksScaledRows(input)) return Tactic::PackWeightScaledRows(input, value, row_scale);
-    return packer_->Pack(p_, value, int64_t(PackedBytes() / sizeof(float)), row_scale,
-                         /*checked=*/true);
-  }
-
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    try {
-      return std::unique_ptr<backend::Kernel>(new ConvDnnlSplitKernel(p_, parts_, fused_));
-    } catch (const dnnl::error& e) {
-      return Internal(std::string("conv_dnnl: cannot create the primitives: ") + e.what());
-    }
-  }
-
  private:
-  size_t PackedBytes() const {
+  // The parts' weights one after another, each 64-byte aligned (the gaps are zeros).
+  int64_t PackedFloats() const override {
     const DnnlPart& last = parts_.back();
-    return Align64(last.weight_offset + last.pd.weights_desc().get_size());
+    return int64_t(Align64(last.weight_offset + last.pd.weights_desc().get_size()) / sizeof(float));
   }
 
-  ConvParams p_;
+  // Each part's slice of the OIHW weights, reordered into its primitive's layout.
+  void Reorder(const float* w, Tensor* packed) const override {
+    const dnnl::engine& eng = CpuEngine();
+    dnnl::stream stream(eng);
+    for (const DnnlPart& part : parts_) {
+      memory src(PlainWeightSlice(p_, part.count), eng,
+                 const_cast<float*>(w + part.begin * p_.in_c * p_.kernel_size()));
+      memory dst(part.pd.weights_desc(), eng,
+                 static_cast<char*>(packed->mutable_data()) + part.weight_offset);
+      dnnl::reorder(src, dst).execute(stream, src, dst);
+    }
+    stream.wait();
+  }
+
+  std::unique_ptr<backend::Kernel> NewKernel() const override {
+    return std::make_unique<ConvDnnlSplitKernel>(p_, parts_, fused_);
+  }
+
   std::vector<DnnlPart> parts_;
-  std::optional<PointwisePacker> packer_;  // for 1x1 weights in layouts our packer writes
   bool fused_;
 };
 
