@@ -190,19 +190,14 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
   // The runoff: the tactics within runoff_margin of the best (at most runoff_tactics, fastest
   // first) are timed again in turn, runoff_rounds times, so a burst of load on a shared machine
   // lands on all of them alike rather than on one tactic's whole first pass. Each one's time is
-  // then the median of its passes.
+  // then the median of its passes. The finalists are the trials the first pass kept: its last
+  // pruning measured against the fastest of all.
   std::vector<size_t> finalists;
   for (size_t t = 0; t < tactics.size(); ++t) {
-    if (trials[t] != nullptr && us[t] <= us[best] * options.runoff_margin) finalists.push_back(t);
+    if (trials[t] != nullptr) finalists.push_back(t);
   }
   std::stable_sort(finalists.begin(), finalists.end(),
                    [&](size_t a, size_t b) { return us[a] < us[b]; });
-  if (finalists.size() > size_t(options.runoff_tactics)) {
-    finalists.resize(size_t(options.runoff_tactics));
-  }
-  for (size_t t = 0; t < tactics.size(); ++t) {
-    if (std::find(finalists.begin(), finalists.end(), t) == finalists.end()) trials[t].reset();
-  }
   if (finalists.size() > 1) {
     std::vector<std::vector<double>> passes(tactics.size());
     for (size_t t : finalists) passes[t].push_back(us[t]);
