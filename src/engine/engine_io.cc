@@ -6,7 +6,6 @@
 #include "backend/cpu/cpu_features.h"
 #include "engine/engine.h"
 #include "engine/engine_file.h"
-#include "engine/plan_doc.h"
 
 namespace refit::engine {
 namespace {
@@ -240,14 +239,10 @@ StatusOr<std::shared_ptr<const SourceSet>> LoadSources(const EngineFile& file, c
 // Shared by Open and FromBytes once the container is validated.
 Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
                     std::string* metadata, std::string_view* tactics, std::string_view* weights) {
+  // The metadata is for people and tools: nothing in loading or running reads it, so it is not
+  // parsed here (its checksum is checked with every section's). Its readers (inspect, the
+  // writers) treat malformed metadata as empty.
   REFIT_ASSIGN_OR_RETURN(std::string_view meta, file.Section(SectionKind::kMetadata));
-  {
-    StatusOr<internal::Document> j = internal::Document::FromJson(meta);
-    if (!j.ok()) return DataLoss(label + ": engine metadata is not JSON: " + j.status().message());
-    if (!j->root().find("producer").is_string()) {
-      return DataLoss(label + ": engine metadata lacks a producer");
-    }
-  }
   *metadata = std::string(meta);
   REFIT_ASSIGN_OR_RETURN(std::string_view plan_bytes, file.Section(SectionKind::kPlan));
   REFIT_ASSIGN_OR_RETURN(*tactics, file.Section(SectionKind::kTactics));

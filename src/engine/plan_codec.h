@@ -1,7 +1,7 @@
-// Internal to engine: JSON encodings of IR nodes and tensors used by the plan sections (written
-// with nlohmann::json), and the checked readers the parsers use over a Document (plan_doc.h):
-// every read validates the type and range it needs and throws PlanError, which the section parsers
-// turn into a DataLoss Status naming the file.
+// Internal to engine: the JSON encodings of dtypes, shapes and IR nodes the sections are written
+// with (nlohmann::json), PlanError, and the checked reads over a Document object (plan_doc.h)
+// that the tactics section's parser uses. Every read validates the type and range it needs and
+// throws PlanError, which the section parsers turn into a DataLoss Status naming the file.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,21 +22,27 @@ struct PlanError : std::runtime_error {
 };
 
 Json DTypeToJson(DataType d);
-DataType DTypeFromJson(DocValue j, const char* what);
 Json ShapeToJson(const Shape& s);
-Shape ShapeFromJson(DocValue j, const char* what);
 Json NodeToJson(const ir::Node& n);
-ir::Node NodeFromJson(DocValue j);
 
-// A section's document; a malformed one throws PlanError.
-Document ParseCborSection(std::string_view bytes);
+// A JSON text section's document; a malformed one throws PlanError.
 Document ParseJsonSection(std::string_view text);
 
-DocValue Field(DocValue j, const char* key);
-std::string GetString(DocValue j, const char* key);
-int64_t GetInt(DocValue j, const char* key, int64_t lo, int64_t hi);
-bool GetBool(DocValue j, const char* key);
-double GetDouble(DocValue j, const char* key);
-DocValue GetArray(DocValue j, const char* key, size_t max_size);
+// Checked reads of one object's members, each lookup starting after the member the last one found
+// (DocValue::find with a cursor): parsers read the members in the writer's (sorted) order.
+class Object {
+ public:
+  explicit Object(DocValue j) : j_(j) {}
+  DocValue Field(const char* key);
+  std::string String(const char* key);
+  int64_t Int(const char* key, int64_t lo, int64_t hi);
+  bool Bool(const char* key);
+  double Double(const char* key);
+  DocValue Array(const char* key, size_t max_size);
+
+ private:
+  DocValue j_;
+  uint32_t cursor_ = 0;
+};
 
 }  // namespace refit::engine::internal

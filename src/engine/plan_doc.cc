@@ -57,6 +57,11 @@ std::string_view DocValue::as_string() const {
 }
 
 DocValue DocValue::find(std::string_view key) const {
+  uint32_t cursor = 0;
+  return find(key, &cursor);
+}
+
+DocValue DocValue::find(std::string_view key, uint32_t* cursor) const {
   if (doc_ == nullptr) return DocValue();
   const std::vector<Document::Item>& items = doc_->items_;
   const Document::Item& object = items[index_];
@@ -64,10 +69,21 @@ DocValue DocValue::find(std::string_view key) const {
   // Members are a key item, then the value's subtree (which ends at its `next`). Keys are short
   // and often of equal length ("dtype", "shape", "input"): the first byte settles most
   // comparisons without a memcmp call.
-  for (uint32_t k = index_ + 1; k < object.next; k = items[k + 1].next) {
-    const Document::Item& name = items[k];
-    if (name.size == key.size() && (key.empty() || name.s[0] == key[0]) &&
-        std::memcmp(name.s, key.data(), key.size()) == 0) {
+  const auto matches = [&](const Document::Item& name) {
+    return name.size == key.size() && (key.empty() || name.s[0] == key[0]) &&
+           std::memcmp(name.s, key.data(), key.size()) == 0;
+  };
+  const uint32_t first = index_ + 1;
+  const uint32_t start = *cursor > index_ && *cursor < object.next ? *cursor : first;
+  for (uint32_t k = start; k < object.next; k = items[k + 1].next) {
+    if (matches(items[k])) {
+      *cursor = items[k + 1].next;
+      return DocValue(doc_, k + 1);
+    }
+  }
+  for (uint32_t k = first; k < start; k = items[k + 1].next) {
+    if (matches(items[k])) {
+      *cursor = items[k + 1].next;
       return DocValue(doc_, k + 1);
     }
   }
@@ -93,193 +109,6 @@ DocValue::Iterator DocValue::begin() const {
 
 DocValue::Iterator DocValue::end() const {
   return Iterator(doc_, doc_ ? doc_->items_[index_].next : 0, is_object());
-}
-
-// ---- CBOR ----
-
-class CborReader {
- public:
-  CborReader(std::string_view in, Document* doc) : in_(in), doc_(doc) {}
-
-  Status Read() {
-    if (!Value(0)) return DataLoss("CBOR at byte " + std::to_string(pos_) + ": " + error_);
-    if (pos_ != in_.size()) {
-      return DataLoss("CBOR at byte " + std::to_string(pos_) +
-                      ": trailing bytes after the document");
-    }
-    return Status::Ok();
-  }
-
- private:
-  // The helpers return false with `error_` set (at most once per document, so the hot path builds
-  // no Status).
-  bool Bad(const char* what) {
-    error_ = what;
-    return false;
-  }
-
-  bool Uint(int bytes, uint64_t* v) {
-    if (in_.size() - pos_ < size_t(bytes)) return Bad("truncated");
-    uint64_t x = 0;
-    for (int i = 0; i < bytes; ++i) x = (x << 8) | uint8_t(in_[pos_++]);
-    *v = x;
-    return true;
-  }
-
-  // The argument of an initial byte's additional information (RFC 8949 3.1).
-  bool Argument(uint8_t info, uint64_t* v) {
-    if (info < 24) {
-      *v = info;
-      return true;
-    }
-    switch (info) {
-      case 24:
-        return Uint(1, v);
-      case 25:
-        return Uint(2, v);
-      case 26:
-        return Uint(4, v);
-      case 27:
-        return Uint(8, v);
-      default:
-        return Bad("indefinite or reserved length");
-    }
-  }
-
-  static double HalfToDouble(uint16_t h) {
-    const int exp = (h >> 10) & 0x1f;
-    const int mant = h & 0x3ff;
-    double v;
-    if (exp == 0) {
-      v = std::ldexp(double(mant), -24);
-    } else if (exp != 31) {
-      v = std::ldexp(double(mant + 1024), exp - 25);
-    } else {
-      v = mant == 0 ? INFINITY : NAN;
-    }
-    return (h & 0x8000) ? -v : v;
-  }
-
-  bool Simple(uint8_t info, Document::Item* item) {
-    uint64_t b = 0;
-    switch (info) {
-      case 20:
-      case 21:
-        item->kind = Kind::kBool;
-        item->u = info == 21;
-        return true;
-      case 22:
-        item->kind = Kind::kNull;
-        return true;
-      case 25:
-        if (!Uint(2, &b)) return false;
-        item->kind = Kind::kFloat;
-        item->d = HalfToDouble(uint16_t(b));
-        return true;
-      case 26: {
-        if (!Uint(4, &b)) return false;
-        const uint32_t b32 = uint32_t(b);
-        float f;
-        std::memcpy(&f, &b32, 4);
-        item->kind = Kind::kFloat;
-        item->d = f;
-        return true;
-      }
-      case 27:
-        if (!Uint(8, &b)) return false;
-        item->kind = Kind::kFloat;
-        std::memcpy(&item->d, &b, 8);
-        return true;
-      default:
-        unsupported_ = "unsupported simple value " + std::to_string(info);
-        return Bad(unsupported_.c_str());
-    }
-  }
-
-  // A scalar, its initial byte already read: an integer, a string, a simple value; `next` set.
-  bool Leaf(uint8_t major, uint8_t info, Document::Item* item, uint32_t index) {
-    item->next = index + 1;
-    if (major == 7) return Simple(info, item);
-    uint64_t arg = 0;
-    if (!Argument(info, &arg)) return false;
-    switch (major) {
-      case 0:
-        item->kind = Kind::kUint;
-        item->u = arg;
-        return true;
-      case 1:
-        if (arg > uint64_t(INT64_MAX)) return Bad("negative integer out of range");
-        item->kind = Kind::kInt;
-        item->i = -1 - int64_t(arg);
-        return true;
-      case 2:
-      case 3:
-        if (arg > in_.size() - pos_) return Bad("truncated string");
-        item->kind = major == 2 ? Kind::kBytes : Kind::kString;
-        item->s = in_.data() + pos_;
-        item->size = arg;
-        pos_ += size_t(arg);
-        return true;
-      default:
-        return Bad("tags are not supported");
-    }
-  }
-
-  // The next item and, for an array or object, its subtree (items in document order). Scalar
-  // elements, most of a plan, are read in the container's loop without a call of their own.
-  bool Value(int depth) {
-    if (depth > kMaxDepth) return Bad("nested deeper than 64");
-    std::vector<Document::Item>& items = doc_->items_;
-    if (items.size() >= kMaxItems) return Bad("too many items");
-    if (pos_ >= in_.size()) return Bad("truncated");
-    const uint8_t initial = uint8_t(in_[pos_++]);
-    const uint8_t major = initial >> 5, info = initial & 0x1f;
-    const uint32_t index = uint32_t(items.size());
-    items.emplace_back();
-    if (major != 4 && major != 5) return Leaf(major, info, &items.back(), index);
-    uint64_t arg = 0;
-    if (!Argument(info, &arg)) return false;
-    // Each element takes at least one byte: a count beyond the rest is a lie.
-    const uint64_t children = major == 5 ? 2 * arg : arg;
-    if (arg > in_.size() - pos_ || children > in_.size() - pos_) {
-      return Bad("element count beyond the input");
-    }
-    items[index].kind = major == 4 ? Kind::kArray : Kind::kObject;
-    items[index].size = arg;
-    for (uint64_t c = 0; c < children; ++c) {
-      const size_t key_at = pos_;
-      const uint32_t child = uint32_t(items.size());
-      if (pos_ >= in_.size()) return Bad("truncated");
-      const uint8_t next = uint8_t(in_[pos_]);
-      if ((next >> 5) == 4 || (next >> 5) == 5) {
-        if (!Value(depth + 1)) return false;
-      } else {
-        if (items.size() >= kMaxItems) return Bad("too many items");
-        ++pos_;
-        items.emplace_back();
-        if (!Leaf(next >> 5, next & 0x1f, &items.back(), child)) return false;
-      }
-      if (major == 5 && c % 2 == 0 && items[child].kind != Kind::kString) {
-        pos_ = key_at;
-        return Bad("an object key is not a text string");
-      }
-    }
-    items[index].next = uint32_t(items.size());
-    return true;
-  }
-
-  std::string_view in_;
-  size_t pos_ = 0;
-  Document* doc_;
-  const char* error_ = "";
-  std::string unsupported_;
-};
-
-StatusOr<Document> Document::FromCbor(std::string_view bytes) {
-  Document doc;
-  doc.items_.reserve(bytes.size() / 4 + 1);
-  REFIT_RETURN_IF_ERROR(CborReader(bytes, &doc).Read());
-  return doc;
 }
 
 // ---- JSON text ----

@@ -1,15 +1,13 @@
-// Internal to engine: a read-only document for loading the plan sections fast.
+// Internal to engine: a read-only document for the JSON text sections (the tactics section).
 //
-// Loading an engine parses its plan, tactics and refit map. nlohmann::json builds a tree of
-// std::map nodes and std::string copies for that: on a small engine the parse took most of the
-// load (220 us for a 7 KiB plan, where everything else took as long again). A Document instead
-// decodes CBOR (RFC 8949, the subset nlohmann::json::to_cbor writes) or JSON text (RFC 8259) into
-// one flat vector of items whose strings point into the input bytes; a DocValue is a cheap handle
-// with the read accessors the section parsers need. The writers stay on nlohmann::json.
+// nlohmann::json builds a tree of std::map nodes and std::string copies. A Document instead decodes
+// JSON text (RFC 8259) into one flat vector of items whose strings point into the input bytes; a
+// DocValue is a cheap handle with the read accessors the section parsers need. The writers stay on
+// nlohmann::json. The CBOR sections (plan, refit map) are streamed instead (plan_cbor.h).
 //
-// Every malformed input (truncated, wrong types, indefinite lengths, tags, nesting deeper than 64,
-// trailing bytes) is a Status naming what is wrong; nothing is read out of bounds. The input must
-// outlive the Document and its values.
+// Every malformed input (truncated, wrong types, nesting deeper than 64, trailing bytes) is a
+// Status naming what is wrong; nothing is read out of bounds. The input must outlive the Document
+// and its values.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +52,11 @@ class DocValue {
 
   // Object member `key`; an invalid value (valid() false) when absent or not an object.
   DocValue find(std::string_view key) const;
+  // The same, searching from the member `*cursor` names on and wrapping around, and leaving
+  // `*cursor` at the member after the one found (0, or what this object's find left there): a
+  // reader that asks for the members in the order they were written compares one key per lookup.
+  // nlohmann::json writes object keys sorted, so the section parsers read them in sorted order.
+  DocValue find(std::string_view key, uint32_t* cursor) const;
   bool contains(std::string_view key) const { return find(key).valid(); }
   bool valid() const { return doc_ != nullptr; }
 
@@ -85,7 +88,6 @@ class DocValue {
 
 class Document {
  public:
-  static StatusOr<Document> FromCbor(std::string_view bytes);
   static StatusOr<Document> FromJson(std::string_view text);
 
   Document(Document&&) = default;
@@ -95,7 +97,6 @@ class Document {
 
  private:
   friend class DocValue;
-  friend class CborReader;
   friend class JsonReader;
   Document() = default;
 
