@@ -102,6 +102,30 @@ TEST(MappedFileTest, MapsContentAndMovesOwnership) {
   EXPECT_EQ(moved.bytes(), "hello mapping");
 }
 
+TEST(MappedFileTest, SmallFilesAreReadLargeOnesMappedBothAligned) {
+  // Sizes around the read/map boundary and page multiples: the same bytes either way, 4096-aligned
+  // (an engine's weights section is used in place), and moves keep the way it was opened.
+  TestTempDir dir;
+  const size_t edge = MappedFile::kReadBelow;
+  for (size_t size :
+       {size_t{1}, size_t{4095}, size_t{4096}, size_t{4097}, edge - 1, edge, edge + 1, 3 * edge}) {
+    SCOPED_TRACE(size);
+    std::string payload(size, '\0');
+    for (size_t i = 0; i < size; ++i) payload[i] = char(i * 131 % 251);
+    ASSERT_TRUE(WriteFileAtomically(dir.File("f"), payload).ok());
+    StatusOr<MappedFile> m = MappedFile::Open(dir.File("f"));
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m->data()) % 4096, 0u);
+    EXPECT_EQ(m->bytes(), payload);
+    MappedFile moved;
+    moved = std::move(*m);
+    EXPECT_EQ(moved.bytes(), payload);
+    // A file replaced afterwards leaves the bytes already opened as they were.
+    ASSERT_TRUE(WriteFileAtomically(dir.File("f"), std::string(size, 'x')).ok());
+    EXPECT_EQ(moved.bytes(), payload);
+  }
+}
+
 TEST(MappedFileTest, EmptyFileMissingFileAndDirectory) {
   TestTempDir dir;
   ASSERT_TRUE(WriteFileAtomically(dir.File("empty"), "").ok());

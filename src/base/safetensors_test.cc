@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/file_util.h"
+#include "base/mapped_file.h"
 #include "base/test_temp_dir.h"
 
 namespace refit {
@@ -216,8 +217,13 @@ TEST(SafetensorsTest, ViewsAndAlignedTensorsPointIntoTheMapping) {
   Tensor w = Tensor::FromVector<float>({2, 2}, {1, 2, 3, 4});
   Tensor odd = Tensor::FromVector<uint8_t>({3}, {9, 8, 7});
   Tensor late = Tensor::FromVector<int32_t>({2}, {-5, 6});  // at data offset 19: misaligned
+  // Past MappedFile::kReadBelow, so that the file is mapped, not read.
+  Tensor pad = Tensor::FromVector<uint8_t>({int64_t(MappedFile::kReadBelow)},
+                                           std::vector<uint8_t>(MappedFile::kReadBelow, 1));
   ASSERT_TRUE(
-      WriteSafetensors(path, {{"w", w.view()}, {"odd", odd.view()}, {"late", late.view()}}).ok());
+      WriteSafetensors(
+          path, {{"w", w.view()}, {"odd", odd.view()}, {"late", late.view()}, {"pad", pad.view()}})
+          .ok());
 
   Tensor kept;
   {

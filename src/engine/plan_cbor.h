@@ -61,6 +61,15 @@ class CborStream {
   size_t pos_ = 0;
 };
 
+// Keys are a few bytes long: comparing them inline beats a call of memcmp per key.
+inline bool SameKey(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // Reads a map whose members the caller knows by `names`, sorted as nlohmann::json writes them:
 // `read(i)` reads the value of member names[i]; members of other names are skipped. A name that
 // repeats, or is missing and not in `optional` (a bit per name), throws naming it. `what` names
@@ -74,9 +83,9 @@ uint32_t ReadMembers(CborStream& in, const char* what, const std::array<std::str
   size_t hint = 0;  // members come in `names` order: the next one is usually names[hint]
   for (uint64_t m = 0; m < count; ++m) {
     const std::string_view key = in.Text("an object key");
-    size_t i = hint < N && names[hint] == key ? hint : N;
+    size_t i = hint < N && SameKey(names[hint], key) ? hint : N;
     for (size_t k = 0; i == N && k < N; ++k) {
-      if (names[k] == key) i = k;
+      if (SameKey(names[k], key)) i = k;
     }
     if (i == N) {
       in.Skip();
