@@ -58,6 +58,18 @@ TEST(CacheKeyTest, IsThirtyTwoHexDigitsAndDeterministic) {
   EXPECT_EQ(CacheKey(HandGraph(), FastOptions()), key);
 }
 
+TEST(CacheKeyTest, ShapeInferenceAndTheCheckerDoNotChangeIt) {
+  // `refit build --cache` looks up with an unchecked import (no shape inference), MutableModel with
+  // a checked one: both must find the same entries.
+  onnx_frontend::ImportOptions unchecked;
+  unchecked.check_model = unchecked.infer_shapes = false;
+  auto checked_graph = onnx_frontend::ImportOnnxFile(TinyCnnDir() + "/model.onnx");
+  auto unchecked_graph = onnx_frontend::ImportOnnxFile(TinyCnnDir() + "/model.onnx", unchecked);
+  ASSERT_TRUE(checked_graph.ok() && unchecked_graph.ok());
+  ASSERT_NE(checked_graph->value_infos.size(), unchecked_graph->value_infos.size());
+  EXPECT_EQ(CacheKey(*checked_graph, FastOptions()), CacheKey(*unchecked_graph, FastOptions()));
+}
+
 TEST(CacheKeyTest, FloatWeightValuesDoNotChangeIt) {
   const ir::Graph g = HandGraph();
   const ir::Graph other = WithNewWeights(g, 1234);

@@ -109,12 +109,15 @@ StatusOr<RefitReport> RefitFromGraph(engine::Engine* e, ir::Graph& graph, bool k
 
 Status BuildCached(const BuildArgs& args, ir::Graph graph, const engine::BuildOptions& options,
                    bool tty, Clock::time_point start) {
-  const std::string key = cache::CacheKey(graph, options);  // before a miss moves the graph
+  const std::string key = cache::CacheKey(graph, options);
   REFIT_ASSIGN_OR_RETURN(auto engine_cache,
                          cache::EngineCache::Open(args.cache, args.cache_max_bytes));
   engine::BuildStats stats;
   auto result = engine_cache->GetOrBuild(key, [&]() -> StatusOr<engine::BuiltEngine> {
-    auto built = engine::BuildEngine(std::move(graph), options);
+    // `graph` was imported for the lookup only (LoadModel unchecked): a build starts from the
+    // checked, shape-inferred import.
+    REFIT_ASSIGN_OR_RETURN(ir::Graph checked, LoadModel(args.model));
+    auto built = engine::BuildEngine(std::move(checked), options);
     if (built.ok()) stats = built->stats;
     return built;
   });
@@ -192,7 +195,8 @@ Status Build(const BuildArgs& args) {
       options.input_shapes.try_emplace(name, view.shape().dims());
     }
   }
-  REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model));
+  // With a cache, the model is checked only when the lookup misses (LoadModel).
+  REFIT_ASSIGN_OR_RETURN(ir::Graph graph, LoadModel(args.model, /*checked=*/args.cache.empty()));
   if (!args.cache.empty()) return BuildCached(args, std::move(graph), options, tty, start);
   auto built = engine::BuildEngine(std::move(graph), options);
   if (tty) std::fprintf(stderr, "\r\033[K");

@@ -6,8 +6,11 @@
 
 namespace refit::cli {
 
-StatusOr<ir::Graph> LoadModel(const std::string& path) {
-  return onnx_frontend::ImportOnnxFile(path);
+StatusOr<ir::Graph> LoadModel(const std::string& path, bool checked) {
+  onnx_frontend::ImportOptions options;
+  options.check_model = checked;
+  options.infer_shapes = checked;
+  return onnx_frontend::ImportOnnxFile(path, options);
 }
 
 StatusOr<TensorFile> LoadTensors(const std::string& path) {

@@ -11,8 +11,12 @@
 
 namespace refit::cli {
 
-// Imports an ONNX model (opsets 13..17), with the path in every error.
-StatusOr<ir::Graph> LoadModel(const std::string& path);
+// Imports an ONNX model (opsets 13..17), with the path in every error. `checked` false skips
+// onnx::checker and ONNX shape inference, which register every ONNX operator schema the first time
+// a process uses them (about 9 ms, most of a small model's cache hit): for an engine cache lookup,
+// whose key covers what they check (operators, attributes, edges, input and weight types). A miss
+// imports the model again, checked, before it builds.
+StatusOr<ir::Graph> LoadModel(const std::string& path, bool checked = true);
 
 // Opens IN.safetensors and returns views of its tensors by name; the file object keeps them alive.
 struct TensorFile {

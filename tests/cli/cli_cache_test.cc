@@ -224,6 +224,27 @@ TEST_F(CliCacheTest, ListPruneClear) {
   EXPECT_NE(Build("l3", cache).find("cache miss"), std::string::npos);
 }
 
+TEST_F(CliCacheTest, AMissChecksTheModelBeforeItBuilds) {
+  // The lookup imports the model without onnx::checker (its key covers what the checker checks);
+  // a miss imports it again, checked: a model the checker rejects is refused, nothing is stored.
+  onnx::ModelProto m = LoadModelProto();
+  m.mutable_graph()->mutable_node(0)->set_op_type("NoSuchOperator");
+  const std::string bad = Path("no_such_op.onnx");
+  SaveModelProto(m, bad);
+  const std::string cache = Path("cache_checked");
+  Result r = Refit("build " + bad + " -o " + Path("bad.engine") + " --cache " + cache);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("checker"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("NoSuchOperator"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(Path("bad.engine")));
+  EXPECT_TRUE(Entries(cache).empty());
+  // The good model's miss and hit report one key: the checked and unchecked imports agree on it.
+  const std::string miss = Build("checked1", cache);
+  const std::string hit = Build("checked2", cache);
+  EXPECT_NE(KeyIn(miss, "cache miss"), "");
+  EXPECT_EQ(KeyIn(hit, "cache hit"), KeyIn(miss, "cache miss")) << miss << hit;
+}
+
 TEST_F(CliCacheTest, Errors) {
   const std::string cache = Path("cache_errors");
   Result r =
