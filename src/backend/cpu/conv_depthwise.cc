@@ -50,36 +50,37 @@ void PlaneScalar(const internal::DepthwisePlane& p) {
   }
 }
 
-// conv_depthwise/scalar, /avx2 (one channel plane at a time) and /avx2_c8 (blocks of 8 channels,
-// vectorised across them; the channels past the last whole block go plane by plane).
-enum class DepthwiseVariant { kScalar, kAvx2, kAvx2Blocked };
+// conv_depthwise/scalar, /avx2 (one channel plane at a time), /avx2_c8 (blocks of 8 channels,
+// vectorised across them) and /avx512_c16 (blocks of 16). The channels past the last whole block
+// go by blocks of 8 where 8 remain, then plane by plane.
+enum class DepthwiseVariant { kScalar, kAvx2, kAvx2Blocked, kAvx512Blocked };
+
+// A blocked kernel's geometry for blocks of `lanes` channels: output rows per strip (its padded
+// input and outputs in 32 KiB, the L1 cache) and the tap offsets in the padded strip.
+struct BlockGeometry {
+  int64_t lanes = 0, strip_rows = 1;
+  std::vector<int64_t> taps;  // internal::DepthwiseBlock::tap_offsets
+};
 
 class DepthwiseKernel : public backend::Kernel {
  public:
   DepthwiseKernel(const ConvParams& p, DepthwiseVariant v)
-      : p_(p),
-        layout_(p),
-        avx2_(v != DepthwiseVariant::kScalar),
-        blocked_(v == DepthwiseVariant::kAvx2Blocked),
-        taps_(size_t(p.kernel_size())) {
+      : p_(p), layout_(p), avx2_(v != DepthwiseVariant::kScalar), taps_(size_t(p.kernel_size())) {
     internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
                                   layout_.phase_len, taps_.data());
     window_rows_ = (p.kernel_h - 1) * p.dilation_h + 1;
     pad_cols_ = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
-    // The most output rows per strip whose padded input and outputs fit in 32 KiB (L1).
-    auto strip_bytes = [&](int64_t rows) {
-      return ((rows - 1) * p.stride_h + window_rows_) * row_pixels() * 32 + rows * p.out_w * 32;
-    };
-    strip_rows_ = 1;
-    while (strip_rows_ < p.out_h && strip_bytes(strip_rows_ + 1) <= 32 * 1024) ++strip_rows_;
-    for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
-      for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
-        block_taps_.push_back(8 * (ky * p.dilation_h * row_pixels() + kx * p.dilation_w));
-      }
+    if (v == DepthwiseVariant::kAvx512Blocked) {
+      wide_ = Geometry(16);
+      wide_channels_ = p.in_c / 16 * 16;
+    }
+    if (v == DepthwiseVariant::kAvx512Blocked || v == DepthwiseVariant::kAvx2Blocked) {
+      narrow_ = Geometry(8);
+      narrow_channels_ = (p.in_c - wide_channels_) / 8 * 8;
     }
   }
 
-  // One prepared plane per channel that goes plane by plane (the blocked variant's remainder).
+  // One prepared plane per channel that goes plane by plane (the blocked variants' remainder).
   size_t workspace_bytes() const override {
     return size_t((p_.in_c - blocked_channels()) * layout_.plane_floats) * sizeof(float);
   }
@@ -95,13 +96,19 @@ class DepthwiseKernel : public backend::Kernel {
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
     const ir::FusedActivation after = inline_act ? ir::FusedActivation{} : p_.act;
-    const int64_t blocks = blocked_channels() / 8;
-    if (blocks > 0) RunBlocks(x, w, bias, y, blocks, inline_act, after, io.pool);
-    if (blocks * 8 == p_.in_c) return Status::Ok();
+    if (wide_channels_ > 0) {
+      RunBlocks(wide_, 0, wide_channels_, x, w, bias, y, inline_act, after, io.pool);
+    }
+    if (narrow_channels_ > 0) {
+      RunBlocks(narrow_, wide_channels_, wide_channels_ + narrow_channels_, x, w, bias, y,
+                inline_act, after, io.pool);
+    }
+    const int64_t first = blocked_channels();
+    if (first == p_.in_c) return Status::Ok();
     // Images one after another: the workspace holds one prepared plane per channel.
     for (int64_t n = 0; n < p_.batch; ++n) {
-      ParallelFor(io.pool, p_.in_c - blocks * 8, [&](int64_t b, int64_t e) {
-        const int64_t begin = blocks * 8 + b, end = blocks * 8 + e;
+      ParallelFor(io.pool, p_.in_c - first, [&](int64_t b, int64_t e) {
+        const int64_t begin = first + b, end = first + e;
         // One prepared plane per chunk, reused channel after channel, so it stays in cache.
         float* plane = planes + b * layout_.plane_floats;
         for (int64_t c = begin; c < end; ++c) {
@@ -137,62 +144,99 @@ class DepthwiseKernel : public backend::Kernel {
   }
 
  private:
-  // Channels the blocked variant runs in blocks of 8 (none for the per-channel variants).
-  int64_t blocked_channels() const { return blocked_ ? p_.in_c / 8 * 8 : 0; }
+  // Channels the blocked variants run in blocks (none for the per-channel variants).
+  int64_t blocked_channels() const { return wide_channels_ + narrow_channels_; }
 
-  // Pixels from one padded row of a DepthwiseBlock8 strip to the next.
+  // Pixels from one padded row of a DepthwiseBlock strip to the next.
   int64_t row_pixels() const { return pad_cols_ + internal::kDepthwiseBlockRowSlack; }
 
-  // Every (image, block of 8 channels) as one unit, each thread with its own scratch.
-  void RunBlocks(const float* x, const float* w, const float* bias, float* y, int64_t blocks,
-                 bool inline_act, const ir::FusedActivation& after, ThreadPool* pool) const {
+  BlockGeometry Geometry(int64_t lanes) const {
+    BlockGeometry g;
+    g.lanes = lanes;
+    const int64_t pixel_bytes = lanes * int64_t(sizeof(float));
+    auto strip_bytes = [&](int64_t rows) {
+      return ((rows - 1) * p_.stride_h + window_rows_) * row_pixels() * pixel_bytes +
+             rows * p_.out_w * pixel_bytes;
+    };
+    while (g.strip_rows < p_.out_h && strip_bytes(g.strip_rows + 1) <= 32 * 1024) ++g.strip_rows;
+    for (int64_t ky = 0; ky < p_.kernel_h; ++ky) {
+      for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
+        g.taps.push_back(lanes * (ky * p_.dilation_h * row_pixels() + kx * p_.dilation_w));
+      }
+    }
+    return g;
+  }
+
+  // Every (image, block of g.lanes channels in [c_begin, c_end)) as one unit, each thread with
+  // its own scratch.
+  void RunBlocks(const BlockGeometry& g, int64_t c_begin, int64_t c_end, const float* x,
+                 const float* w, const float* bias, float* y, bool inline_act,
+                 const ir::FusedActivation& after, ThreadPool* pool) const {
+    const int64_t blocks = (c_end - c_begin) / g.lanes;
     const size_t padded_floats =
-        size_t(((strip_rows_ - 1) * p_.stride_h + window_rows_) * row_pixels() * 8);
-    const size_t floats = padded_floats + size_t(strip_rows_ * p_.out_w * 8);
+        size_t(((g.strip_rows - 1) * p_.stride_h + window_rows_) * row_pixels() * g.lanes);
+    // The outputs, and a tile of 8 pixels of slack: the 16-channel kernel's last partial tile of
+    // a strip reads (and never stores) up to 7 pixels past it.
+    const size_t floats = padded_floats + size_t((g.strip_rows * p_.out_w + 8) * g.lanes);
     ParallelFor(pool, p_.batch * blocks, [&](int64_t begin, int64_t end) {
       thread_local ScratchFloats scratch;
       float* buf = scratch.Get(floats);
       for (int64_t u = begin; u < end; ++u) {
-        const int64_t n = u / blocks, c = u % blocks * 8;
+        const int64_t n = u / blocks, c = c_begin + u % blocks * g.lanes;
         float* out = y + (n * p_.out_c + c) * p_.out_size();
-        const internal::DepthwiseBlock8 b{x + (n * p_.in_c + c) * p_.in_size(),
-                                          p_.in_size(),
-                                          p_.in_h,
-                                          p_.in_w,
-                                          p_.pad_top,
-                                          p_.pad_left,
-                                          w + c * p_.kernel_size(),
-                                          bias != nullptr ? bias + c : nullptr,
-                                          out,
-                                          p_.out_size(),
-                                          p_.out_h,
-                                          p_.out_w,
-                                          p_.kernel_h,
-                                          p_.kernel_w,
-                                          p_.stride_h,
-                                          p_.stride_w,
-                                          block_taps_.data(),
-                                          inline_act ? p_.act.kind : ir::ActivationKind::kNone,
-                                          p_.act.alpha,
-                                          p_.act.beta,
-                                          strip_rows_,
-                                          window_rows_,
-                                          pad_cols_,
-                                          buf,
-                                          buf + padded_floats};
-        internal::DepthwiseBlock8Avx2(b);
-        BiasActivationSerial(after, nullptr, out, 8, p_.out_size(), p_.out_size());
+        const internal::DepthwiseBlock b{x + (n * p_.in_c + c) * p_.in_size(),
+                                         p_.in_size(),
+                                         p_.in_h,
+                                         p_.in_w,
+                                         p_.pad_top,
+                                         p_.pad_left,
+                                         w + c * p_.kernel_size(),
+                                         bias != nullptr ? bias + c : nullptr,
+                                         out,
+                                         p_.out_size(),
+                                         p_.out_h,
+                                         p_.out_w,
+                                         p_.kernel_h,
+                                         p_.kernel_w,
+                                         p_.stride_h,
+                                         p_.stride_w,
+                                         g.taps.data(),
+                                         inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                         p_.act.alpha,
+                                         p_.act.beta,
+                                         g.strip_rows,
+                                         window_rows_,
+                                         pad_cols_,
+                                         buf,
+                                         buf + padded_floats};
+        if (g.lanes == 16) {
+          internal::DepthwiseBlock16Avx512(b);
+        } else {
+          internal::DepthwiseBlock8Avx2(b);
+        }
+        BiasActivationSerial(after, nullptr, out, g.lanes, p_.out_size(), p_.out_size());
       }
     });
   }
 
   ConvParams p_;
   PhaseLayout layout_;
-  bool avx2_, blocked_;
-  std::vector<int64_t> taps_;                                // DepthwisePlane::taps
-  int64_t strip_rows_ = 1, window_rows_ = 1, pad_cols_ = 1;  // DepthwiseBlock8's
-  std::vector<int64_t> block_taps_;                          // DepthwiseBlock8::tap_offsets
+  bool avx2_;
+  std::vector<int64_t> taps_;                        // DepthwisePlane::taps
+  int64_t window_rows_ = 1, pad_cols_ = 1;           // DepthwiseBlock's
+  BlockGeometry wide_, narrow_;                      // blocks of 16 and of 8 channels
+  int64_t wide_channels_ = 0, narrow_channels_ = 0;  // channels run in each
 };
+
+CpuFeatures RequiredFeatures(DepthwiseVariant v) {
+  CpuFeatures f;
+  if (v == DepthwiseVariant::kScalar) return f;
+  f.avx = f.avx2 = f.fma = true;
+  // conv_depthwise_c16_avx512.cc is compiled with the four (as the AVX-512 GEMM kernels are).
+  if (v == DepthwiseVariant::kAvx512Blocked)
+    f.avx512f = f.avx512bw = f.avx512dq = f.avx512vl = true;
+  return f;
+}
 
 class DepthwiseTactic : public backend::Tactic {
  public:
@@ -205,12 +249,12 @@ class DepthwiseTactic : public backend::Tactic {
         return "conv_depthwise/avx2";
       case DepthwiseVariant::kAvx2Blocked:
         return "conv_depthwise/avx2_c8";
+      case DepthwiseVariant::kAvx512Blocked:
+        return "conv_depthwise/avx512_c16";
     }
     return "";
   }
-  std::string required_features() const override {
-    return v_ != DepthwiseVariant::kScalar ? "avx,avx2,fma" : "";
-  }
+  std::string required_features() const override { return RequiredFeatures(v_).ToString(); }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     return std::unique_ptr<backend::Kernel>(new DepthwiseKernel(p_, v_));
   }
@@ -226,10 +270,15 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
                              TacticList* out) {
   if (!p.depthwise() || p.kernel_size() > kMaxTaps) return;
   const CpuFeatures& cpu = DetectCpuFeatures();
-  if (cpu.avx && cpu.avx2 && cpu.fma) {
+  if (cpu.Covers(RequiredFeatures(DepthwiseVariant::kAvx2))) {
     out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2));
-    if (p.in_c >= 8 && p.kernel_size() <= internal::kMaxDepthwiseBlockTaps) {
+    const bool blockable = p.kernel_size() <= internal::kMaxDepthwiseBlockTaps;
+    if (blockable && p.in_c >= 8) {
       out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2Blocked));
+    }
+    if (blockable && p.in_c >= 16 &&
+        cpu.Covers(RequiredFeatures(DepthwiseVariant::kAvx512Blocked))) {
+      out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx512Blocked));
     }
   }
   out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kScalar));

@@ -87,7 +87,7 @@ inline void ZeroPixels(float* p, int64_t n) {
 // The padded input: pixel (r, c) of the buffer is input (r - pad_top, c - pad_left) of the 8
 // channels, zero outside. Only the rows and columns the windows reach are written.
 // Padded rows [r0, r0 + rows) into buffer rows [0, rows).
-void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
+void FillPadded(const DepthwiseBlock& b, int64_t r0, int64_t rows) {
   const int64_t cols = b.pad_cols;
   // The input rows and columns inside the buffer.
   const int64_t y0 = b.pad_top, y1 = b.pad_top + b.in_h;
@@ -121,7 +121,7 @@ void FillPadded(const DepthwiseBlock8& b, int64_t r0, int64_t rows) {
 // stride when fixed at compile time (1, 2), so each load's address is the tap's plus a constant;
 // 0: b.stride_w.
 template <int kStride, int N>
-inline void Pixels(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
+inline void Pixels(const DepthwiseBlock& b, const __m256* w, int taps, const float* in, float* out,
                    __m256 bias, __m256 lo, __m256 hi) {
   __m256 acc[N];
   for (int i = 0; i < N; ++i) acc[i] = bias;
@@ -143,7 +143,7 @@ inline void Pixels(const DepthwiseBlock8& b, const __m256* w, int taps, const fl
 
 // Output pixels [p0, p0 + n) (row-major over the plane) from out_buf[p - p0][8] into
 // y[channel][p].
-void StoreBlock(const DepthwiseBlock8& b, int64_t p0, int64_t n) {
+void StoreBlock(const DepthwiseBlock& b, int64_t p0, int64_t n) {
   __m256 v[8];
   int64_t p = 0;
   float* y = b.y + p0;
@@ -161,7 +161,7 @@ void StoreBlock(const DepthwiseBlock8& b, int64_t p0, int64_t n) {
 
 // One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
 template <int kStride>
-void Row(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, float* out,
+void Row(const DepthwiseBlock& b, const __m256* w, int taps, const float* in, float* out,
          __m256 bias, __m256 lo, __m256 hi) {
   const int64_t col_step = b.stride_w * 8;
   for (int64_t ox = 0; ox < b.out_w; ox += 8) {
@@ -198,7 +198,7 @@ void Row(const DepthwiseBlock8& b, const __m256* w, int taps, const float* in, f
 
 }  // namespace
 
-void DepthwiseBlock8Avx2(const DepthwiseBlock8& b) {
+void DepthwiseBlock8Avx2(const DepthwiseBlock& b) {
   // Weights: one vector per tap holding the 8 channels' values.
   const int taps = int(b.kernel_h * b.kernel_w);
   __m256 w[kMaxDepthwiseBlockTaps];

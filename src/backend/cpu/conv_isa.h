@@ -47,34 +47,35 @@ void DepthwiseTapOffsets(int64_t kernel_h, int64_t kernel_w, int64_t dilation_h,
                          int64_t stride_w, int64_t phase_len, int64_t* out);
 void DepthwisePlaneAvx2(const DepthwisePlane& p);
 
-// Depthwise convolution of 8 consecutive channels at once, vectorised across them
-// (conv_depthwise_c8_avx2.cc). Relu and Clip are applied in the kernel (act kRelu / kClip);
-// anything else is the caller's.
+// Depthwise convolution of L consecutive channels at once (L = 8: conv_depthwise_c8_avx2.cc,
+// L = 16: conv_depthwise_c16_avx512.cc), vectorised across them. Relu and Clip are applied in the
+// kernel (act kRelu / kClip); anything else is the caller's.
 constexpr int kMaxDepthwiseBlockTaps = 64;
 constexpr int64_t kDepthwiseBlockRowSlack = 8;
-struct DepthwiseBlock8 {
+struct DepthwiseBlock {
   const float* x;  // the first channel's in_h x in_w plane; channel j at x + j * in_plane
   int64_t in_plane, in_h, in_w, pad_top, pad_left;
   const float* weights;  // the first channel's kernel_h * kernel_w taps; channels follow densely
-  const float* bias;     // 8 values, or null
+  const float* bias;     // L values, or null
   float* y;              // the first channel's out_h x out_w plane; channel j at y + j * out_plane
   int64_t out_plane, out_h, out_w;
   int64_t kernel_h, kernel_w, stride_h, stride_w;
   // Per tap (ky, kx): its offset in `padded` from a window's first pixel, in floats
-  // (8 * (ky * dilation_h * (pad_cols + kDepthwiseBlockRowSlack) + kx * dilation_w)).
+  // (L * (ky * dilation_h * (pad_cols + kDepthwiseBlockRowSlack) + kx * dilation_w)).
   const int64_t* tap_offsets;
   ir::ActivationKind act;
   float clip_lo, clip_hi;
-  // Output rows go by strips of strip_rows. Scratch, 32-byte aligned: `padded`, the padded input
-  // of a strip ((strip_rows - 1) * stride_h + window_rows rows of pad_cols pixels of 8 floats and
+  // Output rows go by strips of strip_rows. Scratch, 64-byte aligned: `padded`, the padded input
+  // of a strip ((strip_rows - 1) * stride_h + window_rows rows of pad_cols pixels of L floats and
   // kDepthwiseBlockRowSlack pixels of slack (written, never read),
   // where window_rows = (kernel_h - 1) * dilation_h + 1 and pad_cols = (out_w - 1) * stride_w +
-  // (kernel_w - 1) * dilation_w + 1), and `out_buf`, its outputs (strip_rows * out_w * 8 floats).
+  // (kernel_w - 1) * dilation_w + 1), and `out_buf`, its outputs (strip_rows * out_w * L floats).
   int64_t strip_rows, window_rows, pad_cols;
   float* padded;
   float* out_buf;
 };
-void DepthwiseBlock8Avx2(const DepthwiseBlock8& b);
+void DepthwiseBlock8Avx2(const DepthwiseBlock& b);
+void DepthwiseBlock16Avx512(const DepthwiseBlock& b);
 
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,

@@ -386,12 +386,13 @@ TEST(ConvTacticsTest, Depthwise) {
 }
 
 // conv_depthwise/avx2_c8 takes whole blocks of 8 channels and leaves the rest to the plane
-// kernel: channel counts of one block, blocks and a remainder; output pixel counts that end
-// inside a vector of 8, windows cut by every kind of padding, strides, dilation, 5x5 kernels,
-// batches, and the activations in the kernel and after it.
+// kernel; /avx512_c16 takes blocks of 16, then one of 8 where 8 remain, then planes: channel
+// counts of one block, blocks and each kind of remainder; output pixel counts that end inside a
+// tile of 8, windows cut by every kind of padding, strides, dilation, 5x5 kernels, batches, and
+// the activations in the kernel and after it.
 TEST(ConvTacticsTest, DepthwiseChannelBlocks) {
   using K = ir::ActivationKind;
-  for (int64_t c : {8, 13, 24}) {
+  for (int64_t c : {8, 13, 16, 24, 29, 40}) {
     for (int64_t s : {1, 2}) {
       SCOPED_TRACE("channels " + std::to_string(c) + " stride " + std::to_string(s));
       Check({.c = c, .h = 7, .w = 9, .m = c, .group = c, .strides = {s, s}});
