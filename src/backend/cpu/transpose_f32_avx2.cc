@@ -35,16 +35,24 @@ inline void Transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd) {
 
 void TransposeF32Avx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
                       int64_t ldd) {
+  // 64x64 tiles (16 KiB read, 16 KiB written: both in L1), and in a tile the 8x8 blocks of one
+  // destination row band before the next: each destination line is written whole while it is in
+  // L1, instead of in 32-byte halves a band apart.
+  constexpr int64_t kTile = 64;
   const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
-  for (int64_t i = 0; i < rows8; i += 8) {
-    for (int64_t j = 0; j < cols8; j += 8) {
-      Transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+  for (int64_t i0 = 0; i0 < rows8; i0 += kTile) {
+    const int64_t i1 = i0 + kTile < rows8 ? i0 + kTile : rows8;
+    for (int64_t j0 = 0; j0 < cols8; j0 += kTile) {
+      const int64_t j1 = j0 + kTile < cols8 ? j0 + kTile : cols8;
+      for (int64_t j = j0; j < j1; j += 8) {
+        for (int64_t i = i0; i < i1; i += 8) {
+          Transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+        }
+      }
     }
-    // Ragged right edge: a column of the source becomes 8 consecutive destination floats.
+    // Ragged right edge: a column of the source becomes consecutive destination floats.
     for (int64_t j = cols8; j < cols; ++j) {
-      const float* s = src + i * lds + j;
-      float* d = dst + j * ldd + i;
-      for (int64_t ii = 0; ii < 8; ++ii) d[ii] = s[ii * lds];
+      for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
     }
   }
   for (int64_t i = rows8; i < rows; ++i) {
