@@ -179,4 +179,26 @@ void CborStream::ExpectEnd() const {
   if (pos_ != in_.size()) Fail("trailing bytes after the document");
 }
 
+DataType ReadDType(CborStream& in, const char* what) {
+  const int64_t d = in.Int(what, INT64_MIN, INT64_MAX);
+  if (d < int64_t(DataType::kF32) || d > int64_t(DataType::kBool)) {
+    throw PlanError(std::string(what) + ": not a known dtype");
+  }
+  return DataType(d);
+}
+
+Shape ReadShape(CborStream& in, const char* what) {
+  const uint64_t rank = in.Array(what, 16);
+  std::vector<int64_t> dims(rank);
+  for (int64_t& d : dims) d = in.Int(what, 0, int64_t{1} << 40);
+  if (!CheckedNumElements(dims).ok()) throw PlanError(std::string(what) + ": too many elements");
+  return Shape(std::move(dims));
+}
+
+std::vector<std::string> ReadStrings(CborStream& in, const char* what) {
+  std::vector<std::string> out(in.Array(what, kMaxPlanItems));
+  for (std::string& s : out) s = in.Text(what);
+  return out;
+}
+
 }  // namespace refit::engine::internal

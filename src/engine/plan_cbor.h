@@ -13,11 +13,15 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/plan.h"
 #include "engine/plan_codec.h"
 
 namespace refit::engine::internal {
+
+// The most elements a plan section's list may claim.
+inline constexpr int64_t kMaxPlanItems = int64_t{1} << 24;
 
 class CborStream {
  public:
@@ -103,6 +107,13 @@ uint32_t ReadMembers(CborStream& in, const char* what, const std::array<std::str
   }
   return seen;
 }
+
+// Typed values of the plan sections, each throwing PlanError naming `what`: a dtype (an integer
+// naming a known DataType), a shape (at most rank 16, dimensions in [0, 2^40], an element count
+// that fits), a list of strings.
+DataType ReadDType(CborStream& in, const char* what);
+Shape ReadShape(CborStream& in, const char* what);
+std::vector<std::string> ReadStrings(CborStream& in, const char* what);
 
 // The plan section (SerializePlan's CBOR), read and checked: every index, offset and count is
 // in range; throws PlanError otherwise.

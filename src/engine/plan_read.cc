@@ -9,37 +9,14 @@
 namespace refit::engine::internal {
 namespace {
 
-constexpr int64_t kMaxItems = int64_t{1} << 24;
+constexpr int64_t kMaxItems = kMaxPlanItems;
 constexpr int64_t kMaxBytes = int64_t{1} << 42;
-constexpr uint64_t kMaxRank = 16;
 
 void CheckIndex(int64_t index, size_t size, const char* what) {
   if (index < 0 || uint64_t(index) >= size) {
     throw PlanError(std::string(what) + " index " + std::to_string(index) + " out of range [0, " +
                     std::to_string(size) + ")");
   }
-}
-
-DataType ReadDType(CborStream& in, const char* what) {
-  const int64_t d = in.Int(what, INT64_MIN, INT64_MAX);
-  if (d < int64_t(DataType::kF32) || d > int64_t(DataType::kBool)) {
-    throw PlanError(std::string(what) + ": not a known dtype");
-  }
-  return DataType(d);
-}
-
-Shape ReadShape(CborStream& in, const char* what) {
-  const uint64_t rank = in.Array(what, kMaxRank);
-  std::vector<int64_t> dims(rank);
-  for (int64_t& d : dims) d = in.Int(what, 0, int64_t{1} << 40);
-  if (!CheckedNumElements(dims).ok()) throw PlanError(std::string(what) + ": too many elements");
-  return Shape(std::move(dims));
-}
-
-std::vector<std::string> ReadStrings(CborStream& in, const char* what) {
-  std::vector<std::string> out(in.Array(what, kMaxItems));
-  for (std::string& s : out) s = in.Text(what);
-  return out;
 }
 
 // Indices into the values or slots; range-checked once the plan is read.
@@ -332,134 +309,7 @@ void CheckPlan(const Plan& p) {
   }
 }
 
-// A recipe as the refit map stores it: its slot, its serialized bytes (in place).
-struct StoredRecipe {
-  int64_t slot = -1;
-  std::string_view bytes;
-};
-
-SourcePrototype ReadSource(CborStream& in) {
-  static constexpr std::array<std::string_view, 3> kNames = {"dtype", "name", "shape"};
-  SourcePrototype proto;
-  ReadMembers(in, "source", kNames, [&](size_t f) {
-    if (f == 0) {
-      proto.dtype = ReadDType(in, "source dtype");
-    } else if (f == 1) {
-      proto.name = in.Text("name");
-    } else {
-      proto.shape = ReadShape(in, "source shape");
-    }
-  });
-  return proto;
-}
-
-// The architecture's weights are names, or indices of source prototypes (resolved by the caller).
-void ReadArchitecture(CborStream& in, ir::GraphSignature* a, std::vector<uint64_t>* indices) {
-  static constexpr std::array<std::string_view, 4> kNames = {"hash", "nodes", "op_counts",
-                                                             "weights"};
-  ReadMembers(in, "refit map: architecture", kNames, [&](size_t f) {
-    switch (f) {
-      case 0:
-        a->hash = in.Uint("hash", UINT64_MAX);
-        return;
-      case 1:
-        a->nodes = int(in.Int("nodes", 0, kMaxItems));
-        return;
-      case 2: {
-        const uint64_t ops = in.Map("refit map: architecture op_counts");
-        for (uint64_t i = 0; i < ops; ++i) {
-          std::string op(in.Text("an operator"));
-          const int64_t count = in.Int("op count", INT64_MIN, INT64_MAX);
-          if (count < 0 || count > INT32_MAX) {
-            throw PlanError("refit map: architecture op count of '" + op + "'");
-          }
-          a->op_counts[std::move(op)] = int(count);
-        }
-        return;
-      }
-      default:
-        a->weights.resize(in.Array("weights", kMaxItems));
-        indices->assign(a->weights.size(), UINT64_MAX);
-        for (size_t w = 0; w < a->weights.size(); ++w) {
-          if (in.PeekMajor() == 3) {
-            a->weights[w] = in.Text("weight");
-          } else {
-            (*indices)[w] = in.Uint("weight", UINT64_MAX - 1);
-          }
-        }
-        return;
-    }
-  });
-}
-
 }  // namespace
-
-void ReadRefitMapSection(std::string_view bytes, Plan* plan) {
-  static constexpr std::array<std::string_view, 3> kNames = {"architecture", "recipes", "sources"};
-  static constexpr std::array<std::string_view, 2> kRecipeNames = {"recipe", "slot"};
-  Plan& p = *plan;
-  CborStream in(bytes);
-  std::vector<StoredRecipe> recipes;
-  std::vector<uint64_t> weight_indices;
-  ReadMembers(
-      in, "the refit map", kNames,
-      [&](size_t f) {
-        switch (f) {
-          case 0:
-            ReadArchitecture(in, &p.architecture, &weight_indices);
-            return;
-          case 1:
-            recipes.resize(in.Array("recipes", kMaxItems));
-            for (StoredRecipe& r : recipes) {
-              ReadMembers(in, "recipe", kRecipeNames, [&](size_t g) {
-                if (g == 0) {
-                  r.bytes = in.Bytes("recipe");
-                } else {
-                  r.slot = in.Int("slot", 0, kMaxItems);
-                }
-              });
-            }
-            return;
-          default:
-            p.sources.resize(in.Array("sources", kMaxItems));
-            for (SourcePrototype& proto : p.sources) proto = ReadSource(in);
-            return;
-        }
-      },
-      /*optional=*/0b001);
-  in.ExpectEnd();
-  // A weight that is also a source prototype is stored as the prototype's index.
-  for (size_t w = 0; w < weight_indices.size(); ++w) {
-    if (weight_indices[w] == UINT64_MAX) continue;
-    if (weight_indices[w] >= p.sources.size()) throw PlanError("refit map: architecture weight");
-    p.architecture.weights[w] = p.sources[size_t(weight_indices[w])].name;
-  }
-  size_t next = 0;
-  for (WeightSlot& slot : p.slots) {
-    if (!slot.refittable) continue;
-    if (next >= recipes.size()) throw PlanError("refit map: fewer recipes than refittable slots");
-    const StoredRecipe& r = recipes[next++];
-    if (size_t(r.slot) != size_t(&slot - p.slots.data())) {
-      throw PlanError("refit map: recipes out of slot order");
-    }
-    auto recipe = ir::WeightRecipe::Parse(r.bytes);
-    if (!recipe.ok()) throw PlanError("slot '" + slot.name + "': " + recipe.status().message());
-    for (const std::string& src : recipe->Sources()) {
-      if (p.FindSource(src) == nullptr) {
-        throw PlanError("slot '" + slot.name + "' reads '" + src + "', which has no prototype");
-      }
-    }
-    auto type = recipe->InferType([&](const std::string& name) {
-      const SourcePrototype* proto = p.FindSource(name);
-      return std::optional<ir::WeightRecipe::TensorType>({proto->dtype, proto->shape});
-    });
-    if (!type.ok() || type->dtype != slot.dtype || type->shape != slot.shape) {
-      throw PlanError("slot '" + slot.name + "': its recipe does not produce the slot's type");
-    }
-    slot.recipe = std::move(recipe).value();
-  }
-  if (next != recipes.size()) throw PlanError("refit map: more recipes than refittable slots");
-}
 
 Plan ReadPlanSection(std::string_view bytes) {
   static constexpr std::array<std::string_view, 12> kNames = {"arena_bytes",
