@@ -1,4 +1,4 @@
-// Internal to engine: a checked, streaming CBOR reader for the plan section.
+// Internal to engine: a checked, streaming CBOR reader for the plan and refit map sections.
 //
 // The plan is the largest section an engine load decodes, once per load, and every cache hit
 // loads one. Decoding it into a Document (plan_doc.h) and then looking each field up cost more
@@ -6,7 +6,8 @@
 // straight into the plan's structures: each read names what it expects, checks the type and range
 // and throws PlanError otherwise (with the byte offset), so nothing is read out of bounds and a
 // malformed plan is a DataLoss naming the file. It reads the subset nlohmann::json::to_cbor writes
-// (RFC 8949 without tags or indefinite lengths). ReadMembers reads one map member by member.
+// (RFC 8949 without tags or indefinite lengths). ReadMembers reads one map member by member;
+ReadPlanSection and ReadRefitMapSection read the two sections.
 #pragma once
 
 #include <array>
