@@ -7,7 +7,7 @@
 // and throws PlanError otherwise (with the byte offset), so nothing is read out of bounds and a
 // malformed plan is a DataLoss naming the file. It reads the subset nlohmann::json::to_cbor writes
 // (RFC 8949 without tags or indefinite lengths). ReadMembers reads one map member by member;
-ReadPlanSection and ReadRefitMapSection read the two sections.
+// ReadPlanSection and ReadRefitMapSection read the two sections.
 #pragma once
 
 #include <array>
