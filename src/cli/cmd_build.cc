@@ -115,7 +115,9 @@ Status BuildCached(const BuildArgs& args, ir::Graph graph, const engine::BuildOp
   engine::BuildStats stats;
   auto result = engine_cache->GetOrBuild(key, [&]() -> StatusOr<engine::BuiltEngine> {
     // `graph` was imported for the lookup only (LoadModel unchecked): a build starts from the
-    // checked, shape-inferred import.
+    // checked, shape-inferred import. A miss never reads `graph` again: its weights go first,
+    // so that a large model's weights are not held twice during the build.
+    graph = ir::Graph();
     REFIT_ASSIGN_OR_RETURN(ir::Graph checked, LoadModel(args.model));
     auto built = engine::BuildEngine(std::move(checked), options);
     if (built.ok()) stats = built->stats;
