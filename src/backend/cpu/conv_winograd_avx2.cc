@@ -197,44 +197,116 @@ void Output(const WinogradOutput& o) {
   }
 }
 
+// U_xi = G g G^T of eight filters g (of one output channel, input channels c..c+n, n <= 8) times
+// s, one filter per lane. Returns a mask cleared in the lanes of a non-finite scaled tap (returned,
+// not written through a pointer: a __m256 may alias the planes' floats, which would keep it in
+// memory across every store).
 template <int R>
-bool Pack(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, float* u) {
+__attribute__((always_inline)) inline __m256 FilterBlock(const float* wo, int64_t c, int64_t n,
+                                                         __m256 s, __m256 out[(R + 2) * (R + 2)]) {
   constexpr int N = R + 2;
-  const int64_t plane = c_out * c_in;
   const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 max_finite = _mm256_set1_ps(3.40282347e38f);
+  // A partial block repeats its last filter.
+  const __m256i idx =
+      n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
+  __m256 g[9];
+  __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (int k = 0; k < 9; ++k) {
+    g[k] = _mm256_mul_ps(_mm256_i32gather_ps(wo + c * 9 + k, idx, 4), s);
+    finite =
+        _mm256_and_ps(finite, _mm256_cmp_ps(_mm256_and_ps(g[k], abs_mask), max_finite, _CMP_LE_OQ));
+  }
+  // G g (per tap column k), then (G g) G^T (per row i).
+  __m256 t[3][N];
+  for (int k = 0; k < 3; ++k) F<R>::G(g[k], g[3 + k], g[6 + k], t[k]);
+  for (int i = 0; i < N; ++i) F<R>::G(t[0][i], t[1][i], t[2][i], out + N * i);
+  return finite;
+}
+
+// True when writing a block to each of the `planes` planes, `plane` floats apart, would evict
+// the block's own lines before the next block fills their other half: the planes start in few L1
+// sets (64 sets of 64-byte lines; plane sizes that are multiples of 4 KiB, common in convolution
+// layers), and together they are too large to stay in L2, so every line would be fetched twice.
+// (Measured on AVX-512 Xeons: staging pays from about 0.5 MiB of planes; below, it costs.)
+bool PlanesAlias(int64_t plane, int planes) {
+  if (plane * planes * 4 < (int64_t{512} << 10)) return false;
+  int count[64] = {};
+  for (int64_t xi = 0; xi < planes; ++xi) {
+    if (++count[((xi * plane * 4) >> 6) & 63] > 8) return true;
+  }
+  return false;
+}
+
+// Filters per staged run (PackStaged).
+constexpr int64_t kChunk = 64;
+
+// Each block of eight filters written to every plane at once.
+template <int R>
+__m256 PackDirect(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, float* u) {
+  constexpr int N = R + 2;
+  const int64_t plane = c_out * c_in;
   __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   for (int64_t o = 0; o < c_out; ++o) {
     const __m256 s = _mm256_set1_ps(row_scale != nullptr ? row_scale[o] : 1.0f);
     const float* wo = w + o * c_in * 9;
     float* uo = u + o * c_in;
     for (int64_t c = 0; c < c_in; c += 8) {
-      // Eight filters' taps, one per lane (a partial block: the last filter repeated).
       const int64_t n = Min(8, c_in - c);
-      const __m256i idx =
-          n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
-      __m256 g[9];
-      for (int k = 0; k < 9; ++k) {
-        g[k] = _mm256_mul_ps(_mm256_i32gather_ps(wo + c * 9 + k, idx, 4), s);
-        finite = _mm256_and_ps(
-            finite, _mm256_cmp_ps(_mm256_and_ps(g[k], abs_mask), max_finite, _CMP_LE_OQ));
-      }
-      // G g (per tap column k), then (G g) G^T (per row i).
-      __m256 t[3][N], out[N * N];
-      for (int k = 0; k < 3; ++k) F<R>::G(g[k], g[3 + k], g[6 + k], t[k]);
-      for (int i = 0; i < N; ++i) F<R>::G(t[0][i], t[1][i], t[2][i], out + N * i);
+      __m256 out[N * N];
+      finite = _mm256_and_ps(finite, FilterBlock<R>(wo, c, n, s, out));
       if (n == 8) {
         for (int xi = 0; xi < N * N; ++xi) _mm256_storeu_ps(uo + xi * plane + c, out[xi]);
         continue;
       }
-      alignas(32) float tmp[8];
+      const __m256i tail = LaneRange(0, n);
+      for (int xi = 0; xi < N * N; ++xi) _mm256_maskstore_ps(uo + xi * plane + c, tail, out[xi]);
+    }
+  }
+  return finite;
+}
+
+// Chunks of up to kChunk filters of one output channel staged in L1 plane by plane, then each
+// plane's run written whole.
+template <int R>
+__m256 PackStaged(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, float* u) {
+  constexpr int N = R + 2;
+  const int64_t plane = c_out * c_in;
+  __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  alignas(32) float stage[N * N][kChunk];
+  for (int64_t o = 0; o < c_out; ++o) {
+    const __m256 s = _mm256_set1_ps(row_scale != nullptr ? row_scale[o] : 1.0f);
+    const float* wo = w + o * c_in * 9;
+    float* uo = u + o * c_in;
+    for (int64_t c0 = 0; c0 < c_in; c0 += kChunk) {
+      const int64_t chunk = Min(kChunk, c_in - c0);
+      for (int64_t c = c0; c < c0 + chunk; c += 8) {
+        __m256 out[N * N];
+        finite = _mm256_and_ps(finite, FilterBlock<R>(wo, c, Min(8, c_in - c), s, out));
+        for (int xi = 0; xi < N * N; ++xi) _mm256_store_ps(&stage[xi][c - c0], out[xi]);
+      }
+      // Inline copies: a library call per plane and output channel costs more than the copy.
+      const int64_t whole = chunk & ~int64_t{7};
+      const __m256i tail = LaneRange(0, chunk - whole);
       for (int xi = 0; xi < N * N; ++xi) {
-        _mm256_store_ps(tmp, out[xi]);
-        std::memcpy(uo + xi * plane + c, tmp, size_t(n) * sizeof(float));
+        float* dst = uo + xi * plane + c0;
+        for (int64_t j = 0; j < whole; j += 8) {
+          _mm256_storeu_ps(dst + j, _mm256_load_ps(&stage[xi][j]));
+        }
+        if (whole < chunk)
+          _mm256_maskstore_ps(dst + whole, tail, _mm256_load_ps(&stage[xi][whole]));
       }
     }
   }
+  return finite;
+}
+
+template <int R>
+bool Pack(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, float* u) {
+  const __m256 finite = PlanesAlias(c_out * c_in, (R + 2) * (R + 2))
+                            ? PackStaged<R>(w, c_out, c_in, row_scale, u)
+                            : PackDirect<R>(w, c_out, c_in, row_scale, u);
   return _mm256_movemask_ps(finite) == 0xff;
 }
 

@@ -150,6 +150,10 @@ TEST(ConvTacticsTest, WinogradTiles) {
   Check({.c = 24, .h = 96, .w = 90, .m = 24, .act = {ir::ActivationKind::kRelu}});
   Check({.n = 3, .c = 20, .h = 64, .w = 64, .m = 28, .bias = false});
   Check({.c = 512, .h = 7, .w = 7, .m = 40});  // long sums: F(4x4, 3x3)'s rounding grows with C
+  // Weight planes large and 4 KiB-aliased enough to be packed through the staging buffer (its
+  // 64-filter chunks: one whole and one of 4, by a masked store), and 128 x 64 for F(2x2, 3x3).
+  Check({.c = 68, .h = 4, .w = 5, .m = 64});
+  Check({.c = 64, .h = 4, .w = 4, .m = 128});
 }
 
 TEST(ConvTacticsTest, Stride2AndOcNotARegisterMultiple) {
