@@ -229,7 +229,20 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
         // since the transpose step does not check values.)
         if (transposed && !fused && !scan(checked_by_result)) continue;
         if (!fused) {
-          auto value = slot.recipe.Evaluate(sources);
+          // Each source looked up once. Sources of their prototypes' types need no InferType:
+          // the recipe type-checked against the prototypes when the engine loaded.
+          const std::vector<int32_t>& protos = core_->slot_sources[size_t(slots[i])];
+          const std::vector<std::string>& names = slot.recipe.Sources();
+          std::vector<const Tensor*> looked_up(names.size());
+          bool typed = protos.size() == names.size();
+          for (size_t k = 0; k < names.size(); ++k) {
+            looked_up[k] = sources(names[k]);
+            if (!typed) continue;
+            const SourcePrototype& proto = core_->plan.sources[size_t(protos[k])];
+            typed = looked_up[k] != nullptr && looked_up[k]->dtype() == proto.dtype &&
+                    looked_up[k]->shape() == proto.shape;
+          }
+          auto value = slot.recipe.EvaluateOver(looked_up, typed);
           if (!value.ok()) {
             if (!checked_by_result.empty() && !scan(checked_by_result)) continue;
             fail(value.status().WithContext(where()));

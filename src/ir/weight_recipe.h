@@ -77,6 +77,13 @@ class WeightRecipe {
   // the step and the source weights involved, with expected vs found shapes. The result owns its
   // bytes (never aliases a source).
   StatusOr<Tensor> Evaluate(const Lookup& lookup) const;
+  // Evaluate over `sources`: the tensors of Sources(), in that order (nullptr: missing).
+  // `types_checked` skips InferType: the caller has checked every source's dtype and shape
+  // against types for which InferType of this recipe succeeded (an engine checks refit sources
+  // against its prototypes, and its recipes against the prototypes when it loads). Values are
+  // still checked. With types it did not check, the result is undefined.
+  StatusOr<Tensor> EvaluateOver(const std::vector<const Tensor*>& sources,
+                                bool types_checked) const;
   // The result's dtype and shape from the sources' dtypes and shapes, without reading any value.
   // Makes every check Evaluate makes, with the same errors (Evaluate calls it first).
   StatusOr<TensorType> InferType(const TypeLookup& lookup) const;

@@ -208,20 +208,32 @@ float BnScaleFactor(float gamma, float var, float eps) { return gamma / std::sqr
 
 StatusOr<Tensor> WeightRecipe::Evaluate(const Lookup& lookup) const {
   // Each source is looked up once, so the checks and the computation see the same tensors.
-  // (A few names each: a linear search beats a map.)
   std::vector<const Tensor*> looked_up(sources_.size());
   for (size_t k = 0; k < sources_.size(); ++k) looked_up[k] = lookup(sources_[k]);
+  return EvaluateOver(looked_up, /*types_checked=*/false);
+}
+
+StatusOr<Tensor> WeightRecipe::EvaluateOver(const std::vector<const Tensor*>& looked_up,
+                                            bool types_checked) const {
+  if (looked_up.size() != sources_.size()) {
+    return InvalidArgument("weight recipe: " + std::to_string(looked_up.size()) +
+                           " source tensors given for " + std::to_string(sources_.size()) +
+                           " sources");
+  }
+  // (A few names each: a linear search beats a map.)
   auto source = [&](const std::string& name) {
     const size_t k = size_t(std::find(sources_.begin(), sources_.end(), name) - sources_.begin());
     return k < looked_up.size() ? looked_up[k] : nullptr;
   };
   // All shape and dtype checks happen here, before any value is touched.
-  auto type_of = [&](const std::string& name) -> std::optional<TensorType> {
-    const Tensor* t = source(name);
-    if (t == nullptr) return std::nullopt;
-    return TensorType{t->dtype(), t->shape()};
-  };
-  REFIT_RETURN_IF_ERROR(InferType(type_of).status());
+  if (!types_checked) {
+    auto type_of = [&](const std::string& name) -> std::optional<TensorType> {
+      const Tensor* t = source(name);
+      if (t == nullptr) return std::nullopt;
+      return TensorType{t->dtype(), t->shape()};
+    };
+    REFIT_RETURN_IF_ERROR(InferType(type_of).status());
+  }
   std::vector<Tensor> owned(steps_.size());
   std::vector<const Tensor*> val(steps_.size(), nullptr);
   for (size_t i = 0; i < steps_.size(); ++i) {

@@ -219,6 +219,51 @@ TEST(WeightRecipeTest, InferTypeMatchesEvaluate) {
   EXPECT_FALSE(cat.Evaluate(s.lookup()).ok());
 }
 
+// EvaluateOver gives Evaluate's bytes over the same tensors, with or without the type checks;
+// unchecked, it still checks values, and a wrong number of tensors is an error either way.
+TEST(WeightRecipeTest, EvaluateOverMatchesEvaluate) {
+  Sources s = BnSources();
+  WeightRecipe grouped = BnScaleRecipe(1e-5f);
+  int x = grouped.AddTranspose(grouped.AddReshape(3, {2, 2}), {1, 0});
+  grouped.AddConcat({x, grouped.AddCast(x, DataType::kF32)}, 1);
+  for (const WeightRecipe& r : {grouped, WeightRecipe::FromSource("bn.bias")}) {
+    std::vector<const Tensor*> tensors;
+    for (const std::string& name : r.Sources()) tensors.push_back(s.lookup()(name));
+    auto expected = r.Evaluate(s.lookup());
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    for (bool checked : {false, true}) {
+      auto v = r.EvaluateOver(tensors, checked);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      EXPECT_EQ(Values(*v), Values(*expected)) << r.ToString();
+      EXPECT_EQ(v->shape(), expected->shape());
+    }
+    tensors.pop_back();
+    EXPECT_FALSE(r.EvaluateOver(tensors, true).ok());
+  }
+  // Unchecked types: the type errors Evaluate reports.
+  Sources bad = BnSources();
+  bad.Add("short", {3}, {1, 1, 1});
+  WeightRecipe r;
+  r.AddBnScale(r.AddSource("conv.weight"), r.AddSource("short"), r.AddSource("bn.running_var"),
+               1e-5f, 0);
+  std::vector<const Tensor*> tensors;
+  for (const std::string& name : r.Sources()) tensors.push_back(bad.lookup()(name));
+  auto refused = r.EvaluateOver(tensors, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("'short'"), std::string::npos);
+  // Checked types: value checks stay (a zero variance and gamma 0 give a non-finite factor).
+  Sources zero = BnSources();
+  zero.Add("zero_var", {2}, {-1, 3});
+  WeightRecipe scale;
+  scale.AddBnScale(scale.AddSource("conv.weight"), scale.AddSource("bn.weight"),
+                   scale.AddSource("zero_var"), 1.f, 0);
+  tensors.clear();
+  for (const std::string& name : scale.Sources()) tensors.push_back(zero.lookup()(name));
+  auto not_finite = scale.EvaluateOver(tensors, true);
+  ASSERT_FALSE(not_finite.ok());
+  EXPECT_NE(not_finite.status().message().find("not finite"), std::string::npos);
+}
+
 TEST(WeightRecipeTest, ToStringMatchesTheDocumentedForm) {
   WeightRecipe r;
   const int w = r.AddSource("conv1.weight");
