@@ -198,8 +198,10 @@ class Engine {
     uint64_t file_bytes = 0;
     std::shared_ptr<void> file;  // keeps mmapped weights alive
     Plan plan;
-    // Files only: the tactics section (in `file`), parsed by TimedPlan into `timed_plan`.
+    // Files only: the tactics section (in `file`), parsed by TimedPlan into `timed_plan`, and
+    // the refit map section (empty for static engines); the writers copy both as they are.
     std::string_view tactics_section;
+    std::string_view refit_map_section;
     mutable std::once_flag timed_once;
     mutable std::unique_ptr<Plan> timed_plan;
     mutable Status timed_status;

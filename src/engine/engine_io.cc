@@ -57,8 +57,12 @@ std::vector<uint64_t> SourceOffsets(const Plan& plan, uint64_t* total) {
 // kept source weights (null: none) and the metadata `meta` (producer, format version and mode are
 // set here). The weights and sources sections borrow the tensors' bytes: they must outlive the
 // writer's Serialize or WriteTo.
+// `tactics` and `refit_map`: the sections' bytes as a loaded file held them (they depend on
+// neither the mode nor the weights), or empty to serialize them from `plan`.
 StatusOr<EngineFileWriter> WriteEngine(Plan plan, const std::vector<const Tensor*>& slots,
-                                       const SourceSet* sources, Json meta) {
+                                       const SourceSet* sources, Json meta,
+                                       std::string_view tactics = {},
+                                       std::string_view refit_map = {}) {
   if (slots.size() != plan.slots.size()) return Internal("slot count mismatch");
   std::vector<EngineFileWriter::Chunk> weights;
   uint64_t size = 0;
@@ -82,9 +86,11 @@ StatusOr<EngineFileWriter> WriteEngine(Plan plan, const std::vector<const Tensor
   EngineFileWriter writer;
   writer.AddSection(SectionKind::kMetadata, meta.dump());
   writer.AddSection(SectionKind::kPlan, SerializePlan(plan));
-  writer.AddSection(SectionKind::kTactics, SerializeTactics(plan));
+  writer.AddSection(SectionKind::kTactics,
+                    tactics.empty() ? SerializeTactics(plan) : std::string(tactics));
   if (plan.mode != EngineMode::kStatic) {
-    writer.AddSection(SectionKind::kRefitMap, SerializeRefitMap(plan));
+    writer.AddSection(SectionKind::kRefitMap,
+                      refit_map.empty() ? SerializeRefitMap(plan) : std::string(refit_map));
   }
   writer.AddSection(SectionKind::kWeights, std::move(weights), size, kWeightsAlignment);
   if (sources != nullptr && plan.mode == EngineMode::kRefittable) {
@@ -181,8 +187,11 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
                               " (static engines have no refit map; rebuild instead)");
   }
+  // A loaded engine's tactics and refit map sections are written as they were read (they depend
+  // on neither the mode nor the weights), once the timings are known to be sound (TimedPlan).
+  const bool loaded = core_->tactics_section.data() != nullptr;
   REFIT_ASSIGN_OR_RETURN(const Plan* timed, TimedPlan());
-  Plan plan = *timed;
+  Plan plan = loaded ? core_->plan : *timed;
   plan.mode = mode;
   std::vector<const Tensor*> slots;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
@@ -200,7 +209,9 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
   if (!core_->metadata.empty())
     meta = Json::parse(core_->metadata, nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
-  return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
+  if (!loaded) return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
+  return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta), core_->tactics_section,
+                     core_->refit_map_section);
 }
 
 namespace {
@@ -238,7 +249,8 @@ StatusOr<std::shared_ptr<const SourceSet>> LoadSources(const EngineFile& file, c
 
 // Shared by Open and FromBytes once the container is validated.
 Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan,
-                    std::string* metadata, std::string_view* tactics, std::string_view* weights) {
+                    std::string* metadata, std::string_view* tactics, std::string_view* refit_map,
+                    std::string_view* weights) {
   // The metadata is for people and tools: nothing in loading or running reads it, so it is not
   // parsed here (its checksum is checked with every section's). Its readers (inspect, the
   // writers) treat malformed metadata as empty.
@@ -247,12 +259,11 @@ Status LoadSections(const EngineFile& file, const std::string& label, Plan* plan
   REFIT_ASSIGN_OR_RETURN(std::string_view plan_bytes, file.Section(SectionKind::kPlan));
   REFIT_ASSIGN_OR_RETURN(*tactics, file.Section(SectionKind::kTactics));
   REFIT_ASSIGN_OR_RETURN(*weights, file.Section(SectionKind::kWeights));
-  std::string_view refit_map;
   const bool has_refit_map = file.Has(SectionKind::kRefitMap);
   if (has_refit_map) {
-    REFIT_ASSIGN_OR_RETURN(refit_map, file.Section(SectionKind::kRefitMap));
+    REFIT_ASSIGN_OR_RETURN(*refit_map, file.Section(SectionKind::kRefitMap));
   }
-  REFIT_ASSIGN_OR_RETURN(*plan, ParsePlan(plan_bytes, refit_map, has_refit_map, label));
+  REFIT_ASSIGN_OR_RETURN(*plan, ParsePlan(plan_bytes, *refit_map, has_refit_map, label));
   for (const WeightSlot& slot : plan->slots) {
     if (!slot.stored) continue;
     if (slot.offset > weights->size() || slot.nbytes() > weights->size() - slot.offset) {
@@ -282,7 +293,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(std::shared_ptr<EngineFile> file,
   e->core_->label = label;
   std::string_view weights;
   REFIT_RETURN_IF_ERROR(LoadSections(*file, label, &e->core_->plan, &e->core_->metadata,
-                                     &e->core_->tactics_section, &weights));
+                                     &e->core_->tactics_section, &e->core_->refit_map_section,
+                                     &weights));
   e->core_->file_bytes = file->file_size();
   auto ws = std::make_shared<WeightSet>();
   ws->owner = e->core_->id;

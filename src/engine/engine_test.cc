@@ -46,6 +46,21 @@ TEST(EngineTest, FromBuildEqualsFromBytesBitExactly) {
     EXPECT_TRUE(SerializePlan(from_build->plan()) == SerializePlan(loaded));
     EXPECT_TRUE(SerializeTactics(from_build->plan()) == SerializeTactics(loaded));
     EXPECT_TRUE(SerializeRefitMap(from_build->plan()) == SerializeRefitMap(loaded));
+    // A loaded engine writes its tactics and refit map sections as it read them: written back
+    // in its own mode, it is the file it was loaded from, byte for byte.
+    auto again = from_bytes->Serialize(mode);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(*again == *bytes);
+    if (mode == EngineMode::kRefittable) {
+      // Through a stripped file and back (the cache's path): the same sections again.
+      auto stripped = from_bytes->Serialize(EngineMode::kStripped);
+      ASSERT_TRUE(stripped.ok()) << stripped.status().ToString();
+      auto entry = MustOpen(Engine::FromBytes(*stripped, "stripped tiny_cnn engine"));
+      ASSERT_NE(entry, nullptr);
+      auto filled = entry->Serialize(EngineMode::kRefittable, from_bytes->weights());
+      ASSERT_TRUE(filled.ok()) << filled.status().ToString();
+      EXPECT_TRUE(*filled == *bytes);
+    }
   }
 }
 
