@@ -256,13 +256,14 @@ class ConvGemmTTactic : public backend::Tactic {
 
 }  // namespace
 
-void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
+void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                         bool every_isa) {
   if (p.depthwise()) return;
   const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
   for (const GemmKernelInfo& info : kernels) {
     // Only the direct-A kernels of the best ISA: A is read in place from im2row rows, and the
     // packing variants timed no faster on the target shapes (tuning time stays bounded).
-    if (info.pack_a || info.isa != kernels.front().isa) continue;
+    if (info.pack_a || (info.isa != kernels.front().isa && !every_isa)) continue;
     const GemmTGeometry geo(p, info);
     if (geo.xt_floats + geo.a_floats + geo.c_floats > kMaxWorkspaceFloats) return;
     out->push_back(std::make_unique<ConvGemmTTactic>(p, info));

@@ -13,14 +13,20 @@ namespace refit::cpu {
 
 // "conv_gemm/<gemm kernel>": fused im2col + pack into GemmPacked's B layout, our micro-kernels.
 void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// conv_gemm_t, conv_winograd and conv_transpose_gemm list the kernels of the machine's best ISA
+// for tuning (tuning time stays bounded); `every_isa` lists every ISA the machine runs, so an
+// engine tuned on a machine with fewer features (AVX2) loads on one with more (AVX-512).
+
 // "conv_gemm_t/<gemm kernel>": the transposed GEMM [HW x M] = im2row(X) * W^T with W packed once;
 // for small spatial sizes with many channels (conv_gemm_t.cc).
-void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                         bool every_isa = false);
 // "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
 void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,
 // the weight packed as its 16 transforms (conv_winograd.cc).
-void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                            bool every_isa = false);
 // "conv_dnnl", "conv_dnnl/blocked", "conv_dnnl/blocked_oc{2,4}": oneDNN convolution forward
 // inference (conv_dnnl.cc); with `name`, only that variant.
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
@@ -30,6 +36,6 @@ void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p
 // "conv_transpose_gemm/<gemm kernel>": ConvTranspose as colsT = X^T * W (W packed once) plus
 // col2im (conv_transpose_gemm.cc).
 void AddConvTransposeGemmTactics(const backend::LayerDesc& layer, const ConvTransposeParams& p,
-                                 TacticList* out);
+                                 TacticList* out, bool every_isa = false);
 
 }  // namespace refit::cpu

@@ -179,13 +179,13 @@ class ConvTransposeGemmTactic : public backend::Tactic {
 }  // namespace
 
 void AddConvTransposeGemmTactics(const backend::LayerDesc& layer, const ConvTransposeParams& p,
-                                 TacticList* out) {
+                                 TacticList* out, bool every_isa) {
   (void)layer;
   const std::vector<GemmKernelInfo>& kernels = DetectedGemmKernels();
   for (const GemmKernelInfo& info : kernels) {
     // Only the direct-A kernels of the best ISA, as conv_gemm_t: A is read in place from the
     // pixel-major input copy.
-    if (info.pack_a || info.isa != kernels.front().isa) continue;
+    if (info.pack_a || (info.isa != kernels.front().isa && !every_isa)) continue;
     const GemmGeometry geo(p, info);
     if (geo.xt_floats + geo.c_floats > kMaxWorkspaceFloats) return;
     out->push_back(std::make_unique<ConvTransposeGemmTactic>(p, info));

@@ -222,7 +222,8 @@ class WinogradTactic : public backend::Tactic {
 
 }  // namespace
 
-void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out) {
+void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
+                            bool every_isa) {
   if (p.group != 1 || p.kernel_h != 3 || p.kernel_w != 3 || p.stride_h != 1 || p.stride_w != 1 ||
       p.dilation_h != 1 || p.dilation_w != 1) {
     return;
@@ -234,7 +235,7 @@ void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p
     for (const GemmKernelInfo& info : kernels) {
       // The best ISA's direct-A kernels only: A (U_xi) is read in place, and the packing variants
       // timed no faster on the target shapes (tuning time stays bounded).
-      if (info.pack_a || info.isa != kernels.front().isa) continue;
+      if (info.pack_a || (info.isa != kernels.front().isa && !every_isa)) continue;
       out->push_back(std::make_unique<WinogradTactic>(p, info, r));
     }
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
 #include "backend/cpu/tactic_test_util.h"
 #include "ir/fused_ops.h"
 
@@ -133,6 +134,36 @@ TEST(ConvTacticsTest, ListsEveryFamily) {
   desc.outputs[0].shape = Shape{1, 6, 7, 5};
   desc.weight[1] = false;
   EXPECT_TRUE(CreateCpuBackend()->Tactics(desc).empty());
+}
+
+// Tuning lists conv_gemm_t's and conv_winograd's kernels of the best ISA only; a load looks
+// tactics up by name among every ISA this machine runs, so an engine tuned on an AVX2 machine
+// loads on an AVX-512 one. The lookup builds the named kernel, which runs like any other.
+TEST(ConvTacticsTest, LoadsFindTheKernelsOfEveryIsaTheMachineRuns) {
+  if (!HasAvx2()) GTEST_SKIP() << "no AVX2: no GEMM kernels";
+  LayerCase c = MakeConv({.c = 8, .h = 6, .w = 7, .m = 16});
+  backend::LayerDesc desc = DescOf(c, {Shape{1, 16, 6, 7}});
+  std::unique_ptr<backend::Backend> cpu = CreateCpuBackend();
+  std::vector<std::string> listed;
+  for (const auto& t : cpu->Tactics(desc)) listed.push_back(t->name());
+  int isas = 0;
+  for (const GemmKernelInfo& info : DetectedGemmKernels()) {
+    if (info.pack_a) continue;
+    isas |= 1 << int(info.isa);
+    for (const std::string name : {"conv_gemm_t/" + info.Name(), "conv_winograd/f2_" + info.Name(),
+                                   "conv_winograd/f4_" + info.Name()}) {
+      auto found = cpu->FindTactic(desc, name);
+      ASSERT_TRUE(found.ok()) << found.status().ToString();
+      EXPECT_EQ((*found)->name(), name);
+    }
+  }
+  // On a machine of two ISAs, tuning lists fewer than the lookup finds.
+  if (isas == 3) {
+    EXPECT_EQ(
+        std::count_if(listed.begin(), listed.end(),
+                      [](const std::string& n) { return n.starts_with("conv_gemm_t/avx2_"); }),
+        0);
+  }
 }
 
 TEST(ConvTacticsTest, Basic3x3OddSizes) { Check({}); }
