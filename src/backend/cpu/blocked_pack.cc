@@ -78,8 +78,11 @@ bool CopyPart(const BlockedLayout2D& l, const float* src, int64_t src_row, int64
         std::memcpy(d + i * dst_line, s + i * src_line, size_t(len) * 4);
       }
     } else if (src_line == 1) {
-      TransposeF32(s, src_elem, len, lines, d,
-                   dst_line);  // d[i * dst_line + e] = s[e * src_elem + i]
+      // d[i * dst_line + e] = s[e * src_elem + i]; unscaled, checked in registers as it goes.
+      if (scale == 1.0f && rs == nullptr) {
+        return TransposeF32Finite(s, src_elem, len, lines, d, dst_line);
+      }
+      TransposeF32(s, src_elem, len, lines, d, dst_line);
     } else {
       for (int64_t i = 0; i < lines; ++i) {
         for (int64_t e = 0; e < len; ++e) d[i * dst_line + e] = s[i * src_line + e * src_elem];

@@ -2,6 +2,8 @@
 
 #include <xmmintrin.h>
 
+#include <cstring>
+
 #include "backend/cpu/cpu_features.h"
 
 namespace refit::cpu {
@@ -34,6 +36,25 @@ void TransposeF32(const float* src, int64_t lds, int64_t rows, int64_t cols, flo
   for (int64_t i = rows4; i < rows; ++i) {
     for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
   }
+}
+
+bool TransposeF32Finite(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                        int64_t ldd) {
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  if (cpu.avx && cpu.avx2 && cpu.fma) {
+    return internal::TransposeF32FiniteAvx2(src, lds, rows, cols, dst, ldd);
+  }
+  TransposeF32(src, lds, rows, cols, dst, ldd);
+  // Then each destination line (as base/finite.h's scan: the carry into the top bit).
+  uint32_t flags = 0;
+  for (int64_t j = 0; j < cols; ++j) {
+    for (int64_t i = 0; i < rows; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, dst + j * ldd + i, 4);
+      flags |= (bits & 0x7fffffffu) + 0x00800000u;
+    }
+  }
+  return (flags >> 31) == 0;
 }
 
 }  // namespace refit::cpu

@@ -12,10 +12,16 @@ namespace refit::cpu {
 // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols. src and dst must not overlap.
 void TransposeF32(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
                   int64_t ldd);
+// TransposeF32, checking the values on the way (a refit packing a transposed weight): returns
+// false when one is NaN or infinite (all are still written).
+bool TransposeF32Finite(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                        int64_t ldd);
 
 namespace internal {
 void TransposeF32Avx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
                       int64_t ldd);
+bool TransposeF32FiniteAvx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                            int64_t ldd);
 }  // namespace internal
 
 }  // namespace refit::cpu

@@ -7,12 +7,23 @@
 namespace refit::cpu::internal {
 namespace {
 
-// One full 8x8 block: unpack pairs, then 64-bit shuffles, then 128-bit lane swaps.
-inline void Transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd) {
+// One full 8x8 block: unpack pairs, then 64-bit shuffles, then 128-bit lane swaps. With kCheck,
+// ORs into `*flags` a value whose sign bits are set where an element is NaN or infinite: with the
+// sign dropped, one exponent step more carries into the top bit exactly for those.
+template <bool kCheck>
+inline void Transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd, __m256i* flags) {
   __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds);
   __m256 r2 = _mm256_loadu_ps(s + 2 * lds), r3 = _mm256_loadu_ps(s + 3 * lds);
   __m256 r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds);
   __m256 r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
+  if constexpr (kCheck) {
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff), step = _mm256_set1_epi32(0x00800000);
+    const __m256 rs[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
+    for (int k = 0; k < 8; ++k) {
+      *flags = _mm256_or_si256(
+          *flags, _mm256_add_epi32(_mm256_and_si256(_mm256_castps_si256(rs[k]), magnitude), step));
+    }
+  }
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -31,14 +42,26 @@ inline void Transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd) {
   _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-}  // namespace
+// One element of the ragged edges, checked as Transpose8x8 checks.
+template <bool kCheck>
+inline void Move(const float* s, float* d, uint32_t* flags) {
+  *d = *s;
+  if constexpr (kCheck) {
+    const __m128i v = _mm_castps_si128(_mm_load_ss(s));
+    *flags |= uint32_t(_mm_cvtsi128_si32(
+        _mm_add_epi32(_mm_and_si128(v, _mm_set1_epi32(0x7fffffff)), _mm_set1_epi32(0x00800000))));
+  }
+}
 
-void TransposeF32Avx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
-                      int64_t ldd) {
+// Returns false when kCheck and an element is not finite.
+template <bool kCheck>
+bool Transpose(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
   // 64x64 tiles (16 KiB read, 16 KiB written: both in L1), and in a tile the 8x8 blocks of one
   // destination row band before the next: each destination line is written whole while it is in
   // L1, instead of in 32-byte halves a band apart.
   constexpr int64_t kTile = 64;
+  __m256i flags = _mm256_setzero_si256();
+  uint32_t edge_flags = 0;
   const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
   for (int64_t i0 = 0; i0 < rows8; i0 += kTile) {
     const int64_t i1 = i0 + kTile < rows8 ? i0 + kTile : rows8;
@@ -46,18 +69,33 @@ void TransposeF32Avx2(const float* src, int64_t lds, int64_t rows, int64_t cols,
       const int64_t j1 = j0 + kTile < cols8 ? j0 + kTile : cols8;
       for (int64_t j = j0; j < j1; j += 8) {
         for (int64_t i = i0; i < i1; i += 8) {
-          Transpose8x8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+          Transpose8x8<kCheck>(src + i * lds + j, lds, dst + j * ldd + i, ldd, &flags);
         }
       }
     }
     // Ragged right edge: a column of the source becomes consecutive destination floats.
     for (int64_t j = cols8; j < cols; ++j) {
-      for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
+      for (int64_t i = i0; i < i1; ++i)
+        Move<kCheck>(src + i * lds + j, dst + j * ldd + i, &edge_flags);
     }
   }
   for (int64_t i = rows8; i < rows; ++i) {
-    for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+    for (int64_t j = 0; j < cols; ++j)
+      Move<kCheck>(src + i * lds + j, dst + j * ldd + i, &edge_flags);
   }
+  return _mm256_movemask_ps(_mm256_castsi256_ps(flags)) == 0 && (edge_flags >> 31) == 0;
+}
+
+}  // namespace
+
+void TransposeF32Avx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                      int64_t ldd) {
+  Transpose<false>(src, lds, rows, cols, dst, ldd);
+}
+
+bool TransposeF32FiniteAvx2(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                            int64_t ldd) {
+  return Transpose<true>(src, lds, rows, cols, dst, ldd);
 }
 
 }  // namespace refit::cpu::internal
