@@ -60,23 +60,22 @@ uint64_t CborStream::Array(const char* what, uint64_t max_size) {
   return h.arg;
 }
 
-std::string_view CborStream::Text(const char* what) {
+std::string_view CborStream::String(const char* what, uint8_t major) {
   const Header h = Next(what);
-  if (h.major != 3) Fail(std::string("field '") + what + "' is not a string");
-  if (h.arg > in_.size() - pos_) Fail(std::string("truncated string in ") + what);
+  const bool text = major == 3;
+  if (h.major != major)
+    Fail(std::string("field '") + what + "' is not " + (text ? "a string" : "binary"));
+  if (h.arg > in_.size() - pos_) {
+    Fail(std::string("truncated ") + (text ? "string" : "bytes") + " in " + what);
+  }
   const std::string_view s = in_.substr(pos_, size_t(h.arg));
   pos_ += size_t(h.arg);
   return s;
 }
 
-std::string_view CborStream::Bytes(const char* what) {
-  const Header h = Next(what);
-  if (h.major != 2) Fail(std::string("field '") + what + "' is not binary");
-  if (h.arg > in_.size() - pos_) Fail(std::string("truncated bytes in ") + what);
-  const std::string_view s = in_.substr(pos_, size_t(h.arg));
-  pos_ += size_t(h.arg);
-  return s;
-}
+std::string_view CborStream::Text(const char* what) { return String(what, 3); }
+
+std::string_view CborStream::Bytes(const char* what) { return String(what, 2); }
 
 int64_t CborStream::Int(const char* what, int64_t lo, int64_t hi) {
   const Header h = Next(what);

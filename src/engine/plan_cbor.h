@@ -60,6 +60,8 @@ class CborStream {
     uint64_t arg;
   };
   Header Next(const char* what);
+  // A string of major type `major` (2: bytes, 3: text), in place.
+  std::string_view String(const char* what, uint8_t major);
   void SkipValue(int depth);
 
   std::string_view in_;

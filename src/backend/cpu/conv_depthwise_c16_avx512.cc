@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "backend/cpu/conv_depthwise_block.inc.h"
 #include "backend/cpu/conv_isa.h"
 
 namespace refit::cpu::internal {
@@ -115,102 +116,40 @@ void FillPadded(const DepthwiseBlock& b, int64_t r0, int64_t rows) {
   }
 }
 
-// N consecutive output pixels of a row into out (16 floats per pixel). kStride: the horizontal
-// stride when fixed at compile time (1, 2); 0: b.stride_w.
-template <int kStride, int N>
-inline void Pixels(const DepthwiseBlock& b, const __m512* w, int taps, const float* in, float* out,
-                   __m512 bias, __m512 lo, __m512 hi) {
-  __m512 acc[N];
-  for (int i = 0; i < N; ++i) acc[i] = bias;
-  const int64_t step = (kStride > 0 ? kStride : b.stride_w) * kLanes;
-  for (int t = 0; t < taps; ++t) {
-    const float* s = in + b.tap_offsets[t];
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i)
-      acc[i] = _mm512_fmadd_ps(w[t], _mm512_load_ps(s + i * step), acc[i]);
-  }
-  for (int i = 0; i < N; ++i) {
-    __m512 y = acc[i];
-    // max/min return their second operand when either is NaN, so NaN propagates.
-    if (b.act == ir::ActivationKind::kRelu) y = _mm512_max_ps(_mm512_setzero_ps(), y);
-    if (b.act == ir::ActivationKind::kClip) y = _mm512_min_ps(hi, _mm512_max_ps(lo, y));
-    _mm512_store_ps(out + kLanes * i, y);
+// Outputs [p0, p0 + n) of out_buf (row-major over the plane) back to y[channel][p], in tiles of
+// 8 pixels by 8 channels.
+void StoreBlock(const DepthwiseBlock& b, int64_t p0, int64_t n) {
+  for (int64_t p = 0; p < n; p += 8) {
+    const int64_t k = n - p < 8 ? n - p : 8;
+    StoreTile(b.out_buf + kLanes * p, b.y + p0 + p, b.out_plane, k);
+    StoreTile(b.out_buf + kLanes * p + 8, b.y + 8 * b.out_plane + p0 + p, b.out_plane, k);
   }
 }
 
-// One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
-template <int kStride>
-void Row(const DepthwiseBlock& b, const __m512* w, int taps, const float* in, float* out,
-         __m512 bias, __m512 lo, __m512 hi) {
-  const int64_t col_step = b.stride_w * kLanes;
-  for (int64_t ox = 0; ox < b.out_w; ox += 8) {
-    const float* i = in + ox * col_step;
-    float* o = out + ox * kLanes;
-    switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
-      case 1:
-        Pixels<kStride, 1>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 2:
-        Pixels<kStride, 2>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 3:
-        Pixels<kStride, 3>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 4:
-        Pixels<kStride, 4>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 5:
-        Pixels<kStride, 5>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 6:
-        Pixels<kStride, 6>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 7:
-        Pixels<kStride, 7>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      default:
-        Pixels<kStride, 8>(b, w, taps, i, o, bias, lo, hi);
-        break;
-    }
+// The vector of conv_depthwise_block.inc.h: one pixel of 16 channels.
+struct Vec16 {
+  using T = __m512;
+  static constexpr int kLanes = 16;
+  static T Load(const float* p) { return _mm512_load_ps(p); }
+  static void Store(float* p, T v) { _mm512_store_ps(p, v); }
+  static T Fmadd(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T Max(T a, T b) { return _mm512_max_ps(a, b); }
+  static T Min(T a, T b) { return _mm512_min_ps(a, b); }
+  static T Zero() { return _mm512_setzero_ps(); }
+  static T Set1(float v) { return _mm512_set1_ps(v); }
+  static T LoadBias(const float* p) { return _mm512_loadu_ps(p); }
+  static T GatherTaps(const float* p, int taps) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_set1_epi32(taps),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    return _mm512_i32gather_ps(idx, p, 4);
   }
-}
+};
 
 }  // namespace
 
 void DepthwiseBlock16Avx512(const DepthwiseBlock& b) {
-  // Weights: one vector per tap holding the 16 channels' values.
-  const int taps = int(b.kernel_h * b.kernel_w);
-  __m512 w[kMaxDepthwiseBlockTaps];
-  const __m512i idx =
-      _mm512_mullo_epi32(_mm512_set1_epi32(taps),
-                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  for (int t = 0; t < taps; ++t) w[t] = _mm512_i32gather_ps(idx, b.weights + t, 4);
-  const __m512 bias = b.bias != nullptr ? _mm512_loadu_ps(b.bias) : _mm512_setzero_ps();
-  const __m512 lo = _mm512_set1_ps(b.clip_lo), hi = _mm512_set1_ps(b.clip_hi);
-  const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * kLanes;
-  // Strips of output rows whose padded input and outputs stay in the L1 cache.
-  for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
-    const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
-    FillPadded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
-    for (int64_t oy = 0; oy < rows; ++oy) {
-      const float* in = b.padded + oy * row_step;
-      float* out = b.out_buf + oy * b.out_w * kLanes;
-      if (b.stride_w == 1) {
-        Row<1>(b, w, taps, in, out, bias, lo, hi);
-      } else if (b.stride_w == 2) {
-        Row<2>(b, w, taps, in, out, bias, lo, hi);
-      } else {
-        Row<0>(b, w, taps, in, out, bias, lo, hi);
-      }
-    }
-    // Outputs [p0, p0 + n) of the strip, row-major over the plane, back to y[channel][p].
-    const int64_t p0 = oy0 * b.out_w, n = rows * b.out_w;
-    for (int64_t p = 0; p < n; p += 8) {
-      const int64_t k = n - p < 8 ? n - p : 8;
-      StoreTile(b.out_buf + kLanes * p, b.y + p0 + p, b.out_plane, k);
-      StoreTile(b.out_buf + kLanes * p + 8, b.y + 8 * b.out_plane + p0 + p, b.out_plane, k);
-    }
-  }
+  RunDepthwiseBlock<Vec16>(b, FillPadded, StoreBlock);
 }
 
 }  // namespace refit::cpu::internal

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "backend/cpu/avx2_math.h"
+#include "backend/cpu/conv_depthwise_block.inc.h"
 #include "backend/cpu/conv_isa.h"
 
 namespace refit::cpu::internal {
@@ -117,30 +118,6 @@ void FillPadded(const DepthwiseBlock& b, int64_t r0, int64_t rows) {
   }
 }
 
-// N consecutive output pixels of a row into out (8 floats per pixel). kStride: the horizontal
-// stride when fixed at compile time (1, 2), so each load's address is the tap's plus a constant;
-// 0: b.stride_w.
-template <int kStride, int N>
-inline void Pixels(const DepthwiseBlock& b, const __m256* w, int taps, const float* in, float* out,
-                   __m256 bias, __m256 lo, __m256 hi) {
-  __m256 acc[N];
-  for (int i = 0; i < N; ++i) acc[i] = bias;
-  const int64_t step = (kStride > 0 ? kStride : b.stride_w) * 8;
-  for (int t = 0; t < taps; ++t) {
-    const float* s = in + b.tap_offsets[t];
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i)
-      acc[i] = _mm256_fmadd_ps(w[t], _mm256_load_ps(s + i * step), acc[i]);
-  }
-  for (int i = 0; i < N; ++i) {
-    __m256 y = acc[i];
-    // max/min return their second operand when either is NaN, so NaN propagates.
-    if (b.act == ir::ActivationKind::kRelu) y = _mm256_max_ps(_mm256_setzero_ps(), y);
-    if (b.act == ir::ActivationKind::kClip) y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
-    _mm256_store_ps(out + 8 * i, y);
-  }
-}
-
 // Output pixels [p0, p0 + n) (row-major over the plane) from out_buf[p - p0][8] into
 // y[channel][p].
 void StoreBlock(const DepthwiseBlock& b, int64_t p0, int64_t n) {
@@ -159,72 +136,29 @@ void StoreBlock(const DepthwiseBlock& b, int64_t p0, int64_t n) {
   }
 }
 
-// One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
-template <int kStride>
-void Row(const DepthwiseBlock& b, const __m256* w, int taps, const float* in, float* out,
-         __m256 bias, __m256 lo, __m256 hi) {
-  const int64_t col_step = b.stride_w * 8;
-  for (int64_t ox = 0; ox < b.out_w; ox += 8) {
-    const float* i = in + ox * col_step;
-    float* o = out + ox * 8;
-    switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
-      case 1:
-        Pixels<kStride, 1>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 2:
-        Pixels<kStride, 2>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 3:
-        Pixels<kStride, 3>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 4:
-        Pixels<kStride, 4>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 5:
-        Pixels<kStride, 5>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 6:
-        Pixels<kStride, 6>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      case 7:
-        Pixels<kStride, 7>(b, w, taps, i, o, bias, lo, hi);
-        break;
-      default:
-        Pixels<kStride, 8>(b, w, taps, i, o, bias, lo, hi);
-        break;
-    }
+// The vector of conv_depthwise_block.inc.h: one pixel of 8 channels.
+struct Vec8 {
+  using T = __m256;
+  static constexpr int kLanes = 8;
+  static T Load(const float* p) { return _mm256_load_ps(p); }
+  static void Store(float* p, T v) { _mm256_store_ps(p, v); }
+  static T Fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T Max(T a, T b) { return _mm256_max_ps(a, b); }
+  static T Min(T a, T b) { return _mm256_min_ps(a, b); }
+  static T Zero() { return _mm256_setzero_ps(); }
+  static T Set1(float v) { return _mm256_set1_ps(v); }
+  static T LoadBias(const float* p) { return _mm256_loadu_ps(p); }
+  static T GatherTaps(const float* p, int taps) {
+    const __m256i idx =
+        _mm256_mullo_epi32(_mm256_set1_epi32(taps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_i32gather_ps(p, idx, 4);
   }
-}
+};
 
 }  // namespace
 
 void DepthwiseBlock8Avx2(const DepthwiseBlock& b) {
-  // Weights: one vector per tap holding the 8 channels' values.
-  const int taps = int(b.kernel_h * b.kernel_w);
-  __m256 w[kMaxDepthwiseBlockTaps];
-  const __m256i idx =
-      _mm256_mullo_epi32(_mm256_set1_epi32(taps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  for (int t = 0; t < taps; ++t) w[t] = _mm256_i32gather_ps(b.weights + t, idx, 4);
-  const __m256 bias = b.bias != nullptr ? _mm256_loadu_ps(b.bias) : _mm256_setzero_ps();
-  const __m256 lo = _mm256_set1_ps(b.clip_lo), hi = _mm256_set1_ps(b.clip_hi);
-  const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * 8;
-  // Strips of output rows whose padded input and outputs stay in the L1 cache.
-  for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
-    const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
-    FillPadded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
-    for (int64_t oy = 0; oy < rows; ++oy) {
-      const float* in = b.padded + oy * row_step;
-      float* out = b.out_buf + oy * b.out_w * 8;
-      if (b.stride_w == 1) {
-        Row<1>(b, w, taps, in, out, bias, lo, hi);
-      } else if (b.stride_w == 2) {
-        Row<2>(b, w, taps, in, out, bias, lo, hi);
-      } else {
-        Row<0>(b, w, taps, in, out, bias, lo, hi);
-      }
-    }
-    StoreBlock(b, oy0 * b.out_w, rows * b.out_w);
-  }
+  RunDepthwiseBlock<Vec8>(b, FillPadded, StoreBlock);
 }
 
 }  // namespace refit::cpu::internal

@@ -1,0 +1,105 @@
+// Internal to conv_depthwise_c8_avx2.cc and conv_depthwise_c16_avx512.cc, each of which includes
+// it once, compiled for its own ISA: the convolution of one zero-padded strip of a channel block,
+// written once over a vector type. V gives the vector: `using T` (one pixel of kLanes channels),
+// kLanes, Load / Store (aligned), Fmadd(a, b, c) = a * b + c, Max, Min (returning their second
+// operand when either is NaN, so NaN propagates), Zero, Set1, LoadBias (kLanes floats, unaligned)
+// and GatherTaps (tap t of each of kLanes filters `taps` floats apart). Everything is in an
+// anonymous namespace: each ISA's file has its own copy, never merged with the other's.
+#pragma once
+
+#include "backend/cpu/conv_isa.h"
+
+namespace refit::cpu::internal {
+namespace {
+
+// N consecutive output pixels of a row into out (kLanes floats per pixel). kStride: the horizontal
+// stride when fixed at compile time (1, 2), so each load's address is the tap's plus a constant;
+// 0: b.stride_w.
+template <typename V, int kStride, int N>
+inline void Pixels(const DepthwiseBlock& b, const typename V::T* w, int taps, const float* in,
+                   float* out, typename V::T bias, typename V::T lo, typename V::T hi) {
+  typename V::T acc[N];
+  for (int i = 0; i < N; ++i) acc[i] = bias;
+  const int64_t step = (kStride > 0 ? kStride : b.stride_w) * V::kLanes;
+  for (int t = 0; t < taps; ++t) {
+    const float* s = in + b.tap_offsets[t];
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) acc[i] = V::Fmadd(w[t], V::Load(s + i * step), acc[i]);
+  }
+  for (int i = 0; i < N; ++i) {
+    typename V::T y = acc[i];
+    if (b.act == ir::ActivationKind::kRelu) y = V::Max(V::Zero(), y);
+    if (b.act == ir::ActivationKind::kClip) y = V::Min(hi, V::Max(lo, y));
+    V::Store(out + V::kLanes * i, y);
+  }
+}
+
+// One output row: up to 8 pixels at once (independent FMA chains hide the FMA latency).
+template <typename V, int kStride>
+void Row(const DepthwiseBlock& b, const typename V::T* w, int taps, const float* in, float* out,
+         typename V::T bias, typename V::T lo, typename V::T hi) {
+  const int64_t col_step = b.stride_w * V::kLanes;
+  for (int64_t ox = 0; ox < b.out_w; ox += 8) {
+    const float* i = in + ox * col_step;
+    float* o = out + ox * V::kLanes;
+    switch (b.out_w - ox < 8 ? b.out_w - ox : 8) {
+      case 1:
+        Pixels<V, kStride, 1>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 2:
+        Pixels<V, kStride, 2>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 3:
+        Pixels<V, kStride, 3>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 4:
+        Pixels<V, kStride, 4>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 5:
+        Pixels<V, kStride, 5>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 6:
+        Pixels<V, kStride, 6>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      case 7:
+        Pixels<V, kStride, 7>(b, w, taps, i, o, bias, lo, hi);
+        break;
+      default:
+        Pixels<V, kStride, 8>(b, w, taps, i, o, bias, lo, hi);
+        break;
+    }
+  }
+}
+
+// The whole block, in strips of output rows whose padded input and outputs stay in L1:
+// fill_padded(b, r0, rows) writes padded rows [r0, r0 + rows) into buffer rows [0, rows);
+// store_back(b, p0, n) moves outputs [p0, p0 + n) of out_buf (row-major over the plane) to y.
+template <typename V, typename Fill, typename StoreBack>
+void RunDepthwiseBlock(const DepthwiseBlock& b, Fill fill_padded, StoreBack store_back) {
+  // Weights: one vector per tap holding the block's channels' values.
+  const int taps = int(b.kernel_h * b.kernel_w);
+  typename V::T w[kMaxDepthwiseBlockTaps];
+  for (int t = 0; t < taps; ++t) w[t] = V::GatherTaps(b.weights + t, taps);
+  const typename V::T bias = b.bias != nullptr ? V::LoadBias(b.bias) : V::Zero();
+  const typename V::T lo = V::Set1(b.clip_lo), hi = V::Set1(b.clip_hi);
+  const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * V::kLanes;
+  for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
+    const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
+    fill_padded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
+    for (int64_t oy = 0; oy < rows; ++oy) {
+      const float* in = b.padded + oy * row_step;
+      float* out = b.out_buf + oy * b.out_w * V::kLanes;
+      if (b.stride_w == 1) {
+        Row<V, 1>(b, w, taps, in, out, bias, lo, hi);
+      } else if (b.stride_w == 2) {
+        Row<V, 2>(b, w, taps, in, out, bias, lo, hi);
+      } else {
+        Row<V, 0>(b, w, taps, in, out, bias, lo, hi);
+      }
+    }
+    store_back(b, oy0 * b.out_w, rows * b.out_w);
+  }
+}
+
+}  // namespace
+}  // namespace refit::cpu::internal
