@@ -45,6 +45,9 @@ struct EwBlock {
 using EwBlockFn = void (*)(EwBlock& block);
 void RunEwBlockScalar(EwBlock& block);  // tactic_eltwise.cc
 void RunEwBlockAvx2(EwBlock& block);    // eltwise_block_avx2.cc
+// The whole-program fast path RunEwBlockAvx2 takes for `block`'s code: 0 none, 1 GELU (tanh
+// form), 2 GELU (erf form); for tests.
+int EwFastPathAvx2(const EwBlock& block);
 void EwScalarInstr(const EwCode& code, const EwOperand& a, const EwOperand& b, const EwOperand& c,
                    float* dst, int64_t n);  // tactic_eltwise.cc
 

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/eltwise_kernel.h"
 #include "backend/cpu/tactic_test_util.h"
 #include "ir/fused_elementwise.h"
 #include "ir/fused_ops.h"
@@ -194,6 +198,123 @@ TEST(TacticEltwiseTest, NanAndInfinityFollowTheReference) {
     u.node = Node(op, 1);
     u.inputs.push_back(Tensor::FromVector<float>(Shape{5}, {NAN, 100.f, -200.f, 0.f, 1e-3f}));
     EXPECT_GE(CheckAllTactics(u, 1e-6, kTactics), kTactics);
+  }
+}
+
+// The AVX2 runner's whole-program fast paths (GELU in PyTorch's tanh and erf forms, with and
+// without the bias add before it) give the bits of the instruction-by-instruction loop, which runs
+// the same program with one product's operands swapped (IEEE products commute exactly). Inputs
+// include NaN, infinities, -0, tiny and huge values; blocks end mid-vector.
+TEST(TacticEltwiseTest, GeluFastPathsGiveTheInstructionLoopsBits) {
+  if (kTactics < 2) GTEST_SKIP() << "no AVX2";
+  using internal::EwBlock;
+  using internal::EwCode;
+  using internal::EwOperand;
+  const int32_t kAdd = 32, kMul = 34, kDiv = 35, kTanhOp = 3, kErfOp = 4;
+  struct Program {
+    const char* name;
+    int expected_path;
+    int num_inputs;  // value ids [0, num_inputs) are the block's inputs, then the constants
+    std::vector<float> constants;
+    std::vector<EwCode> code;
+  };
+  // Ids: inputs 0 (bias, scalar or vector) and 1 (x); constants from 2; results after them.
+  const std::vector<Program> programs = {
+      {"tanh, bias",
+       1,
+       2,
+       {0.044715f, 0.7978845608f, 1.f, 0.5f},
+       {{kAdd, 0, 1, -1},
+        {kMul, 6, 6, -1},
+        {kMul, 6, 7, -1},
+        {kMul, 2, 8, -1},
+        {kAdd, 6, 9, -1},
+        {kMul, 3, 10, -1},
+        {kTanhOp, 11, -1, -1},
+        {kAdd, 4, 12, -1},
+        {kMul, 6, 13, -1},
+        {kMul, 5, 14, -1}}},
+      {"tanh",
+       1,
+       2,
+       {0.044715f, 0.7978845608f, 1.f, 0.5f},
+       {{kMul, 1, 1, -1},
+        {kMul, 1, 6, -1},
+        {kMul, 2, 7, -1},
+        {kAdd, 1, 8, -1},
+        {kMul, 3, 9, -1},
+        {kTanhOp, 10, -1, -1},
+        {kAdd, 4, 11, -1},
+        {kMul, 1, 12, -1},
+        {kMul, 5, 13, -1}}},
+      {"erf, bias",
+       2,
+       2,
+       {1.41421354f, 1.f, 0.5f},
+       {{kAdd, 0, 1, -1},
+        {kDiv, 5, 2, -1},
+        {kErfOp, 6, -1, -1},
+        {kAdd, 7, 3, -1},
+        {kMul, 5, 8, -1},
+        {kMul, 9, 4, -1}}},
+      {"erf",
+       2,
+       2,
+       {1.41421354f, 1.f, 0.5f},
+       {{kDiv, 1, 2, -1},
+        {kErfOp, 5, -1, -1},
+        {kAdd, 6, 3, -1},
+        {kMul, 1, 7, -1},
+        {kMul, 8, 4, -1}}},
+  };
+  const float specials[] = {NAN,   INFINITY, -INFINITY, -0.f, 0.f,   1e-30f, -3e-4f, 5e-4f,
+                            7.99f, 8.5f,     -9.f,      40.f, -40.f, 3e38f,  -3e38f, 1.f};
+  for (const Program& prog : programs) {
+    SCOPED_TRACE(prog.name);
+    for (const int64_t n : {int64_t{16}, int64_t{203}}) {
+      for (const bool scalar_bias : {false, true}) {
+        std::vector<float> x(static_cast<size_t>(n)), bias(static_cast<size_t>(n));
+        Tensor noise = Scaled(Shape({2 * n}), 11, -6.f, 6.f);
+        for (int64_t i = 0; i < n; ++i) {
+          x[size_t(i)] = i < int64_t(std::size(specials)) ? specials[i] : noise.data_as<float>()[i];
+          bias[size_t(i)] = noise.data_as<float>()[n + i];
+        }
+        auto run = [&](const std::vector<EwCode>& code, int* path) {
+          std::vector<EwOperand> values(internal::kEwMaxValues);
+          values[0] = EwOperand{bias.data(), scalar_bias};
+          values[1] = EwOperand{x.data(), false};
+          for (size_t k = 0; k < prog.constants.size(); ++k) {
+            values[size_t(prog.num_inputs) + k] = EwOperand{&prog.constants[k], true};
+          }
+          std::vector<float> scratch(code.size() * internal::kEwBlock), out(size_t(n), 7.f);
+          EwBlock block{code.data(),
+                        int(code.size()),
+                        values.data(),
+                        prog.num_inputs + int(prog.constants.size()),
+                        scratch.data(),
+                        out.data(),
+                        n,
+                        &internal::EwScalarInstr};
+          *path = internal::EwFastPathAvx2(block);
+          internal::RunEwBlockAvx2(block);
+          return out;
+        };
+        std::vector<EwCode> swapped = prog.code;
+        std::swap(swapped.back().a, swapped.back().b);  // the last product, commuted
+        int fast_path = 0, loop_path = 0;
+        const std::vector<float> fast = run(prog.code, &fast_path);
+        const std::vector<float> loop = run(swapped, &loop_path);
+        EXPECT_EQ(fast_path, prog.expected_path);
+        EXPECT_EQ(loop_path, 0);
+        for (int64_t i = 0; i < n; ++i) {
+          uint32_t a, b;
+          std::memcpy(&a, &fast[size_t(i)], 4);
+          std::memcpy(&b, &loop[size_t(i)], 4);
+          EXPECT_EQ(a, b) << "element " << i << " x=" << x[size_t(i)] << ": " << fast[size_t(i)]
+                          << " vs " << loop[size_t(i)];
+        }
+      }
+    }
   }
 }
 
