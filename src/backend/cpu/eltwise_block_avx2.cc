@@ -1,8 +1,9 @@
 // AVX2 + FMA runner of one element-wise program block (eltwise_kernel.h). Transcendental functions
-// are polynomial / rational approximations with relative error around 1e-7 (exp: Cephes; tanh:
-// Cephes polynomial near 0, exp elsewhere; erf: a rational fit on [-4, 4]). Opcodes without vector
-// code (Log, Softplus, Celu, Sin, Cos, general Pow) go to the ISA-neutral scalar code. Everything
-// here has internal linkage: nothing inline may leak into baseline code.
+// are polynomial / rational approximations with relative error around 1e-7 (exp: Cephes; tanh and
+// erf: rational fits on [-8, 8] and [-4, 4]). Opcodes without vector code (Log, Softplus, Celu,
+// Sin, Cos, general Pow) go to the ISA-neutral scalar code. Programs of a known shape (GELU) run
+// in one register pass (MatchPattern). Everything here has internal linkage: nothing inline may
+// leak into baseline code.
 #include <immintrin.h>
 
 #include "backend/cpu/eltwise_kernel.h"
