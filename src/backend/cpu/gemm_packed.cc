@@ -10,6 +10,7 @@
 #include <xmmintrin.h>
 
 #include "backend/cpu/gemm_microkernel.h"
+#include "backend/cpu/transpose_f32.h"
 
 namespace refit::cpu {
 namespace {
@@ -336,10 +337,18 @@ bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t l
   bool finite = true;
   for (int64_t col0 = 0; col0 < n; col0 += nr) {
     const int64_t cols = std::min(nr, n - col0);
-    finite &= scale != nullptr ? PackTransposedPanelT<true, true>(b + col0 * ldb, ldb, k, cols, nr,
-                                                                  scale + col0, packed)
-                               : PackTransposedPanelT<false, true>(b + col0 * ldb, ldb, k, cols, nr,
-                                                                   nullptr, packed);
+    if (scale != nullptr) {
+      finite &=
+          PackTransposedPanelT<true, true>(b + col0 * ldb, ldb, k, cols, nr, scale + col0, packed);
+    } else {
+      // Unscaled, the panel is the transpose of `cols` rows of B^T: 8x8 AVX2 blocks where this
+      // CPU has them, checked in registers; the columns past `cols` are zeros.
+      finite &= TransposeF32Finite(b + col0 * ldb, ldb, cols, k, packed, nr);
+      if (cols < nr) {
+        for (int64_t p = 0; p < k; ++p)
+          std::fill(packed + p * nr + cols, packed + (p + 1) * nr, 0.0f);
+      }
+    }
     packed += k * nr;
   }
   return finite;
