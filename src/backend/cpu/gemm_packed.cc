@@ -61,15 +61,14 @@ void PackA(const float* a, int64_t lda, int64_t rows, int64_t kb, int mr, float*
   }
 }
 
-// Packs one panel from a transposed source: panel[p][j] = src[j * ldb + p] (times scale[j] when
-// kScale) for j < cols, zero for cols <= j < nr. Works in k blocks with 4x4 SSE transposes (SSE is
-// baseline x86-64): the reads are short contiguous runs of `cols` rows and the writes stay within a
-// few KiB, which also avoids the 4 KiB set aliasing a column-at-a-time walk hits when ldb is a
-// power of two. With kCheck, returns false when a value written is not finite (x - x is NaN exactly
-// for a non-finite x; the bits of every such difference are OR-ed together).
-template <bool kScale, bool kCheck>
-bool PackTransposedPanelT(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
-                          const float* scale, float* panel) {
+// Packs one panel from a transposed source, scaled: panel[p][j] = src[j * ldb + p] * scale[j] for
+// j < cols, zero for cols <= j < nr. Works in k blocks with 4x4 SSE transposes (SSE is baseline
+// x86-64): the reads are short contiguous runs of `cols` rows and the writes stay within a few
+// KiB, which also avoids the 4 KiB set aliasing a column-at-a-time walk hits when ldb is a power
+// of two. Returns false when a value written is not finite (x - x is NaN exactly for a non-finite
+// x; the bits of every such difference are OR-ed together).
+bool PackScaledTransposedPanel(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
+                               const float* scale, float* panel) {
   constexpr int64_t kBlock = 64;
   const int64_t cols4 = cols / 4 * 4;
   __m128 bad = _mm_setzero_ps();
@@ -79,26 +78,15 @@ bool PackTransposedPanelT(const float* src, int64_t ldb, int64_t k, int64_t cols
     const int64_t p1_4 = p0 + (p1 - p0) / 4 * 4;
     for (int64_t j = 0; j < cols4; j += 4) {
       const float* s = src + j * ldb;
-      __m128 f0 = _mm_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
-      if constexpr (kScale) {
-        f0 = _mm_set1_ps(scale[j]);
-        f1 = _mm_set1_ps(scale[j + 1]);
-        f2 = _mm_set1_ps(scale[j + 2]);
-        f3 = _mm_set1_ps(scale[j + 3]);
-      }
+      const __m128 f0 = _mm_set1_ps(scale[j]), f1 = _mm_set1_ps(scale[j + 1]);
+      const __m128 f2 = _mm_set1_ps(scale[j + 2]), f3 = _mm_set1_ps(scale[j + 3]);
       for (int64_t p = p0; p < p1_4; p += 4) {
-        __m128 r0 = _mm_loadu_ps(s + p), r1 = _mm_loadu_ps(s + ldb + p);
-        __m128 r2 = _mm_loadu_ps(s + 2 * ldb + p), r3 = _mm_loadu_ps(s + 3 * ldb + p);
-        if constexpr (kScale) {
-          r0 = _mm_mul_ps(r0, f0);
-          r1 = _mm_mul_ps(r1, f1);
-          r2 = _mm_mul_ps(r2, f2);
-          r3 = _mm_mul_ps(r3, f3);
-        }
-        if constexpr (kCheck) {
-          bad = _mm_or_ps(bad, _mm_or_ps(_mm_or_ps(_mm_sub_ps(r0, r0), _mm_sub_ps(r1, r1)),
-                                         _mm_or_ps(_mm_sub_ps(r2, r2), _mm_sub_ps(r3, r3))));
-        }
+        __m128 r0 = _mm_mul_ps(_mm_loadu_ps(s + p), f0);
+        __m128 r1 = _mm_mul_ps(_mm_loadu_ps(s + ldb + p), f1);
+        __m128 r2 = _mm_mul_ps(_mm_loadu_ps(s + 2 * ldb + p), f2);
+        __m128 r3 = _mm_mul_ps(_mm_loadu_ps(s + 3 * ldb + p), f3);
+        bad = _mm_or_ps(bad, _mm_or_ps(_mm_or_ps(_mm_sub_ps(r0, r0), _mm_sub_ps(r1, r1)),
+                                       _mm_or_ps(_mm_sub_ps(r2, r2), _mm_sub_ps(r3, r3))));
         _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
         _mm_storeu_ps(panel + p * nr + j, r0);
         _mm_storeu_ps(panel + (p + 1) * nr + j, r1);
@@ -107,32 +95,39 @@ bool PackTransposedPanelT(const float* src, int64_t ldb, int64_t k, int64_t cols
       }
       for (int64_t p = p1_4; p < p1; ++p) {
         for (int64_t jj = j; jj < j + 4; ++jj) {
-          float v = src[jj * ldb + p];
-          if constexpr (kScale) v *= scale[jj];
-          if constexpr (kCheck) bad_tail += v - v;
+          const float v = src[jj * ldb + p] * scale[jj];
+          bad_tail += v - v;
           panel[p * nr + jj] = v;
         }
       }
     }
     for (int64_t j = cols4; j < cols; ++j) {
       for (int64_t p = p0; p < p1; ++p) {
-        float v = src[j * ldb + p];
-        if constexpr (kScale) v *= scale[j];
-        if constexpr (kCheck) bad_tail += v - v;
+        const float v = src[j * ldb + p] * scale[j];
+        bad_tail += v - v;
         panel[p * nr + j] = v;
       }
     }
     for (int64_t p = p0; p < p1; ++p) std::fill(panel + p * nr + cols, panel + p * nr + nr, 0.0f);
   }
-  if constexpr (kCheck) {
-    return _mm_movemask_ps(_mm_cmpneq_ps(bad, _mm_setzero_ps())) == 0 && bad_tail == 0.0f;
-  }
-  return true;
+  return _mm_movemask_ps(_mm_cmpneq_ps(bad, _mm_setzero_ps())) == 0 && bad_tail == 0.0f;
 }
 
-void PackTransposedPanel(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
-                         float* panel) {
-  PackTransposedPanelT<false, false>(src, ldb, k, cols, nr, nullptr, panel);
+// The same unscaled: the panel is the transpose of `cols` rows of B^T by TransposeF32 (8x8 AVX2
+// blocks where this CPU has them; with `check`, the values checked in registers, false when one
+// is not finite), and the columns past `cols` zeros.
+bool PackTransposedPanel(const float* src, int64_t ldb, int64_t k, int64_t cols, int64_t nr,
+                         float* panel, bool check) {
+  bool finite = true;
+  if (check) {
+    finite = TransposeF32Finite(src, ldb, cols, k, panel, nr);
+  } else {
+    TransposeF32(src, ldb, cols, k, panel, nr);
+  }
+  if (cols < nr) {
+    for (int64_t p = 0; p < k; ++p) std::fill(panel + p * nr + cols, panel + (p + 1) * nr, 0.0f);
+  }
+  return finite;
 }
 
 struct GemmPlan {
@@ -326,7 +321,7 @@ void PackB(const GemmKernelInfo& info, const float* b, int64_t ldb, bool trans_b
   }
   for (int64_t col0 = 0; col0 < n; col0 += nr) {
     const int64_t cols = std::min(nr, n - col0);
-    PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed);
+    PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed, /*check=*/false);
     packed += k * nr;
   }
 }
@@ -337,18 +332,10 @@ bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t l
   bool finite = true;
   for (int64_t col0 = 0; col0 < n; col0 += nr) {
     const int64_t cols = std::min(nr, n - col0);
-    if (scale != nullptr) {
-      finite &=
-          PackTransposedPanelT<true, true>(b + col0 * ldb, ldb, k, cols, nr, scale + col0, packed);
-    } else {
-      // Unscaled, the panel is the transpose of `cols` rows of B^T: 8x8 AVX2 blocks where this
-      // CPU has them, checked in registers; the columns past `cols` are zeros.
-      finite &= TransposeF32Finite(b + col0 * ldb, ldb, cols, k, packed, nr);
-      if (cols < nr) {
-        for (int64_t p = 0; p < k; ++p)
-          std::fill(packed + p * nr + cols, packed + (p + 1) * nr, 0.0f);
-      }
-    }
+    finite &= scale != nullptr ? PackScaledTransposedPanel(b + col0 * ldb, ldb, k, cols, nr,
+                                                           scale + col0, packed)
+                               : PackTransposedPanel(b + col0 * ldb, ldb, k, cols, nr, packed,
+                                                     /*check=*/true);
     packed += k * nr;
   }
   return finite;

@@ -2,9 +2,8 @@
 
 #include <xmmintrin.h>
 
-#include <cstring>
-
 #include "backend/cpu/cpu_features.h"
+#include "base/finite.h"
 
 namespace refit::cpu {
 
@@ -45,16 +44,11 @@ bool TransposeF32Finite(const float* src, int64_t lds, int64_t rows, int64_t col
     return internal::TransposeF32FiniteAvx2(src, lds, rows, cols, dst, ldd);
   }
   TransposeF32(src, lds, rows, cols, dst, ldd);
-  // Then each destination line (as base/finite.h's scan: the carry into the top bit).
-  uint32_t flags = 0;
+  // Then each destination line.
   for (int64_t j = 0; j < cols; ++j) {
-    for (int64_t i = 0; i < rows; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, dst + j * ldd + i, 4);
-      flags |= (bits & 0x7fffffffu) + 0x00800000u;
-    }
+    if (FirstNonFinite(TensorView(DataType::kF32, Shape{rows}, dst + j * ldd)) >= 0) return false;
   }
-  return (flags >> 31) == 0;
+  return true;
 }
 
 }  // namespace refit::cpu
