@@ -187,11 +187,11 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
                               " engine cannot be written as " + std::string(EngineModeName(mode)) +
                               " (static engines have no refit map; rebuild instead)");
   }
-  // A loaded engine's tactics and refit map sections are written as they were read (they depend
-  // on neither the mode nor the weights), once the timings are known to be sound (TimedPlan).
-  const bool loaded = core_->tactics_section.data() != nullptr;
-  REFIT_ASSIGN_OR_RETURN(const Plan* timed, TimedPlan());
-  Plan plan = loaded ? core_->plan : *timed;
+  // The timings are checked first (TimedPlan). A loaded engine's tactics and refit map sections
+  // are then written as they were read (they depend on neither the mode nor the weights); a
+  // built engine has none, and its plan, which holds the timings, is serialized.
+  REFIT_RETURN_IF_ERROR(TimedPlan().status());
+  Plan plan = core_->plan;
   plan.mode = mode;
   std::vector<const Tensor*> slots;
   for (size_t s = 0; s < plan.slots.size(); ++s) {
@@ -209,7 +209,6 @@ StatusOr<EngineFileWriter> Engine::Writer(EngineMode mode,
   if (!core_->metadata.empty())
     meta = Json::parse(core_->metadata, nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
-  if (!loaded) return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta));
   return WriteEngine(std::move(plan), slots, sources.get(), std::move(meta), core_->tactics_section,
                      core_->refit_map_section);
 }

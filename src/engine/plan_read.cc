@@ -9,7 +9,6 @@
 namespace refit::engine::internal {
 namespace {
 
-constexpr int64_t kMaxItems = kMaxPlanItems;
 constexpr int64_t kMaxBytes = int64_t{1} << 42;
 
 void CheckIndex(int64_t index, size_t size, const char* what) {
@@ -21,7 +20,7 @@ void CheckIndex(int64_t index, size_t size, const char* what) {
 
 // Indices into the values or slots; range-checked once the plan is read.
 std::vector<int32_t> ReadIndices(CborStream& in, const char* what) {
-  std::vector<int32_t> out(in.Array(what, kMaxItems));
+  std::vector<int32_t> out(in.Array(what, kMaxPlanItems));
   for (int32_t& i : out) i = int32_t(in.Int(what, INT32_MIN, INT32_MAX));
   return out;
 }
@@ -40,11 +39,11 @@ void ReadAttributeValue(CborStream& in, DataType dtype, Shape shape, ir::Attribu
       a->s = in.Text("v");
       return;
     case Kind::kInts:
-      a->ints.resize(in.Array("v", kMaxItems));
+      a->ints.resize(in.Array("v", kMaxPlanItems));
       for (int64_t& x : a->ints) x = in.Int("v", INT64_MIN, INT64_MAX);
       return;
     case Kind::kFloats:
-      a->floats.resize(in.Array("v", kMaxItems));
+      a->floats.resize(in.Array("v", kMaxPlanItems));
       for (float& x : a->floats) x = float(in.Number("v"));
       return;
     case Kind::kStrings:
@@ -172,11 +171,11 @@ PlanLayer ReadLayer(CborStream& in) {
         layer.features = in.Text("features");
         return;
       case 2:
-        layer.inputs.resize(in.Array("inputs", kMaxItems));
+        layer.inputs.resize(in.Array("inputs", kMaxPlanItems));
         for (LayerInput& li : layer.inputs) {
           ReadMembers(in, "layer input", kInputNames, [&](size_t g) {
             if (g == 0) {
-              li.index = int32_t(in.Int("index", -1, kMaxItems));
+              li.index = int32_t(in.Int("index", -1, kMaxPlanItems));
             } else {
               li.kind = LayerInput::Kind(in.Int("kind", 0, 2));
             }
@@ -243,10 +242,10 @@ WeightSlot ReadSlot(CborStream& in) {
         s.dtype = ReadDType(in, "slot dtype");
         return;
       case 1:
-        s.input = int32_t(in.Int("input", 0, kMaxItems));
+        s.input = int32_t(in.Int("input", 0, kMaxPlanItems));
         return;
       case 2:
-        s.layer = int32_t(in.Int("layer", 0, kMaxItems));
+        s.layer = int32_t(in.Int("layer", 0, kMaxPlanItems));
         return;
       case 3:
         s.name = in.Text("name");
@@ -338,7 +337,7 @@ Plan ReadPlanSection(std::string_view bytes) {
         p.inputs = ReadIndices(in, "graph input");
         return;
       case 3:
-        p.layers.resize(in.Array("layers", kMaxItems));
+        p.layers.resize(in.Array("layers", kMaxPlanItems));
         for (PlanLayer& layer : p.layers) layer = ReadLayer(in);
         return;
       case 4: {
@@ -357,11 +356,11 @@ Plan ReadPlanSection(std::string_view bytes) {
         p.outputs = ReadIndices(in, "graph output");
         return;
       case 8:
-        p.slots.resize(in.Array("slots", kMaxItems));
+        p.slots.resize(in.Array("slots", kMaxPlanItems));
         for (WeightSlot& slot : p.slots) slot = ReadSlot(in);
         return;
       case 9:
-        p.values.resize(in.Array("values", kMaxItems));
+        p.values.resize(in.Array("values", kMaxPlanItems));
         for (PlanValue& v : p.values) v = ReadValue(in);
         return;
       case 10:

@@ -6,8 +6,6 @@
 namespace refit::engine::internal {
 namespace {
 
-constexpr int64_t kMaxItems = kMaxPlanItems;
-
 // A recipe as the refit map stores it: its slot, its serialized bytes (in place).
 struct StoredRecipe {
   int64_t slot = -1;
@@ -39,7 +37,7 @@ void ReadArchitecture(CborStream& in, ir::GraphSignature* a, std::vector<uint64_
         a->hash = in.Uint("hash", UINT64_MAX);
         return;
       case 1:
-        a->nodes = int(in.Int("nodes", 0, kMaxItems));
+        a->nodes = int(in.Int("nodes", 0, kMaxPlanItems));
         return;
       case 2: {
         const uint64_t ops = in.Map("refit map: architecture op_counts");
@@ -54,7 +52,7 @@ void ReadArchitecture(CborStream& in, ir::GraphSignature* a, std::vector<uint64_
         return;
       }
       default:
-        a->weights.resize(in.Array("weights", kMaxItems));
+        a->weights.resize(in.Array("weights", kMaxPlanItems));
         indices->assign(a->weights.size(), UINT64_MAX);
         for (size_t w = 0; w < a->weights.size(); ++w) {
           if (in.PeekMajor() == 3) {
@@ -85,19 +83,19 @@ void ReadRefitMapSection(std::string_view bytes, Plan* plan) {
             ReadArchitecture(in, &p.architecture, &weight_indices);
             return;
           case 1:
-            recipes.resize(in.Array("recipes", kMaxItems));
+            recipes.resize(in.Array("recipes", kMaxPlanItems));
             for (StoredRecipe& r : recipes) {
               ReadMembers(in, "recipe", kRecipeNames, [&](size_t g) {
                 if (g == 0) {
                   r.bytes = in.Bytes("recipe");
                 } else {
-                  r.slot = in.Int("slot", 0, kMaxItems);
+                  r.slot = in.Int("slot", 0, kMaxPlanItems);
                 }
               });
             }
             return;
           default:
-            p.sources.resize(in.Array("sources", kMaxItems));
+            p.sources.resize(in.Array("sources", kMaxPlanItems));
             for (SourcePrototype& proto : p.sources) proto = ReadSource(in);
             return;
         }
