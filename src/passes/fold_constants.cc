@@ -112,16 +112,10 @@ Status FoldConstantsPass(ir::Graph& g, const NodeEvaluator& evaluator, PassRepor
     Note(report, kPass, "'" + n.name + "' (" + n.op_type + ")");
     for (size_t o = 0; o < outs->size(); ++o) {
       if (n.outputs[o].empty()) continue;
-      ir::Node c;
-      c.name = n.outputs.size() == 1 ? n.name : n.name + "/" + std::to_string(o);
-      c.op_type = "Constant";
-      c.outputs = {n.outputs[o]};
-      ir::Attribute value;
-      value.kind = ir::Attribute::Kind::kTensor;
-      value.t = std::make_shared<const Tensor>((*outs)[o].Clone());
-      c.attrs.Set("value", std::move(value));
+      nodes.push_back(
+          ConstantNode(n.outputs.size() == 1 ? n.name : n.name + "/" + std::to_string(o),
+                       n.outputs[o], (*outs)[o].Clone()));
       consts.emplace(n.outputs[o], std::move((*outs)[o]));
-      nodes.push_back(std::move(c));
     }
   }
   g.nodes = std::move(nodes);

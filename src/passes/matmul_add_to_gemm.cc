@@ -6,7 +6,6 @@
 // they are; no value is computed here.
 #include <algorithm>
 #include <functional>
-#include <memory>
 #include <numeric>
 #include <set>
 
@@ -31,18 +30,10 @@ bool AllStatic(const std::vector<int64_t>& dims) {
   return std::all_of(dims.begin(), dims.end(), [](int64_t d) { return d > 0; });
 }
 
-// A Constant node giving `dims` as an int64 [dims.size()] tensor into `out`.
-ir::Node ShapeConstant(const std::string& name, const std::string& out, std::vector<int64_t> dims) {
-  ir::Node n;
-  n.op_type = "Constant";
-  n.name = name;
-  n.outputs = {out};
+// `dims` as an int64 [dims.size()] tensor (a Reshape's shape input).
+Tensor ShapeTensor(std::vector<int64_t> dims) {
   const int64_t rank = int64_t(dims.size());
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kTensor;
-  a.t = std::make_shared<const Tensor>(Tensor::FromVector<int64_t>(Shape{rank}, std::move(dims)));
-  n.attrs.Set("value", a);
-  return n;
+  return Tensor::FromVector<int64_t>(Shape{rank}, std::move(dims));
 }
 
 void SetValueInfo(ir::Graph& g, const std::string& name, DataType dtype,
@@ -113,13 +104,13 @@ Status MatMulAddToGemmPass(ir::Graph& g, PassReport* report) {
       const std::string gemm_y = fresh(add.name + "/refit_gemm_rows");
       const std::string in_shape = fresh(mm_name + "/refit_rows_shape");
       const std::string out_shape = fresh(add.name + "/refit_out_shape");
-      insert_before[i].push_back(ShapeConstant(in_shape, in_shape, {rows, k}));
+      insert_before[i].push_back(ConstantNode(in_shape, in_shape, ShapeTensor({rows, k})));
       ir::Node in;
       in.op_type = "Reshape";
       in.name = mm_name + "/refit_rows_view";
       in.inputs = {x, in_shape};
       in.outputs = {gemm_x};
-      insert_after[a].push_back(ShapeConstant(out_shape, out_shape, out_dims));
+      insert_after[a].push_back(ConstantNode(out_shape, out_shape, ShapeTensor(out_dims)));
       ir::Node back;
       back.op_type = "Reshape";
       back.name = add.name + "/refit_rows_back";

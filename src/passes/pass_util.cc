@@ -1,5 +1,6 @@
 #include "passes/pass_util.h"
 
+#include <memory>
 #include <set>
 
 namespace refit::passes {
@@ -97,6 +98,18 @@ std::string UniqueValueName(const ir::Graph& g, const std::string& base) {
     std::string name = base + "_" + std::to_string(i);
     if (!used.count(name)) return name;
   }
+}
+
+ir::Node ConstantNode(std::string name, std::string output, Tensor value) {
+  ir::Node n;
+  n.name = std::move(name);
+  n.op_type = "Constant";
+  n.outputs = {std::move(output)};
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kTensor;
+  a.t = std::make_shared<const Tensor>(std::move(value));
+  n.attrs.Set("value", std::move(a));
+  return n;
 }
 
 void RemoveNodes(ir::Graph& g, const std::vector<bool>& remove) {

@@ -36,6 +36,8 @@ bool IsGraphOutput(const ir::Graph& g, const std::string& name);
 int ProducerOf(const ir::Graph& g, const std::string& value);
 // `base`, or `base_1`, `base_2`, ...: the first name no input, weight or value uses.
 std::string UniqueValueName(const ir::Graph& g, const std::string& base);
+// A Constant node called `name` giving `value` as `output`.
+ir::Node ConstantNode(std::string name, std::string output, Tensor value);
 // Drops the nodes marked in `remove` (same length as g.nodes), keeping order.
 void RemoveNodes(ir::Graph& g, const std::vector<bool>& remove);
 
