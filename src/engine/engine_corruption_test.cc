@@ -228,7 +228,8 @@ TEST(EngineCorruption, PlansThatLie) {
       {"unknown tactic",
        [](Json& p, Json& t) {
          p["layers"][0]["tactic"] = "no_such_tactic";
-         t["layers"][0]["tactic"] = "no_such_tactic";
+         t["names"].push_back("no_such_tactic");
+         t["layers"][0][0] = t["names"].size() - 1;
        },
        "no_such_tactic"},
       {"unknown backend", [](Json& p, Json&) { p["layers"][0]["backend"] = "gpu"; },
@@ -263,15 +264,80 @@ TEST(EngineCorruption, PlansThatLie) {
   }
 }
 
+// The tactics section `t` (names table, pairs) in the first form engines were written with:
+// {layers: [{from_timing_cache, layer, tactic, timings: [{median_us, tactic}]}]}.
+Json ObjectForm(const Json& t) {
+  Json layers = Json::array();
+  for (const Json& l : t["layers"]) {
+    Json timings = Json::array();
+    for (size_t i = 0; i + 1 < l[2].size(); i += 2) {
+      timings.push_back(
+          {{"tactic", t["names"][l[2][i].get<size_t>()]}, {"median_us", l[2][i + 1]}});
+    }
+    layers.push_back({{"layer", "a layer"},
+                      {"tactic", t["names"][l[0].get<size_t>()]},
+                      {"from_timing_cache", l[1]},
+                      {"timings", std::move(timings)}});
+  }
+  return Json{{"layers", std::move(layers)}};
+}
+
+// Engines written with the first form of the tactics section read the same timings.
+TEST(EngineCorruption, FirstTacticsFormReadsTheSameTimings) {
+  auto now = Engine::FromBytes(TinyEngineBytes(), "now");
+  auto first = Engine::FromBytes(
+      Rewrite(TinyEngineBytes(), [](Json&, Json& t) { t = ObjectForm(t); }), "first form");
+  ASSERT_TRUE(now.ok() && first.ok());
+  auto a = (*now)->TimedPlan();
+  auto b = (*first)->TimedPlan();
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << b.status().ToString();
+  ASSERT_EQ((*a)->layers.size(), (*b)->layers.size());
+  size_t timings = 0;
+  for (size_t i = 0; i < (*a)->layers.size(); ++i) {
+    const PlanLayer& x = (*a)->layers[i];
+    const PlanLayer& y = (*b)->layers[i];
+    EXPECT_EQ(x.from_timing_cache, y.from_timing_cache);
+    ASSERT_EQ(x.timings.size(), y.timings.size());
+    for (size_t k = 0; k < x.timings.size(); ++k) {
+      EXPECT_EQ(x.timings[k].tactic, y.timings[k].tactic);
+      EXPECT_EQ(x.timings[k].median_us, y.timings[k].median_us);
+    }
+    timings += x.timings.size();
+  }
+  EXPECT_GT(timings, (*a)->layers.size());  // the tuner timed several tactics per layer
+}
+
 // The tactics section holds only the tuner's timings, which a load does not read: a lie there
 // loads and runs, and is refused, naming the file, where the timings are first used (TimedPlan:
 // inspect, writing the engine out).
 TEST(EngineCorruption, TacticsSectionsThatLie) {
   const std::vector<std::pair<std::function<void(Json&, Json&)>, std::string>> lies = {
-      {[](Json&, Json& t) { t["layers"][0]["tactic"] = "something_else"; }, "names another tactic"},
+      {[](Json&, Json& t) {
+         t["names"].push_back("something_else");
+         t["layers"][0][0] = t["names"].size() - 1;
+       },
+       "names another tactic"},
+      {[](Json&, Json& t) { t["layers"][0][0] = t["names"].size(); }, "no tactic of the table"},
+      {[](Json&, Json& t) { t["layers"][0][2][0] = -1; }, "no tactic of the table"},
+      {[](Json&, Json& t) { t["layers"][0][2].push_back(0); }, "name/time pairs"},
+      {[](Json&, Json& t) { t["layers"][0][2][1] = "fast"; }, "timings"},
+      {[](Json&, Json& t) { t["layers"][0][1] = 1; }, "cached"},
+      {[](Json&, Json& t) { t["layers"][0].erase(1); }, "[tactic, cached, timings]"},
+      {[](Json&, Json& t) { t["names"][0] = 3; }, "not a string"},
       {[](Json&, Json& t) { t["layers"].erase(0); }, "layer count differs"},
-      {[](Json&, Json& t) { t["layers"][0]["timings"] = 7; }, "timings"},
+      {[](Json&, Json& t) { t["layers"][0][2] = 7; }, "timings"},
       {[](Json&, Json& t) { t = Json::array(); }, "malformed tactics section"},
+      // The first form, names spelled out per layer, read the same way.
+      {[](Json&, Json& t) {
+         t = ObjectForm(t);
+         t["layers"][0]["tactic"] = "something_else";
+       },
+       "names another tactic"},
+      {[](Json&, Json& t) {
+         t = ObjectForm(t);
+         t["layers"][0]["timings"] = 7;
+       },
+       "timings"},
   };
   for (const auto& [edit, message] : lies) {
     SCOPED_TRACE(message);

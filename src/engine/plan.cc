@@ -1,5 +1,7 @@
 #include "engine/plan.h"
 
+#include <map>
+
 #include "engine/plan_cbor.h"
 #include "engine/plan_codec.h"
 
@@ -17,9 +19,9 @@ Json TypeJson(DataType d, const Shape& s) {
   return Json{{"dtype", internal::DTypeToJson(d)}, {"shape", internal::ShapeToJson(s)}};
 }
 
-void ParseTacticsJson(DocValue j, Plan& p) {
-  const DocValue layers = Object(j).Array("layers", kMaxItems);
-  if (layers.size() != p.layers.size()) throw PlanError("tactics: layer count differs from plan");
+// The first tactics form (engines written before the name table): one object per layer,
+// {from_timing_cache, layer, tactic, timings: [{median_us, tactic}]}, names spelled out.
+void ParseTacticsObjects(DocValue layers, Plan& p) {
   size_t i = 0;
   for (DocValue l : layers) {
     PlanLayer& layer = p.layers[i];
@@ -37,6 +39,61 @@ void ParseTacticsJson(DocValue j, Plan& p) {
     }
     ++i;
   }
+}
+
+// The element `v` as an index into a table of `n` names.
+size_t NameIndex(DocValue v, size_t n, size_t layer) {
+  if (!v.is_number_unsigned() || v.as_uint() >= n) {
+    throw PlanError("tactics: layer " + std::to_string(layer) + " names no tactic of the table");
+  }
+  return size_t(v.as_uint());
+}
+
+// The compact form: {names: [tactic names], layers: [[tactic, from_timing_cache, [name, median_us,
+// name, median_us, ...]]]}, each name an index into `names`.
+void ParseTacticsTable(DocValue names_value, DocValue layers, Plan& p) {
+  std::vector<std::string> names;
+  names.reserve(names_value.size());
+  for (DocValue n : names_value) {
+    if (!n.is_string()) throw PlanError("tactics: a tactic name is not a string");
+    names.emplace_back(n.as_string());
+  }
+  size_t i = 0;
+  for (DocValue l : layers) {
+    PlanLayer& layer = p.layers[i];
+    if (!l.is_array() || l.size() != 3) {
+      throw PlanError("tactics: layer " + std::to_string(i) + " is not [tactic, cached, timings]");
+    }
+    DocValue::Iterator it = l.begin();
+    if (names[NameIndex(*it, names.size(), i)] != layer.tactic) {
+      throw PlanError("tactics: layer " + std::to_string(i) + " names another tactic");
+    }
+    const DocValue cached = *++it;
+    const DocValue timings = *++it;
+    if (!cached.is_boolean()) throw PlanError("tactics: layer " + std::to_string(i) + " cached");
+    if (!timings.is_array() || timings.size() % 2 != 0 || timings.size() > 8192) {
+      throw PlanError("tactics: layer " + std::to_string(i) + " timings are not name/time pairs");
+    }
+    layer.from_timing_cache = cached.as_bool();
+    layer.timings.reserve(timings.size() / 2);
+    for (DocValue::Iterator t = timings.begin(); t != timings.end(); ++t) {
+      const size_t name = NameIndex(*t, names.size(), i);
+      const DocValue us = *++t;
+      if (!us.is_number()) throw PlanError("tactics: layer " + std::to_string(i) + " timings");
+      layer.timings.push_back({names[name], us.as_double()});
+    }
+    ++i;
+  }
+}
+
+void ParseTacticsJson(DocValue j, Plan& p) {
+  if (!j.is_object()) throw PlanError("tactics: not an object");
+  const DocValue names = j.find("names");
+  const DocValue layers = Object(j).Array("layers", kMaxItems);
+  if (layers.size() != p.layers.size()) throw PlanError("tactics: layer count differs from plan");
+  if (!names.valid()) return ParseTacticsObjects(layers, p);
+  if (!names.is_array() || names.size() > kMaxItems) throw PlanError("tactics: names");
+  ParseTacticsTable(names, layers, p);
 }
 
 }  // namespace
@@ -141,18 +198,23 @@ std::string SerializePlan(const Plan& p) {
 }
 
 std::string SerializeTactics(const Plan& p) {
+  std::map<std::string_view, size_t> index;
+  Json names = Json::array();
+  auto name_index = [&](const std::string& name) {
+    auto [it, added] = index.emplace(name, index.size());
+    if (added) names.push_back(name);
+    return it->second;
+  };
   Json layers = Json::array();
   for (const PlanLayer& l : p.layers) {
     Json timings = Json::array();
     for (const TacticTiming& t : l.timings) {
-      timings.push_back({{"tactic", t.tactic}, {"median_us", t.median_us}});
+      timings.push_back(name_index(t.tactic));
+      timings.push_back(t.median_us);
     }
-    layers.push_back({{"layer", l.node.name},
-                      {"tactic", l.tactic},
-                      {"from_timing_cache", l.from_timing_cache},
-                      {"timings", std::move(timings)}});
+    layers.push_back(Json::array({name_index(l.tactic), l.from_timing_cache, std::move(timings)}));
   }
-  return Json{{"layers", std::move(layers)}}.dump();
+  return Json{{"names", std::move(names)}, {"layers", std::move(layers)}}.dump();
 }
 
 std::string SerializeRefitMap(const Plan& p) {
