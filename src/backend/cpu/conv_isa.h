@@ -77,6 +77,25 @@ struct DepthwiseBlock {
 void DepthwiseBlock8Avx2(const DepthwiseBlock& b);
 void DepthwiseBlock16Avx512(const DepthwiseBlock& b);
 
+// Direct convolution of a few input channels (conv_direct.cc): one output row of CH output
+// channels, by register tiles of 8 channels x 32 pixels or 16 channels x 16 pixels, each tap's
+// inputs one vector load from the phase planes (conv_im2col.h) shared by the tile's channels. Loads
+// and stores are masked at the row's end, so nothing past the planes or the row is touched.
+struct DirectConvRow {
+  const float* in;         // the phase planes, advanced to output row oy's first window row
+  const int64_t* tap_off;  // per tap (c, ky, kx): its offset from `in` (Im2ColRowOffsets)
+  int64_t taps;
+  const float* w;     // taps x CH weights of this channel block (zeros past the valid channels)
+  const float* bias;  // CH values (zeros past the valid channels)
+  float* y;           // the block's first channel's output row oy; channel j at y + j * out_plane
+  int64_t out_plane, out_w;
+  int64_t channels;        // valid channels of the block, 1..CH
+  ir::ActivationKind act;  // kRelu and kClip are applied here; anything else is the caller's
+  float clip_lo, clip_hi;
+};
+void DirectConvRow8Avx512(const DirectConvRow& r);
+void DirectConvRow16Avx512(const DirectConvRow& r);
+
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,
 // increasing) and row i of it reads src[r] + row_off[i]. Columns past `cols` are zeroed. Reads

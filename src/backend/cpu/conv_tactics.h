@@ -21,6 +21,10 @@ void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
 // for small spatial sizes with many channels (conv_gemm_t.cc).
 void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
                          bool every_isa = false);
+// "conv_direct/avx512_c8", "conv_direct/avx512_c16": direct convolution by output rows and blocks
+// of 8 or 16 output channels, for ungrouped layers of at most 16 input channels (a CNN's stem;
+// conv_direct.cc). AVX-512 only.
+void AddConvDirectTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
 void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,

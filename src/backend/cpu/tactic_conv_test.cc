@@ -191,6 +191,38 @@ TEST(ConvTacticsTest, Stride2AndOcNotARegisterMultiple) {
   Check({.c = 5, .h = 9, .w = 7, .m = 17, .strides = {2, 2}});
 }
 
+// conv_direct (AVX-512): stems of 3 input channels (3x3 stride 2 as MobileNet's, 7x7 stride 2 as
+// ResNet's), rows of 1 to 3 register tiles with a ragged end, output channels not a multiple of
+// either block (8 or 16), batch > 1, Relu/Clip in the kernel and a Sigmoid after it, and a 1-D
+// layer; every variant must be listed and match the reference.
+TEST(ConvTacticsTest, DirectStems) {
+  const CpuFeatures& f = DetectCpuFeatures();
+  if (!(f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl)) GTEST_SKIP() << "no AVX-512";
+  const std::vector<ConvSpec> specs = {
+      {.c = 3, .h = 23, .w = 45, .m = 13, .strides = {2, 2}},
+      {.n = 2,
+       .c = 3,
+       .h = 30,
+       .w = 70,
+       .m = 20,
+       .kh = 7,
+       .kw = 7,
+       .strides = {2, 2},
+       .pads = {3, 3, 3, 3},
+       .act = {ir::ActivationKind::kRelu}},
+      {.c = 1, .h = 5, .w = 16, .m = 8, .act = {ir::ActivationKind::kClip, 0.0f, 6.0f}},
+      {.c = 16, .h = 6, .w = 33, .m = 25, .bias = false, .act = {ir::ActivationKind::kSigmoid}},
+      {.c = 2, .w = 50, .m = 9, .kw = 5, .pads = {0, 2, 0, 2}, .one_d = true},
+  };
+  for (const ConvSpec& s : specs) {
+    std::vector<std::string> names;
+    CheckAllTactics(MakeConv(s), Tolerance, MinTactics(s), &names);
+    for (const std::string want : {"conv_direct/avx512_c8", "conv_direct/avx512_c16"}) {
+      EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+    }
+  }
+}
+
 // Stride 4 (a ViT's patch embedding): rows wide enough for the phase planes' vector path, with
 // and without a left pad.
 TEST(ConvTacticsTest, Stride4) {
