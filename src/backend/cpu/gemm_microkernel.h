@@ -31,4 +31,10 @@ using MicroKernelFn = void (*)(int64_t k, const float* a, int64_t lda, const flo
 MicroKernelFn FindAvx2MicroKernel(int mr, int nr, bool direct_a);
 MicroKernelFn FindAvx512MicroKernel(int mr, int nr, bool direct_a);
 
+// gemm_gemv (gemm_gemv.cc): rows [0, m) of A (m = 1..4, row stride lda) times W^T for W's rows
+// [j0, j1), W row-major [n, k] as stored: y[i * ldy + j] = sum_p a[i * lda + p] * w[j * k + p].
+// Four rows of W at a time, each read once for the m rows of A; the tail of k masked.
+void GemvRowsAvx512(int m, int64_t k, const float* a, int64_t lda, const float* w, int64_t j0,
+                    int64_t j1, float* y, int64_t ldy);
+
 }  // namespace refit::cpu::internal

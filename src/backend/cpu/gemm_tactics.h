@@ -20,6 +20,11 @@ std::unique_ptr<backend::Tactic> MakeOpenBlasGemmTactic(const GemmLayer& g);
 std::vector<std::unique_ptr<backend::Tactic>> MakeDnnlGemmTactics(const GemmLayer& g,
                                                                   std::string_view name = {});
 
+// "gemm_gemv/avx512": one to four rows of A against a transB weight used as stored, so packing
+// and refit are a copy (gemm_gemv.cc); null when the layer is not such a GEMM or the CPU lacks
+// AVX-512.
+std::unique_ptr<backend::Tactic> MakeGemvTactic(const GemmLayer& g);
+
 // Bytes of workspace a region of `floats` floats takes, rounded up to keep 64-byte alignment.
 inline size_t AlignedFloatBytes(size_t floats) { return (floats * sizeof(float) + 63) / 64 * 64; }
 

@@ -1,4 +1,5 @@
-// Gemm and MatMul tactics: our packed GEMM (one tactic per micro-kernel), OpenBLAS and oneDNN.
+// Gemm and MatMul tactics: our packed GEMM (one tactic per micro-kernel), our GEMV for a few rows
+// against a stored transB weight, OpenBLAS and oneDNN.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -282,6 +283,9 @@ void AddGemmTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
         out->push_back(std::make_unique<PackedGemmTactic>(*g, k.info, k.direct_b_name, true));
       }
     }
+  }
+  if (family.empty() || family == "gemm_gemv") {
+    if (std::unique_ptr<backend::Tactic> gemv = MakeGemvTactic(*g)) out->push_back(std::move(gemv));
   }
   if (family.empty() || family == "gemm_openblas") out->push_back(MakeOpenBlasGemmTactic(*g));
   if (family.empty() || family == "gemm_dnnl") {

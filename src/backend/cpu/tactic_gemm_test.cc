@@ -82,12 +82,50 @@ LayerCase MakeGemm(const GemmCase& g, uint32_t seed) {
   return c;
 }
 
-void CheckGemm(const GemmCase& g, uint32_t seed = 1) {
+// gemm_gemv (AVX-512): one to four rows of A against a transB weight B used as stored.
+bool Gemv(const GemmCase& g) {
+  const CpuFeatures& f = DetectCpuFeatures();
+  return f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && g.weight_b && g.trans_b &&
+         !g.trans_a && g.alpha == 1.0f && g.m >= 1 && g.m <= 4 && g.k >= 1;
+}
+
+void CheckGemm(const GemmCase& g, uint32_t seed = 1, std::vector<std::string>* names = nullptr) {
   SCOPED_TRACE("Gemm m=" + std::to_string(g.m) + " n=" + std::to_string(g.n) +
                " k=" + std::to_string(g.k));
-  const int expected = ExpectedTactics(g.weight_b, !g.weight_b && !g.trans_b);
-  ExpectTacticCount(CheckAllTactics(MakeGemm(g, seed), 1e-5, expected), expected,
+  const int expected = ExpectedTactics(g.weight_b, !g.weight_b && !g.trans_b) + (Gemv(g) ? 1 : 0);
+  ExpectTacticCount(CheckAllTactics(MakeGemm(g, seed), 1e-5, expected, names), expected,
                     g.weight_b && g.alpha == 1.0f);
+}
+
+// gemm_gemv: 1 to 4 rows (5 is not its case), depths below, at and past one vector and long ones
+// (the masked tail), W rows not a multiple of its 4-row blocks and more than one task of 64, every
+// C form with beta and an activation through the epilogue. Its W is the weight as stored.
+TEST(GemmTactics, GemvRowsAgainstStoredWeight) {
+  const int64_t shapes[][2] = {{1, 1}, {3, 15}, {4, 16}, {5, 17}, {130, 1280}, {1000, 33}};
+  for (int64_t m = 1; m <= 5; ++m) {
+    for (const auto& nk : shapes) {
+      std::vector<std::string> names;
+      const GemmCase g{.m = m, .n = nk[0], .k = nk[1], .trans_b = true};
+      CheckGemm(g, uint32_t(m), &names);
+      EXPECT_EQ(std::count(names.begin(), names.end(), "gemm_gemv/avx512"), Gemv(g) ? 1 : 0);
+    }
+  }
+  const int64_t m = 3, n = 21;
+  const std::vector<std::vector<int64_t>> forms = {{n}, {m, 1}, {m, n}, {}};
+  for (const auto& dims : forms) {
+    for (bool weight_c : {true, false}) {
+      SCOPED_TRACE("C " + Shape(dims).ToString() + (weight_c ? " weight" : " activation"));
+      CheckGemm({.m = m,
+                 .n = n,
+                 .k = 40,
+                 .trans_b = true,
+                 .beta = 0.5f,
+                 .c_dims = dims,
+                 .has_c = true,
+                 .weight_c = weight_c,
+                 .act = {ActivationKind::kSigmoid, 0, 0}});
+    }
+  }
 }
 
 TEST(GemmTactics, OddSizes) {
