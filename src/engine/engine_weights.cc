@@ -128,9 +128,12 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
     if (i >= 0) bad_value(name, i);
     return i < 0;
   };
+  // Slots the split copy below already made.
+  std::vector<uint8_t> done(slots.size(), 0);
   auto work = [&](int64_t, int64_t) {
     for (size_t k; !failed && (k = next.fetch_add(1)) < order.size();) {
       const size_t i = order[k];
+      if (done[i]) continue;
       const WeightSlot& slot = core_->plan.slots[size_t(slots[i])];
       // Built only on failure: most slots are small, and a refit is many of them.
       auto where = [&] { return core_->label + ": slot '" + slot.name + "'"; };
@@ -270,6 +273,48 @@ StatusOr<std::vector<std::shared_ptr<const Tensor>>> Engine::PackSlots(
   constexpr uint64_t kMinParallelBytes = uint64_t{1} << 20;
   if (total_bytes < kMinParallelBytes) pool = nullptr;
   const int threads = pool == nullptr ? 1 : pool->num_threads();
+  if (threads > 1) {
+    // A large slot that is a checked copy of one source (its tactic keeps the layout: an
+    // embedding table, a classifier read as stored) is copied in chunks by every thread first:
+    // one such slot can be a third of a model's weights, which the slot-by-slot loop below would
+    // leave to a single thread.
+    constexpr uint64_t kSplitCopyBytes = uint64_t{1} << 20;
+    constexpr int64_t kChunkBytes = int64_t{256} << 10;
+    for (size_t i : order) {
+      const WeightSlot& slot = core_->plan.slots[size_t(slots[i])];
+      if (slot.nbytes() < kSplitCopyBytes || !slot.recipe.IsIdentity() ||
+          !core_->tactics[size_t(slot.layer)]->KeepsWeightLayout(size_t(slot.input))) {
+        continue;
+      }
+      const std::string& name = slot.recipe.steps()[0].source;
+      const Tensor* src = sources(name);
+      if (src == nullptr || src->dtype() != slot.dtype || src->shape() != slot.shape) continue;
+      auto packed = Tensor::Uninitialized(src->dtype(), src->shape());
+      if (!packed.ok()) continue;  // the loop below reports it
+      const int64_t elements = src->NumElements();
+      const int64_t elem_bytes = int64_t(DataTypeSize(src->dtype()));
+      const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / elem_bytes);
+      const int64_t chunks = (elements + per_chunk - 1) / per_chunk;
+      std::atomic<int64_t> first_bad{elements};
+      const char* from = static_cast<const char*>(src->data());
+      char* to = static_cast<char*>(packed->mutable_data());
+      ParallelFor(pool, chunks, [&](int64_t begin, int64_t end) {
+        const int64_t e0 = begin * per_chunk, e1 = std::min(elements, end * per_chunk);
+        const TensorView part(src->dtype(), Shape({e1 - e0}), from + e0 * elem_bytes);
+        const int64_t bad = CopyCheckingFinite(part, to + e0 * elem_bytes);
+        if (bad < 0) return;
+        int64_t seen = first_bad.load();
+        while (e0 + bad < seen && !first_bad.compare_exchange_weak(seen, e0 + bad)) {
+        }
+      });
+      if (first_bad.load() < elements) {
+        bad_value(name, first_bad.load());
+      } else {
+        out[i] = std::make_shared<const Tensor>(std::move(packed).value());
+      }
+      done[i] = 1;
+    }
+  }
   ParallelFor(pool, std::min<int64_t>(threads, int64_t(order.size())), work);
   if (!error.ok()) return error;
   if (!bad_values.empty()) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -194,6 +195,46 @@ TEST(RefitterTest, BadWeightsAreNamedAndChangeNothing) {
   EXPECT_TRUE(Contains(failed.status().message(), "not finite")) << failed.status().ToString();
   EXPECT_EQ(e->weights(), old_set);
   ExpectBitEqual(before, RunOk(*e, inputs));
+}
+
+// A slot over 1 MiB that is a checked copy of its source is copied in chunks by every refit
+// thread: the copy is exact, and a NaN or infinity is named at its first element across chunks,
+// leaving the engine as it was.
+TEST(RefitterTest, LargeCopiedSlotIsSplitOverThreads) {
+  constexpr int64_t kN = 320000;  // 1.2 MiB of f32, five 256 KiB chunks
+  ir::Graph g;
+  g.name = "large_add";
+  g.opset = 17;
+  AddInput(g, "x", {1, kN});
+  g.weights.emplace("big", RandomTensor(Shape{1, kN}, 5));
+  g.nodes.push_back(MakeNode("Add", {"x", "big"}, {"y"}, "add"));
+  AddOutput(g, "y");
+  auto e = BuildAndLoad(g, FastOptions());
+  ASSERT_NE(e, nullptr);
+  TensorMap inputs;
+  inputs.emplace("x", Tensor::FromVector<float>(Shape{1, kN}, std::vector<float>(kN, 0.0f)));
+  RefitterOptions options;
+  options.threads = 2;
+  Refitter r(e.get(), options);
+
+  const Tensor next = RandomTensor(Shape{1, kN}, 9);
+  ASSERT_TRUE(r.SetWeight("big", next.view()).ok());
+  ASSERT_TRUE(r.Apply().ok());
+  const TensorMap out = RunOk(*e, inputs);
+  ASSERT_EQ(out.at("y").nbytes(), next.nbytes());
+  EXPECT_EQ(std::memcmp(out.at("y").data(), next.data(), next.nbytes()), 0);  // x + w = w
+
+  const std::shared_ptr<const engine::WeightSet> old_set = e->weights();
+  Tensor bad = next.Clone();
+  bad.mutable_data_as<float>()[250000] = std::numeric_limits<float>::quiet_NaN();
+  bad.mutable_data_as<float>()[131073] = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(r.SetWeight("big", bad.view()).ok());
+  auto failed = r.Apply();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "'big' element 131073"))
+      << failed.status().ToString();
+  EXPECT_EQ(e->weights(), old_set);
+  EXPECT_TRUE(SameBytes(out, RunOk(*e, inputs)));
 }
 
 TEST(RefitterTest, SetWeightsFromAMapIsAllOrNothing) {
