@@ -11,7 +11,8 @@
 //
 // The weight is packed per block of CH output channels, tap-major ([taps][CH], zeros past the last
 // channel), so a tap's CH weights are one contiguous run. Units of work are (output row, channel
-// block), row-major, split over the pool; ungrouped layers only.
+// block), row-major, split over the pool; with a batch the threads share evenly, whole images per
+// thread instead, each with planes of its own. Ungrouped layers only.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
 
 namespace refit::cpu {
 namespace {
@@ -53,48 +55,57 @@ class ConvDirectKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
-    float* planes = static_cast<float*>(io.workspace);
-    const int64_t taps = p_.col_rows(), blocks = (p_.out_c + ch_ - 1) / ch_;
-    const int64_t row_len = p_.stride_w * layout_.phase_len;
-    const bool inline_act =
-        p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
-    for (int64_t n = 0; n < p_.batch; ++n) {
-      ParallelFor(io.pool, p_.in_c, [&](int64_t begin, int64_t end) {
-        FillPhasePlanes(p_, layout_, x + n * p_.in_c * p_.in_size(), begin, end, planes);
-      });
-      ParallelFor(io.pool, p_.out_h * blocks, [&](int64_t begin, int64_t end) {
-        for (int64_t u = begin; u < end; ++u) {
-          const int64_t oy = u / blocks, c0 = u % blocks * ch_;
-          const int64_t channels = std::min<int64_t>(ch_, p_.out_c - c0);
-          float block_bias[16] = {};
-          if (bias != nullptr) std::copy(bias + c0, bias + c0 + channels, block_bias);
-          float* out = y + (n * p_.out_c + c0) * p_.out_size() + oy * p_.out_w;
-          const internal::DirectConvRow r{planes + oy * p_.stride_h * row_len,
-                                          tap_off_.data(),
-                                          taps,
-                                          w + c0 * taps,
-                                          block_bias,
-                                          out,
-                                          p_.out_size(),
-                                          p_.out_w,
-                                          channels,
-                                          inline_act ? p_.act.kind : ir::ActivationKind::kNone,
-                                          p_.act.alpha,
-                                          p_.act.beta};
-          if (ch_ == 8) {
-            internal::DirectConvRow8Avx512(r);
-          } else {
-            internal::DirectConvRow16Avx512(r);
-          }
-          if (!inline_act)
-            BiasActivationSerial(p_.act, nullptr, out, channels, p_.out_w, p_.out_size());
-        }
-      });
-    }
+    // Whole images per thread when they share evenly (each with planes of its own), otherwise the
+    // threads share each image's planes and rows.
+    RunUnits(io.pool, p_.batch, workspace_bytes() / sizeof(float),
+             static_cast<float*>(io.workspace), [&](int64_t n, float* planes, ThreadPool* pool) {
+               RunImage(n, x, w, bias, y, planes, pool);
+             });
     return Status::Ok();
   }
 
  private:
+  // Image n on `pool` (null: the calling thread), with `planes` as its phase planes.
+  void RunImage(int64_t n, const float* x, const float* w, const float* bias, float* y,
+                float* planes, ThreadPool* pool) const {
+    const int64_t taps = p_.col_rows(), blocks = (p_.out_c + ch_ - 1) / ch_;
+    const int64_t row_len = p_.stride_w * layout_.phase_len;
+    const bool inline_act =
+        p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
+    ParallelFor(pool, p_.in_c, [&](int64_t begin, int64_t end) {
+      FillPhasePlanes(p_, layout_, x + n * p_.in_c * p_.in_size(), begin, end, planes);
+    });
+    ParallelFor(pool, p_.out_h * blocks, [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t oy = u / blocks, c0 = u % blocks * ch_;
+        const int64_t channels = std::min<int64_t>(ch_, p_.out_c - c0);
+        float block_bias[16] = {};
+        if (bias != nullptr) std::copy(bias + c0, bias + c0 + channels, block_bias);
+        float* out = y + (n * p_.out_c + c0) * p_.out_size() + oy * p_.out_w;
+        const internal::DirectConvRow r{planes + oy * p_.stride_h * row_len,
+                                        tap_off_.data(),
+                                        taps,
+                                        w + c0 * taps,
+                                        block_bias,
+                                        out,
+                                        p_.out_size(),
+                                        p_.out_w,
+                                        channels,
+                                        inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                        p_.act.alpha,
+                                        p_.act.beta};
+        if (ch_ == 8) {
+          internal::DirectConvRow8Avx512(r);
+        } else {
+          internal::DirectConvRow16Avx512(r);
+        }
+        if (!inline_act) {
+          BiasActivationSerial(p_.act, nullptr, out, channels, p_.out_w, p_.out_size());
+        }
+      }
+    });
+  }
+
   ConvParams p_;
   int ch_;
   PhaseLayout layout_;
