@@ -80,10 +80,8 @@ class DepthwiseKernel : public backend::Kernel {
     }
   }
 
-  // One prepared plane per channel that goes plane by plane (the blocked variants' remainder).
-  size_t workspace_bytes() const override {
-    return size_t((p_.in_c - blocked_channels()) * layout_.plane_floats) * sizeof(float);
-  }
+  // Planes and blocks are prepared in per-thread scratch: no workspace.
+  size_t workspace_bytes() const override { return 0; }
 
   Status Run(const backend::KernelIo& io) const override {
     const float* x = io.inputs[0]->data_as<float>();
@@ -91,7 +89,6 @@ class DepthwiseKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
-    float* planes = static_cast<float*>(io.workspace);
     // Relu and Clip ride in the kernel; NaN-propagating min/max match ir::ApplyActivation.
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
@@ -105,41 +102,43 @@ class DepthwiseKernel : public backend::Kernel {
     }
     const int64_t first = blocked_channels();
     if (first == p_.in_c) return Status::Ok();
-    // Images one after another: the workspace holds one prepared plane per channel.
-    for (int64_t n = 0; n < p_.batch; ++n) {
-      ParallelFor(io.pool, p_.in_c - first, [&](int64_t b, int64_t e) {
-        const int64_t begin = first + b, end = first + e;
-        // One prepared plane per chunk, reused channel after channel, so it stays in cache.
-        float* plane = planes + b * layout_.plane_floats;
-        for (int64_t c = begin; c < end; ++c) {
-          FillPhasePlanes(p_, layout_, x + (n * p_.in_c + c) * p_.in_size(), 0, 1, plane);
-          float* out = y + (n * p_.out_c + c) * p_.out_size();
-          const internal::DepthwisePlane args{plane,
-                                              layout_.phase_len,
-                                              taps_.data(),
-                                              w + c * p_.kernel_size(),
-                                              bias != nullptr ? bias[c] : 0.0f,
-                                              out,
-                                              p_.out_h,
-                                              p_.out_w,
-                                              p_.kernel_h,
-                                              p_.kernel_w,
-                                              p_.stride_h,
-                                              p_.stride_w,
-                                              p_.dilation_h,
-                                              p_.dilation_w,
-                                              inline_act ? p_.act.kind : ir::ActivationKind::kNone,
-                                              p_.act.alpha,
-                                              p_.act.beta};
-          if (avx2_) {
-            internal::DepthwisePlaneAvx2(args);
-          } else {
-            PlaneScalar(args);
-          }
-          BiasActivationSerial(after, nullptr, out, 1, p_.out_size(), p_.out_size());
+    // (image, channel) units, image-major, each thread with one prepared plane of its own that
+    // it reuses channel after channel (it stays in cache). With a batch the threads share
+    // evenly, a thread so computes whole images: the pixels the GEMM tactics around it give that
+    // thread too (RunUnits), so activations stay in its core's cache from layer to layer.
+    const int64_t channels = p_.in_c - first;
+    ParallelFor(io.pool, p_.batch * channels, [&](int64_t begin, int64_t end) {
+      thread_local ScratchFloats scratch;
+      float* plane = scratch.Get(size_t(layout_.plane_floats));
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t n = u / channels, c = first + u % channels;
+        FillPhasePlanes(p_, layout_, x + (n * p_.in_c + c) * p_.in_size(), 0, 1, plane);
+        float* out = y + (n * p_.out_c + c) * p_.out_size();
+        const internal::DepthwisePlane args{plane,
+                                            layout_.phase_len,
+                                            taps_.data(),
+                                            w + c * p_.kernel_size(),
+                                            bias != nullptr ? bias[c] : 0.0f,
+                                            out,
+                                            p_.out_h,
+                                            p_.out_w,
+                                            p_.kernel_h,
+                                            p_.kernel_w,
+                                            p_.stride_h,
+                                            p_.stride_w,
+                                            p_.dilation_h,
+                                            p_.dilation_w,
+                                            inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                            p_.act.alpha,
+                                            p_.act.beta};
+        if (avx2_) {
+          internal::DepthwisePlaneAvx2(args);
+        } else {
+          PlaneScalar(args);
         }
-      });
-    }
+        BiasActivationSerial(after, nullptr, out, 1, p_.out_size(), p_.out_size());
+      }
+    });
     return Status::Ok();
   }
 
