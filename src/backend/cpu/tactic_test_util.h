@@ -225,6 +225,9 @@ inline int CheckAllTactics(const LayerCase& c,
         }
       }
       for (Tensor& o : outs) io.outputs.push_back(&o);
+      // Poison the workspace too (NaN bytes): a kernel must not read scratch that an earlier run
+      // left behind.
+      std::fill_n(ws_owner.get(), ws_bytes + 64, char(0xff));
       io.workspace = ws_owner.get();
       io.pool = &pool;
       Status run = (*kernel)->Run(io);
