@@ -228,12 +228,10 @@ class DepthwiseKernel : public backend::Kernel {
 };
 
 CpuFeatures RequiredFeatures(DepthwiseVariant v) {
+  if (v == DepthwiseVariant::kAvx512Blocked) return Avx512KernelFeatures();
   CpuFeatures f;
   if (v == DepthwiseVariant::kScalar) return f;
   f.avx = f.avx2 = f.fma = true;
-  // conv_depthwise_c16_avx512.cc is compiled with the four (as the AVX-512 GEMM kernels are).
-  if (v == DepthwiseVariant::kAvx512Blocked)
-    f.avx512f = f.avx512bw = f.avx512dq = f.avx512vl = true;
   return f;
 }
 

@@ -33,13 +33,6 @@ namespace {
 constexpr int64_t kMaxInChannels = 16;
 constexpr int64_t kMaxTaps = 512;
 
-CpuFeatures Avx512Features() {
-  CpuFeatures f;
-  f.avx = f.avx2 = f.fma = true;
-  f.avx512f = f.avx512bw = f.avx512dq = f.avx512vl = true;
-  return f;
-}
-
 class ConvDirectKernel : public backend::Kernel {
  public:
   ConvDirectKernel(const ConvParams& p, int ch)
@@ -116,7 +109,7 @@ class ConvDirectTactic : public backend::Tactic {
  public:
   ConvDirectTactic(const ConvParams& p, int ch) : p_(p), ch_(ch) {}
   std::string name() const override { return "conv_direct/avx512_c" + std::to_string(ch_); }
-  std::string required_features() const override { return Avx512Features().ToString(); }
+  std::string required_features() const override { return Avx512KernelFeatures().ToString(); }
 
   // W [M, C, kh, kw] -> blocks of ch_ output channels, each [taps][ch_].
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }
@@ -147,7 +140,7 @@ class ConvDirectTactic : public backend::Tactic {
   }
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    if (!DetectCpuFeatures().Covers(Avx512Features())) {
+    if (!DetectCpuFeatures().Covers(Avx512KernelFeatures())) {
       return FailedPrecondition("conv_direct needs AVX-512");
     }
     return std::unique_ptr<backend::Kernel>(new ConvDirectKernel(p_, ch_));
@@ -164,7 +157,7 @@ class ConvDirectTactic : public backend::Tactic {
 
 void AddConvDirectTactics(const backend::LayerDesc&, const ConvParams& p, TacticList* out) {
   if (p.group != 1 || p.in_c > kMaxInChannels || p.col_rows() > kMaxTaps || p.pointwise()) return;
-  if (!DetectCpuFeatures().Covers(Avx512Features())) return;
+  if (!DetectCpuFeatures().Covers(Avx512KernelFeatures())) return;
   for (int ch : {8, 16}) out->push_back(std::make_unique<ConvDirectTactic>(p, ch));
 }
 

@@ -97,6 +97,13 @@ std::string CpuFeatures::Missing(const CpuFeatures& required) const {
   return JoinSet(required, this);
 }
 
+CpuFeatures Avx512KernelFeatures() {
+  CpuFeatures f;
+  f.avx = f.avx2 = f.fma = true;
+  f.avx512f = f.avx512bw = f.avx512dq = f.avx512vl = true;
+  return f;
+}
+
 const CpuFeatures& DetectCpuFeatures() {
   static const CpuFeatures features = Detect();
   return features;

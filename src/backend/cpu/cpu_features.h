@@ -44,6 +44,11 @@ struct CpuFeatures {
   bool operator==(const CpuFeatures&) const = default;
 };
 
+// What our AVX-512 kernel files other than the GEMM micro-kernels need (they are compiled with
+// -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma and call AVX2 helpers): avx, avx2, fma and the
+// four AVX-512 subsets.
+CpuFeatures Avx512KernelFeatures();
+
 // The features of the CPU this process runs on. Cheap after the first call.
 const CpuFeatures& DetectCpuFeatures();
 

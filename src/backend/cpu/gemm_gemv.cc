@@ -21,13 +21,6 @@ namespace {
 constexpr int64_t kMaxRows = 4;
 constexpr int64_t kRowsPerTask = 64;  // rows of W per parallel task (64 KiB..1 MiB of W)
 
-CpuFeatures Avx512Features() {
-  CpuFeatures f;
-  f.avx = f.avx2 = f.fma = true;
-  f.avx512f = f.avx512bw = f.avx512dq = f.avx512vl = true;
-  return f;
-}
-
 class GemvKernel : public backend::Kernel {
  public:
   explicit GemvKernel(const GemmLayer& g) : g_(g) {
@@ -62,7 +55,7 @@ class GemvTactic : public backend::Tactic {
  public:
   explicit GemvTactic(const GemmLayer& g) : g_(g) {}
   std::string name() const override { return "gemm_gemv/avx512"; }
-  std::string required_features() const override { return Avx512Features().ToString(); }
+  std::string required_features() const override { return Avx512KernelFeatures().ToString(); }
 
   // W as stored; a weight C as the GEMM tactics store it (beta * C, n floats for a row or scalar).
   bool KeepsWeightLayout(size_t input) const override { return !(input == 2 && g_.weight_c); }
@@ -81,7 +74,7 @@ class GemvTactic : public backend::Tactic {
   }
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    if (!DetectCpuFeatures().Covers(Avx512Features())) {
+    if (!DetectCpuFeatures().Covers(Avx512KernelFeatures())) {
       return FailedPrecondition("gemm_gemv needs AVX-512");
     }
     return std::unique_ptr<backend::Kernel>(new GemvKernel(g_));
@@ -99,7 +92,7 @@ std::unique_ptr<backend::Tactic> MakeGemvTactic(const GemmLayer& g) {
       g.batch() != 1 || g.m < 1 || g.m > kMaxRows || g.k < 1) {
     return nullptr;
   }
-  if (!DetectCpuFeatures().Covers(Avx512Features())) return nullptr;
+  if (!DetectCpuFeatures().Covers(Avx512KernelFeatures())) return nullptr;
   return std::make_unique<GemvTactic>(g);
 }
 
