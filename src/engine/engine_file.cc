@@ -126,8 +126,11 @@ StatusOr<std::vector<std::string_view>> EngineFileWriter::Pieces(std::string* he
     for (std::string_view piece : body) XXH64_update(state, piece.data(), piece.size());
     const uint64_t checksum = XXH64_digest(state);
     XXH64_freeState(state);
-    offset = AlignUp(offset, s.alignment);
-    entries.push_back({uint32_t(s.kind), 0, offset, s.size, s.alignment, checksum});
+    // An empty section has nothing to align: it is recorded where the previous one ends (a
+    // stripped engine's empty weights section would otherwise pad the file by up to 4 KiB).
+    const uint64_t alignment = s.size == 0 ? 1 : s.alignment;
+    offset = AlignUp(offset, alignment);
+    entries.push_back({uint32_t(s.kind), 0, offset, s.size, alignment, checksum});
     offset += s.size;
   }
   std::string table(entries.size() * kEntrySize, '\0');

@@ -41,6 +41,19 @@ TEST(EngineFileTest, RoundTripAndAlignment) {
   EXPECT_NE(missing.status().message().find("tactics"), std::string::npos);
 }
 
+TEST(EngineFileTest, AnEmptySectionAddsNoPadding) {
+  // A stripped engine's weights section is empty: it must not pad the file to its 4096 alignment.
+  EngineFileWriter w;
+  w.AddSection(SectionKind::kMetadata, std::string(100, 'm'));
+  w.AddSection(SectionKind::kWeights, "", 4096);
+  const std::string bytes = std::move(w.Serialize()).value();
+  EXPECT_LT(bytes.size(), 4096u);
+  auto f = EngineFile::FromBytes(bytes, "empty weights");
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ((*f)->Section(SectionKind::kWeights)->size(), 0u);
+  EXPECT_EQ((*f)->Section(SectionKind::kMetadata)->size(), 100u);
+}
+
 TEST(EngineFileTest, MappedSectionsAreAlignedInMemory) {
   const std::string path = ::testing::TempDir() + "/refit_engine_" + std::to_string(getpid());
   EngineFileWriter w;
