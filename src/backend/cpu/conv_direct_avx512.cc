@@ -2,6 +2,7 @@
 // -mavx512bw -mavx512dq -mavx512vl -mfma; no standard-library inline code here.
 #include <immintrin.h>
 
+#include "backend/cpu/avx512_util.h"
 #include "backend/cpu/conv_isa.h"
 
 // GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as
@@ -10,10 +11,6 @@
 
 namespace refit::cpu::internal {
 namespace {
-
-inline __mmask16 FirstLanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
-}
 
 // CH channels x NV vectors of 16 pixels per register tile (CH * NV accumulators).
 template <int CH, int NV>
@@ -24,7 +21,7 @@ void Row(const DirectConvRow& r) {
   for (int64_t x0 = 0; x0 < r.out_w; x0 += 16 * NV) {
     __mmask16 m[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) m[v] = FirstLanes(r.out_w - x0 - 16 * v);
+    for (int v = 0; v < NV; ++v) m[v] = FirstLanes16(r.out_w - x0 - 16 * v);
     __m512 acc[CH][NV];
 #pragma GCC unroll 16
     for (int j = 0; j < CH; ++j) {

@@ -2,6 +2,7 @@
 // -mavx512bw -mavx512dq -mavx512vl -mfma; no standard-library inline code here.
 #include <immintrin.h>
 
+#include "backend/cpu/avx512_util.h"
 #include "backend/cpu/gemm_microkernel.h"
 
 // GCC 12 reports the internal _mm512_undefined_ps() of the masked loads' and reductions'
@@ -11,10 +12,6 @@
 
 namespace refit::cpu::internal {
 namespace {
-
-inline __mmask16 FirstLanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
-}
 
 // M rows of A against R rows of W (R = 4, or 1 for the last rows), every dot product in a vector
 // of partial sums reduced at the end.
@@ -29,7 +26,7 @@ void Block(int64_t k, const float* a, int64_t lda, const float* w, float* y, int
   const int64_t whole = k / 16 * 16;
   for (int64_t p = 0; p <= whole; p += 16) {
     if (p == k) break;
-    const __mmask16 mask = p < whole ? __mmask16(0xffff) : FirstLanes(k - p);
+    const __mmask16 mask = p < whole ? __mmask16(0xffff) : FirstLanes16(k - p);
     __m512 wv[R];
 #pragma GCC unroll 4
     for (int q = 0; q < R; ++q) wv[q] = _mm512_maskz_loadu_ps(mask, w + q * k + p);
