@@ -7,6 +7,8 @@
 // channels into 2 or 4 parts, each its own primitive (its own slice of the weights, packed one
 // after another, and of the bias), run as chunks on io.pool: the parallelism oneDNN's OpenMP
 // runtime cannot give us (see Threading). Each part reorders its own output slice back to NCHW.
+// `conv_dnnl/blocked_n2`, `_n4` and `_n8` (conv_dnnl_batch.cc) split the batch instead: each part
+// runs one primitive over its own whole images.
 // Bias and the fused activation go into the primitive (eltwise post-ops) when oneDNN has them;
 // otherwise our epilogue runs afterwards.
 //
@@ -377,6 +379,12 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
   for (int parts : {2, 4}) {
     if (!wanted("conv_dnnl/blocked_oc" + std::to_string(parts))) continue;
     if (std::unique_ptr<backend::Tactic> split = MakeSplitTactic(p, parts)) {
+      out->push_back(std::move(split));
+    }
+  }
+  for (int parts : {2, 4, 8}) {
+    if (parts > p.batch || !wanted("conv_dnnl/blocked_n" + std::to_string(parts))) continue;
+    if (std::unique_ptr<backend::Tactic> split = MakeBatchSplitTactic(p, parts)) {
       out->push_back(std::move(split));
     }
   }

@@ -93,4 +93,10 @@ class ConvDnnlTacticBase : public backend::Tactic {
 // reorder without a scratchpad.
 std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n);
 
+// conv_dnnl/blocked_n<parts> (conv_dnnl_batch.cc): the blocked variant over batch / parts images
+// per part, each part reordering, convolving and reordering back its own images; null unless
+// `parts` divides the batch and oneDNN picks a blocked layout with reorders that need no
+// scratchpad.
+std::unique_ptr<backend::Tactic> MakeBatchSplitTactic(const ConvParams& p, int parts);
+
 }  // namespace refit::cpu::conv_dnnl

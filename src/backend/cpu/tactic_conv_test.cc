@@ -311,6 +311,43 @@ TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
   }
 }
 
+// conv_dnnl/blocked_n2, _n4 and _n8: one primitive over batch / parts images, each part reading
+// and writing its own images (and its own workspace); the conformance run uses 1 and 2 threads,
+// so parts run inline and as pool chunks. Listed where the part count divides the batch (and, as
+// every split, from 2^20 multiply-adds: each spec has more).
+TEST(ConvTacticsTest, DnnlBatchSplits) {
+  using K = ir::ActivationKind;
+  const ConvSpec specs[] = {
+      {.n = 8, .c = 24, .h = 9, .w = 7, .m = 32},
+      {.n = 4, .c = 16, .h = 12, .w = 11, .m = 24, .act = {K::kSigmoid}},
+      {.n = 2,
+       .c = 3,
+       .h = 45,
+       .w = 43,
+       .m = 32,
+       .kh = 7,
+       .kw = 7,
+       .strides = {2, 2},
+       .pads = {3, 3, 3, 3},
+       .act = {K::kRelu}},
+      {.n = 6, .c = 32, .h = 7, .w = 7, .m = 48, .bias = false, .act = {K::kClip, 0.0f, 6.0f}},
+      {.n = 4, .c = 64, .h = 16, .w = 16, .m = 64, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}},
+  };
+  for (const ConvSpec& s : specs) {
+    std::vector<std::string> names;
+    CheckAllTactics(MakeConv(s, 41), Tolerance, MinTactics(s), &names);
+    if (!HasAvx2()) continue;  // oneDNN picks blocked layouts on AVX2 and AVX-512
+    auto listed = [&](const std::string& name) {
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    for (int parts : {2, 4, 8}) {
+      const bool divides = s.n % parts == 0;
+      EXPECT_EQ(listed("conv_dnnl/blocked_n" + std::to_string(parts)), divides)
+          << s.n << " images, " << parts << " parts";
+    }
+  }
+}
+
 // conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
 // on ragged pixel counts (a last panel narrower than NR), groups and batches.
 TEST(ConvTacticsTest, PointwiseInputReadInPlace) {

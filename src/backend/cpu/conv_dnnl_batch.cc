@@ -1,0 +1,196 @@
+// conv_dnnl/blocked_n2, _n4 and _n8: the blocked oneDNN convolution with the batch split into 2, 4
+// or 8 parts of whole images, run as chunks on io.pool. One primitive, created for batch / parts
+// images, serves every part, with one copy of the weights. Each part reorders its own images in,
+// convolves them and reorders them back out, so a thread keeps its images in its own cache from
+// the first reorder to the last, where the output-channel splits (conv_dnnl_split.cc) reorder the
+// whole input on one thread and then read all of it from every thread.
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backend/cpu/conv_epilogue.h"
+#include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/dnnl_layout.h"
+
+#include "backend/cpu/conv_dnnl_internal.h"
+
+namespace refit::cpu::conv_dnnl {
+namespace {
+
+using dnnl::memory;
+using Dt = memory::data_type;
+
+ConvParams PartParams(const ConvParams& p, int64_t images) {
+  ConvParams q = p;
+  q.batch = images;
+  return q;
+}
+
+class ConvDnnlBatchKernel : public backend::Kernel {
+ public:
+  // The workspace, per part: the primitive's scratchpad, then (blocked layouts only) the part's
+  // reordered input and its output before the reorder to NCHW.
+  ConvDnnlBatchKernel(const ConvParams& p, int parts,
+                      const dnnl::convolution_forward::primitive_desc& pd, bool fused)
+      : p_(p), part_(PartParams(p, p.batch / parts)), parts_(parts), pd_(pd), fused_(fused) {
+    const dnnl::engine& eng = CpuEngine();
+    primitive_ = dnnl::convolution_forward(pd_);
+    reorder_src_ = pd_.src_desc() != PlainSrc(part_);
+    reorder_dst_ = pd_.dst_desc() != PlainDst(part_);
+    if (reorder_src_) {
+      src_reorder_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(eng, PlainSrc(part_), eng, pd_.src_desc()));
+    }
+    if (reorder_dst_) {
+      dst_reorder_ =
+          dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd_.dst_desc(), eng, PlainDst(part_)));
+    }
+    src_offset_ = Align64(pd_.scratchpad_desc().get_size());
+    dst_offset_ = src_offset_ + (reorder_src_ ? Align64(pd_.src_desc().get_size()) : 0);
+    part_bytes_ = dst_offset_ + (reorder_dst_ ? Align64(pd_.dst_desc().get_size()) : 0);
+  }
+
+  size_t workspace_bytes() const override { return part_bytes_ * size_t(parts_); }
+
+  Status Run(const backend::KernelIo& io) const override {
+    SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
+    const dnnl::engine& eng = CpuEngine();
+    auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };
+    const float* x = io.inputs[0]->data_as<float>();
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    float* w = in(io.inputs[1]);
+    float* bias = p_.has_bias ? in(io.inputs[2]) : nullptr;
+    char* ws = static_cast<char*>(io.workspace);
+    const int64_t in_floats = part_.batch * p_.in_c * p_.in_h * p_.in_w;
+    const int64_t out_floats = part_.batch * p_.out_c * p_.out_size();
+    std::string error;  // the first failure, under error_mu
+    std::mutex error_mu;
+    ParallelFor(io.pool, parts_, [&](int64_t b, int64_t e) {
+      try {
+        dnnl::stream stream(eng);
+        for (int64_t i = b; i < e; ++i) {
+          char* part_ws = ws + size_t(i) * part_bytes_;
+          memory x_part(PlainSrc(part_), eng, const_cast<float*>(x + i * in_floats));
+          memory src = x_part;
+          if (reorder_src_) {
+            src = memory(pd_.src_desc(), eng, part_ws + src_offset_);
+            src_reorder_.execute(stream, x_part, src);
+          }
+          float* y_part = y + i * out_floats;
+          memory out(PlainDst(part_), eng, y_part);
+          memory dst = reorder_dst_ ? memory(pd_.dst_desc(), eng, part_ws + dst_offset_) : out;
+          std::unordered_map<int, memory> args = {
+              {DNNL_ARG_SRC, src},
+              {DNNL_ARG_WEIGHTS, memory(pd_.weights_desc(), eng, w)},
+              {DNNL_ARG_DST, dst},
+              {DNNL_ARG_SCRATCHPAD, memory(pd_.scratchpad_desc(), eng, part_ws)}};
+          if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, memory(pd_.bias_desc(), eng, bias));
+          primitive_.execute(stream, args);
+          if (reorder_dst_) dst_reorder_.execute(stream, dst, out);
+          stream.wait();
+          if (!fused_) {
+            BiasActivationSerial(p_.act, nullptr, y_part, part_.batch * p_.out_c, p_.out_size(),
+                                 p_.out_size());
+          }
+        }
+      } catch (const dnnl::error& err) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (error.empty()) error = err.what();
+      }
+    });
+    if (!error.empty()) return Internal("conv_dnnl: oneDNN failed: " + error);
+    return Status::Ok();
+  }
+
+ private:
+  ConvParams p_, part_;
+  int parts_;
+  dnnl::convolution_forward::primitive_desc pd_;
+  bool fused_;
+  dnnl::convolution_forward primitive_;
+  bool reorder_src_ = false, reorder_dst_ = false;
+  dnnl::reorder src_reorder_, dst_reorder_;
+  size_t src_offset_ = 0, dst_offset_ = 0, part_bytes_ = 0;
+};
+
+class ConvDnnlBatchTactic : public ConvDnnlTacticBase {
+ public:
+  ConvDnnlBatchTactic(const ConvParams& p, int parts, dnnl::convolution_forward::primitive_desc pd,
+                      bool fused)
+      : ConvDnnlTacticBase(p), parts_(parts), pd_(std::move(pd)), fused_(fused) {
+    PointwisePacker packer;
+    if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
+  }
+  std::string name() const override { return "conv_dnnl/blocked_n" + std::to_string(parts_); }
+
+ private:
+  int64_t PackedFloats() const override {
+    return int64_t((pd_.weights_desc().get_size() + sizeof(float) - 1) / sizeof(float));
+  }
+
+  void Reorder(const float* w, Tensor* packed) const override {
+    const dnnl::engine& eng = CpuEngine();
+    dnnl::stream stream(eng);
+    const memory::desc plain(WeightDims(p_), Dt::f32,
+                             p_.group == 1 ? memory::format_tag::oihw : memory::format_tag::goihw);
+    memory src(plain, eng, const_cast<float*>(w));
+    memory dst(pd_.weights_desc(), eng, packed->mutable_data());
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+  }
+
+  std::unique_ptr<backend::Kernel> NewKernel() const override {
+    return std::make_unique<ConvDnnlBatchKernel>(p_, parts_, pd_, fused_);
+  }
+
+  int parts_;
+  dnnl::convolution_forward::primitive_desc pd_;
+  bool fused_;
+};
+
+}  // namespace
+
+std::unique_ptr<backend::Tactic> MakeBatchSplitTactic(const ConvParams& p, int parts) {
+  if (parts < 2 || p.batch % parts != 0) return nullptr;
+  const ConvParams part = PartParams(p, p.batch / parts);
+  try {
+    const dnnl::engine& eng = CpuEngine();
+    bool fused = false;
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    for (bool fuse_act : {true, false}) {
+      try {
+        pd = MakePrimitiveDesc(part, /*blocked=*/true, fuse_act, &fused);
+        break;
+      } catch (const dnnl::error&) {
+        // No implementation with these post-ops: try without, then give up.
+      }
+    }
+    if (!pd.has_value()) return nullptr;
+    // As the unsplit blocked variant: only when oneDNN chose a blocked layout, and only with
+    // reorders that need no scratchpad (they run concurrently).
+    if (pd->src_desc() == PlainSrc(part) && pd->dst_desc() == PlainDst(part)) return nullptr;
+    if (pd->src_desc() != PlainSrc(part) &&
+        dnnl::reorder::primitive_desc(eng, PlainSrc(part), eng, pd->src_desc())
+                .scratchpad_desc()
+                .get_size() != 0) {
+      return nullptr;
+    }
+    if (pd->dst_desc() != PlainDst(part) &&
+        dnnl::reorder::primitive_desc(eng, pd->dst_desc(), eng, PlainDst(part))
+                .scratchpad_desc()
+                .get_size() != 0) {
+      return nullptr;
+    }
+    return std::make_unique<ConvDnnlBatchTactic>(p, parts, *pd, fused);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace refit::cpu::conv_dnnl
