@@ -15,14 +15,16 @@ constexpr int kMaxTaps = 128;
 // R output rows of NV vectors each: R * NV independent FMA chains hide the FMA latency even on
 // the narrow planes of a network's last stages (7x7, 14x14: one or two vectors a row). The last
 // vector of a row is stored through `tail` when the row ends inside it (the prepared plane is wide
-// enough to read a whole last vector), except on rows before the plane's last (`last_row`): their
-// spill lands on the next row's first outputs, written after it, and masked stores are slow on
-// some x86 cores. `wv`: the taps' weights, broadcast once per plane when the
-// tap count is fixed at compile time (kTaps 9, 25); else broadcast per use.
+// enough to read a whole last vector) and a whole vector would pass the end of the plane's
+// outputs; otherwise whole, since masked stores are slow on some x86 cores: the spill lands on the
+// next rows' first outputs, written after it by the same call. (Only the plane's own outputs: past
+// its end lies the next channel's, which another thread may have written already.) `wv`: the taps'
+// weights, broadcast once per plane when the tap count is fixed at compile time (kTaps 9, 25); else
+// broadcast per use.
 template <int kTaps, int R, int NV>
 inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const float* base,
-                 int64_t row_step, int64_t ox, float* out, bool partial, bool last_row,
-                 __m256i tail, __m256 bias, __m256 lo, __m256 hi) {
+                 int64_t row_step, int64_t ox, float* out, bool partial, __m256i tail, __m256 bias,
+                 __m256 lo, __m256 hi) {
   __m256 acc[R * NV];
   for (int i = 0; i < R * NV; ++i) acc[i] = bias;
   const int n = kTaps > 0 ? kTaps : taps;
@@ -39,6 +41,7 @@ inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const floa
       }
     }
   }
+  const float* plane_end = p.out + p.out_h * p.out_w;
   for (int r = 0; r < R; ++r) {
     float* o = out + r * p.out_w + ox;
     for (int v = 0; v < NV; ++v) {
@@ -46,7 +49,7 @@ inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const floa
       // max/min return their second operand when either is NaN, so NaN propagates.
       if (p.act == ir::ActivationKind::kRelu) y = _mm256_max_ps(_mm256_setzero_ps(), y);
       if (p.act == ir::ActivationKind::kClip) y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
-      if (partial && v == NV - 1 && (last_row && r == R - 1)) {
+      if (partial && v == NV - 1 && o + 8 * (v + 1) > plane_end) {
         _mm256_maskstore_ps(o + 8 * v, tail, y);
       } else {
         _mm256_storeu_ps(o + 8 * v, y);
@@ -75,30 +78,29 @@ void Plane(const DepthwisePlane& p) {
   if (vectors == 1) {
     for (; oy + 4 <= p.out_h; oy += 4) {
       Rows<kTaps, 4, 1>(p, taps, wv, p.plane + oy * row_step, row_step, 0, p.out + oy * p.out_w,
-                        partial, oy + 4 == p.out_h, tail, bias, lo, hi);
+                        partial, tail, bias, lo, hi);
     }
   } else if (vectors == 2) {
     for (; oy + 2 <= p.out_h; oy += 2) {
       Rows<kTaps, 2, 2>(p, taps, wv, p.plane + oy * row_step, row_step, 0, p.out + oy * p.out_w,
-                        partial, oy + 2 == p.out_h, tail, bias, lo, hi);
+                        partial, tail, bias, lo, hi);
     }
   }
   for (; oy < p.out_h; ++oy) {
     const float* base = p.plane + oy * row_step;
     float* out = p.out + oy * p.out_w;
     int64_t ox = 0;
-    const bool last = oy + 1 == p.out_h;
     for (; ox + 32 <= p.out_w; ox += 32) {
-      Rows<kTaps, 1, 4>(p, taps, wv, base, row_step, ox, out, false, last, tail, bias, lo, hi);
+      Rows<kTaps, 1, 4>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
     for (; ox + 16 <= p.out_w; ox += 16) {
-      Rows<kTaps, 1, 2>(p, taps, wv, base, row_step, ox, out, false, last, tail, bias, lo, hi);
+      Rows<kTaps, 1, 2>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
     for (; ox + 8 <= p.out_w; ox += 8) {
-      Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, false, last, tail, bias, lo, hi);
+      Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, false, tail, bias, lo, hi);
     }
     if (partial) {
-      Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, true, last, tail, bias, lo, hi);
+      Rows<kTaps, 1, 1>(p, taps, wv, base, row_step, ox, out, true, tail, bias, lo, hi);
     }
   }
 }
