@@ -15,6 +15,17 @@ void Chunk(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
   *end = *begin + base + (index < extra ? 1 : 0);
 }
 
+// A range's word: the call (its low 28 bits) and the unclaimed units [begin, end), 18 bits each.
+constexpr int kUnitBits = 18;
+constexpr uint64_t kUnitMask = (uint64_t{1} << kUnitBits) - 1;
+constexpr int kCallShift = 2 * kUnitBits;
+constexpr uint64_t kCallMask = (uint64_t{1} << (64 - kCallShift)) - 1;
+constexpr int64_t kMaxUnits = int64_t(kUnitMask);
+
+uint64_t Pack(uint64_t call, int64_t begin, int64_t end) {
+  return ((call & kCallMask) << kCallShift) | (uint64_t(begin) << kUnitBits) | uint64_t(end);
+}
+
 // One step of a spin loop: a pause hint (SSE2 is baseline on x86-64), and every 64th step a
 // yield. A new worker starts on its creator's CPU until the scheduler moves it; while two threads
 // share a CPU, a pure spin holds it for a whole time slice (milliseconds) while the thread it
@@ -28,9 +39,9 @@ inline void SpinStep(int spin) {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) {
+ThreadPool::ThreadPool(int num_threads) : ranges_(size_t(std::max(1, num_threads))) {
   for (int i = 1; i < std::max(1, num_threads); ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+    workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
 }
 
@@ -43,22 +54,54 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks(uint64_t call) {
-  const uint64_t parts = uint64_t(num_threads());
+bool ThreadPool::Claim(uint64_t call, int from, bool owner, int64_t* begin, int64_t* end) {
+  std::atomic<uint64_t>& word = ranges_[size_t(from)].word;
+  uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
-    uint64_t c = claim_.load(std::memory_order_acquire);
-    do {
-      if ((c >> 32) != call || (c & 0xffffffffu) >= parts) return;
-    } while (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
-                                           std::memory_order_acquire));
-    // The claim synchronises with the release store that published this call's fn_ and n_.
-    int64_t b, e;
-    Chunk(n_, int(parts), int(c & 0xffffffffu), &b, &e);
-    if (b < e) (*fn_)(b, e);
-    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == int(parts)) {
-      std::lock_guard<std::mutex> lock(mu_);  // the caller about to sleep cannot miss it
-      done_cv_.notify_all();
+    if ((w >> kCallShift) != (call & kCallMask)) return false;
+    const int64_t b = int64_t((w >> kUnitBits) & kUnitMask), e = int64_t(w & kUnitMask);
+    if (b >= e) return false;
+    // Half of what is left (at least a unit): the owner from the front, so its pieces shrink as
+    // its range runs out and what it has not started stays open, a thief from the back.
+    const int64_t take = std::max<int64_t>(1, (e - b) / 2);
+    uint64_t next;
+    if (owner) {
+      *begin = b;
+      *end = b + take;
+      next = Pack(call, *end, e);
+    } else {
+      *begin = e - take;
+      *end = e;
+      next = Pack(call, b, *begin);
     }
+    // Acquires what the caller published with the range (fn_, n_, scale_, units_) through the
+    // release sequence of its store.
+    if (word.compare_exchange_weak(w, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+void ThreadPool::RunPieces(uint64_t call, int index) {
+  const int parts = num_threads();
+  int64_t b, e, ran = 0;
+  auto run = [&] {
+    (*fn_)(b * scale_, std::min(n_, e * scale_));
+    ran += e - b;
+  };
+  while (Claim(call, index, /*owner=*/true, &b, &e)) run();
+  for (int k = 1; k < parts; ++k) {
+    const int victim = (index + k) % parts;
+    while (Claim(call, victim, /*owner=*/false, &b, &e)) run();
+  }
+  if (ran == 0) return;
+  // Counted once per thread and call, not per piece: the counter's cache line moves between the
+  // threads once each. Read before counting: once every unit is done, the caller may start
+  // another call and overwrite units_.
+  const int64_t units = units_;
+  if (done_.fetch_add(ran, std::memory_order_acq_rel) + ran == units) {
+    std::lock_guard<std::mutex> lock(mu_);  // the caller about to sleep cannot miss it
+    done_cv_.notify_all();
   }
 }
 
@@ -69,29 +112,35 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
   const uint64_t call = ++calls_;
   fn_ = &fn;
   n_ = n;
+  scale_ = (n + kMaxUnits - 1) / kMaxUnits;
+  units_ = (n + scale_ - 1) / scale_;
   done_.store(0, std::memory_order_relaxed);
-  // Publishes fn_, n_ and done_'s reset to whoever claims a chunk of this call.
-  claim_.store(call << 32, std::memory_order_release);
+  // Publishes fn_, n_, scale_, units_ and done_'s reset to whoever claims a piece of this call.
+  for (int p = 0; p < parts; ++p) {
+    int64_t b, e;
+    Chunk(units_, parts, p, &b, &e);
+    ranges_[size_t(p)].word.store(Pack(call, b, e), std::memory_order_release);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);  // a worker about to sleep cannot miss the increment
     generation_.store(call, std::memory_order_release);
   }
   work_cv_.notify_all();
-  RunChunks(call);
-  // Chunks claimed by workers still running. Engine layers are often only microseconds long:
-  // spin briefly before sleeping, since a sleep/wake round trip would cost more than the work.
-  for (int spin = 0; spin < kSpinIterations && done_.load(std::memory_order_acquire) != parts;
+  RunPieces(call, 0);
+  // Pieces other threads still run. Engine layers are often only microseconds long: spin briefly
+  // before sleeping, since a sleep/wake round trip would cost more than the work.
+  for (int spin = 0; spin < kSpinIterations && done_.load(std::memory_order_acquire) != units_;
        ++spin) {
     SpinStep(spin);
   }
-  if (done_.load(std::memory_order_acquire) != parts) {
+  if (done_.load(std::memory_order_acquire) != units_) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == parts; });
+    done_cv_.wait(lock, [&] { return done_.load(std::memory_order_acquire) == units_; });
   }
   fn_ = nullptr;
 }
 
-void ThreadPool::WorkerLoop() {
+void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
@@ -110,7 +159,7 @@ void ThreadPool::WorkerLoop() {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = g;
-    RunChunks(g);
+    RunPieces(g, index);
   }
 }
 

@@ -1,12 +1,14 @@
 // A small fixed-size thread pool with a blocking ParallelFor.
 //
-// ParallelFor(n, fn) splits [0, n) into one contiguous chunk per thread and calls fn(begin, end)
-// for each, returning when every chunk is done. The caller's thread and the workers claim chunks
-// as they get to them: a worker the OS has not scheduled yet (a new worker shares its creator's CPU
-// until the scheduler moves it; a busy machine delays it) does not hold the caller up, who runs
-// the chunks nobody claimed. With one thread (or a null pool) it runs inline. ParallelFor may be
-// called from several threads at once; calls are serialised. fn must not call ParallelFor on the
-// same pool.
+// ParallelFor(n, fn) splits [0, n) into one contiguous range per thread (the caller's thread is
+// one of them) and returns when fn has run over every index. Each thread works through its own
+// range from the front, a piece at a time, calling fn(begin, end) for each piece; a thread that
+// runs out takes pieces from the back of another thread's range. So with every thread on time each
+// one computes exactly its own range (the data a layer's previous call left in its cache), and a
+// thread the OS has not scheduled yet, or one slowed by other work on its core, does not hold the
+// call up: the others finish its range. With one thread (or a null pool) it runs inline.
+// ParallelFor may be called from several threads at once; calls are serialised. fn must not call
+// ParallelFor on the same pool.
 #pragma once
 
 #include <atomic>
@@ -31,9 +33,12 @@ class ThreadPool {
   void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void WorkerLoop();
-  // Claims and runs chunks of call `call` until none is left unclaimed.
-  void RunChunks(uint64_t call);
+  void WorkerLoop(int index);
+  // Runs pieces of call `call` as participant `index` (0: the caller) until none is left anywhere.
+  void RunPieces(uint64_t call, int index);
+  // Claims a piece of call `call` from `from`'s range: from the front for its owner, else from the
+  // back. False when that range is empty or belongs to another call.
+  bool Claim(uint64_t call, int from, bool owner, int64_t* begin, int64_t* end);
 
   // Spins (about 1-2 ms) a worker or the caller makes before blocking on a condition variable: an
   // engine's layers come back to back, so workers stay awake through a run. With only a short spin
@@ -46,14 +51,19 @@ class ThreadPool {
   std::mutex mu_;       // with the condition variables, for sleeping
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;  // published by claim_
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;  // published by the ranges
   int64_t n_ = 0;
+  int64_t scale_ = 1;                    // indices per unit (a call has at most kMaxUnits)
+  int64_t units_ = 0;                    // units of the current call
   uint64_t calls_ = 0;                   // ParallelFor calls so far (under call_mu_)
   std::atomic<uint64_t> generation_{0};  // the current call, for waking workers
-  // (call << 32) | the next unclaimed chunk of that call: a claim is a compare-exchange, so a
-  // worker late for one call cannot take a chunk of the next.
-  std::atomic<uint64_t> claim_{0};
-  std::atomic<int> done_{0};  // chunks of the current call finished
+  // Per participant: (call << 36) | (first unclaimed unit << 18) | end unit, one cache line each.
+  // A claim is a compare-exchange, so a thread late for one call cannot take a piece of the next.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> word{0};
+  };
+  std::vector<Range> ranges_;
+  std::atomic<int64_t> done_{0};  // units of the current call finished
   std::atomic<bool> stop_{false};
 };
 

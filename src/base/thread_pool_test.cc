@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -54,24 +55,76 @@ TEST(ThreadPoolTest, ConcurrentCallersGetTheirOwnResults) {
   EXPECT_EQ(errors.load(), 0);
 }
 
-// The caller does not wait for a worker to get to its chunk: it runs the chunks nobody has claimed
-// yet. With more workers than this machine has cores, some are never scheduled in time for a call,
-// and the caller runs their chunks (with one chunk per thread fixed in advance, it never would).
-TEST(ThreadPoolTest, CallerRunsChunksNoWorkerClaimed) {
+// The caller does not wait for a worker to get to its range: it takes pieces of ranges nobody has
+// started. With more workers than this machine has cores, some are never scheduled in time for a
+// call, and the caller runs units of their ranges (units 8 and up of 64: its own range is 0-7).
+TEST(ThreadPoolTest, CallerRunsRangesNoWorkerStarted) {
   ThreadPool pool(8);
   const std::thread::id caller = std::this_thread::get_id();
-  int calls_with_several = 0;
+  int calls_with_others = 0;
   for (int call = 0; call < 500; ++call) {
     std::vector<std::atomic<int>> hits(64);
-    std::atomic<int> by_caller{0};
+    std::atomic<int> others_by_caller{0};
     pool.ParallelFor(64, [&](int64_t b, int64_t e) {
-      if (std::this_thread::get_id() == caller) by_caller++;
-      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      for (int64_t i = b; i < e; ++i) {
+        hits[size_t(i)]++;
+        if (i >= 8 && std::this_thread::get_id() == caller) others_by_caller++;
+      }
     });
     for (int i = 0; i < 64; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "call " << call;
-    if (by_caller.load() > 1) ++calls_with_several;
+    if (others_by_caller.load() > 0) ++calls_with_others;
   }
-  EXPECT_GT(calls_with_several, 0);
+  EXPECT_GT(calls_with_others, 0);
+}
+
+// A thread stalled inside its first piece (here: until the caller has run a unit of the stalled
+// thread's range, at most 10 s) does not hold the call up: the caller, done with its own half,
+// takes the rest of the stalled thread's range from the back. With one fixed chunk per thread the
+// caller would wait for the stalled one, and the stall would end by its timeout.
+TEST(ThreadPoolTest, OthersFinishTheRangeOfAStalledThread) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  int stalls = 0, ended_by_stealing = 0;
+  for (int call = 0; call < 20; ++call) {
+    std::vector<std::atomic<int>> hits(100);
+    std::atomic<bool> caller_in_second_half{false};
+    std::atomic<bool> stalled{false};
+    pool.ParallelFor(100, [&](int64_t b, int64_t e) {
+      const bool on_caller = std::this_thread::get_id() == caller;
+      if (!on_caller && b == 50 && !stalled.exchange(true)) {
+        ++stalls;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!caller_in_second_half.load() && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        if (caller_in_second_half.load()) ++ended_by_stealing;
+      }
+      for (int64_t i = b; i < e; ++i) {
+        hits[size_t(i)]++;
+        if (on_caller && i >= 50) caller_in_second_half = true;
+      }
+    });
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "call " << call;
+  }
+  // Calls where the worker reached its range before the caller took all of it stalled, and every
+  // stall ended because the caller took over.
+  EXPECT_EQ(ended_by_stealing, stalls) << stalls << " stalls";
+}
+
+// More indices than a range can count units: each unit stands for several indices, and every
+// index is still covered once.
+TEST(ThreadPoolTest, LargeCountsAreCoveredExactlyOnce) {
+  ThreadPool pool(3);
+  const int64_t n = 1000003;
+  std::vector<std::atomic<uint8_t>> hits(static_cast<size_t>(n));
+  std::atomic<int64_t> calls{0};
+  pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+    ASSERT_LT(b, e);
+    calls++;
+    for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+  });
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << i;
+  EXPECT_GT(calls.load(), 3);
 }
 
 }  // namespace
