@@ -53,7 +53,7 @@ class ThreadPool {
   std::condition_variable done_cv_;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;  // published by the ranges
   int64_t n_ = 0;
-  int64_t scale_ = 1;                    // indices per unit (a call has at most kMaxUnits)
+  int64_t scale_ = 1;                    // indices per unit (a call has fewer than 2^18 units)
   int64_t units_ = 0;                    // units of the current call
   uint64_t calls_ = 0;                   // ParallelFor calls so far (under call_mu_)
   std::atomic<uint64_t> generation_{0};  // the current call, for waking workers

@@ -41,7 +41,7 @@ inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const floa
       }
     }
   }
-  const float* plane_end = p.out + p.out_h * p.out_w;
+  const int64_t plane_floats = p.out_h * p.out_w;
   for (int r = 0; r < R; ++r) {
     float* o = out + r * p.out_w + ox;
     for (int v = 0; v < NV; ++v) {
@@ -49,7 +49,7 @@ inline void Rows(const DepthwisePlane& p, int taps, const __m256* wv, const floa
       // max/min return their second operand when either is NaN, so NaN propagates.
       if (p.act == ir::ActivationKind::kRelu) y = _mm256_max_ps(_mm256_setzero_ps(), y);
       if (p.act == ir::ActivationKind::kClip) y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
-      if (partial && v == NV - 1 && o + 8 * (v + 1) > plane_end) {
+      if (partial && v == NV - 1 && (o - p.out) + 8 * (v + 1) > plane_floats) {
         _mm256_maskstore_ps(o + 8 * v, tail, y);
       } else {
         _mm256_storeu_ps(o + 8 * v, y);
