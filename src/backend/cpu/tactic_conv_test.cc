@@ -150,8 +150,8 @@ TEST(ConvTacticsTest, LoadsFindTheKernelsOfEveryIsaTheMachineRuns) {
   for (const GemmKernelInfo& info : DetectedGemmKernels()) {
     if (info.pack_a) continue;
     isas |= 1 << int(info.isa);
-    for (const std::string name : {"conv_gemm_t/" + info.Name(), "conv_winograd/f2_" + info.Name(),
-                                   "conv_winograd/f4_" + info.Name()}) {
+    for (const std::string& name : {"conv_gemm_t/" + info.Name(), "conv_winograd/f2_" + info.Name(),
+                                    "conv_winograd/f4_" + info.Name()}) {
       auto found = cpu->FindTactic(desc, name);
       ASSERT_TRUE(found.ok()) << found.status().ToString();
       EXPECT_EQ((*found)->name(), name);
