@@ -12,7 +12,9 @@
 # starts empty each run, so the refittable build tunes and the static build of the same
 # model/batch/threads mostly reads the cache; REFIT_BENCH_KEEP_CACHE=1 keeps it across runs).
 # Environment: REFIT_BENCH_ITERATIONS (batch 1, default 10), REFIT_BENCH_ITERATIONS_B8 (larger
-# batches, default 5), REFIT_BENCH_WARMUP (default 2), REFIT_BENCH_BATCHES ("1 8"),
+# batches, default 5), REFIT_BENCH_WARMUP (untimed runs, default 2), REFIT_BENCH_WARMUP_MS
+# (untimed runs go on for at least this long, default 500: a fresh process's first runs are not
+# its steady state, for any runtime), REFIT_BENCH_BATCHES ("1 8"),
 # REFIT_BENCH_THREADS ("1 2"), REFIT_BENCH_ZOO (default BUILD_DIR/zoo), REFIT_BENCH_ROUNDS
 # (default 3: every runtime is measured once per round, in turn, and reports the median of its
 # rounds).
@@ -25,6 +27,7 @@ zoo=${REFIT_BENCH_ZOO:-$build/zoo}
 iters1=${REFIT_BENCH_ITERATIONS:-10}
 iters8=${REFIT_BENCH_ITERATIONS_B8:-5}
 warmup=${REFIT_BENCH_WARMUP:-2}
+warmup_ms=${REFIT_BENCH_WARMUP_MS:-500}
 rounds=${REFIT_BENCH_ROUNDS:-3}
 batches=${REFIT_BENCH_BATCHES:-1 8}
 thread_counts=${REFIT_BENCH_THREADS:-1 2}
@@ -130,15 +133,16 @@ print(' '.join('%s:%s' % (k, 'x'.join(map(str, v))) for k, v in d.items()))" "$d
         for engine in "${engines[@]}"; do
           if [ -f "$engine" ]; then
             one+=("$(median "$refit" bench "$engine" --inputs "$dir/inputs.safetensors" \
-                      --iterations "$iters" --warmup "$warmup" --threads "$t" --json)")
+                      --iterations "$iters" --warmup "$warmup" --warmup-ms "$warmup_ms" \
+                      --threads "$t" --json)")
           else
             one+=("-")
           fi
         done
         one+=("$(median node bench/peers/ort_bench.js "$dir/model.onnx" \
-                   "$dir/inputs.safetensors" "$t" "$iters" "$warmup")")
+                   "$dir/inputs.safetensors" "$t" "$iters" "$warmup" "$warmup_ms")")
         one+=("$(median "$py" bench/peers/torch_bench.py "$m" "$dir/inputs.safetensors" "$t" \
-                   "$iters" "$warmup")")
+                   "$iters" "$warmup" "$warmup_ms")")
         rounds_out+=("${one[*]}")
       done
       rm -f "${engines[@]}"  # resnet18's are ~60 MB each; nothing reads them afterwards.
@@ -160,6 +164,7 @@ done
 
 mkdir -p bench/results
 "$py" bench/peers/engines_report.py "$tsv" bench/results/engines.md bench/results/engines.png \
-  --iterations "$iters1" --iterations-large "$iters8" --warmup "$warmup" --rounds "$rounds" \
+  --iterations "$iters1" --iterations-large "$iters8" --warmup "$warmup" --warmup-ms "$warmup_ms" \
+  --rounds "$rounds" \
   --note "1-min load average: $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end."
 cat bench/results/engines.md

@@ -1,7 +1,7 @@
 """Turns run_engines.sh's results.tsv into bench/results/engines.md and engines.png.
 
 usage: /usr/bin/python3 engines_report.py RESULTS.tsv OUT.md OUT.png [--iterations N]
-       [--iterations-large N] [--warmup N] [--rounds N] [--note LINE]
+       [--iterations-large N] [--warmup N] [--warmup-ms MS] [--rounds N] [--note LINE]
 The PNG needs matplotlib (Debian python3-matplotlib); without it only the markdown is written.
 """
 
@@ -62,7 +62,8 @@ def write_markdown(rows, path, args):
         f"Written by `bench/run_engines.sh`, {datetime.date.today().isoformat()}, "
         f"{os.cpu_count()} cores (shared with other work: numbers are noisy). Median latency in "
         f"milliseconds over {args.iterations} runs at batch 1 and {args.iterations_large} at "
-        f"larger batches, after {args.warmup} warm-up runs; {args.rounds} rounds of every runtime "
+        f"larger batches, after at least {args.warmup} warm-up runs lasting at least "
+        f"{args.warmup_ms:g} ms (every runtime alike); {args.rounds} rounds of every runtime "
         "in turn, each figure the median of its rounds, so a burst of load lands on every "
         "runtime alike. Same ONNX file, inputs and thread "
         "count for every runtime; ONNX Runtime is npm `onnxruntime-node@1.30.0`, PyTorch is "
@@ -149,6 +150,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=0)
     parser.add_argument("--iterations-large", type=int, default=0)
     parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--warmup-ms", type=float, default=0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--note", default="", help="a line added under the header (e.g. load)")
     args = parser.parse_args()

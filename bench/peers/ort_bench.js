@@ -1,5 +1,6 @@
 // Times an ONNX model in ONNX Runtime (npm onnxruntime-node, CPU).
-// usage: node ort_bench.js MODEL.onnx INPUTS.safetensors THREADS ITERATIONS WARMUP
+// usage: node ort_bench.js MODEL.onnx INPUTS.safetensors THREADS ITERATIONS WARMUP [WARMUP_MS]
+// Untimed warm-up: at least WARMUP runs, and runs until WARMUP_MS (default 0) have passed.
 // Prints one JSON line: {"median_ms":..,"p10_ms":..,"p90_ms":..}.
 'use strict';
 const fs = require('fs');
@@ -33,16 +34,19 @@ function percentile(sorted, p) {
 }
 
 async function main() {
-  const [model, inputs, threads, iterations, warmup] = process.argv.slice(2);
+  const [model, inputs, threads, iterations, warmup, warmupMs = '0'] = process.argv.slice(2);
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all'});
   const feeds = readSafetensors(inputs);
   const times = [];
-  for (let i = 0; i < Number(warmup) + Number(iterations); ++i) {
+  const first = process.hrtime.bigint();
+  let warmupRuns = 0;
+  while (times.length < Number(iterations)) {
     const t0 = process.hrtime.bigint();
+    const timed = warmupRuns >= Number(warmup) && Number(t0 - first) / 1e6 >= Number(warmupMs);
     await session.run(feeds);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (i >= Number(warmup)) times.push(ms);
+    if (timed) times.push(ms); else ++warmupRuns;
   }
   times.sort((a, b) => a - b);
   console.log(JSON.stringify({median_ms: percentile(times, 0.5), p10_ms: percentile(times, 0.1),

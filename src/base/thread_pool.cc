@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -37,9 +41,48 @@ inline void SpinStep(int spin) {
   if (spin % 64 == 63) std::this_thread::yield();
 }
 
+int CurrentCpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+// Moves the calling worker to WorkerStartCpu's CPU, then gives it back every CPU it may use.
+void StartAwayFromCreator(int creator_cpu, int index) {
+#if defined(__linux__)
+  if (creator_cpu < 0) return;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  }
+  const int cpu = WorkerStartCpu(cpus, creator_cpu, index);
+  if (cpu < 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  // Both calls only steer the scheduler; if either fails the worker runs where it is.
+  if (sched_setaffinity(0, sizeof(one), &one) == 0) sched_setaffinity(0, sizeof(allowed), &allowed);
+#else
+  (void)creator_cpu;
+  (void)index;
+#endif
+}
+
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) : ranges_(size_t(std::max(1, num_threads))) {
+int WorkerStartCpu(const std::vector<int>& allowed, int creator_cpu, int index) {
+  const auto it = std::find(allowed.begin(), allowed.end(), creator_cpu);
+  if (allowed.size() < 2 || it == allowed.end() || index <= 0) return -1;
+  const size_t pos = size_t(it - allowed.begin());
+  return allowed[(pos + size_t(index)) % allowed.size()];
+}
+
+ThreadPool::ThreadPool(int num_threads)
+    : ranges_(size_t(std::max(1, num_threads))), creator_cpu_(CurrentCpu()) {
   for (int i = 1; i < std::max(1, num_threads); ++i) {
     workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
@@ -141,6 +184,7 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
 }
 
 void ThreadPool::WorkerLoop(int index) {
+  StartAwayFromCreator(creator_cpu_, index);
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);

@@ -7,6 +7,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 namespace refit {
 namespace {
 
@@ -126,6 +130,45 @@ TEST(ThreadPoolTest, LargeCountsAreCoveredExactlyOnce) {
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << i;
   EXPECT_GT(calls.load(), 3);
 }
+
+TEST(ThreadPoolTest, WorkersStartOnTheCpusAfterTheCreators) {
+  EXPECT_EQ(WorkerStartCpu({0, 1}, 0, 1), 1);
+  EXPECT_EQ(WorkerStartCpu({0, 1}, 1, 1), 0);
+  EXPECT_EQ(WorkerStartCpu({2, 5, 7}, 5, 1), 7);
+  EXPECT_EQ(WorkerStartCpu({2, 5, 7}, 5, 2), 2);
+  EXPECT_EQ(WorkerStartCpu({2, 5, 7}, 5, 3), 5);   // more workers than CPUs: they wrap around
+  EXPECT_EQ(WorkerStartCpu({3}, 3, 1), -1);        // nowhere else to go
+  EXPECT_EQ(WorkerStartCpu({2, 5, 7}, 4, 1), -1);  // the creator's CPU is not in the set
+  EXPECT_EQ(WorkerStartCpu({}, -1, 1), -1);
+}
+
+#if defined(__linux__)
+// A worker's move to another CPU is a start, not a pin: once running, it may use every CPU its
+// creator may. The caller's piece waits for the worker's, so the worker runs one.
+TEST(ThreadPoolTest, WorkersKeepEveryCpuTheCreatorMay) {
+  cpu_set_t mine;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(mine), &mine), 0);
+  for (int round = 0; round < 5; ++round) {
+    ThreadPool pool(2);
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<bool> worker_ran{false}, same_mask{false};
+    pool.ParallelFor(2, [&](int64_t b, int64_t) {
+      if (std::this_thread::get_id() != caller) {
+        cpu_set_t theirs;
+        same_mask = sched_getaffinity(0, sizeof(theirs), &theirs) == 0 && CPU_EQUAL(&mine, &theirs);
+        worker_ran = true;
+      } else if (b == 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!worker_ran.load() && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+      }
+    });
+    ASSERT_TRUE(worker_ran.load()) << "round " << round;
+    EXPECT_TRUE(same_mask.load()) << "round " << round;
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace refit

@@ -1,7 +1,7 @@
 // `refit bench ENGINE|MODEL.onnx [--inputs IN.safetensors] [--weights W] [--lora A[:S]]...
-// [--iterations N]
-//  [--warmup N] [--threads N] [--json]`: latency of repeated runs (median, p10, p90). An engine
-// runs its tuned kernels; a model runs on the reference executor.
+// [--iterations N] [--warmup N] [--warmup-ms MS] [--threads N] [--json]`: latency of repeated runs
+// (median, p10, p90), after untimed warm-up runs (at least N, and for at least MS milliseconds).
+// An engine runs its tuned kernels; a model runs on the reference executor.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +23,7 @@ struct BenchArgs {
   WeightArgs weights;
   int iterations = 20;
   int warmup = 2;
+  double warmup_ms = 0;
   int threads = 1;
   bool json = false;
   bool profile = false;
@@ -126,25 +127,38 @@ Status Bench(const BenchArgs& args) {
   std::vector<double> ms;
   std::vector<std::vector<double>> layer_us(is_engine ? eng->plan().layers.size() : 0);
   std::vector<double> one_run;
-  for (int i = 0; i < args.warmup + args.iterations; ++i) {
+  const auto first = std::chrono::steady_clock::now();
+  int warmup_runs = 0;
+  while (int(ms.size()) < args.iterations) {
     const auto start = std::chrono::steady_clock::now();
-    auto out =
-        is_engine ? eng->Run(inputs, args.profile ? &one_run : nullptr) : executor->Run(inputs);
-    if (args.profile && i >= args.warmup) {
-      for (size_t l = 0; l < one_run.size(); ++l) layer_us[l].push_back(one_run[l]);
-    }
+    const bool timed =
+        warmup_runs >= args.warmup &&
+        std::chrono::duration<double, std::milli>(start - first).count() >= args.warmup_ms;
+    auto out = is_engine ? eng->Run(inputs, args.profile && timed ? &one_run : nullptr)
+                         : executor->Run(inputs);
     const auto end = std::chrono::steady_clock::now();
     if (!out.ok()) return out.status().WithContext("'" + args.model + "'");
-    if (i >= args.warmup)
-      ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+    if (!timed) {
+      ++warmup_runs;
+      continue;
+    }
+    if (args.profile) {
+      for (size_t l = 0; l < one_run.size(); ++l) layer_us[l].push_back(one_run[l]);
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   }
   const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
   if (args.profile && is_engine) PrintProfile(eng->plan(), layer_us);
   if (args.json) {
-    nlohmann::json j = {{"model", args.model},     {"backend", backend},
-                        {"threads", args.threads}, {"iterations", args.iterations},
-                        {"warmup", args.warmup},   {"median_ms", p50},
-                        {"p10_ms", p10},           {"p90_ms", p90}};
+    nlohmann::json j = {{"model", args.model},
+                        {"backend", backend},
+                        {"threads", args.threads},
+                        {"iterations", args.iterations},
+                        {"warmup", warmup_runs},
+                        {"warmup_ms", args.warmup_ms},
+                        {"median_ms", p50},
+                        {"p10_ms", p10},
+                        {"p90_ms", p90}};
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf(
@@ -171,6 +185,11 @@ Command AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", args->warmup, "untimed runs first (default 2)")
       ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--warmup-ms", args->warmup_ms,
+                  "keep running untimed until this many milliseconds have passed, and at least "
+                  "--warmup runs (default 0): measures the steady state, once threads have "
+                  "settled on their cores and caches are warm")
+      ->check(CLI::Range(0.0, 3600000.0));
   cmd->add_option("--threads", args->threads, "worker threads (default 1)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--json", args->json, "print JSON instead of text");

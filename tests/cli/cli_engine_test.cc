@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,19 @@ TEST_F(CliEngineTest, BenchEngineJson) {
   EXPECT_EQ(j["iterations"], 3);
   EXPECT_GT(j["median_ms"].get<double>(), 0);
   EXPECT_LE(j["p10_ms"].get<double>(), j["p90_ms"].get<double>());
+  EXPECT_EQ(j["warmup"], 1);
+  // A timed warm-up runs until its time is up (this engine runs in well under 100 ms).
+  const auto start = std::chrono::steady_clock::now();
+  r = Refit("bench " + Engine("refittable") + " --iterations 2 --warmup 0 --warmup-ms 300 --json");
+  const double wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json timed = nlohmann::json::parse(r.out);
+  EXPECT_GE(timed["warmup"].get<int>(), 3) << r.out;
+  EXPECT_EQ(timed["warmup_ms"].get<double>(), 300);
+  EXPECT_GE(wall_ms, 300);
+  r = Refit("bench " + Engine("refittable") + " --warmup-ms -1");
+  EXPECT_NE(r.code, 0) << r.out;
   r = Refit("bench " + Engine("stripped") + " --iterations 1");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("--weights"), std::string::npos) << r.out;
