@@ -50,10 +50,11 @@ void PlaneScalar(const internal::DepthwisePlane& p) {
   }
 }
 
-// conv_depthwise/scalar, /avx2 (one channel plane at a time), /avx2_c8 (blocks of 8 channels,
-// vectorised across them) and /avx512_c16 (blocks of 16). The channels past the last whole block
-// go by blocks of 8 where 8 remain, then plane by plane.
-enum class DepthwiseVariant { kScalar, kAvx2, kAvx2Blocked, kAvx512Blocked };
+// conv_depthwise/scalar, /avx2 and /avx512 (one channel plane at a time, 8 or 16 outputs of a row
+// to a vector), /avx2_c8 (blocks of 8 channels, vectorised across them) and /avx512_c16 (blocks of
+// 16). The channels past the last whole block go by blocks of 8 where 8 remain, then plane by plane
+// (with AVX2).
+enum class DepthwiseVariant { kScalar, kAvx2, kAvx512, kAvx2Blocked, kAvx512Blocked };
 
 // A blocked kernel's geometry for blocks of `lanes` channels: output rows per strip (its padded
 // input and outputs in 32 KiB, the L1 cache) and the tap offsets in the padded strip.
@@ -65,7 +66,7 @@ struct BlockGeometry {
 class DepthwiseKernel : public backend::Kernel {
  public:
   DepthwiseKernel(const ConvParams& p, DepthwiseVariant v)
-      : p_(p), layout_(p), avx2_(v != DepthwiseVariant::kScalar), taps_(size_t(p.kernel_size())) {
+      : p_(p), layout_(p), variant_(v), taps_(size_t(p.kernel_size())) {
     internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
                                   layout_.phase_len, taps_.data());
     window_rows_ = (p.kernel_h - 1) * p.dilation_h + 1;
@@ -131,10 +132,12 @@ class DepthwiseKernel : public backend::Kernel {
                                             inline_act ? p_.act.kind : ir::ActivationKind::kNone,
                                             p_.act.alpha,
                                             p_.act.beta};
-        if (avx2_) {
-          internal::DepthwisePlaneAvx2(args);
-        } else {
+        if (variant_ == DepthwiseVariant::kScalar) {
           PlaneScalar(args);
+        } else if (variant_ == DepthwiseVariant::kAvx512) {
+          internal::DepthwisePlaneAvx512(args);
+        } else {
+          internal::DepthwisePlaneAvx2(args);
         }
         BiasActivationSerial(after, nullptr, out, 1, p_.out_size(), p_.out_size());
       }
@@ -220,7 +223,7 @@ class DepthwiseKernel : public backend::Kernel {
 
   ConvParams p_;
   PhaseLayout layout_;
-  bool avx2_;
+  DepthwiseVariant variant_;
   std::vector<int64_t> taps_;                        // DepthwisePlane::taps
   int64_t window_rows_ = 1, pad_cols_ = 1;           // DepthwiseBlock's
   BlockGeometry wide_, narrow_;                      // blocks of 16 and of 8 channels
@@ -228,7 +231,9 @@ class DepthwiseKernel : public backend::Kernel {
 };
 
 CpuFeatures RequiredFeatures(DepthwiseVariant v) {
-  if (v == DepthwiseVariant::kAvx512Blocked) return Avx512KernelFeatures();
+  if (v == DepthwiseVariant::kAvx512Blocked || v == DepthwiseVariant::kAvx512) {
+    return Avx512KernelFeatures();
+  }
   CpuFeatures f;
   if (v == DepthwiseVariant::kScalar) return f;
   f.avx = f.avx2 = f.fma = true;
@@ -244,6 +249,8 @@ class DepthwiseTactic : public backend::Tactic {
         return "conv_depthwise/scalar";
       case DepthwiseVariant::kAvx2:
         return "conv_depthwise/avx2";
+      case DepthwiseVariant::kAvx512:
+        return "conv_depthwise/avx512";
       case DepthwiseVariant::kAvx2Blocked:
         return "conv_depthwise/avx2_c8";
       case DepthwiseVariant::kAvx512Blocked:
@@ -269,6 +276,9 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
   const CpuFeatures& cpu = DetectCpuFeatures();
   if (cpu.Covers(RequiredFeatures(DepthwiseVariant::kAvx2))) {
     out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2));
+    if (cpu.Covers(RequiredFeatures(DepthwiseVariant::kAvx512))) {
+      out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx512));
+    }
     const bool blockable = p.kernel_size() <= internal::kMaxDepthwiseBlockTaps;
     if (blockable && p.in_c >= 8) {
       out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx2Blocked));

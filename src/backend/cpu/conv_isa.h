@@ -46,6 +46,7 @@ void PhasePlaneFillAvx2(const PhasePlaneFill& f);
 void DepthwiseTapOffsets(int64_t kernel_h, int64_t kernel_w, int64_t dilation_h, int64_t dilation_w,
                          int64_t stride_w, int64_t phase_len, int64_t* out);
 void DepthwisePlaneAvx2(const DepthwisePlane& p);
+void DepthwisePlaneAvx512(const DepthwisePlane& p);  // conv_depthwise_avx512.cc
 
 // Depthwise convolution of L consecutive channels at once (L = 8: conv_depthwise_c8_avx2.cc,
 // L = 16: conv_depthwise_c16_avx512.cc), vectorised across them. Relu and Clip are applied in the

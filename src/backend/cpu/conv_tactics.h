@@ -25,7 +25,8 @@ void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, T
 // of 8 or 16 output channels, for ungrouped layers of at most 16 input channels (a CNN's stem;
 // conv_direct.cc). AVX-512 only.
 void AddConvDirectTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
-// "conv_depthwise/avx2", "conv_depthwise/scalar": direct kernels for group == C == M.
+// "conv_depthwise/{scalar,avx2,avx512,avx2_c8,avx512_c16}": direct kernels for group == C == M
+// (conv_depthwise.cc).
 void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,
 // the weight packed as its 16 transforms (conv_winograd.cc).

@@ -431,6 +431,7 @@ TEST(ConvTacticsTest, SmallSpatialManyChannels) {
   Check({.n = 2, .c = 64, .h = 4, .w = 4, .m = 80, .act = {K::kSilu}}, 32);
 }
 
+// Every plane kernel (conv_depthwise/scalar, /avx2, /avx512) and the blocked ones' plane path.
 TEST(ConvTacticsTest, Depthwise) {
   for (int64_t k : {3, 5}) {
     for (int64_t s : {1, 2}) {
@@ -457,6 +458,8 @@ TEST(ConvTacticsTest, Depthwise) {
     }
   }
   Check({.c = 4, .h = 9, .w = 20, .m = 4, .group = 4, .dilations = {2, 2}, .pads = {2, 2, 2, 2}});
+  // 64 + 16 + 5 outputs a row: every row step of the 16-wide kernel, and a masked tail.
+  Check({.c = 3, .h = 5, .w = 85, .m = 3, .group = 3});
   Check({.c = 3, .h = 11, .w = 23, .m = 3, .kh = 7, .kw = 7, .group = 3, .pads = {3, 3, 3, 3}});
   // Stride 1: asymmetric and no padding, rows of one vector of windows and a bit, a kernel taller
   // than the input, and the activations the kernel applies itself (and one it does not).
