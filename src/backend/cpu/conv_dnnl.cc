@@ -7,8 +7,9 @@
 // channels into 2 or 4 parts, each its own primitive (its own slice of the weights, packed one
 // after another, and of the bias), run as chunks on io.pool: the parallelism oneDNN's OpenMP
 // runtime cannot give us (see Threading). Each part reorders its own output slice back to NCHW.
-// `conv_dnnl/blocked_n2`, `_n4` and `_n8` (conv_dnnl_batch.cc) split the batch instead: each part
-// runs one primitive over its own whole images.
+// `conv_dnnl/blocked_n2`, `_n4` and `_n8` split the batch instead: each part runs one primitive
+// over its own whole images. The kernel and tactic of every variant but the output-channel splits
+// are in conv_dnnl_images.cc (the unsplit ones are one part of the batch).
 // Bias and the fused activation go into the primitive (eltwise post-ops) when oneDNN has them;
 // otherwise our epilogue runs afterwards.
 //
@@ -29,11 +30,9 @@
 // creates its memory objects and stream: small heap allocations, no data copies.
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -221,121 +220,6 @@ StatusOr<std::unique_ptr<backend::Kernel>> ConvDnnlTacticBase::Instantiate() con
 
 }  // namespace conv_dnnl
 
-namespace {
-
-using namespace conv_dnnl;  // NOLINT: this file's own helpers
-using dnnl::memory;
-using Tag = memory::format_tag;
-using Dt = memory::data_type;
-
-class ConvDnnlKernel : public backend::Kernel {
- public:
-  // The workspace: the primitive's scratchpad, then (blocked layouts only) the reordered input
-  // and the output before its reorder to NCHW.
-  ConvDnnlKernel(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
-                 bool fused)
-      : p_(p),
-        pd_(pd),
-        primitive_(pd),
-        fused_(fused),
-        reorder_src_(pd.src_desc() != PlainSrc(p)),
-        reorder_dst_(pd.dst_desc() != PlainDst(p)) {
-    const dnnl::engine& eng = CpuEngine();
-    if (reorder_src_)
-      src_reorder_ =
-          dnnl::reorder(dnnl::reorder::primitive_desc(eng, PlainSrc(p), eng, pd.src_desc()));
-    if (reorder_dst_)
-      dst_reorder_ =
-          dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, PlainDst(p)));
-    src_offset_ = Align64(pd.scratchpad_desc().get_size());
-    dst_offset_ = src_offset_ + (reorder_src_ ? Align64(pd.src_desc().get_size()) : 0);
-    workspace_ = dst_offset_ + (reorder_dst_ ? Align64(pd.dst_desc().get_size()) : 0);
-  }
-
-  size_t workspace_bytes() const override { return workspace_; }
-
-  Status Run(const backend::KernelIo& io) const override {
-    SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
-    try {
-      const dnnl::engine& eng = CpuEngine();
-      auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };
-      float* y = io.outputs[0]->mutable_data_as<float>();
-      char* ws = static_cast<char*>(io.workspace);
-      const Tensor* bias = io.inputs.size() > 2 ? io.inputs[2] : nullptr;
-      dnnl::stream stream(eng);
-      memory x(PlainSrc(p_), eng, in(io.inputs[0]));
-      memory src = x;
-      if (reorder_src_) {
-        src = memory(pd_.src_desc(), eng, ws + src_offset_);
-        src_reorder_.execute(stream, x, src);
-      }
-      memory out(PlainDst(p_), eng, y);
-      memory dst = reorder_dst_ ? memory(pd_.dst_desc(), eng, ws + dst_offset_) : out;
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, src},
-          {DNNL_ARG_WEIGHTS, memory(pd_.weights_desc(), eng, in(io.inputs[1]))},
-          {DNNL_ARG_DST, dst},
-          {DNNL_ARG_SCRATCHPAD, memory(pd_.scratchpad_desc(), eng, ws)}};
-      if (p_.has_bias) args.emplace(DNNL_ARG_BIAS, memory(pd_.bias_desc(), eng, in(bias)));
-      primitive_.execute(stream, args);
-      if (reorder_dst_) dst_reorder_.execute(stream, dst, out);
-      stream.wait();
-      if (!fused_) {
-        BiasActivation(p_.act, nullptr, y, p_.batch * p_.out_c, p_.out_size(), p_.out_size(),
-                       io.pool);
-      }
-    } catch (const dnnl::error& e) {
-      return Internal(std::string("conv_dnnl: oneDNN failed: ") + e.what());
-    }
-    return Status::Ok();
-  }
-
- private:
-  ConvParams p_;
-  dnnl::convolution_forward::primitive_desc pd_;
-  dnnl::convolution_forward primitive_;
-  bool fused_;
-  bool reorder_src_, reorder_dst_;
-  dnnl::reorder src_reorder_, dst_reorder_;
-  size_t src_offset_ = 0, dst_offset_ = 0, workspace_ = 0;
-};
-
-class ConvDnnlTactic : public ConvDnnlTacticBase {
- public:
-  ConvDnnlTactic(const ConvParams& p, const dnnl::convolution_forward::primitive_desc& pd,
-                 bool fused, bool blocked)
-      : ConvDnnlTacticBase(p), pd_(pd), fused_(fused), blocked_(blocked) {
-    PointwisePacker packer;
-    if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
-  }
-  std::string name() const override { return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl"; }
-
- private:
-  int64_t PackedFloats() const override {
-    return int64_t((pd_.weights_desc().get_size() + sizeof(float) - 1) / sizeof(float));
-  }
-
-  void Reorder(const float* w, Tensor* packed) const override {
-    const dnnl::engine& eng = CpuEngine();
-    const memory::desc plain(WeightDims(p_), Dt::f32, p_.group == 1 ? Tag::oihw : Tag::goihw);
-    memory src(plain, eng, const_cast<float*>(w));
-    memory dst(pd_.weights_desc(), eng, packed->mutable_data());
-    dnnl::stream stream(eng);
-    dnnl::reorder(src, dst).execute(stream, src, dst);
-    stream.wait();
-  }
-
-  std::unique_ptr<backend::Kernel> NewKernel() const override {
-    return std::make_unique<ConvDnnlKernel>(p_, pd_, fused_);
-  }
-
-  dnnl::convolution_forward::primitive_desc pd_;
-  bool fused_;
-  bool blocked_;
-};
-
-}  // namespace
-
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
                         std::string_view name) {
   // An engine load asks for one variant by name: the others' primitive descriptors (oneDNN
@@ -343,33 +227,10 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
   const auto wanted = [&](std::string_view variant) { return name.empty() || name == variant; };
   for (bool blocked : {false, true}) {
     if (!wanted(blocked ? "conv_dnnl/blocked" : "conv_dnnl")) continue;
-    bool fused = false;
-    std::optional<dnnl::convolution_forward::primitive_desc> pd;
-    for (bool fuse_act : {true, false}) {
-      try {
-        pd = MakePrimitiveDesc(p, blocked, fuse_act, &fused);
-        break;
-      } catch (const dnnl::error&) {
-        // No implementation with these post-ops (or at all): try plain, then give up.
-      }
+    if (std::unique_ptr<backend::Tactic> t =
+            conv_dnnl::MakeConvDnnlTactic(p, blocked, /*parts=*/1)) {
+      out->push_back(std::move(t));
     }
-    if (!pd.has_value()) continue;
-    // The blocked variant only when oneDNN chose another layout than plain NCHW for src or dst.
-    if (blocked && pd->src_desc() == PlainSrc(p) && pd->dst_desc() == PlainDst(p)) continue;
-    // Its reorders run concurrently from several contexts: only when they need no scratchpad.
-    if (blocked) {
-      try {
-        const dnnl::engine& eng = CpuEngine();
-        const dnnl::reorder::primitive_desc in(eng, PlainSrc(p), eng, pd->src_desc());
-        const dnnl::reorder::primitive_desc back(eng, pd->dst_desc(), eng, PlainDst(p));
-        if (in.scratchpad_desc().get_size() != 0 || back.scratchpad_desc().get_size() != 0) {
-          continue;
-        }
-      } catch (const dnnl::error&) {
-        continue;
-      }
-    }
-    out->push_back(std::make_unique<ConvDnnlTactic>(p, *pd, fused, blocked));
   }
   // Splits only where a part still has work enough to pay for a fork: 2^20 multiply-adds in all
   // (about 0.1 ms on one core).
@@ -378,13 +239,14 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
   if (macs < double(1 << 20)) return;
   for (int parts : {2, 4}) {
     if (!wanted("conv_dnnl/blocked_oc" + std::to_string(parts))) continue;
-    if (std::unique_ptr<backend::Tactic> split = MakeSplitTactic(p, parts)) {
+    if (std::unique_ptr<backend::Tactic> split = conv_dnnl::MakeSplitTactic(p, parts)) {
       out->push_back(std::move(split));
     }
   }
   for (int parts : {2, 4, 8}) {
     if (parts > p.batch || !wanted("conv_dnnl/blocked_n" + std::to_string(parts))) continue;
-    if (std::unique_ptr<backend::Tactic> split = MakeBatchSplitTactic(p, parts)) {
+    if (std::unique_ptr<backend::Tactic> split =
+            conv_dnnl::MakeConvDnnlTactic(p, /*blocked=*/true, parts)) {
       out->push_back(std::move(split));
     }
   }

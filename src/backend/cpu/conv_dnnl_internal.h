@@ -1,6 +1,7 @@
-// Internal to backend/cpu: what conv_dnnl.cc (the unsplit oneDNN convolution tactics) and
-// conv_dnnl_split.cc (the output-channel splits) share: the primitive set-up and our packer for
-// 1x1 weights. See conv_dnnl.cc for the tactics and oneDNN's threading.
+// Internal to backend/cpu: what conv_dnnl.cc (the shared set-up and the tactic list),
+// conv_dnnl_images.cc (the unsplit variants and the batch splits) and conv_dnnl_split.cc (the
+// output-channel splits) share: the primitive set-up and our packer for 1x1 weights. See
+// conv_dnnl.cc for the tactics and oneDNN's threading.
 #pragma once
 
 #include <cstddef>
@@ -93,10 +94,21 @@ class ConvDnnlTacticBase : public backend::Tactic {
 // reorder without a scratchpad.
 std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n);
 
-// conv_dnnl/blocked_n<parts> (conv_dnnl_batch.cc): the blocked variant over batch / parts images
-// per part, each part reordering, convolving and reordering back its own images; null unless
-// `parts` divides the batch and oneDNN picks a blocked layout with reorders that need no
-// scratchpad.
-std::unique_ptr<backend::Tactic> MakeBatchSplitTactic(const ConvParams& p, int parts);
+// MakePrimitiveDesc with the activation fused when oneDNN can, else without; nullopt when oneDNN
+// has no implementation either way.
+std::optional<dnnl::convolution_forward::primitive_desc> FusedIfPossible(const ConvParams& p,
+                                                                         bool blocked, bool* fused);
+
+// Whether the reorders from plain_src to src and from dst to plain_dst (each only where the two
+// differ) need no scratchpad: the kernels run them concurrently, without one. May throw
+// dnnl::error.
+bool ReordersNeedNoScratchpad(const dnnl::memory::desc& plain_src, const dnnl::memory::desc& src,
+                              const dnnl::memory::desc& dst, const dnnl::memory::desc& plain_dst);
+
+// conv_dnnl (plain NCHW), conv_dnnl/blocked (parts 1) and conv_dnnl/blocked_n<parts>
+// (conv_dnnl_images.cc): one primitive over batch / parts images, each part reordering,
+// convolving and reordering back its own images. Null unless `parts` divides the batch, and for
+// blocked variants unless oneDNN picks a blocked layout with reorders that need no scratchpad.
+std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts);
 
 }  // namespace refit::cpu::conv_dnnl

@@ -209,36 +209,23 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
   bool fused_all = false;
   size_t offset = 0;
   try {
-    const dnnl::engine& eng = CpuEngine();
     for (int i = 0; i < n; ++i) {
       bool fused = false;
       DnnlPart part;
       part.begin = i * count;
       part.count = count;
       // The activation fused when oneDNN can (as the unsplit variant), alike in every part.
-      for (bool fuse_act : {true, false}) {
-        try {
-          part.pd = MakePrimitiveDesc(PartParams(p, count), /*blocked=*/true, fuse_act, &fused);
-          break;
-        } catch (const dnnl::error&) {
-          if (!fuse_act) return nullptr;
-        }
-      }
+      std::optional<dnnl::convolution_forward::primitive_desc> pd =
+          FusedIfPossible(PartParams(p, count), /*blocked=*/true, &fused);
+      if (!pd.has_value()) return nullptr;
+      part.pd = *pd;
       if (i == 0) {
         fused_all = fused;
       } else if (fused != fused_all || part.pd.src_desc() != parts.front().pd.src_desc()) {
         return nullptr;
       }
-      if (part.pd.src_desc() != PlainSrc(p)) {
-        if (dnnl::reorder::primitive_desc(eng, PlainSrc(p), eng, part.pd.src_desc())
-                .scratchpad_desc()
-                .get_size() != 0) {
-          return nullptr;
-        }
-      }
-      if (dnnl::reorder::primitive_desc(eng, part.pd.dst_desc(), eng, PlainDstSlice(p, count))
-              .scratchpad_desc()
-              .get_size() != 0) {
+      if (!ReordersNeedNoScratchpad(PlainSrc(p), part.pd.src_desc(), part.pd.dst_desc(),
+                                    PlainDstSlice(p, count))) {
         return nullptr;
       }
       part.weight_offset = offset;

@@ -280,6 +280,17 @@ TEST(ConvTacticsTest, LargerChannelCounts) {
   Check({.c = 64, .h = 6, .w = 6, .m = 70, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}});
 }
 
+// Runs every tactic listed for `s` against the reference (seeded inputs) and returns their names.
+std::vector<std::string> CheckAndList(const ConvSpec& s, uint32_t seed) {
+  std::vector<std::string> names;
+  CheckAllTactics(MakeConv(s, seed), Tolerance, MinTactics(s), &names);
+  return names;
+}
+
+bool Listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 // conv_dnnl/blocked_oc2 and _oc4: each part's primitive writes its slice of output channels
 // (NCHW, in place) from its slice of the packed weights and of the bias; the conformance run
 // uses 1 and 2 threads, so parts run inline and as pool chunks. (Listed from 2^20 multiply-adds.)
@@ -300,14 +311,11 @@ TEST(ConvTacticsTest, DnnlOutputChannelSplits) {
       {.c = 16, .h = 12, .w = 11, .m = 64, .act = {K::kSigmoid}},
   };
   for (const ConvSpec& s : specs) {
-    std::vector<std::string> names;
-    CheckAllTactics(MakeConv(s, 40), Tolerance, MinTactics(s), &names);
+    const std::vector<std::string> names = CheckAndList(s, 40);
     if (!HasAvx2()) continue;  // oneDNN picks blocked layouts on AVX2 and AVX-512
-    auto listed = [&](const std::string& name) {
-      return std::find(names.begin(), names.end(), name) != names.end();
-    };
-    EXPECT_TRUE(listed("conv_dnnl/blocked_oc2")) << s.m << " output channels";
-    EXPECT_TRUE(listed("conv_dnnl/blocked_oc4") || s.m % 32 != 0) << s.m << " output channels";
+    EXPECT_TRUE(Listed(names, "conv_dnnl/blocked_oc2")) << s.m << " output channels";
+    EXPECT_TRUE(Listed(names, "conv_dnnl/blocked_oc4") || s.m % 32 != 0)
+        << s.m << " output channels";
   }
 }
 
@@ -334,15 +342,11 @@ TEST(ConvTacticsTest, DnnlBatchSplits) {
       {.n = 4, .c = 64, .h = 16, .w = 16, .m = 64, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}},
   };
   for (const ConvSpec& s : specs) {
-    std::vector<std::string> names;
-    CheckAllTactics(MakeConv(s, 41), Tolerance, MinTactics(s), &names);
+    const std::vector<std::string> names = CheckAndList(s, 41);
     if (!HasAvx2()) continue;  // oneDNN picks blocked layouts on AVX2 and AVX-512
-    auto listed = [&](const std::string& name) {
-      return std::find(names.begin(), names.end(), name) != names.end();
-    };
     for (int parts : {2, 4, 8}) {
       const bool divides = s.n % parts == 0;
-      EXPECT_EQ(listed("conv_dnnl/blocked_n" + std::to_string(parts)), divides)
+      EXPECT_EQ(Listed(names, "conv_dnnl/blocked_n" + std::to_string(parts)), divides)
           << s.n << " images, " << parts << " parts";
     }
   }
@@ -372,8 +376,7 @@ TEST(ConvTacticsTest, PointwiseInputReadInPlace) {
        .act = {ir::ActivationKind::kSigmoid}},
   };
   for (const ConvSpec& s : specs) {
-    std::vector<std::string> names;
-    CheckAllTactics(MakeConv(s, 50), Tolerance, MinTactics(s), &names);
+    const std::vector<std::string> names = CheckAndList(s, 50);
     if (!HasAvx2()) continue;
     int direct_b = 0;
     for (const std::string& n : names) direct_b += n.find("_directb") != std::string::npos;

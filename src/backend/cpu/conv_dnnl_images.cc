@@ -1,9 +1,10 @@
-// conv_dnnl/blocked_n2, _n4 and _n8: the blocked oneDNN convolution with the batch split into 2, 4
-// or 8 parts of whole images, run as chunks on io.pool. One primitive, created for batch / parts
-// images, serves every part, with one copy of the weights. Each part reorders its own images in,
-// convolves them and reorders them back out, so a thread keeps its images in its own cache from
-// the first reorder to the last, where the output-channel splits (conv_dnnl_split.cc) reorder the
-// whole input on one thread and then read all of it from every thread.
+// conv_dnnl, conv_dnnl/blocked and conv_dnnl/blocked_n2, _n4, _n8: one oneDNN convolution
+// primitive, created for batch / parts images, run over `parts` parts of whole images as chunks on
+// io.pool (one part: the unsplit variants), with one copy of the weights. Each part reorders its
+// own images in (blocked layouts), convolves them and reorders them back out, so a thread keeps
+// its images in its own cache from the first reorder to the last, where the output-channel splits
+// (conv_dnnl_split.cc) reorder the whole input on one thread and then read all of it from every
+// thread. See conv_dnnl.cc for the layouts, threading and concurrency.
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,19 +27,19 @@ namespace {
 using dnnl::memory;
 using Dt = memory::data_type;
 
-ConvParams PartParams(const ConvParams& p, int64_t images) {
+ConvParams ImageParams(const ConvParams& p, int64_t images) {
   ConvParams q = p;
   q.batch = images;
   return q;
 }
 
-class ConvDnnlBatchKernel : public backend::Kernel {
+class ConvDnnlKernel : public backend::Kernel {
  public:
   // The workspace, per part: the primitive's scratchpad, then (blocked layouts only) the part's
   // reordered input and its output before the reorder to NCHW.
-  ConvDnnlBatchKernel(const ConvParams& p, int parts,
-                      const dnnl::convolution_forward::primitive_desc& pd, bool fused)
-      : p_(p), part_(PartParams(p, p.batch / parts)), parts_(parts), pd_(pd), fused_(fused) {
+  ConvDnnlKernel(const ConvParams& p, int parts,
+                 const dnnl::convolution_forward::primitive_desc& pd, bool fused)
+      : p_(p), part_(ImageParams(p, p.batch / parts)), parts_(parts), pd_(pd), fused_(fused) {
     const dnnl::engine& eng = CpuEngine();
     primitive_ = dnnl::convolution_forward(pd_);
     reorder_src_ = pd_.src_desc() != PlainSrc(part_);
@@ -94,7 +95,7 @@ class ConvDnnlBatchKernel : public backend::Kernel {
           primitive_.execute(stream, args);
           if (reorder_dst_) dst_reorder_.execute(stream, dst, out);
           stream.wait();
-          if (!fused_) {
+          if (!fused_ && parts_ > 1) {
             BiasActivationSerial(p_.act, nullptr, y_part, part_.batch * p_.out_c, p_.out_size(),
                                  p_.out_size());
           }
@@ -105,6 +106,12 @@ class ConvDnnlBatchKernel : public backend::Kernel {
       }
     });
     if (!error.empty()) return Internal("conv_dnnl: oneDNN failed: " + error);
+    // One part ran on the calling thread alone: the activation oneDNN could not fuse goes over
+    // the pool.
+    if (!fused_ && parts_ == 1) {
+      BiasActivation(p_.act, nullptr, y, p_.batch * p_.out_c, p_.out_size(), p_.out_size(),
+                     io.pool);
+    }
     return Status::Ok();
   }
 
@@ -119,15 +126,18 @@ class ConvDnnlBatchKernel : public backend::Kernel {
   size_t src_offset_ = 0, dst_offset_ = 0, part_bytes_ = 0;
 };
 
-class ConvDnnlBatchTactic : public ConvDnnlTacticBase {
+class ConvDnnlTactic : public ConvDnnlTacticBase {
  public:
-  ConvDnnlBatchTactic(const ConvParams& p, int parts, dnnl::convolution_forward::primitive_desc pd,
-                      bool fused)
-      : ConvDnnlTacticBase(p), parts_(parts), pd_(std::move(pd)), fused_(fused) {
+  ConvDnnlTactic(const ConvParams& p, bool blocked, int parts,
+                 dnnl::convolution_forward::primitive_desc pd, bool fused)
+      : ConvDnnlTacticBase(p), blocked_(blocked), parts_(parts), pd_(std::move(pd)), fused_(fused) {
     PointwisePacker packer;
     if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
   }
-  std::string name() const override { return "conv_dnnl/blocked_n" + std::to_string(parts_); }
+  std::string name() const override {
+    if (parts_ > 1) return "conv_dnnl/blocked_n" + std::to_string(parts_);
+    return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl";
+  }
 
  private:
   int64_t PackedFloats() const override {
@@ -146,9 +156,10 @@ class ConvDnnlBatchTactic : public ConvDnnlTacticBase {
   }
 
   std::unique_ptr<backend::Kernel> NewKernel() const override {
-    return std::make_unique<ConvDnnlBatchKernel>(p_, parts_, pd_, fused_);
+    return std::make_unique<ConvDnnlKernel>(p_, parts_, pd_, fused_);
   }
 
+  bool blocked_;
   int parts_;
   dnnl::convolution_forward::primitive_desc pd_;
   bool fused_;
@@ -156,38 +167,48 @@ class ConvDnnlBatchTactic : public ConvDnnlTacticBase {
 
 }  // namespace
 
-std::unique_ptr<backend::Tactic> MakeBatchSplitTactic(const ConvParams& p, int parts) {
-  if (parts < 2 || p.batch % parts != 0) return nullptr;
-  const ConvParams part = PartParams(p, p.batch / parts);
+std::optional<dnnl::convolution_forward::primitive_desc> FusedIfPossible(const ConvParams& p,
+                                                                         bool blocked,
+                                                                         bool* fused) {
+  for (bool fuse_act : {true, false}) {
+    try {
+      return MakePrimitiveDesc(p, blocked, fuse_act, fused);
+    } catch (const dnnl::error&) {
+      // No implementation with these post-ops (or at all): try without, then give up.
+    }
+  }
+  return std::nullopt;
+}
+
+bool ReordersNeedNoScratchpad(const memory::desc& plain_src, const memory::desc& src,
+                              const memory::desc& dst, const memory::desc& plain_dst) {
+  const dnnl::engine& eng = CpuEngine();
+  if (src != plain_src &&
+      dnnl::reorder::primitive_desc(eng, plain_src, eng, src).scratchpad_desc().get_size() != 0) {
+    return false;
+  }
+  return dst == plain_dst ||
+         dnnl::reorder::primitive_desc(eng, dst, eng, plain_dst).scratchpad_desc().get_size() == 0;
+}
+
+std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts) {
+  if (parts < 1 || p.batch % parts != 0 || (parts > 1 && !blocked)) return nullptr;
+  const ConvParams part = ImageParams(p, p.batch / parts);
   try {
-    const dnnl::engine& eng = CpuEngine();
     bool fused = false;
-    std::optional<dnnl::convolution_forward::primitive_desc> pd;
-    for (bool fuse_act : {true, false}) {
-      try {
-        pd = MakePrimitiveDesc(part, /*blocked=*/true, fuse_act, &fused);
-        break;
-      } catch (const dnnl::error&) {
-        // No implementation with these post-ops: try without, then give up.
+    std::optional<dnnl::convolution_forward::primitive_desc> pd =
+        FusedIfPossible(part, blocked, &fused);
+    if (!pd.has_value()) return nullptr;
+    if (blocked) {
+      // Only when oneDNN chose another layout than plain NCHW for src or dst, and only with
+      // reorders that need no scratchpad (they run concurrently, from several contexts).
+      if (pd->src_desc() == PlainSrc(part) && pd->dst_desc() == PlainDst(part)) return nullptr;
+      if (!ReordersNeedNoScratchpad(PlainSrc(part), pd->src_desc(), pd->dst_desc(),
+                                    PlainDst(part))) {
+        return nullptr;
       }
     }
-    if (!pd.has_value()) return nullptr;
-    // As the unsplit blocked variant: only when oneDNN chose a blocked layout, and only with
-    // reorders that need no scratchpad (they run concurrently).
-    if (pd->src_desc() == PlainSrc(part) && pd->dst_desc() == PlainDst(part)) return nullptr;
-    if (pd->src_desc() != PlainSrc(part) &&
-        dnnl::reorder::primitive_desc(eng, PlainSrc(part), eng, pd->src_desc())
-                .scratchpad_desc()
-                .get_size() != 0) {
-      return nullptr;
-    }
-    if (pd->dst_desc() != PlainDst(part) &&
-        dnnl::reorder::primitive_desc(eng, pd->dst_desc(), eng, PlainDst(part))
-                .scratchpad_desc()
-                .get_size() != 0) {
-      return nullptr;
-    }
-    return std::make_unique<ConvDnnlBatchTactic>(p, parts, *pd, fused);
+    return std::make_unique<ConvDnnlTactic>(p, blocked, parts, *pd, fused);
   } catch (const dnnl::error&) {
     return nullptr;
   }
