@@ -52,4 +52,7 @@ async function main() {
   console.log(JSON.stringify({median_ms: percentile(times, 0.5), p10_ms: percentile(times, 0.1),
                               p90_ms: percentile(times, 0.9)}));
 }
-main().catch((e) => { console.error(`ort_bench: ${e.message}`); process.exit(1); });
+module.exports = {readSafetensors};
+if (require.main === module) {
+  main().catch((e) => { console.error(`ort_bench: ${e.message}`); process.exit(1); });
+}

@@ -94,6 +94,26 @@ void PrintProfile(const engine::Plan& plan, const std::vector<std::vector<double
   }
 }
 
+// Per layer in plan order: its node, op, tactic, output values and median time.
+nlohmann::json ProfileJson(const engine::Plan& plan,
+                           const std::vector<std::vector<double>>& layer_us) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t l = 0; l < layer_us.size(); ++l) {
+    const engine::PlanLayer& layer = plan.layers[l];
+    nlohmann::json outputs = nlohmann::json::array();
+    for (int32_t o : layer.outputs) {
+      if (o >= 0) outputs.push_back(plan.values[size_t(o)].name);
+    }
+    layers.push_back({{"index", l},
+                      {"name", layer.node.name},
+                      {"op", layer.node.op_type},
+                      {"tactic", layer.tactic},
+                      {"outputs", outputs},
+                      {"median_us", layer_us[l].empty() ? 0.0 : Percentile(layer_us[l], 0.5)}});
+  }
+  return layers;
+}
+
 Status Bench(const BenchArgs& args) {
   const bool is_engine = IsEngineFile(args.model);
   std::unique_ptr<engine::Engine> eng;
@@ -159,6 +179,7 @@ Status Bench(const BenchArgs& args) {
                         {"median_ms", p50},
                         {"p10_ms", p10},
                         {"p90_ms", p90}};
+    if (args.profile && is_engine) j["layers"] = ProfileJson(eng->plan(), layer_us);
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf(
@@ -194,7 +215,8 @@ Command AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--json", args->json, "print JSON instead of text");
   cmd->add_flag("--profile", args->profile,
-                "engines only: also print each layer's median time (slowest first) to stderr");
+                "engines only: also print each layer's median time (slowest first) to stderr, "
+                "and with --json list every layer's time under \"layers\"");
   return [args] { return Bench(*args); };
 }
 

@@ -155,6 +155,21 @@ TEST_F(CliEngineTest, BenchEngineJson) {
   EXPECT_GT(j["median_ms"].get<double>(), 0);
   EXPECT_LE(j["p10_ms"].get<double>(), j["p90_ms"].get<double>());
   EXPECT_EQ(j["warmup"], 1);
+  EXPECT_FALSE(j.contains("layers"));
+  // --profile lists every layer of the plan, in order, with its tactic and time.
+  r = Refit("bench " + Engine("refittable") + " --iterations 3 --profile --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json prof = nlohmann::json::parse(r.out.substr(r.out.find("{\n")));
+  const nlohmann::json inspected =
+      nlohmann::json::parse(Refit("inspect --json " + Engine("refittable")).out);
+  ASSERT_EQ(prof["layers"].size(), inspected["layers"].size()) << r.out;
+  for (size_t l = 0; l < prof["layers"].size(); ++l) {
+    const nlohmann::json& layer = prof["layers"][l];
+    EXPECT_EQ(layer["index"], l);
+    EXPECT_EQ(layer["tactic"], inspected["layers"][l]["tactic"]);
+    EXPECT_GT(layer["median_us"].get<double>(), 0) << layer.dump();
+    EXPECT_FALSE(layer["outputs"].empty()) << layer.dump();
+  }
   // A timed warm-up runs until its time is up (this engine runs in well under 100 ms).
   const auto start = std::chrono::steady_clock::now();
   r = Refit("bench " + Engine("refittable") + " --iterations 2 --warmup 0 --warmup-ms 300 --json");
