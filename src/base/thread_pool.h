@@ -11,10 +11,11 @@
 // ParallelFor on the same pool.
 //
 // A new thread starts on its creator's CPU, and Linux's load balancer can leave it there for about
-// 100 ms while the creator keeps that CPU busy: in 3 of 5 fresh `refit bench` processes,
-// MobileNetV2's first ten 2-thread runs took 10.5 ms (7.9 on one thread) until the worker moved.
-// So each worker first moves itself to another CPU the process may use (see WorkerStartCpu) and
-// then restores its affinity: a start, not a pin. With it, the same runs took 5.7-6.5 ms.
+// 100 ms while the creator keeps that CPU busy: in 4 of 5 fresh `refit bench` processes the two
+// threads of MobileNetV2's first ten runs shared one CPU, at a median of 8.2-10.6 ms (7.9 on one
+// thread). So each worker first moves itself to another CPU the process may use (see
+// WorkerStartCpu) and then restores its affinity: a start, not a pin. With it, the same runs took
+// 5.7-6.5 ms, the threads apart from the first run.
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,8 @@
 // `refit bench ENGINE|MODEL.onnx [--inputs IN.safetensors] [--weights W] [--lora A[:S]]...
-// [--iterations N] [--warmup N] [--warmup-ms MS] [--threads N] [--json]`: latency of repeated runs
-// (median, p10, p90), after untimed warm-up runs (at least N, and for at least MS milliseconds).
-// An engine runs its tuned kernels; a model runs on the reference executor.
+// [--iterations N] [--warmup N] [--warmup-ms MS] [--threads N] [--profile] [--json]`: latency of
+// repeated runs (median, p10, p90), after untimed warm-up runs (at least N, and for at least MS
+// milliseconds); with --profile, each engine layer's median too. An engine runs its tuned kernels;
+// a model runs on the reference executor.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
