@@ -36,12 +36,9 @@ work="$build/bench_engines"
 py=/usr/bin/python3
 
 [ -x "$refit" ] || { echo "run_engines: no $refit (build the refit target first)" >&2; exit 1; }
-if [ ! -d bench/.npm/node_modules/onnxruntime-node ]; then
-  echo "run_engines: installing onnxruntime-node@1.30.0 into bench/.npm" >&2
-  mkdir -p bench/.npm
-  (cd bench/.npm && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund \
-     onnxruntime-node@1.30.0 >/dev/null)
-fi
+# shellcheck source=bench/peers/ensure_ort.sh
+. bench/peers/ensure_ort.sh
+ensure_ort run_engines
 IFS=, read -ra list <<< "$models"
 for m in "${list[@]}"; do
   if [ ! -f "$zoo/$m/model.onnx" ]; then

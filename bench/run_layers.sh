@@ -23,12 +23,9 @@ py=/usr/bin/python3
 [ -x "$refit" ] || { echo "run_layers: no $refit (build the refit target first)" >&2; exit 1; }
 [ -f "$zoo/$model/model.onnx" ] || bash tests/e2e/generate_zoo.sh "$py" "$zoo" "$model" >&2
 [ -f "$zoo/$model/model.onnx" ] || { echo "run_layers: no zoo model '$model'" >&2; exit 1; }
-if [ ! -d bench/.npm/node_modules/onnxruntime-node ]; then
-  echo "run_layers: installing onnxruntime-node@1.30.0 into bench/.npm" >&2
-  mkdir -p bench/.npm
-  (cd bench/.npm && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund \
-     onnxruntime-node@1.30.0 >/dev/null)
-fi
+# shellcheck source=bench/peers/ensure_ort.sh
+. bench/peers/ensure_ort.sh
+ensure_ort run_layers
 mkdir -p "$work" bench/results
 engine="$work/${model}_t${threads}.refit"
 "$refit" build "$zoo/$model/model.onnx" -o "$engine" --threads "$threads" --quiet >&2

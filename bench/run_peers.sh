@@ -15,12 +15,9 @@ zoo="$build/zoo"
 iters=${REFIT_BENCH_ITERATIONS:-20}
 warmup=3
 
-if [ ! -d bench/.npm/node_modules/onnxruntime-node ]; then
-  echo "run_peers: installing onnxruntime-node@1.30.0 into bench/.npm" >&2
-  mkdir -p bench/.npm
-  (cd bench/.npm && ONNXRUNTIME_NODE_INSTALL=skip npm install --silent --no-audit --no-fund \
-     onnxruntime-node@1.30.0 >/dev/null)
-fi
+# shellcheck source=bench/peers/ensure_ort.sh
+. bench/peers/ensure_ort.sh
+ensure_ort run_peers
 if [ ! -f "$zoo/resnet18/model.onnx" ]; then
   bash tests/e2e/generate_zoo.sh /usr/bin/python3 "$zoo" "$models" >&2
 fi
