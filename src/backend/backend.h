@@ -87,6 +87,15 @@ class Tactic {
   // so the kernel also runs with the two at the same address (it then does nothing): the builder
   // plans them as one buffer. The conformance suite runs such kernels both ways.
   virtual bool AliasesInput() const { return false; }
+  // Channel-blocked activations. A block b > 0 means the 4-D f32 activation [N, C, H, W] is held
+  // as [N][C / b][H][W][b] (NCHWc, C a multiple of b; the same bytes as NCHW) instead of NCHW:
+  // InputBlock() for input 0, OutputBlock() for output 0; 0 (the default) is the plain layout
+  // every other input and output always has. A tactic with a block is only chosen where its
+  // neighbour agrees: the builder's layout selection pairs a producer's output block with its
+  // only consumer's input block (engine/layout_select.h), so no reorder runs between the two.
+  // The tactic conformance suite converts to and from the blocked layouts around such a kernel.
+  virtual int InputBlock() const { return 0; }
+  virtual int OutputBlock() const { return 0; }
   // The dtype and shape PackWeight gives for a value of `value`'s dtype and shape, computed
   // without packing: a loaded engine checks every slot against it, and packing a zero tensor per
   // slot would cost a whole extra pack pass on each load. The default is `value` when the tactic

@@ -1,11 +1,13 @@
 #include "engine/builder.h"
 
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/reference/reference_backend.h"
+#include "engine/layout_select.h"
 #include "engine/memory_planner.h"
 #include "engine/prepare_graph.h"
 #include "tuner/tuner.h"
@@ -56,12 +58,15 @@ class Builder {
     const auto tune_start = Clock::now();
     plan.layers.reserve(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) REFIT_RETURN_IF_ERROR(AddLayer(g.nodes[i], i));
-    out_->stats.tuning_s = Seconds(tune_start) - out_->stats.packing_s;
+    out_->stats.tuning_s = Seconds(tune_start);
     for (const ir::ValueInfo& v : g.outputs) {
       auto it = value_index_.find(v.name);
       if (it == value_index_.end()) return Internal("graph output '" + v.name + "' not planned");
       plan.outputs.push_back(it->second);
     }
+    REFIT_RETURN_IF_ERROR(SelectTactics());
+    out_->slot_values.resize(plan.slots.size());
+    for (size_t i = 0; i < plan.layers.size(); ++i) REFIT_RETURN_IF_ERROR(FinishLayer(i));
     PlanMemoryLayout();
     REFIT_RETURN_IF_ERROR(CollectSources());
     if (!options_.timing_cache_path.empty() && out_->stats.timed_layers > 0) {
@@ -199,14 +204,7 @@ class Builder {
     auto tuned =
         tuner::TuneLayer(desc, weight_values, tactics, chosen_backend->fingerprint(), topts);
     if (!tuned.ok()) return tuned.status();
-    const backend::Tactic& tactic = *tactics[tuned->chosen];
     layer.backend = chosen_backend->name();
-    layer.tactic = tactic.name();
-    aliases_input_.resize(plan.layers.size());
-    aliases_input_.back() = tactic.AliasesInput() && !layer.inputs.empty() &&
-                            layer.inputs[0].kind == LayerInput::Kind::kValue &&
-                            !layer.outputs.empty() && layer.outputs[0] >= 0;
-    layer.features = tactic.required_features();
     layer.from_timing_cache = tuned->from_cache;
     for (const auto& [name, us] : tuned->timings_us) layer.timings.push_back({name, us});
     if (tactics.size() > 1) {
@@ -214,6 +212,91 @@ class Builder {
       if (!tuned->from_cache) out_->stats.tactics_timed += int(tuned->timings_us.size());
     }
     ++(chosen_backend == cpu_.get() ? out_->stats.cpu_layers : out_->stats.reference_layers);
+    pending_.push_back({std::move(desc), std::move(tactics), std::move(slot_sources), 0});
+    pending_.back().chosen = tuned->chosen;
+    return Status::Ok();
+  }
+
+  // Each layer's tactic: the tuner's choice, or where tactics with channel-blocked activations
+  // were timed, the layout selection's (layout_select.h).
+  Status SelectTactics() {
+    const Plan& plan = out_->plan;
+    std::vector<int> readers(plan.values.size(), 0);
+    for (const PlanLayer& l : plan.layers) {
+      for (const LayerInput& in : l.inputs) {
+        if (in.kind == LayerInput::Kind::kValue) ++readers[in.index];
+      }
+    }
+    for (int32_t v : plan.outputs) readers[v] += 2;  // a graph output stays plain
+    std::vector<int> producer_of(plan.values.size(), -1);
+    std::vector<LayoutLayer> layers(plan.layers.size());
+    bool any_blocked = false;
+    for (size_t l = 0; l < plan.layers.size(); ++l) {
+      const PlanLayer& layer = plan.layers[l];
+      const Pending& p = pending_[l];
+      std::map<std::string, size_t> index;
+      for (size_t t = 0; t < p.tactics.size(); ++t) index[p.tactics[t]->name()] = t;
+      for (const TacticTiming& timing : layer.timings) {
+        auto it = index.find(timing.tactic);
+        if (it == index.end()) continue;
+        const backend::Tactic& t = *p.tactics[it->second];
+        layers[l].options.push_back(
+            {it->second, t.InputBlock(), t.OutputBlock(), timing.median_us});
+        any_blocked = any_blocked || t.InputBlock() > 0 || t.OutputBlock() > 0;
+      }
+      if (layers[l].options.empty()) {  // one tactic, not timed
+        const backend::Tactic& t = *p.tactics[p.chosen];
+        layers[l].options.push_back({p.chosen, t.InputBlock(), t.OutputBlock(), 0.0});
+      }
+      if (!layer.inputs.empty() && layer.inputs[0].kind == LayerInput::Kind::kValue &&
+          readers[layer.inputs[0].index] == 1) {
+        layers[l].producer = producer_of[layer.inputs[0].index];
+      }
+      if (!layer.outputs.empty() && layer.outputs[0] >= 0) producer_of[layer.outputs[0]] = int(l);
+    }
+    if (!any_blocked) return Status::Ok();  // the tuner's choices stand
+    // A layer whose input 0 is another layer's output 1 is no chain link.
+    for (size_t l = 0; l < plan.layers.size(); ++l) {
+      const int p = layers[l].producer;
+      if (p >= 0 && plan.layers[p].outputs[0] != plan.layers[l].inputs[0].index) {
+        layers[l].producer = -1;
+      }
+    }
+    // Layers with only plain options need no producer link, and none to them.
+    auto blocked_side = [&](size_t l, bool input) {
+      for (const LayoutOption& o : layers[l].options) {
+        if ((input ? o.in_block : o.out_block) > 0) return true;
+      }
+      return false;
+    };
+    for (size_t l = 0; l < plan.layers.size(); ++l) {
+      const int p = layers[l].producer;
+      if (p >= 0 && (!blocked_side(l, true) || !blocked_side(size_t(p), false))) {
+        layers[l].producer = -1;
+      }
+    }
+    REFIT_ASSIGN_OR_RETURN(std::vector<size_t> chosen, SelectLayouts(layers));
+    for (size_t l = 0; l < chosen.size(); ++l) {
+      pending_[l].chosen = layers[l].options[chosen[l]].tactic;
+    }
+    return Status::Ok();
+  }
+
+  // Instantiates layer `index`'s chosen tactic and packs its slots for it.
+  Status FinishLayer(size_t index) {
+    PlanLayer& layer = out_->plan.layers[index];
+    Pending& pending = pending_[index];
+    const ir::Node& node = layer.node;
+    const backend::LayerDesc& desc = pending.desc;
+    std::vector<SlotSource>& slot_sources = pending.slot_sources;
+    const backend::Tactic& tactic = *pending.tactics[pending.chosen];
+    layer.tactic = tactic.name();
+    layer.tactic = tactic.name();
+    aliases_input_.resize(out_->plan.layers.size());
+    aliases_input_[index] = tactic.AliasesInput() && !layer.inputs.empty() &&
+                            layer.inputs[0].kind == LayerInput::Kind::kValue &&
+                            !layer.outputs.empty() && layer.outputs[0] >= 0;
+    layer.features = tactic.required_features();
     REFIT_ASSIGN_OR_RETURN(std::unique_ptr<backend::Kernel> kernel, tactic.Instantiate());
     layer.workspace_bytes = kernel->workspace_bytes();
     out_->plan.workspace_bytes = std::max(out_->plan.workspace_bytes, layer.workspace_bytes);
@@ -228,9 +311,10 @@ class Builder {
       WeightSlot& slot = out_->plan.slots[layer.inputs[i].index];
       slot.packed_dtype = packed->dtype();
       slot.packed_shape = packed->shape();
-      out_->slot_values.push_back(std::move(packed).value());
+      out_->slot_values[layer.inputs[i].index] = std::move(packed).value();
     }
     out_->stats.packing_s += Seconds(pack_start);
+    pending = Pending{};  // the tactics and the recipes' values are done with
     return Status::Ok();
   }
 
@@ -300,8 +384,18 @@ class Builder {
     return Status::Ok();
   }
 
+  // A layer between tuning and packing: its tactics, the tuner's (then the layout selection's)
+  // choice and the values its slots' recipes produced.
+  struct Pending {
+    backend::LayerDesc desc;
+    std::vector<std::unique_ptr<backend::Tactic>> tactics;
+    std::vector<SlotSource> slot_sources;
+    size_t chosen = 0;
+  };
+
   const BuildOptions& options_;
   BuiltEngine* out_;
+  std::vector<Pending> pending_;
   internal::PreparedGraph prepared_;
   std::map<std::string, int32_t> value_index_;
   // Per layer: its tactic's output 0 is input 0's bytes (Tactic::AliasesInput), both values.

@@ -65,8 +65,15 @@ struct BlockGeometry {
 
 class DepthwiseKernel : public backend::Kernel {
  public:
-  DepthwiseKernel(const ConvParams& p, DepthwiseVariant v)
-      : p_(p), layout_(p), variant_(v), taps_(size_t(p.kernel_size())) {
+  // in_block / out_block: channel-blocked input / output (backend::Tactic::InputBlock), each 0
+  // or the blocked variant's channel block, which then takes every channel.
+  DepthwiseKernel(const ConvParams& p, DepthwiseVariant v, int in_block, int out_block)
+      : p_(p),
+        layout_(p),
+        variant_(v),
+        taps_(size_t(p.kernel_size())),
+        in_blocked_(in_block > 0),
+        out_blocked_(out_block > 0) {
     internal::DepthwiseTapOffsets(p.kernel_h, p.kernel_w, p.dilation_h, p.dilation_w, p.stride_w,
                                   layout_.phase_len, taps_.data());
     window_rows_ = (p.kernel_h - 1) * p.dilation_h + 1;
@@ -75,7 +82,8 @@ class DepthwiseKernel : public backend::Kernel {
       wide_ = Geometry(16);
       wide_channels_ = p.in_c / 16 * 16;
     }
-    if (v == DepthwiseVariant::kAvx512Blocked || v == DepthwiseVariant::kAvx2Blocked) {
+    if (v == DepthwiseVariant::kAvx2Blocked ||
+        (v == DepthwiseVariant::kAvx512Blocked && !in_blocked_ && !out_blocked_)) {
       narrow_ = Geometry(8);
       narrow_channels_ = (p.in_c - wide_channels_) / 8 * 8;
     }
@@ -210,7 +218,9 @@ class DepthwiseKernel : public backend::Kernel {
                                          window_rows_,
                                          pad_cols_,
                                          buf,
-                                         buf + padded_floats};
+                                         buf + padded_floats,
+                                         in_blocked_,
+                                         out_blocked_};
         if (g.lanes == 16) {
           internal::DepthwiseBlock16Avx512(b);
         } else {
@@ -228,6 +238,7 @@ class DepthwiseKernel : public backend::Kernel {
   int64_t window_rows_ = 1, pad_cols_ = 1;           // DepthwiseBlock's
   BlockGeometry wide_, narrow_;                      // blocks of 16 and of 8 channels
   int64_t wide_channels_ = 0, narrow_channels_ = 0;  // channels run in each
+  bool in_blocked_ = false, out_blocked_ = false;
 };
 
 CpuFeatures RequiredFeatures(DepthwiseVariant v) {
@@ -242,8 +253,20 @@ CpuFeatures RequiredFeatures(DepthwiseVariant v) {
 
 class DepthwiseTactic : public backend::Tactic {
  public:
-  DepthwiseTactic(const ConvParams& p, DepthwiseVariant v) : p_(p), v_(v) {}
+  DepthwiseTactic(const ConvParams& p, DepthwiseVariant v, int in_block = 0, int out_block = 0)
+      : p_(p), v_(v), in_block_(in_block), out_block_(out_block) {}
   std::string name() const override {
+    return VariantName() + BlockedIoSuffix(in_block_, out_block_);
+  }
+  int InputBlock() const override { return in_block_; }
+  int OutputBlock() const override { return out_block_; }
+  std::string required_features() const override { return RequiredFeatures(v_).ToString(); }
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    return std::unique_ptr<backend::Kernel>(new DepthwiseKernel(p_, v_, in_block_, out_block_));
+  }
+
+ private:
+  std::string VariantName() const {
     switch (v_) {
       case DepthwiseVariant::kScalar:
         return "conv_depthwise/scalar";
@@ -258,14 +281,10 @@ class DepthwiseTactic : public backend::Tactic {
     }
     return "";
   }
-  std::string required_features() const override { return RequiredFeatures(v_).ToString(); }
-  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    return std::unique_ptr<backend::Kernel>(new DepthwiseKernel(p_, v_));
-  }
 
- private:
   ConvParams p_;
   DepthwiseVariant v_;
+  int in_block_, out_block_;
 };
 
 }  // namespace
@@ -286,6 +305,15 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
     if (blockable && p.in_c >= 16 &&
         cpu.Covers(RequiredFeatures(DepthwiseVariant::kAvx512Blocked))) {
       out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kAvx512Blocked));
+    }
+    // The blocked kernel of the machine's activation block, reading and writing blocked layouts.
+    if (blockable) {
+      for (const auto& [in_block, out_block] : BlockedIoPairs(p)) {
+        const DepthwiseVariant v = std::max(in_block, out_block) == 16
+                                       ? DepthwiseVariant::kAvx512Blocked
+                                       : DepthwiseVariant::kAvx2Blocked;
+        out->push_back(std::make_unique<DepthwiseTactic>(p, v, in_block, out_block));
+      }
     }
   }
   out->push_back(std::make_unique<DepthwiseTactic>(p, DepthwiseVariant::kScalar));

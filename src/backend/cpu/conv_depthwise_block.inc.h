@@ -3,8 +3,10 @@
 // written once over a vector type. V gives the vector: `using T` (one pixel of kLanes channels),
 // kLanes, Load / Store (aligned), Fmadd(a, b, c) = a * b + c, Max, Min (returning their second
 // operand when either is NaN, so NaN propagates), Zero, Set1, LoadBias (kLanes floats, unaligned)
-// and GatherTaps (tap t of each of kLanes filters `taps` floats apart). Everything is in an
-// anonymous namespace: each ISA's file has its own copy, never merged with the other's.
+// GatherTaps (tap t of each of kLanes filters `taps` floats apart), LoadU (unaligned) and
+// OpaqueZero (a zero vector the optimiser cannot turn a loop of stores of into a memset call).
+// Everything is in an anonymous namespace: each ISA's file has its own copy, never merged with the
+// other's.
 #pragma once
 
 #include "backend/cpu/conv_isa.h"
@@ -71,6 +73,29 @@ void Row(const DepthwiseBlock& b, const typename V::T* w, int taps, const float*
   }
 }
 
+// Padded rows [r0, r0 + rows) into buffer rows [0, rows) from a channel-blocked input
+// (b.x_blocked): each input row is already kLanes floats per pixel, so a row is one straight copy.
+template <typename V>
+void FillPaddedFromBlocked(const DepthwiseBlock& b, int64_t r0, int64_t rows) {
+  const int64_t cols = b.pad_cols;
+  const int64_t y0 = b.pad_top, y1 = b.pad_top + b.in_h;
+  const int64_t x0 = b.pad_left, x1 = b.pad_left + b.in_w < cols ? b.pad_left + b.in_w : cols;
+  const typename V::T zero = V::OpaqueZero();
+  for (int64_t r = r0; r < r0 + rows; ++r) {
+    float* row = b.padded + (r - r0) * (cols + kDepthwiseBlockRowSlack) * V::kLanes;
+    if (r < y0 || r >= y1 || x1 <= x0) {
+      for (int64_t c = 0; c < cols; ++c) V::Store(row + c * V::kLanes, zero);
+      continue;
+    }
+    for (int64_t c = 0; c < x0; ++c) V::Store(row + c * V::kLanes, zero);
+    for (int64_t c = x1; c < cols; ++c) V::Store(row + c * V::kLanes, zero);
+    const float* src = b.x + (r - y0) * b.in_w * V::kLanes;
+    for (int64_t c = x0; c < x1; ++c) {
+      V::Store(row + c * V::kLanes, V::LoadU(src + (c - x0) * V::kLanes));
+    }
+  }
+}
+
 // The whole block, in strips of output rows whose padded input and outputs stay in L1:
 // fill_padded(b, r0, rows) writes padded rows [r0, r0 + rows) into buffer rows [0, rows);
 // store_back(b, p0, n) moves outputs [p0, p0 + n) of out_buf (row-major over the plane) to y.
@@ -85,10 +110,17 @@ void RunDepthwiseBlock(const DepthwiseBlock& b, Fill fill_padded, StoreBack stor
   const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * V::kLanes;
   for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
     const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
-    fill_padded(b, oy0 * b.stride_h, (rows - 1) * b.stride_h + b.window_rows);
+    const int64_t padded_rows = (rows - 1) * b.stride_h + b.window_rows;
+    if (b.x_blocked) {
+      FillPaddedFromBlocked<V>(b, oy0 * b.stride_h, padded_rows);
+    } else {
+      fill_padded(b, oy0 * b.stride_h, padded_rows);
+    }
+    // A blocked output is the strip's own rows of y: convolved in place, nothing to store back.
+    float* strip_out = b.y_blocked ? b.y + oy0 * b.out_w * V::kLanes : b.out_buf;
     for (int64_t oy = 0; oy < rows; ++oy) {
       const float* in = b.padded + oy * row_step;
-      float* out = b.out_buf + oy * b.out_w * V::kLanes;
+      float* out = strip_out + oy * b.out_w * V::kLanes;
       if (b.stride_w == 1) {
         Row<V, 1>(b, w, taps, in, out, bias, lo, hi);
       } else if (b.stride_w == 2) {
@@ -97,7 +129,7 @@ void RunDepthwiseBlock(const DepthwiseBlock& b, Fill fill_padded, StoreBack stor
         Row<V, 0>(b, w, taps, in, out, bias, lo, hi);
       }
     }
-    store_back(b, oy0 * b.out_w, rows * b.out_w);
+    if (!b.y_blocked) store_back(b, oy0 * b.out_w, rows * b.out_w);
   }
 }
 

@@ -138,6 +138,12 @@ struct Vec16 {
   static T Zero() { return _mm512_setzero_ps(); }
   static T Set1(float v) { return _mm512_set1_ps(v); }
   static T LoadBias(const float* p) { return _mm512_loadu_ps(p); }
+  static T LoadU(const float* p) { return _mm512_loadu_ps(p); }
+  static T OpaqueZero() {
+    __m512 zero = _mm512_setzero_ps();
+    __asm__("" : "+v"(zero));
+    return zero;
+  }
   static T GatherTaps(const float* p, int taps) {
     const __m512i idx =
         _mm512_mullo_epi32(_mm512_set1_epi32(taps),

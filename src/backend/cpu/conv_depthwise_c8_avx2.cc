@@ -148,6 +148,12 @@ struct Vec8 {
   static T Zero() { return _mm256_setzero_ps(); }
   static T Set1(float v) { return _mm256_set1_ps(v); }
   static T LoadBias(const float* p) { return _mm256_loadu_ps(p); }
+  static T LoadU(const float* p) { return _mm256_loadu_ps(p); }
+  static T OpaqueZero() {
+    __m256 zero = _mm256_setzero_ps();
+    __asm__("" : "+x"(zero));
+    return zero;
+  }
   static T GatherTaps(const float* p, int taps) {
     const __m256i idx =
         _mm256_mullo_epi32(_mm256_set1_epi32(taps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -106,12 +106,17 @@ memory::desc PlainDst(const ConvParams& p) {
 }
 
 dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p, bool blocked,
-                                                            bool fuse_act, bool* fused) {
-  const memory::desc src =
-      blocked ? memory::desc({p.batch, p.in_c, p.in_h, p.in_w}, Dt::f32, Tag::any) : PlainSrc(p);
+                                                            bool fuse_act, bool* fused,
+                                                            int in_block, int out_block) {
+  const memory::dims src_dims = {p.batch, p.in_c, p.in_h, p.in_w};
+  const memory::dims dst_dims = {p.batch, p.out_c, p.out_h, p.out_w};
+  const memory::desc src = in_block > 0 ? BlockedActivation(src_dims, in_block)
+                           : blocked    ? memory::desc(src_dims, Dt::f32, Tag::any)
+                                        : PlainSrc(p);
   const memory::desc wei(WeightDims(p), Dt::f32, Tag::any);
-  const memory::desc dst =
-      blocked ? memory::desc({p.batch, p.out_c, p.out_h, p.out_w}, Dt::f32, Tag::any) : PlainDst(p);
+  const memory::desc dst = out_block > 0 ? BlockedActivation(dst_dims, out_block)
+                           : blocked     ? memory::desc(dst_dims, Dt::f32, Tag::any)
+                                         : PlainDst(p);
   const memory::dims strides = {p.stride_h, p.stride_w};
   const memory::dims dilates = {p.dilation_h - 1, p.dilation_w - 1};
   const memory::dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
@@ -232,22 +237,41 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
       out->push_back(std::move(t));
     }
   }
+  // The blocked variant reading and writing channel-blocked activations as they are.
+  for (const auto& [in_block, out_block] : BlockedIoPairs(p)) {
+    if (!wanted("conv_dnnl/blocked" + BlockedIoSuffix(in_block, out_block))) continue;
+    if (std::unique_ptr<backend::Tactic> t =
+            conv_dnnl::MakeConvDnnlTactic(p, /*blocked=*/true, /*parts=*/1, in_block, out_block)) {
+      out->push_back(std::move(t));
+    }
+  }
   // Splits only where a part still has work enough to pay for a fork: 2^20 multiply-adds in all
   // (about 0.1 ms on one core).
   const double macs = double(p.batch) * double(p.out_c) * double(p.out_size()) *
                       double(p.in_c_per_group()) * double(p.kernel_size());
   if (macs < double(1 << 20)) return;
+  std::vector<std::pair<int, int>> io = BlockedIoPairs(p);
+  io.insert(io.begin(), {0, 0});
   for (int parts : {2, 4}) {
-    if (!wanted("conv_dnnl/blocked_oc" + std::to_string(parts))) continue;
-    if (std::unique_ptr<backend::Tactic> split = conv_dnnl::MakeSplitTactic(p, parts)) {
-      out->push_back(std::move(split));
+    for (const auto& [in_block, out_block] : io) {
+      const std::string variant =
+          "conv_dnnl/blocked_oc" + std::to_string(parts) + BlockedIoSuffix(in_block, out_block);
+      if (!wanted(variant)) continue;
+      if (std::unique_ptr<backend::Tactic> split =
+              conv_dnnl::MakeSplitTactic(p, parts, in_block, out_block)) {
+        out->push_back(std::move(split));
+      }
     }
   }
   for (int parts : {2, 4, 8}) {
-    if (parts > p.batch || !wanted("conv_dnnl/blocked_n" + std::to_string(parts))) continue;
-    if (std::unique_ptr<backend::Tactic> split =
-            conv_dnnl::MakeConvDnnlTactic(p, /*blocked=*/true, parts)) {
-      out->push_back(std::move(split));
+    for (const auto& [in_block, out_block] : io) {
+      const std::string variant =
+          "conv_dnnl/blocked_n" + std::to_string(parts) + BlockedIoSuffix(in_block, out_block);
+      if (parts > p.batch || !wanted(variant)) continue;
+      if (std::unique_ptr<backend::Tactic> split =
+              conv_dnnl::MakeConvDnnlTactic(p, /*blocked=*/true, parts, in_block, out_block)) {
+        out->push_back(std::move(split));
+      }
     }
   }
 }

@@ -37,13 +37,21 @@ class ConvDnnlKernel : public backend::Kernel {
  public:
   // The workspace, per part: the primitive's scratchpad, then (blocked layouts only) the part's
   // reordered input and its output before the reorder to NCHW.
+  // in_blocked / out_blocked: the input / output is already in the primitive's (blocked) layout.
   ConvDnnlKernel(const ConvParams& p, int parts,
-                 const dnnl::convolution_forward::primitive_desc& pd, bool fused)
-      : p_(p), part_(ImageParams(p, p.batch / parts)), parts_(parts), pd_(pd), fused_(fused) {
+                 const dnnl::convolution_forward::primitive_desc& pd, bool fused, bool in_blocked,
+                 bool out_blocked)
+      : p_(p),
+        part_(ImageParams(p, p.batch / parts)),
+        parts_(parts),
+        pd_(pd),
+        fused_(fused),
+        in_blocked_(in_blocked),
+        out_blocked_(out_blocked) {
     const dnnl::engine& eng = CpuEngine();
     primitive_ = dnnl::convolution_forward(pd_);
-    reorder_src_ = pd_.src_desc() != PlainSrc(part_);
-    reorder_dst_ = pd_.dst_desc() != PlainDst(part_);
+    reorder_src_ = !in_blocked_ && pd_.src_desc() != PlainSrc(part_);
+    reorder_dst_ = !out_blocked_ && pd_.dst_desc() != PlainDst(part_);
     if (reorder_src_) {
       src_reorder_ =
           dnnl::reorder(dnnl::reorder::primitive_desc(eng, PlainSrc(part_), eng, pd_.src_desc()));
@@ -77,14 +85,15 @@ class ConvDnnlKernel : public backend::Kernel {
         dnnl::stream stream(eng);
         for (int64_t i = b; i < e; ++i) {
           char* part_ws = ws + size_t(i) * part_bytes_;
-          memory x_part(PlainSrc(part_), eng, const_cast<float*>(x + i * in_floats));
+          float* x_ptr = const_cast<float*>(x + i * in_floats);
+          memory x_part(in_blocked_ ? pd_.src_desc() : PlainSrc(part_), eng, x_ptr);
           memory src = x_part;
           if (reorder_src_) {
             src = memory(pd_.src_desc(), eng, part_ws + src_offset_);
             src_reorder_.execute(stream, x_part, src);
           }
           float* y_part = y + i * out_floats;
-          memory out(PlainDst(part_), eng, y_part);
+          memory out(out_blocked_ ? pd_.dst_desc() : PlainDst(part_), eng, y_part);
           memory dst = reorder_dst_ ? memory(pd_.dst_desc(), eng, part_ws + dst_offset_) : out;
           std::unordered_map<int, memory> args = {
               {DNNL_ARG_SRC, src},
@@ -119,7 +128,7 @@ class ConvDnnlKernel : public backend::Kernel {
   ConvParams p_, part_;
   int parts_;
   dnnl::convolution_forward::primitive_desc pd_;
-  bool fused_;
+  bool fused_, in_blocked_, out_blocked_;
   dnnl::convolution_forward primitive_;
   bool reorder_src_ = false, reorder_dst_ = false;
   dnnl::reorder src_reorder_, dst_reorder_;
@@ -129,15 +138,25 @@ class ConvDnnlKernel : public backend::Kernel {
 class ConvDnnlTactic : public ConvDnnlTacticBase {
  public:
   ConvDnnlTactic(const ConvParams& p, bool blocked, int parts,
-                 dnnl::convolution_forward::primitive_desc pd, bool fused)
-      : ConvDnnlTacticBase(p), blocked_(blocked), parts_(parts), pd_(std::move(pd)), fused_(fused) {
+                 dnnl::convolution_forward::primitive_desc pd, bool fused, int in_block,
+                 int out_block)
+      : ConvDnnlTacticBase(p),
+        blocked_(blocked),
+        parts_(parts),
+        pd_(std::move(pd)),
+        fused_(fused),
+        in_block_(in_block),
+        out_block_(out_block) {
     PointwisePacker packer;
     if (packer.Add(p_, pd_.weights_desc(), 0, 0)) packer_ = std::move(packer);
   }
   std::string name() const override {
-    if (parts_ > 1) return "conv_dnnl/blocked_n" + std::to_string(parts_);
-    return blocked_ ? "conv_dnnl/blocked" : "conv_dnnl";
+    const std::string io = BlockedIoSuffix(in_block_, out_block_);
+    if (parts_ > 1) return "conv_dnnl/blocked_n" + std::to_string(parts_) + io;
+    return (blocked_ ? "conv_dnnl/blocked" : "conv_dnnl") + io;
   }
+  int InputBlock() const override { return in_block_; }
+  int OutputBlock() const override { return out_block_; }
 
  private:
   int64_t PackedFloats() const override {
@@ -156,23 +175,25 @@ class ConvDnnlTactic : public ConvDnnlTacticBase {
   }
 
   std::unique_ptr<backend::Kernel> NewKernel() const override {
-    return std::make_unique<ConvDnnlKernel>(p_, parts_, pd_, fused_);
+    return std::make_unique<ConvDnnlKernel>(p_, parts_, pd_, fused_, in_block_ > 0, out_block_ > 0);
   }
 
   bool blocked_;
   int parts_;
   dnnl::convolution_forward::primitive_desc pd_;
   bool fused_;
+  int in_block_, out_block_;
 };
 
 }  // namespace
 
 std::optional<dnnl::convolution_forward::primitive_desc> FusedIfPossible(const ConvParams& p,
-                                                                         bool blocked,
-                                                                         bool* fused) {
+                                                                         bool blocked, bool* fused,
+                                                                         int in_block,
+                                                                         int out_block) {
   for (bool fuse_act : {true, false}) {
     try {
-      return MakePrimitiveDesc(p, blocked, fuse_act, fused);
+      return MakePrimitiveDesc(p, blocked, fuse_act, fused, in_block, out_block);
     } catch (const dnnl::error&) {
       // No implementation with these post-ops (or at all): try without, then give up.
     }
@@ -191,24 +212,43 @@ bool ReordersNeedNoScratchpad(const memory::desc& plain_src, const memory::desc&
          dnnl::reorder::primitive_desc(eng, dst, eng, plain_dst).scratchpad_desc().get_size() == 0;
 }
 
-std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts) {
+memory::desc BlockedActivation(const memory::dims& nchw, int block) {
+  return memory::desc(nchw, Dt::f32,
+                      block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
+}
+
+std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts,
+                                                    int in_block, int out_block) {
   if (parts < 1 || p.batch % parts != 0 || (parts > 1 && !blocked)) return nullptr;
+  if (!blocked && (in_block > 0 || out_block > 0)) return nullptr;
   const ConvParams part = ImageParams(p, p.batch / parts);
   try {
     bool fused = false;
     std::optional<dnnl::convolution_forward::primitive_desc> pd =
-        FusedIfPossible(part, blocked, &fused);
+        FusedIfPossible(part, blocked, &fused, in_block, out_block);
     if (!pd.has_value()) return nullptr;
     if (blocked) {
       // Only when oneDNN chose another layout than plain NCHW for src or dst, and only with
       // reorders that need no scratchpad (they run concurrently, from several contexts).
       if (pd->src_desc() == PlainSrc(part) && pd->dst_desc() == PlainDst(part)) return nullptr;
-      if (!ReordersNeedNoScratchpad(PlainSrc(part), pd->src_desc(), pd->dst_desc(),
-                                    PlainDst(part))) {
+      // A blocked input or output is used as it is: oneDNN must have chosen exactly that layout.
+      if (in_block > 0 &&
+          pd->src_desc() !=
+              BlockedActivation({part.batch, part.in_c, part.in_h, part.in_w}, in_block)) {
+        return nullptr;
+      }
+      if (out_block > 0 &&
+          pd->dst_desc() !=
+              BlockedActivation({part.batch, part.out_c, part.out_h, part.out_w}, out_block)) {
+        return nullptr;
+      }
+      if (!ReordersNeedNoScratchpad(in_block > 0 ? pd->src_desc() : PlainSrc(part), pd->src_desc(),
+                                    pd->dst_desc(),
+                                    out_block > 0 ? pd->dst_desc() : PlainDst(part))) {
         return nullptr;
       }
     }
-    return std::make_unique<ConvDnnlTactic>(p, blocked, parts, *pd, fused);
+    return std::make_unique<ConvDnnlTactic>(p, blocked, parts, *pd, fused, in_block, out_block);
   } catch (const dnnl::error&) {
     return nullptr;
   }

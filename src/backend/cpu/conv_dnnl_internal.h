@@ -33,7 +33,8 @@ dnnl::memory::desc PlainDst(const ConvParams& p);
 // `blocked`: src and dst in the layouts oneDNN prefers, else plain NCHW. Throws dnnl::error when
 // oneDNN has no implementation.
 dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p, bool blocked,
-                                                            bool fuse_act, bool* fused);
+                                                            bool fuse_act, bool* fused,
+                                                            int in_block = 0, int out_block = 0);
 inline size_t Align64(size_t n) { return (n + 63) / 64 * 64; }
 
 // Our one-pass packer (blocked_pack.h) for an ungrouped 1x1 convolution's weights, one slice of
@@ -92,12 +93,15 @@ class ConvDnnlTacticBase : public backend::Tactic {
 // conv_dnnl/blocked_oc<n>: the blocked variant split into `n` parts of output channels, or null
 // when every part's primitive would not take the same src layout, fuse the activation alike and
 // reorder without a scratchpad.
-std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n);
+std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n, int in_block = 0,
+                                                 int out_block = 0);
 
 // MakePrimitiveDesc with the activation fused when oneDNN can, else without; nullopt when oneDNN
 // has no implementation either way.
 std::optional<dnnl::convolution_forward::primitive_desc> FusedIfPossible(const ConvParams& p,
-                                                                         bool blocked, bool* fused);
+                                                                         bool blocked, bool* fused,
+                                                                         int in_block = 0,
+                                                                         int out_block = 0);
 
 // Whether the reorders from plain_src to src and from dst to plain_dst (each only where the two
 // differ) need no scratchpad: the kernels run them concurrently, without one. May throw
@@ -109,6 +113,12 @@ bool ReordersNeedNoScratchpad(const dnnl::memory::desc& plain_src, const dnnl::m
 // (conv_dnnl_images.cc): one primitive over batch / parts images, each part reordering,
 // convolving and reordering back its own images. Null unless `parts` divides the batch, and for
 // blocked variants unless oneDNN picks a blocked layout with reorders that need no scratchpad.
-std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts);
+// in_block / out_block (blocked variants only): the input / output is channel-blocked
+// (backend::Tactic::InputBlock) and used as it is, with no reorder; null unless oneDNN's layout
+// for it is that very nChw<block>c.
+std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts,
+                                                    int in_block = 0, int out_block = 0);
+// The channel-blocked layout [N][C / block][H][W][block] of an NCHW activation.
+dnnl::memory::desc BlockedActivation(const dnnl::memory::dims& nchw, int block);
 
 }  // namespace refit::cpu::conv_dnnl

@@ -57,11 +57,14 @@ class ConvDnnlSplitKernel : public backend::Kernel {
  public:
   // The workspace: the reordered input (shared), then per part its scratchpad and its output
   // before the reorder into its NCHW slice.
-  ConvDnnlSplitKernel(const ConvParams& p, const std::vector<DnnlPart>& parts, bool fused)
-      : p_(p), parts_(parts), fused_(fused) {
+  // in_blocked / out_blocked: the input / output is channel-blocked and used as it is (an
+  // output only at batch 1, where a part's channel blocks are one contiguous run).
+  ConvDnnlSplitKernel(const ConvParams& p, const std::vector<DnnlPart>& parts, bool fused,
+                      bool in_blocked, bool out_blocked)
+      : p_(p), parts_(parts), fused_(fused), in_blocked_(in_blocked), out_blocked_(out_blocked) {
     const dnnl::engine& eng = CpuEngine();
     const memory::desc& src_md = parts_[0].pd.src_desc();
-    reorder_src_ = src_md != PlainSrc(p);
+    reorder_src_ = !in_blocked_ && src_md != PlainSrc(p);
     if (reorder_src_) {
       src_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, PlainSrc(p), eng, src_md));
     }
@@ -69,12 +72,14 @@ class ConvDnnlSplitKernel : public backend::Kernel {
     for (const DnnlPart& part : parts_) {
       PartRun r;
       r.primitive = dnnl::convolution_forward(part.pd);
-      r.dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, part.pd.dst_desc(), eng,
-                                                                  PlainDstSlice(p, part.count)));
+      if (!out_blocked_) {
+        r.dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, part.pd.dst_desc(), eng,
+                                                                    PlainDstSlice(p, part.count)));
+      }
       r.scratch_offset = at;
       at += Align64(part.pd.scratchpad_desc().get_size());
       r.dst_offset = at;
-      at += Align64(part.pd.dst_desc().get_size());
+      if (!out_blocked_) at += Align64(part.pd.dst_desc().get_size());
       runs_.push_back(std::move(r));
     }
     workspace_ = at;
@@ -94,7 +99,7 @@ class ConvDnnlSplitKernel : public backend::Kernel {
     std::string error;  // the first failure, under error_mu
     std::mutex error_mu;
     try {
-      memory src(PlainSrc(p_), eng, in(io.inputs[0]));
+      memory src(in_blocked_ ? parts_[0].pd.src_desc() : PlainSrc(p_), eng, in(io.inputs[0]));
       if (reorder_src_) {
         dnnl::stream stream(eng);
         memory blocked(parts_[0].pd.src_desc(), eng, ws);
@@ -108,7 +113,10 @@ class ConvDnnlSplitKernel : public backend::Kernel {
           for (int64_t i = b; i < e; ++i) {
             const DnnlPart& part = parts_[size_t(i)];
             const PartRun& r = runs_[size_t(i)];
-            memory dst(part.pd.dst_desc(), eng, ws + r.dst_offset);
+            // A blocked output: the part's channel blocks, in place.
+            float* y_part = y + part.begin * p_.out_size();
+            memory dst(part.pd.dst_desc(), eng,
+                       out_blocked_ ? static_cast<void*>(y_part) : ws + r.dst_offset);
             std::unordered_map<int, memory> args = {
                 {DNNL_ARG_SRC, src},
                 {DNNL_ARG_WEIGHTS,
@@ -121,8 +129,10 @@ class ConvDnnlSplitKernel : public backend::Kernel {
                            memory(part.pd.bias_desc(), eng, const_cast<float*>(bias + part.begin)));
             }
             r.primitive.execute(stream, args);
-            memory out(PlainDstSlice(p_, part.count), eng, y + part.begin * p_.out_size());
-            r.dst_reorder.execute(stream, dst, out);
+            if (!out_blocked_) {
+              memory out(PlainDstSlice(p_, part.count), eng, y_part);
+              r.dst_reorder.execute(stream, dst, out);
+            }
           }
           stream.wait();
         } catch (const dnnl::error& e) {
@@ -149,7 +159,7 @@ class ConvDnnlSplitKernel : public backend::Kernel {
   };
   ConvParams p_;
   std::vector<DnnlPart> parts_;
-  bool fused_;
+  bool fused_, in_blocked_, out_blocked_;
   bool reorder_src_ = false;
   dnnl::reorder src_reorder_;
   std::vector<PartRun> runs_;
@@ -158,8 +168,13 @@ class ConvDnnlSplitKernel : public backend::Kernel {
 
 class ConvDnnlSplitTactic : public ConvDnnlTacticBase {
  public:
-  ConvDnnlSplitTactic(const ConvParams& p, std::vector<DnnlPart> parts, bool fused)
-      : ConvDnnlTacticBase(p), parts_(std::move(parts)), fused_(fused) {
+  ConvDnnlSplitTactic(const ConvParams& p, std::vector<DnnlPart> parts, bool fused, int in_block,
+                      int out_block)
+      : ConvDnnlTacticBase(p),
+        parts_(std::move(parts)),
+        fused_(fused),
+        in_block_(in_block),
+        out_block_(out_block) {
     PointwisePacker packer;
     bool ok = true;
     for (const DnnlPart& part : parts_) {
@@ -168,8 +183,11 @@ class ConvDnnlSplitTactic : public ConvDnnlTacticBase {
     if (ok) packer_ = std::move(packer);
   }
   std::string name() const override {
-    return "conv_dnnl/blocked_oc" + std::to_string(parts_.size());
+    return "conv_dnnl/blocked_oc" + std::to_string(parts_.size()) +
+           BlockedIoSuffix(in_block_, out_block_);
   }
+  int InputBlock() const override { return in_block_; }
+  int OutputBlock() const override { return out_block_; }
 
  private:
   // The parts' weights one after another, each 64-byte aligned (the gaps are zeros).
@@ -193,18 +211,22 @@ class ConvDnnlSplitTactic : public ConvDnnlTacticBase {
   }
 
   std::unique_ptr<backend::Kernel> NewKernel() const override {
-    return std::make_unique<ConvDnnlSplitKernel>(p_, parts_, fused_);
+    return std::make_unique<ConvDnnlSplitKernel>(p_, parts_, fused_, in_block_ > 0, out_block_ > 0);
   }
 
   std::vector<DnnlPart> parts_;
   bool fused_;
+  int in_block_, out_block_;
 };
 
 }  // namespace
 
-std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
+std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n, int in_block,
+                                                 int out_block) {
   if (p.group != 1 || p.out_c % (8 * n) != 0) return nullptr;
   const int64_t count = p.out_c / n;
+  // A blocked output slice is contiguous only at batch 1, and only of whole blocks.
+  if (out_block > 0 && (p.batch != 1 || count % out_block != 0)) return nullptr;
   std::vector<DnnlPart> parts;
   bool fused_all = false;
   size_t offset = 0;
@@ -216,7 +238,7 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
       part.count = count;
       // The activation fused when oneDNN can (as the unsplit variant), alike in every part.
       std::optional<dnnl::convolution_forward::primitive_desc> pd =
-          FusedIfPossible(PartParams(p, count), /*blocked=*/true, &fused);
+          FusedIfPossible(PartParams(p, count), /*blocked=*/true, &fused, in_block, out_block);
       if (!pd.has_value()) return nullptr;
       part.pd = *pd;
       if (i == 0) {
@@ -224,8 +246,9 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
       } else if (fused != fused_all || part.pd.src_desc() != parts.front().pd.src_desc()) {
         return nullptr;
       }
-      if (!ReordersNeedNoScratchpad(PlainSrc(p), part.pd.src_desc(), part.pd.dst_desc(),
-                                    PlainDstSlice(p, count))) {
+      if (!ReordersNeedNoScratchpad(in_block > 0 ? part.pd.src_desc() : PlainSrc(p),
+                                    part.pd.src_desc(), part.pd.dst_desc(),
+                                    out_block > 0 ? part.pd.dst_desc() : PlainDstSlice(p, count))) {
         return nullptr;
       }
       part.weight_offset = offset;
@@ -236,7 +259,7 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n) {
     return nullptr;
   }
   if (parts.front().pd.dst_desc() == PlainDst(PartParams(p, count))) return nullptr;
-  return std::make_unique<ConvDnnlSplitTactic>(p, std::move(parts), fused_all);
+  return std::make_unique<ConvDnnlSplitTactic>(p, std::move(parts), fused_all, in_block, out_block);
 }
 
 }  // namespace refit::cpu::conv_dnnl

@@ -74,6 +74,10 @@ struct DepthwiseBlock {
   int64_t strip_rows, window_rows, pad_cols;
   float* padded;
   float* out_buf;
+  // Channel-blocked activations (backend::Tactic::InputBlock): x_blocked, x is the block's
+  // in_h x in_w x L plane (in_plane unused); y_blocked, y is its out_h x out_w x L plane (out_plane
+  // unused), 64-byte aligned, and the strips are convolved straight into it (out_buf unused).
+  bool x_blocked = false, y_blocked = false;
 };
 void DepthwiseBlock8Avx2(const DepthwiseBlock& b);
 void DepthwiseBlock16Avx512(const DepthwiseBlock& b);

@@ -2,7 +2,10 @@
 // (conv_params.h) and hands the geometry to each family, best guess first.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/conv_params.h"
@@ -10,6 +13,16 @@
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
+
+// Channel-blocked activations (backend::Tactic::InputBlock). The block this machine's blocked
+// convolution kernels use: 16 with AVX-512 (oneDNN's nChw16c), 8 with AVX2 only, 0 without.
+int ActivationBlock();
+// The tactic name suffix of an (input, output) block pair: "" for (0, 0), else "/in16c",
+// "/out16c" or "/in16c_out16c".
+std::string BlockedIoSuffix(int in_block, int out_block);
+// The non-plain (input, output) block pairs a convolution with these parameters may be listed
+// with: ActivationBlock() where the channel counts are multiples of it.
+std::vector<std::pair<int, int>> BlockedIoPairs(const ConvParams& p);
 
 // "conv_gemm/<gemm kernel>": fused im2col + pack into GemmPacked's B layout, our micro-kernels.
 void AddConvGemmTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
@@ -26,7 +39,8 @@ void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, T
 // conv_direct.cc). AVX-512 only.
 void AddConvDirectTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_depthwise/{scalar,avx2,avx512,avx2_c8,avx512_c16}": direct kernels for group == C == M
-// (conv_depthwise.cc).
+// (conv_depthwise.cc); the blocked kernel whose channel block is ActivationBlock() also with
+// channel-blocked input and/or output (BlockedIoSuffix).
 void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_winograd/<gemm kernel>": Winograd F(2x2, 3x3) for 3x3 stride-1 ungrouped convolutions,
 // the weight packed as its 16 transforms (conv_winograd.cc).

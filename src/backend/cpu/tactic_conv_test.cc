@@ -1,14 +1,17 @@
 // Conformance of every CPU Conv tactic against the reference kernel (tactic_test_util.h) over the
 // geometry edge cases: odd sizes, strides, dilations, asymmetric and automatic padding, groups,
-// depthwise kernels, 1x1, batch > 1, no bias and every fused activation kind.
+// 1x1, batch > 1, no bias and every fused activation kind (depthwise kernels:
+// tactic_conv_depthwise_test.cc).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_packed.h"
+#include "backend/cpu/tactic_conv_test_util.h"
 #include "backend/cpu/tactic_test_util.h"
 #include "ir/fused_ops.h"
 
@@ -18,95 +21,7 @@
 namespace refit::cpu {
 namespace {
 
-using testing::CheckAllTactics;
-using testing::LayerCase;
-using testing::RandomTensor;
-
-struct ConvSpec {
-  int64_t n = 1, c = 4, h = 7, w = 5, m = 6, kh = 3, kw = 3;
-  int64_t group = 1;
-  std::vector<int64_t> strides = {1, 1}, dilations = {1, 1}, pads = {1, 1, 1, 1};
-  std::string auto_pad;  // "" leaves the attribute out
-  bool bias = true;
-  ir::FusedActivation act;
-  // A 1-D Conv (NCW): h and kh are not used; strides, dilations and pads take their W entries.
-  bool one_d = false;
-};
-
-ir::Attribute Ints(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.kind = ir::Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-
-LayerCase MakeConv(const ConvSpec& s, uint32_t seed = 1) {
-  LayerCase c;
-  c.node.name = "conv";
-  c.node.op_type = "Conv";
-  c.node.inputs = {"x", "w"};
-  c.node.outputs = {"y"};
-  ir::Attribute group;
-  group.kind = ir::Attribute::Kind::kInt;
-  group.i = s.group;
-  c.node.attrs.Set("group", group);
-  auto w_only = [&](const std::vector<int64_t>& v) {
-    return s.one_d ? std::vector<int64_t>{v[1]} : v;
-  };
-  c.node.attrs.Set("strides", Ints(w_only(s.strides)));
-  c.node.attrs.Set("dilations", Ints(w_only(s.dilations)));
-  c.node.attrs.Set("kernel_shape", Ints(w_only({s.kh, s.kw})));
-  if (s.auto_pad.empty()) {
-    c.node.attrs.Set("pads", Ints(s.one_d ? std::vector<int64_t>{s.pads[1], s.pads[3]} : s.pads));
-  } else {
-    ir::Attribute mode;
-    mode.kind = ir::Attribute::Kind::kString;
-    mode.s = s.auto_pad;
-    c.node.attrs.Set("auto_pad", mode);
-  }
-  if (s.act.kind != ir::ActivationKind::kNone) ir::SetFusedActivation(c.node, s.act);
-  c.inputs.push_back(
-      RandomTensor(s.one_d ? Shape{s.n, s.c, s.w} : Shape{s.n, s.c, s.h, s.w}, seed));
-  c.inputs.push_back(RandomTensor(
-      s.one_d ? Shape{s.m, s.c / s.group, s.kw} : Shape{s.m, s.c / s.group, s.kh, s.kw}, seed + 1));
-  c.weight = {false, true};
-  if (s.bias) {
-    c.node.inputs.push_back("b");
-    c.inputs.push_back(RandomTensor(Shape{s.m}, seed + 2));
-    c.weight.push_back(true);
-  }
-  return c;
-}
-
-bool HasAvx2() {
-  const CpuFeatures& f = DetectCpuFeatures();
-  return f.avx && f.avx2 && f.fma;
-}
-
-// conv_dnnl and conv_openblas everywhere; conv_gemm (4 kernels) and conv_gemm_t (kConvGemmT
-// kernels) or the AVX2 depthwise kernel where the CPU has AVX2; the scalar depthwise kernel
-// everywhere.
-constexpr int kConvGemmT = 2;
-// conv_winograd (at least one kernel) for 3x3, stride-1, undilated, ungrouped layers with AVX2.
-bool Winograd(const ConvSpec& s) {
-  return !s.one_d && s.group == 1 && s.kh == 3 && s.kw == 3 && s.strides[0] == 1 &&
-         s.strides[1] == 1 && s.dilations[0] == 1 && s.dilations[1] == 1;
-}
-int MinTactics(const ConvSpec& s) {
-  const bool depthwise = s.group == s.c && s.group == s.m;
-  if (depthwise) return HasAvx2() ? 3 : 2;
-  return HasAvx2() ? 6 + kConvGemmT + (Winograd(s) ? 1 : 0) : 2;
-}
-
-// conv_winograd's F(4x4, 3x3) transforms scale by up to 8 and 1/24: its documented rounding error
-// is several times a direct convolution's (conv_winograd.cc).
-double Tolerance(const std::string& tactic) {
-  return tactic.rfind("conv_winograd/f4_", 0) == 0 ? 5e-5 : 1e-5;
-}
-
-void Check(const ConvSpec& s, uint32_t seed = 1) {
-  CheckAllTactics(MakeConv(s, seed), Tolerance, MinTactics(s));
-}
+using namespace conv_testing;  // NOLINT(build/namespaces): the cases' vocabulary
 
 TEST(ConvTacticsTest, ListsEveryFamily) {
   LayerCase c = MakeConv({});
@@ -352,6 +267,54 @@ TEST(ConvTacticsTest, DnnlBatchSplits) {
   }
 }
 
+// conv_dnnl/blocked with channel-blocked activations ("/in16c", "/out16c", "/in16c_out16c" with
+// AVX-512; 8c with AVX2) uses them as they are, with no reorder, as do its splits by output
+// channels and by images: 3x3 and 1x1, strides, batches, a fused and an unfused activation, and a
+// channel count that is not a multiple of the block.
+TEST(ConvTacticsTest, DnnlBlockedActivations) {
+  const int b = ActivationBlock();
+  if (b == 0) GTEST_SKIP() << "no blocked layouts without AVX2";
+  using K = ir::ActivationKind;
+  const std::string in = "conv_dnnl/blocked/in" + std::to_string(b) + "c";
+  const std::string out = "conv_dnnl/blocked/out" + std::to_string(b) + "c";
+  const std::string both = in + "_out" + std::to_string(b) + "c";
+  const ConvSpec specs[] = {
+      {.c = 2 * b, .h = 9, .w = 7, .m = b, .act = {K::kRelu}},
+      {.n = 2, .c = b, .h = 12, .w = 11, .m = 3 * b, .strides = {2, 2}, .act = {K::kSigmoid}},
+      {.c = 4 * b, .h = 14, .w = 14, .m = b, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}},
+      {.c = 3 * b,
+       .h = 7,
+       .w = 7,
+       .m = 2 * b,
+       .kh = 1,
+       .kw = 1,
+       .pads = {0, 0, 0, 0},
+       .bias = false,
+       .act = {K::kClip, 0.0f, 6.0f}},
+  };
+  for (const ConvSpec& s : specs) {
+    const std::vector<std::string> names = CheckAndList(s, 42);
+    EXPECT_TRUE(Listed(names, in)) << s.c << " -> " << s.m;
+    EXPECT_TRUE(Listed(names, out)) << s.c << " -> " << s.m;
+    EXPECT_TRUE(Listed(names, both)) << s.c << " -> " << s.m;
+  }
+  // The splits too: by output channels (a blocked output at batch 1 only) and by images.
+  const std::string io = "/in" + std::to_string(b) + "c_out" + std::to_string(b) + "c";
+  const std::vector<std::string> one = CheckAndList({.c = 2 * b, .h = 14, .w = 14, .m = 4 * b}, 44);
+  EXPECT_TRUE(Listed(one, "conv_dnnl/blocked_oc2" + io));
+  EXPECT_TRUE(Listed(one, "conv_dnnl/blocked_oc2/out" + std::to_string(b) + "c"));
+  const std::vector<std::string> two =
+      CheckAndList({.n = 2, .c = 2 * b, .h = 14, .w = 14, .m = 2 * b, .act = {K::kSilu}}, 45);
+  EXPECT_TRUE(Listed(two, "conv_dnnl/blocked_n2" + io));
+  EXPECT_TRUE(Listed(two, "conv_dnnl/blocked_oc2/in" + std::to_string(b) + "c"));
+  EXPECT_FALSE(Listed(two, "conv_dnnl/blocked_oc2" + io));
+  // Only the side whose channels are a multiple of the block can be blocked.
+  const std::vector<std::string> names = CheckAndList({.c = b + b / 2, .m = b}, 43);
+  EXPECT_FALSE(Listed(names, in));
+  EXPECT_FALSE(Listed(names, both));
+  EXPECT_TRUE(Listed(names, out));
+}
+
 // conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
 // on ragged pixel counts (a last panel narrower than NR), groups and batches.
 TEST(ConvTacticsTest, PointwiseInputReadInPlace) {
@@ -432,100 +395,6 @@ TEST(ConvTacticsTest, SmallSpatialManyChannels) {
   Check({.c = 64, .h = 4, .w = 4, .m = 80, .act = {K::kRelu}}, 30);
   Check({.c = 64, .h = 4, .w = 4, .m = 80, .bias = false, .act = {K::kClip, 0.0f, 6.0f}}, 31);
   Check({.n = 2, .c = 64, .h = 4, .w = 4, .m = 80, .act = {K::kSilu}}, 32);
-}
-
-// Every plane kernel (conv_depthwise/scalar, /avx2, /avx512) and the blocked ones' plane path.
-TEST(ConvTacticsTest, Depthwise) {
-  for (int64_t k : {3, 5}) {
-    for (int64_t s : {1, 2}) {
-      SCOPED_TRACE("kernel " + std::to_string(k) + " stride " + std::to_string(s));
-      // Widths: a partial vector only, and 32 + 8 + tail outputs per row.
-      Check({.c = 5,
-             .h = 7,
-             .w = 5,
-             .m = 5,
-             .kh = k,
-             .kw = k,
-             .group = 5,
-             .strides = {s, s},
-             .pads = {k / 2, k / 2, k / 2, k / 2}});
-      Check({.c = 3,
-             .h = 6,
-             .w = 47 * s,
-             .m = 3,
-             .kh = k,
-             .kw = k,
-             .group = 3,
-             .strides = {s, s},
-             .pads = {k / 2, k / 2, k / 2, k / 2}});
-    }
-  }
-  Check({.c = 4, .h = 9, .w = 20, .m = 4, .group = 4, .dilations = {2, 2}, .pads = {2, 2, 2, 2}});
-  // 64 + 16 + 5 outputs a row: every row step of the 16-wide kernel, and a masked tail.
-  Check({.c = 3, .h = 5, .w = 85, .m = 3, .group = 3});
-  Check({.c = 3, .h = 11, .w = 23, .m = 3, .kh = 7, .kw = 7, .group = 3, .pads = {3, 3, 3, 3}});
-  // Stride 1: asymmetric and no padding, rows of one vector of windows and a bit, a kernel taller
-  // than the input, and the activations the kernel applies itself (and one it does not).
-  using K = ir::ActivationKind;
-  Check({.c = 4, .h = 6, .w = 10, .m = 4, .group = 4, .pads = {0, 2, 1, 0}});
-  Check({.c = 4, .h = 5, .w = 12, .m = 4, .group = 4, .pads = {0, 0, 0, 0}});
-  Check({.c = 2, .h = 3, .w = 61, .m = 2, .kh = 5, .kw = 5, .group = 2, .pads = {1, 1, 1, 1}});
-  Check({.c = 2, .h = 9, .w = 26, .m = 2, .kh = 5, .kw = 5, .group = 2, .pads = {2, 2, 2, 2}});
-  Check({.c = 2, .h = 12, .w = 16, .m = 2, .group = 2, .pads = {2, 0, 0, 1}});
-  Check({.c = 3, .h = 8, .w = 19, .m = 3, .group = 3, .act = {K::kClip, 0.0f, 6.0f}});
-  Check({.n = 2, .c = 3, .h = 8, .w = 40, .m = 3, .group = 3, .act = {K::kRelu}});
-  Check({.c = 3, .h = 8, .w = 17, .m = 3, .group = 3, .act = {K::kSilu}});
-  Check({.c = 3,
-         .h = 10,
-         .w = 29,
-         .m = 3,
-         .kh = 3,
-         .kw = 2,
-         .group = 3,
-         .strides = {3, 3},
-         .pads = {0, 1, 2, 0}});
-  Check({.c = 4, .h = 8, .w = 13, .m = 4, .group = 4, .strides = {2, 2}, .auto_pad = "SAME_UPPER"});
-  Check({.c = 4,
-         .h = 8,
-         .w = 13,
-         .m = 4,
-         .group = 4,
-         .strides = {2, 2},
-         .auto_pad = "VALID",
-         .bias = false});
-}
-
-// conv_depthwise/avx2_c8 takes whole blocks of 8 channels and leaves the rest to the plane
-// kernel; /avx512_c16 takes blocks of 16, then one of 8 where 8 remain, then planes: channel
-// counts of one block, blocks and each kind of remainder; output pixel counts that end inside a
-// tile of 8, windows cut by every kind of padding, strides, dilation, 5x5 kernels, batches, and
-// the activations in the kernel and after it.
-TEST(ConvTacticsTest, DepthwiseChannelBlocks) {
-  using K = ir::ActivationKind;
-  for (int64_t c : {8, 13, 16, 24, 29, 40}) {
-    for (int64_t s : {1, 2}) {
-      SCOPED_TRACE("channels " + std::to_string(c) + " stride " + std::to_string(s));
-      Check({.c = c, .h = 7, .w = 9, .m = c, .group = c, .strides = {s, s}});
-      Check({.c = c,
-             .h = 12,
-             .w = 19,
-             .m = c,
-             .kh = 5,
-             .kw = 5,
-             .group = c,
-             .strides = {s, s},
-             .pads = {2, 1, 0, 3}});
-    }
-  }
-  // Rows so wide that each strip (kept in L1) holds one or two of them.
-  Check({.c = 8, .h = 6, .w = 203, .m = 8, .group = 8});
-  Check({.c = 8, .h = 9, .w = 301, .m = 8, .kh = 5, .kw = 5, .group = 8, .strides = {2, 2}});
-  Check({.c = 16, .h = 3, .w = 3, .m = 16, .group = 16, .pads = {0, 0, 0, 0}});  // 1x1 output
-  Check({.c = 8, .h = 10, .w = 11, .m = 8, .group = 8, .dilations = {2, 3}, .pads = {2, 3, 2, 3}});
-  Check({.c = 8, .h = 9, .w = 9, .m = 8, .group = 8, .pads = {4, 4, 4, 4}});  // rows of padding
-  Check({.n = 2, .c = 16, .h = 6, .w = 14, .m = 16, .group = 16, .act = {K::kClip, 0.0f, 6.0f}});
-  Check({.n = 3, .c = 9, .h = 5, .w = 6, .m = 9, .group = 9, .bias = false, .act = {K::kRelu}});
-  Check({.c = 8, .h = 8, .w = 17, .m = 8, .group = 8, .act = {K::kSilu}});
 }
 
 // 1-D convolutions (audio, sequence models) run on the 2-D tactics with height 1.

@@ -62,6 +62,26 @@ inline double RelError(const Tensor& a, const Tensor& b) {
   return max_err / (1.0 + max_ref);
 }
 
+// An f32 activation [N, C, spatial...] moved between NCHW and the channel-blocked layout
+// [N][C / block][spatial][block] (backend::Tactic::InputBlock): into it when `to_blocked`, else
+// out of it.
+inline Tensor Reblock(const Tensor& x, int block, bool to_blocked) {
+  Tensor y = x.Clone();
+  const int64_t n = x.shape()[0], c = x.shape()[1], hw = x.NumElements() / (n * c);
+  const float* src = x.data_as<float>();
+  float* dst = y.mutable_data_as<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t plain = (i * c + ch) * hw + p;
+        const int64_t blocked = ((i * (c / block) + ch / block) * hw + p) * block + ch % block;
+        dst[to_blocked ? blocked : plain] = src[to_blocked ? plain : blocked];
+      }
+    }
+  }
+  return y;
+}
+
 // The LayerDesc the builder would plan for `c` with these outputs (f32 of `output_shapes`).
 inline backend::LayerDesc DescOf(const LayerCase& c, const std::vector<Shape>& output_shapes) {
   backend::LayerDesc desc;
@@ -103,6 +123,16 @@ inline int CheckAllTactics(const LayerCase& c,
         << (found.ok() ? (*found)->name() : found.status().ToString());
     std::vector<Tensor> packed(c.inputs.size());
     backend::KernelIo io;
+    // A channel-blocked input is handed over blocked; a blocked output is unblocked before the
+    // comparison (below).
+    const int in_block = tactic->InputBlock(), out_block = tactic->OutputBlock();
+    Tensor blocked_input;
+    if (in_block > 0) {
+      EXPECT_TRUE(c.inputs[0].shape().rank() >= 3 && c.inputs[0].shape()[1] % in_block == 0);
+      blocked_input = Reblock(c.inputs[0], in_block, /*to_blocked=*/true);
+    }
+    EXPECT_TRUE(out_block == 0 ||
+                (expected[0].shape().rank() >= 3 && expected[0].shape()[1] % out_block == 0));
     for (size_t i = 0; i < c.inputs.size(); ++i) {
       if (desc.is_weight(i) && c.inputs[i].defined()) {
         auto p = tactic->PackWeight(i, c.inputs[i]);
@@ -200,7 +230,7 @@ inline int CheckAllTactics(const LayerCase& c,
         }
         io.inputs.push_back(&packed[i]);
       } else {
-        io.inputs.push_back(ins[i]);
+        io.inputs.push_back(i == 0 && in_block > 0 ? &blocked_input : ins[i]);
       }
     }
     auto kernel = tactic->Instantiate();
@@ -235,6 +265,7 @@ inline int CheckAllTactics(const LayerCase& c,
         ADD_FAILURE() << run.ToString() << " with " << threads << " threads";
         return 0;
       }
+      if (out_block > 0) outs[0] = Reblock(outs[0], out_block, /*to_blocked=*/false);
       for (size_t o = 0; o < expected.size(); ++o) {
         EXPECT_EQ(outs[o].shape(), expected[o].shape());
         if (outs[o].shape() != expected[o].shape()) return 0;
