@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/reference/reference_backend.h"
+#include "engine/layout_select.h"
 
 namespace refit::engine {
 namespace {
@@ -107,6 +108,10 @@ Status Engine::Init(const EngineOptions& options) {
     core_->tactics.push_back(std::move(tactic).value());
     core_->kernels.push_back(std::move(kernel).value());
   }
+  // Layers that hand each other channel-blocked activations must agree on them.
+  std::vector<std::pair<int, int>> blocks;
+  for (const auto& t : core_->tactics) blocks.emplace_back(t->InputBlock(), t->OutputBlock());
+  REFIT_RETURN_IF_ERROR(CheckLayouts(core_->plan, blocks, core_->label));
   if (options.threads > 1) pool_ = std::make_unique<ThreadPool>(options.threads);
   IndexRefitMap();
   return Status::Ok();

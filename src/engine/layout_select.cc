@@ -66,4 +66,54 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
   return chosen;
 }
 
+Status CheckLayouts(const Plan& plan, const std::vector<std::pair<int, int>>& blocks,
+                    const std::string& label) {
+  if (blocks.size() != plan.layers.size())
+    return Internal("CheckLayouts: one block pair per layer");
+  std::vector<int> readers(plan.values.size(), 0), producer(plan.values.size(), -1);
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    for (const LayerInput& in : plan.layers[l].inputs) {
+      if (in.kind == LayerInput::Kind::kValue) ++readers[in.index];
+    }
+    for (int32_t v : plan.layers[l].outputs) {
+      if (v >= 0) producer[v] = int(l);
+    }
+  }
+  for (int32_t v : plan.outputs) ++readers[v];
+  auto layer_name = [&](size_t l) {
+    return label + ": layer " + std::to_string(l) + " ('" + plan.layers[l].node.name + "', " +
+           plan.layers[l].tactic + ")";
+  };
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const PlanLayer& layer = plan.layers[l];
+    const auto [in_block, out_block] = blocks[l];
+    if (in_block > 0) {
+      const bool value = !layer.inputs.empty() && layer.inputs[0].kind == LayerInput::Kind::kValue;
+      const int p = value ? producer[layer.inputs[0].index] : -1;
+      if (p < 0 || plan.layers[p].outputs[0] != layer.inputs[0].index ||
+          blocks[p].second != in_block || readers[layer.inputs[0].index] != 1) {
+        return DataLoss(layer_name(l) + " reads a channel-blocked input (block " +
+                        std::to_string(in_block) + ") that no layer writes for it alone");
+      }
+    }
+    if (out_block > 0) {
+      const int32_t v = layer.outputs.empty() ? -1 : layer.outputs[0];
+      // The one reader must read it blocked: checked from its side above, unless it reads it
+      // plain, which this finds.
+      bool read_blocked = false;
+      for (size_t c = 0; v >= 0 && c < plan.layers.size(); ++c) {
+        const auto& ins = plan.layers[c].inputs;
+        read_blocked = read_blocked || (!ins.empty() && ins[0].kind == LayerInput::Kind::kValue &&
+                                        ins[0].index == v && blocks[c].first == out_block);
+      }
+      if (v < 0 || readers[v] != 1 || !read_blocked) {
+        return DataLoss(layer_name(l) + " writes a channel-blocked output (block " +
+                        std::to_string(out_block) +
+                        ") that is not read blocked by one layer alone");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace refit::engine

@@ -9,8 +9,11 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "engine/plan.h"
 #include "refit/status.h"
 
 namespace refit::engine {
@@ -33,5 +36,12 @@ struct LayoutLayer {
 // chosen output has that block, a blocked output only where the consumer's chosen input has it.
 // InvalidArgument when a layer has no usable option (no plain one).
 StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers);
+
+// What a loaded engine checks before it runs: `blocks[l]` is layer l's tactic's (InputBlock,
+// OutputBlock). A blocked output must be read by one layer alone, as its input 0, with the same
+// block, and be no graph output; a blocked input must be another layer's output 0 of that block.
+// DataLoss naming the layer (`label`: the file) otherwise.
+Status CheckLayouts(const Plan& plan, const std::vector<std::pair<int, int>>& blocks,
+                    const std::string& label);
 
 }  // namespace refit::engine
