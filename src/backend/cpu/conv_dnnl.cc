@@ -28,6 +28,7 @@
 // concurrently as long as the scratchpads differ, and every Run has its own workspace. (The default
 // library-managed scratchpad would tie each primitive to the thread that created it.) Each Run
 // creates its memory objects and stream: small heap allocations, no data copies.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -110,13 +111,19 @@ dnnl::convolution_forward::primitive_desc MakePrimitiveDesc(const ConvParams& p,
                                                             int in_block, int out_block) {
   const memory::dims src_dims = {p.batch, p.in_c, p.in_h, p.in_w};
   const memory::dims dst_dims = {p.batch, p.out_c, p.out_h, p.out_w};
-  const memory::desc src = in_block > 0 ? BlockedActivation(src_dims, in_block)
-                           : blocked    ? memory::desc(src_dims, Dt::f32, Tag::any)
-                                        : PlainSrc(p);
+  // With a blocked input or output, both sides take that block where their channels allow (the
+  // kernel reorders the plain side): oneDNN has no fast convolution between a blocked side and
+  // one of its own choosing.
+  const int block = std::max(in_block, out_block);
+  const bool src_blocked = in_block > 0 || (block > 0 && p.in_c % block == 0);
+  const bool dst_blocked = out_block > 0 || (block > 0 && p.out_c % block == 0);
+  const memory::desc src = src_blocked ? BlockedActivation(src_dims, block)
+                           : blocked   ? memory::desc(src_dims, Dt::f32, Tag::any)
+                                       : PlainSrc(p);
   const memory::desc wei(WeightDims(p), Dt::f32, Tag::any);
-  const memory::desc dst = out_block > 0 ? BlockedActivation(dst_dims, out_block)
-                           : blocked     ? memory::desc(dst_dims, Dt::f32, Tag::any)
-                                         : PlainDst(p);
+  const memory::desc dst = dst_blocked ? BlockedActivation(dst_dims, block)
+                           : blocked   ? memory::desc(dst_dims, Dt::f32, Tag::any)
+                                       : PlainDst(p);
   const memory::dims strides = {p.stride_h, p.stride_w};
   const memory::dims dilates = {p.dilation_h - 1, p.dilation_w - 1};
   const memory::dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};

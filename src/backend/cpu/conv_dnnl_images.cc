@@ -212,6 +212,10 @@ bool ReordersNeedNoScratchpad(const memory::desc& plain_src, const memory::desc&
          dnnl::reorder::primitive_desc(eng, dst, eng, plain_dst).scratchpad_desc().get_size() == 0;
 }
 
+bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd) {
+  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+}
+
 memory::desc BlockedActivation(const memory::dims& nchw, int block) {
   return memory::desc(nchw, Dt::f32,
                       block == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
@@ -231,7 +235,9 @@ std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool bl
       // Only when oneDNN chose another layout than plain NCHW for src or dst, and only with
       // reorders that need no scratchpad (they run concurrently, from several contexts).
       if (pd->src_desc() == PlainSrc(part) && pd->dst_desc() == PlainDst(part)) return nullptr;
-      // A blocked input or output is used as it is: oneDNN must have chosen exactly that layout.
+      // A blocked input or output is used as it is, by one of oneDNN's optimised kernels (not a
+      // reference implementation, which it falls back to for some layout pairs).
+      if ((in_block > 0 || out_block > 0) && IsReferenceImpl(*pd)) return nullptr;
       if (in_block > 0 &&
           pd->src_desc() !=
               BlockedActivation({part.batch, part.in_c, part.in_h, part.in_w}, in_block)) {

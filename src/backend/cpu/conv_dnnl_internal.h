@@ -118,6 +118,8 @@ bool ReordersNeedNoScratchpad(const dnnl::memory::desc& plain_src, const dnnl::m
 // for it is that very nChw<block>c.
 std::unique_ptr<backend::Tactic> MakeConvDnnlTactic(const ConvParams& p, bool blocked, int parts,
                                                     int in_block = 0, int out_block = 0);
+// True when oneDNN implements `pd` with its slow reference code ("ref:any").
+bool IsReferenceImpl(const dnnl::convolution_forward::primitive_desc& pd);
 // The channel-blocked layout [N][C / block][H][W][block] of an NCHW activation.
 dnnl::memory::desc BlockedActivation(const dnnl::memory::dims& nchw, int block);
 

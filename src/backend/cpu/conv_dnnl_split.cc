@@ -240,6 +240,7 @@ std::unique_ptr<backend::Tactic> MakeSplitTactic(const ConvParams& p, int n, int
       std::optional<dnnl::convolution_forward::primitive_desc> pd =
           FusedIfPossible(PartParams(p, count), /*blocked=*/true, &fused, in_block, out_block);
       if (!pd.has_value()) return nullptr;
+      if ((in_block > 0 || out_block > 0) && IsReferenceImpl(*pd)) return nullptr;
       part.pd = *pd;
       if (i == 0) {
         fused_all = fused;
