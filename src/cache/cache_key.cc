@@ -2,7 +2,6 @@
 #include <xxhash.h>
 
 #include <cstring>
-#include <fstream>
 #include <string_view>
 
 #include "backend/cpu/cpu_features.h"
@@ -59,21 +58,6 @@ class KeyHasher {
   void Raw(const void* data, size_t n) { XXH3_128bits_update(state_, data, n); }
   XXH3_state_t* state_;
 };
-
-// "model name" from /proc/cpuinfo: two CPUs with the same ISA flags can still tune differently.
-const std::string& CpuModelName() {
-  static const std::string name = [] {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("model name", 0) != 0) continue;
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? std::string() : line.substr(colon + 1);
-    }
-    return std::string();
-  }();
-  return name;
-}
 
 // The dims a build fixes for input `v`, as engine/prepare_graph.cc does: given dims win, the
 // model's fixed dims stay, symbolic ones become 1. An input it would refuse hashes as given.
@@ -159,7 +143,7 @@ std::string CacheKey(const GraphDigest& digest, const ir::Graph& graph,
   // Where the result is valid: this CPU, this engine format, this refit.
   h.Tag('C');
   h.Str(cpu::DetectCpuFeatures().ToString());
-  h.Str(CpuModelName());
+  h.Str(cpu::CpuModelName());
   h.U64(engine::kEngineFormatVersion);
   h.Str(engine::kEngineProducer);
   return h.Hex();

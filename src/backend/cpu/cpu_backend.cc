@@ -1,20 +1,40 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <cblas.h>
 #include <dlfcn.h>
+
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
 namespace {
 
+// Raised whenever a tactic is added, removed or changes what it computes fast, so a timing cache
+// written by an earlier refit is not used (its layers would miss the new tactics). 2: tactics with
+// channel-blocked activations.
+constexpr int kTacticsRevision = 2;
+
 class CpuBackend : public backend::Backend {
  public:
   std::string name() const override { return "cpu"; }
+  // "cpu tactics 2; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
+  std::string fingerprint() const override {
+    static const std::string fp = [] {
+      const dnnl_version_t* v = dnnl_version();
+      return "cpu tactics " + std::to_string(kTacticsRevision) + "; " +
+             DetectCpuFeatures().ToString() + "; " + CpuModelName() + "; oneDNN " +
+             std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+             std::to_string(v->patch) + "; " + openblas_get_config();
+    }();
+    return fp;
+  }
   std::vector<std::unique_ptr<backend::Tactic>> Tactics(
       const backend::LayerDesc& layer) const override {
     TacticList out;

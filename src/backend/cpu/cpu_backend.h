@@ -3,7 +3,8 @@
 // Tactics() lists only what this CPU can run (cpu_features.h); each tactic reports the features
 // its kernel executes so an engine records them and refuses to load where they are missing.
 // Layers the backend does not take (other dtypes, other operators) fall back to the reference
-// backend in the builder.
+// backend in the builder. Its fingerprint() (a timing-cache key part) names refit's tactics
+// revision, the CPU's features and model, and the oneDNN and OpenBLAS builds.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_features.h"
 
 #include <array>
+#include <fstream>
 #include <utility>
 
 namespace refit::cpu {
@@ -107,6 +108,20 @@ CpuFeatures Avx512KernelFeatures() {
 const CpuFeatures& DetectCpuFeatures() {
   static const CpuFeatures features = Detect();
   return features;
+}
+
+const std::string& CpuModelName() {
+  static const std::string name = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("model name", 0) != 0) continue;
+      const size_t colon = line.find(':');
+      return colon == std::string::npos ? std::string() : line.substr(colon + 1);
+    }
+    return std::string();
+  }();
+  return name;
 }
 
 }  // namespace refit::cpu

@@ -52,4 +52,8 @@ CpuFeatures Avx512KernelFeatures();
 // The features of the CPU this process runs on. Cheap after the first call.
 const CpuFeatures& DetectCpuFeatures();
 
+// This CPU's "model name" (/proc/cpuinfo; "" when unknown): two CPUs with the same features can
+// still tune differently. Cheap after the first call.
+const std::string& CpuModelName();
+
 }  // namespace refit::cpu
