@@ -8,7 +8,9 @@
 // each tap of an im2row row is one contiguous copy of cg channels from a pixel-major (NHWC) copy
 // of the input. A 1x1 stride-1 unpadded convolution uses that copy as A directly. Bias is per
 // column and Relu/Relu6 are GemmPacked's own epilogue; the result is transposed back to NCHW,
-// with any other activation applied to each block right after its transpose.
+// with any other activation applied to each block right after its transpose. With a
+// channel-blocked input or output (backend::Tactic::InputBlock), the pixel-major copy of the input
+// and the move back out are copies of whole blocks of channels instead of transposes.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -33,6 +35,38 @@ constexpr int64_t kRowChunk = 16;      // im2row rows per task
 constexpr int64_t kMaxWorkspaceFloats = int64_t(16) << 20;
 
 int64_t RoundUp16(int64_t floats) { return (floats + 15) / 16 * 16; }
+
+// Pixels [j0, j0 + pixels) of one image's channel-blocked input x ([c / block][hw][block]) into
+// rows of xt (pixel j at xt + j * ldx, channel-major within the row): whole blocks copied.
+void CopyBlocksToRows(const float* x, int64_t block, int64_t c, int64_t hw, int64_t j0,
+                      int64_t pixels, float* xt, int64_t ldx) {
+  for (int64_t j = j0; j < j0 + pixels; ++j) {
+    for (int64_t b = 0; b < c / block; ++b) {
+      std::memcpy(xt + j * ldx + b * block, x + (b * hw + j) * block,
+                  size_t(block) * sizeof(float));
+    }
+  }
+}
+
+// Channels [o0, o0 + len) (whole blocks) of one image's pixel-major GEMM result c ([hw][oc]) into
+// the channel-blocked output, yb pointing at block o0 / block.
+void CopyRowsToBlocks(const float* c, int64_t oc, int64_t hw, int64_t o0, int64_t len,
+                      int64_t block, float* yb) {
+  for (int64_t b = 0; b < len / block; ++b) {
+    for (int64_t j = 0; j < hw; ++j) {
+      std::memcpy(yb + (b * hw + j) * block, c + j * oc + o0 + b * block,
+                  size_t(block) * sizeof(float));
+    }
+  }
+}
+
+// The first direct-A kernel of the best ISA: the one listed first.
+const GemmKernelInfo& FirstDirectA(const std::vector<GemmKernelInfo>& kernels) {
+  for (const GemmKernelInfo& info : kernels) {
+    if (!info.pack_a && info.isa == kernels.front().isa) return info;
+  }
+  return kernels.front();
+}
 
 // Row stride of a GEMM operand with `cols` columns. A multiple of 1 KiB would put every fourth row
 // of a direct-A micro-tile in the same 4 KiB alias set (C = 256, 512, ... channels), so such
@@ -88,8 +122,13 @@ void Im2RowRows(const ConvParams& p, int64_t ldx, int64_t lda, const float* xt, 
 
 class ConvGemmTKernel : public backend::Kernel {
  public:
-  ConvGemmTKernel(const ConvParams& p, const GemmKernelInfo& info)
-      : p_(p), info_(info), geo_(p, info), native_act_(NativeGemmActivation(p.act)) {}
+  ConvGemmTKernel(const ConvParams& p, const GemmKernelInfo& info, int in_block, int out_block)
+      : p_(p),
+        info_(info),
+        geo_(p, info),
+        native_act_(NativeGemmActivation(p.act)),
+        in_block_(in_block),
+        out_block_(out_block) {}
 
   size_t workspace_bytes() const override {
     return size_t(geo_.xt_floats + geo_.a_floats + geo_.c_floats) * sizeof(float);
@@ -106,13 +145,19 @@ class ConvGemmTKernel : public backend::Kernel {
     float* cbuf = a + geo_.a_floats;
     const int64_t ci = p_.in_c, oc = p_.out_c, in_hw = p_.in_size(), hw = p_.out_size();
 
-    // NCHW -> NHWC, in pixel chunks of every image.
+    // NCHW (or channel-blocked) -> NHWC, in pixel chunks of every image.
     const int64_t pixel_chunks = (in_hw + kPixelChunk - 1) / kPixelChunk;
     ParallelFor(io.pool, p_.batch * pixel_chunks, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const int64_t n = t / pixel_chunks, j0 = t % pixel_chunks * kPixelChunk;
-        TransposeF32(x + n * ci * in_hw + j0, in_hw, ci, std::min(kPixelChunk, in_hw - j0),
-                     xt + (n * in_hw + j0) * geo_.ldx, geo_.ldx);
+        const int64_t pixels = std::min(kPixelChunk, in_hw - j0);
+        if (in_block_ > 0) {
+          CopyBlocksToRows(x + n * ci * in_hw, in_block_, ci, in_hw, j0, pixels,
+                           xt + n * in_hw * geo_.ldx, geo_.ldx);
+        } else {
+          TransposeF32(x + n * ci * in_hw + j0, in_hw, ci, pixels, xt + (n * in_hw + j0) * geo_.ldx,
+                       geo_.ldx);
+        }
       }
     });
     if (!p_.pointwise()) {
@@ -137,6 +182,15 @@ class ConvGemmTKernel : public backend::Kernel {
         const int64_t n = t / channel_chunks, o0 = t % channel_chunks * kChannelChunk;
         const int64_t len = std::min(kChannelChunk, oc - o0);
         float* yb = y + (n * oc + o0) * hw;
+        if (out_block_ > 0) {
+          // Channels [o0, o0 + len) are whole blocks (oc and kChannelChunk are multiples of the
+          // block): one contiguous run of len * hw floats of the blocked output.
+          CopyRowsToBlocks(cbuf + n * hw * oc, oc, hw, o0, len, out_block_, yb);
+          if (!native_act_.has_value()) {
+            BiasActivationSerial(p_.act, nullptr, yb, 1, len * hw, len * hw);
+          }
+          continue;
+        }
         TransposeF32(cbuf + n * hw * oc + o0, oc, hw, len, yb, hw);
         if (!native_act_.has_value()) BiasActivationSerial(p_.act, nullptr, yb, len, hw, hw);
       }
@@ -149,12 +203,19 @@ class ConvGemmTKernel : public backend::Kernel {
   GemmKernelInfo info_;
   GemmTGeometry geo_;
   std::optional<Activation> native_act_;
+  int in_block_, out_block_;
 };
 
 class ConvGemmTTactic : public backend::Tactic {
  public:
-  ConvGemmTTactic(const ConvParams& p, const GemmKernelInfo& info) : p_(p), info_(info) {}
-  std::string name() const override { return "conv_gemm_t/" + info_.Name(); }
+  ConvGemmTTactic(const ConvParams& p, const GemmKernelInfo& info, int in_block = 0,
+                  int out_block = 0)
+      : p_(p), info_(info), in_block_(in_block), out_block_(out_block) {}
+  std::string name() const override {
+    return "conv_gemm_t/" + info_.Name() + BlockedIoSuffix(in_block_, out_block_);
+  }
+  int InputBlock() const override { return in_block_; }
+  int OutputBlock() const override { return out_block_; }
   std::string required_features() const override { return info_.RequiredFeatures().ToString(); }
 
   // W [M, cg, kh, kw] -> per group, B = W_g^T with K reordered to (ky, kx, c), packed.
@@ -181,7 +242,7 @@ class ConvGemmTTactic : public backend::Tactic {
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, DetectCpuFeatures()));
-    return std::unique_ptr<backend::Kernel>(new ConvGemmTKernel(p_, info_));
+    return std::unique_ptr<backend::Kernel>(new ConvGemmTKernel(p_, info_, in_block_, out_block_));
   }
 
  private:
@@ -252,6 +313,7 @@ class ConvGemmTTactic : public backend::Tactic {
 
   ConvParams p_;
   GemmKernelInfo info_;
+  int in_block_, out_block_;
 };
 
 }  // namespace
@@ -267,6 +329,12 @@ void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, T
     const GemmTGeometry geo(p, info);
     if (geo.xt_floats + geo.a_floats + geo.c_floats > kMaxWorkspaceFloats) return;
     out->push_back(std::make_unique<ConvGemmTTactic>(p, info));
+    // The channel-blocked variants, of the first (best-guess) kernel only: tuning time.
+    if (&info != &FirstDirectA(kernels)) continue;
+    for (const auto& [in_block, out_block] : BlockedIoPairs(p)) {
+      if (kChannelChunk % std::max(in_block, out_block) != 0) continue;
+      out->push_back(std::make_unique<ConvGemmTTactic>(p, info, in_block, out_block));
+    }
   }
 }
 

@@ -269,8 +269,9 @@ TEST(ConvTacticsTest, DnnlBatchSplits) {
 
 // conv_dnnl/blocked with channel-blocked activations ("/in16c", "/out16c", "/in16c_out16c" with
 // AVX-512; 8c with AVX2) uses them as they are, with no reorder, as do its splits by output
-// channels and by images: 3x3 and 1x1, strides, batches, a fused and an unfused activation, and a
-// channel count that is not a multiple of the block.
+// channels and by images (and conv_gemm_t reads and writes them by whole blocks): 3x3 and 1x1,
+// strides, batches, a fused and an unfused activation, and a channel count that is not a multiple
+// of the block.
 TEST(ConvTacticsTest, DnnlBlockedActivations) {
   const int b = ActivationBlock();
   if (b == 0) GTEST_SKIP() << "no blocked layouts without AVX2";
@@ -292,14 +293,20 @@ TEST(ConvTacticsTest, DnnlBlockedActivations) {
        .bias = false,
        .act = {K::kClip, 0.0f, 6.0f}},
   };
+  const std::string io = "/in" + std::to_string(b) + "c_out" + std::to_string(b) + "c";
   for (const ConvSpec& s : specs) {
     const std::vector<std::string> names = CheckAndList(s, 42);
     EXPECT_TRUE(Listed(names, in)) << s.c << " -> " << s.m;
     EXPECT_TRUE(Listed(names, out)) << s.c << " -> " << s.m;
     EXPECT_TRUE(Listed(names, both)) << s.c << " -> " << s.m;
+    // conv_gemm_t's pixel-major copy of the input and move back out copy whole blocks instead.
+    const auto gemm_t_io = std::count_if(names.begin(), names.end(), [&](const std::string& n) {
+      return n.rfind("conv_gemm_t/", 0) == 0 && n.size() > io.size() &&
+             n.compare(n.size() - io.size(), io.size(), io) == 0;
+    });
+    EXPECT_EQ(gemm_t_io, 1) << s.c << " -> " << s.m;
   }
   // The splits too: by output channels (a blocked output at batch 1 only) and by images.
-  const std::string io = "/in" + std::to_string(b) + "c_out" + std::to_string(b) + "c";
   const std::vector<std::string> one = CheckAndList({.c = 2 * b, .h = 14, .w = 14, .m = 4 * b}, 44);
   EXPECT_TRUE(Listed(one, "conv_dnnl/blocked_oc2" + io));
   EXPECT_TRUE(Listed(one, "conv_dnnl/blocked_oc2/out" + std::to_string(b) + "c"));
