@@ -58,15 +58,16 @@ class Builder {
     const auto tune_start = Clock::now();
     plan.layers.reserve(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) REFIT_RETURN_IF_ERROR(AddLayer(g.nodes[i], i));
-    out_->stats.tuning_s = Seconds(tune_start);
+    out_->stats.tuning_s = Seconds(tune_start) - out_->stats.packing_s;
     for (const ir::ValueInfo& v : g.outputs) {
       auto it = value_index_.find(v.name);
       if (it == value_index_.end()) return Internal("graph output '" + v.name + "' not planned");
       plan.outputs.push_back(it->second);
     }
     REFIT_RETURN_IF_ERROR(SelectTactics());
-    out_->slot_values.resize(plan.slots.size());
-    for (size_t i = 0; i < plan.layers.size(); ++i) REFIT_RETURN_IF_ERROR(FinishLayer(i));
+    for (size_t i = 0; i < plan.layers.size(); ++i) {
+      if (!pending_[i].finished) REFIT_RETURN_IF_ERROR(FinishLayer(i));
+    }
     PlanMemoryLayout();
     REFIT_RETURN_IF_ERROR(CollectSources());
     if (!options_.timing_cache_path.empty() && out_->stats.timed_layers > 0) {
@@ -214,7 +215,12 @@ class Builder {
     ++(chosen_backend == cpu_.get() ? out_->stats.cpu_layers : out_->stats.reference_layers);
     pending_.push_back({std::move(desc), std::move(tactics), std::move(slot_sources), 0});
     pending_.back().chosen = tuned->chosen;
-    return Status::Ok();
+    // A layer with no channel-blocked tactic keeps the tuner's choice: it is finished (its slots
+    // packed and their recipes' values freed) now, not after every layer is tuned.
+    for (const auto& t : pending_.back().tactics) {
+      if (t->InputBlock() > 0 || t->OutputBlock() > 0) return Status::Ok();
+    }
+    return FinishLayer(index);
   }
 
   // Each layer's tactic: the tuner's choice, or where tactics with channel-blocked activations
@@ -234,6 +240,13 @@ class Builder {
     for (size_t l = 0; l < plan.layers.size(); ++l) {
       const PlanLayer& layer = plan.layers[l];
       const Pending& p = pending_[l];
+      if (p.finished) {
+        layers[l].options.push_back({0, 0, 0, 0.0});  // plain in and out, chosen already
+        if (!layer.outputs.empty() && layer.outputs[0] >= 0) {
+          producer_of[layer.outputs[0]] = int(l);
+        }
+        continue;
+      }
       std::map<std::string, size_t> index;
       for (size_t t = 0; t < p.tactics.size(); ++t) index[p.tactics[t]->name()] = t;
       for (const TacticTiming& timing : layer.timings) {
@@ -277,7 +290,7 @@ class Builder {
     }
     REFIT_ASSIGN_OR_RETURN(std::vector<size_t> chosen, SelectLayouts(layers));
     for (size_t l = 0; l < chosen.size(); ++l) {
-      pending_[l].chosen = layers[l].options[chosen[l]].tactic;
+      if (!pending_[l].finished) pending_[l].chosen = layers[l].options[chosen[l]].tactic;
     }
     return Status::Ok();
   }
@@ -291,7 +304,6 @@ class Builder {
     std::vector<SlotSource>& slot_sources = pending.slot_sources;
     const backend::Tactic& tactic = *pending.tactics[pending.chosen];
     layer.tactic = tactic.name();
-    layer.tactic = tactic.name();
     aliases_input_.resize(out_->plan.layers.size());
     aliases_input_[index] = tactic.AliasesInput() && !layer.inputs.empty() &&
                             layer.inputs[0].kind == LayerInput::Kind::kValue &&
@@ -302,6 +314,7 @@ class Builder {
     out_->plan.workspace_bytes = std::max(out_->plan.workspace_bytes, layer.workspace_bytes);
     // Pack this layer's slots for the chosen tactic.
     const auto pack_start = Clock::now();
+    out_->slot_values.resize(out_->plan.slots.size());
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       if (layer.inputs[i].kind != LayerInput::Kind::kSlot) continue;
       auto packed = tactic.PackWeight(i, slot_sources[i].value);
@@ -315,6 +328,7 @@ class Builder {
     }
     out_->stats.packing_s += Seconds(pack_start);
     pending = Pending{};  // the tactics and the recipes' values are done with
+    pending.finished = true;
     return Status::Ok();
   }
 
@@ -385,12 +399,13 @@ class Builder {
   }
 
   // A layer between tuning and packing: its tactics, the tuner's (then the layout selection's)
-  // choice and the values its slots' recipes produced.
+  // choice and the values its slots' recipes produced; emptied once it is finished.
   struct Pending {
     backend::LayerDesc desc;
     std::vector<std::unique_ptr<backend::Tactic>> tactics;
     std::vector<SlotSource> slot_sources;
     size_t chosen = 0;
+    bool finished = false;
   };
 
   const BuildOptions& options_;
