@@ -9,8 +9,11 @@
 // of the input. A 1x1 stride-1 unpadded convolution uses that copy as A directly. Bias is per
 // column and Relu/Relu6 are GemmPacked's own epilogue; the result is transposed back to NCHW,
 // with any other activation applied to each block right after its transpose. With a
-// channel-blocked input or output (backend::Tactic::InputBlock), the pixel-major copy of the input
-// and the move back out are copies of whole blocks of channels instead of transposes.
+// channel-blocked input (backend::Tactic::InputBlock) the pixel-major copy of the input copies
+// whole blocks of channels instead of transposing; a channel-blocked output of an ungrouped layer
+// whose block is the kernel's vector width is written by the GEMM itself, column vectors a block
+// plane apart (GemmPacked's c_vector_stride), with no result buffer and no move at all (grouped
+// layers copy whole blocks out of it).
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -168,6 +171,20 @@ class ConvGemmTKernel : public backend::Kernel {
       });
     }
     const float* a_all = p_.pointwise() ? xt : a;
+    if (out_block_ > 0 && p_.group == 1 && GemmVectorWidth(info_) == out_block_) {
+      // The GEMM writes each image's channel blocks itself: [HW x OC] with its column vectors
+      // (16 channels) out_block * hw floats apart is exactly the blocked output.
+      for (int64_t n = 0; n < p_.batch; ++n) {
+        GemmPacked(info_, hw, oc, geo_.k_group, a_all + n * hw * geo_.lda, geo_.lda, packed_w, bias,
+                   y + n * oc * hw, out_block_, native_act_.value_or(Activation::kNone), io.pool,
+                   /*accumulate_c=*/false, /*row_bias=*/nullptr,
+                   /*c_vector_stride=*/out_block_ * hw);
+      }
+      if (!native_act_.has_value()) {
+        BiasActivation(p_.act, nullptr, y, 1, p_.batch * oc * hw, p_.batch * oc * hw, io.pool);
+      }
+      return Status::Ok();
+    }
     const int64_t mg = p_.out_c_per_group();
     for (int64_t g = 0; g < p_.group; ++g) {
       // The bias always rides in the GEMM; a non-native activation follows the transpose.

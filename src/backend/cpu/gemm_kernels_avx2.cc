@@ -41,7 +41,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       __m256 v = acc[i][j];
-      if (ep.accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(row + j * 8));
+      if (ep.accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(row + j * ep.vector_stride));
       if (ep.last) {
         if (ep.row_bias != nullptr) v = _mm256_add_ps(v, _mm256_broadcast_ss(ep.row_bias + i));
         if (ep.bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(ep.bias + j * 8));
@@ -49,7 +49,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t
         if (ep.act != Activation::kNone) v = _mm256_max_ps(zero, v);
         if (ep.act == Activation::kRelu6) v = _mm256_min_ps(six, v);
       }
-      _mm256_storeu_ps(row + j * 8, v);
+      _mm256_storeu_ps(row + j * ep.vector_stride, v);
     }
   }
 }

@@ -46,7 +46,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       __m512 v = acc[i][j];
-      if (ep.accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(row + j * 16));
+      if (ep.accumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(row + j * ep.vector_stride));
       if (ep.last) {
         if (ep.row_bias != nullptr) v = _mm512_add_ps(v, _mm512_set1_ps(ep.row_bias[i]));
         if (ep.bias != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(ep.bias + j * 16));
@@ -54,7 +54,7 @@ void MicroKernel(int64_t k, const float* a, int64_t lda, const float* b, int64_t
         if (ep.act != Activation::kNone) v = _mm512_max_ps(zero, v);
         if (ep.act == Activation::kRelu6) v = _mm512_min_ps(six, v);
       }
-      _mm512_storeu_ps(row + j * 16, v);
+      _mm512_storeu_ps(row + j * ep.vector_stride, v);
     }
   }
 }

@@ -17,13 +17,17 @@ struct TileEpilogue {
   const float* bias;  // NR floats for this tile's columns, or null
   Activation act;
   const float* row_bias = nullptr;  // MR floats for this tile's rows, or null
+  // Floats from one vector of a row of C to the next (the kernel's vector width when C's rows are
+  // contiguous; GemmPacked's c_vector_stride for a column-blocked C).
+  int64_t vector_stride = 0;
 };
 
 // Computes one MR x NR tile over `k` steps. `a` is a packed A panel (k groups of MR floats; lda
 // ignored) or, for a direct-A kernel, the tile's first row of A in place (MR rows, stride lda).
 // `b` holds k rows of NR floats, ldb floats apart: a packed B panel (ldb == NR) or, for a GEMM that
 // reads B in place, the tile's columns of B itself; c points at the tile's top-left element with
-// row stride ldc, all MR x NR elements are read (when accumulating) and written.
+// row stride ldc and epilogue.vector_stride floats from one vector of a row to the next; all
+// MR x NR elements are read (when accumulating) and written.
 using MicroKernelFn = void (*)(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                                float* c, int64_t ldc, const TileEpilogue& epilogue);
 

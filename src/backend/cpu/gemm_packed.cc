@@ -144,6 +144,8 @@ struct GemmPlan {
   const float* bias;
   float* c;
   int64_t ldc;
+  int64_t vw;             // the kernel's vector width
+  int64_t vector_stride;  // floats from one vector of a row of C to the next (vw: contiguous)
   Activation act;
   bool accumulate_c;  // the first K pass adds to C as well
   const float* row_bias;
@@ -157,10 +159,14 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
   alignas(64) float tile[kMaxTile];
   alignas(64) float bias[kMaxTile];
   alignas(64) float row_bias[kMaxTile];
+  // Row i's columns [j, j + n) of C, n within one vector (C may be column-blocked).
+  auto c_at = [&](int64_t i, int64_t j) { return c_tile + i * g.ldc + j / g.vw * g.vector_stride; };
   if (ep.accumulate) {
     std::fill(tile, tile + g.mr * g.nr, 0.0f);  // the kernel reads the whole tile
     for (int64_t i = 0; i < rows; ++i) {
-      std::memcpy(tile + i * g.nr, c_tile + i * g.ldc, cols * sizeof(float));
+      for (int64_t j = 0; j < cols; j += g.vw) {
+        std::memcpy(tile + i * g.nr + j, c_at(i, j), std::min(g.vw, cols - j) * sizeof(float));
+      }
     }
   }
   if (ep.bias != nullptr) {
@@ -173,9 +179,13 @@ void RunEdgeTile(const GemmPlan& g, MicroKernelFn kernel, int64_t kb, const floa
     std::fill(row_bias + rows, row_bias + g.mr, 0.0f);
     ep.row_bias = row_bias;
   }
-  kernel(kb, a_panel, g.lda, b_panel, ldb, tile, g.nr, ep);
+  TileEpilogue tile_ep = ep;
+  tile_ep.vector_stride = g.vw;  // the scratch tile's rows are contiguous
+  kernel(kb, a_panel, g.lda, b_panel, ldb, tile, g.nr, tile_ep);
   for (int64_t i = 0; i < rows; ++i) {
-    std::memcpy(c_tile + i * g.ldc, tile + i * g.nr, cols * sizeof(float));
+    for (int64_t j = 0; j < cols; j += g.vw) {
+      std::memcpy(c_at(i, j), tile + i * g.nr + j, std::min(g.vw, cols - j) * sizeof(float));
+    }
   }
 }
 
@@ -197,6 +207,7 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       PackA(a_block + full_rows * g.lda, g.lda, rows - full_rows, kb, g.mr, a_pack);
     }
     TileEpilogue ep{k0 > 0 || g.accumulate_c, k0 + kb >= g.k, nullptr, g.act};
+    ep.vector_stride = g.vector_stride;
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t col0 = p * g.nr;
       const int64_t cols = std::min<int64_t>(g.nr, g.n - col0);
@@ -216,7 +227,7 @@ void RunTask(const GemmPlan& g, int64_t row0, int64_t p0, int64_t p1, float* a_p
       }
       ep.bias = g.bias != nullptr ? g.bias + col0 : nullptr;
       for (int64_t i = 0; i < rows; i += g.mr) {
-        float* c_tile = g.c + (row0 + i) * g.ldc + col0;
+        float* c_tile = g.c + (row0 + i) * g.ldc + col0 / g.vw * g.vector_stride;
         const int64_t tile_rows = std::min<int64_t>(g.mr, rows - i);
         ep.row_bias = g.row_bias != nullptr ? g.row_bias + row0 + i : nullptr;
         const bool direct = g.direct_kernel != nullptr && i < full_rows;
@@ -347,7 +358,7 @@ namespace {
 void GemmImpl(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
               int64_t lda, const float* b, bool direct_b, int64_t ldb, const float* bias, float* c,
               int64_t ldc, Activation act, ThreadPool* pool, bool accumulate_c,
-              const float* row_bias) {
+              const float* row_bias, int64_t c_vector_stride) {
   if (m <= 0 || n <= 0) return;
   const Status check = CheckGemmKernel(info, DetectCpuFeatures());
   if (!check.ok()) {
@@ -376,6 +387,8 @@ void GemmImpl(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const
              .bias = bias,
              .c = c,
              .ldc = ldc,
+             .vw = GemmVectorWidth(info),
+             .vector_stride = c_vector_stride > 0 ? c_vector_stride : GemmVectorWidth(info),
              .act = act,
              .accumulate_c = accumulate_c,
              .row_bias = row_bias};
@@ -429,16 +442,19 @@ void GemmImpl(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const
 
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
-                Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
+                Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias,
+                int64_t c_vector_stride) {
   GemmImpl(info, m, n, k, a, lda, packed_b, /*direct_b=*/false, info.nr, bias, c, ldc, act, pool,
-           accumulate_c, row_bias);
+           accumulate_c, row_bias, c_vector_stride);
 }
+
+int GemmVectorWidth(const GemmKernelInfo& info) { return info.isa == GemmIsa::kAvx512 ? 16 : 8; }
 
 void GemmDirectB(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                  int64_t lda, const float* b, int64_t ldb, const float* bias, float* c, int64_t ldc,
                  Activation act, ThreadPool* pool, bool accumulate_c, const float* row_bias) {
   GemmImpl(info, m, n, k, a, lda, b, /*direct_b=*/true, ldb, bias, c, ldc, act, pool, accumulate_c,
-           row_bias);
+           row_bias, /*c_vector_stride=*/0);
 }
 
 void RunUnits(ThreadPool* pool, int64_t units, size_t scratch_floats, float* workspace,

@@ -111,10 +111,16 @@ bool PackBScaledTransposed(const GemmKernelInfo& info, const float* b, int64_t l
 // came from PackB with a kernel of the same NR (or any writer of that layout). Preconditions:
 // CheckGemmKernel(info, DetectCpuFeatures()) is OK (violations abort); C overlaps neither A nor
 // packed_b. k == 0 gives C = act(row_bias + bias) (act(C + row_bias + bias) when accumulating).
+// `c_vector_stride` > 0: C is column-blocked by the kernel's vector width V (GemmVectorWidth):
+// element (i, j) at c + (j / V) * c_vector_stride + i * ldc + j % V (ldc then usually V), as a
+// convolution's NCHW16c output is with C = [pixels x channels], V = 16, c_vector_stride = 16 * HW.
 void GemmPacked(const GemmKernelInfo& info, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* packed_b, const float* bias, float* c, int64_t ldc,
                 Activation act, ThreadPool* pool, bool accumulate_c = false,
-                const float* row_bias = nullptr);
+                const float* row_bias = nullptr, int64_t c_vector_stride = 0);
+
+// Floats per vector of the kernel's ISA: 16 (AVX-512) or 8 (AVX2).
+int GemmVectorWidth(const GemmKernelInfo& info);
 
 // GemmPacked with B (k x n, row stride ldb >= n) read in place instead of packed: for a B used
 // once (an activation, as a pointwise convolution's input) packing costs a whole extra pass over

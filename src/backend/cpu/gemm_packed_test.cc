@@ -316,6 +316,54 @@ TEST_P(GemmKernelTest, DirectBMatchesPackedB) {
   }
 }
 
+// A column-blocked C (c_vector_stride): every element exactly where the plain GEMM puts it, moved
+// to (j / V) * stride + i * V + j % V; nothing else written (the gaps keep their poison).
+TEST_P(GemmKernelTest, ColumnBlockedCMatchesPlainC) {
+  const GemmKernelInfo& info = GetParam();
+  const int64_t v = GemmVectorWidth(info);
+  const int64_t ms[] = {1, int64_t{info.mr} + 1, info.mc + 2 * info.mr + 1};
+  const int64_t ns[] = {v, int64_t{info.nr}, 3 * int64_t{info.nr} + v, int64_t{info.nr} + 3};
+  const int64_t ks[] = {0, 7, 2 * int64_t{info.kc} + 3};
+  int cases = 0;
+  for (int64_t m : ms) {
+    for (int64_t n : ns) {
+      for (int64_t k : ks) {
+        const int variant = cases++;
+        const bool accumulate = variant % 2 == 1, bias = variant % 4 < 2;
+        const Activation act = variant % 3 == 1 ? Activation::kRelu6 : Activation::kNone;
+        ThreadPool* pool = variant % 5 < 2 ? nullptr : TwoThreads();
+        const int64_t blocks = (n + v - 1) / v, stride = m * v + 8;  // a gap between blocks
+        const std::vector<float> a = RandomVector(m * k, 51), b = RandomVector(k * n, 52);
+        const std::vector<float> row_bias = RandomVector(m, 53), col_bias = RandomVector(n, 54);
+        const std::vector<float> c0 = RandomVector(m * n, 55);
+        std::vector<float> packed(PackedBSize(info, k, n));
+        PackB(info, b.data(), n, false, k, n, packed.data());
+        std::vector<float> want(c0);
+        std::vector<float> got(size_t(blocks * stride), 1e30f);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) got[j / v * stride + i * v + j % v] = c0[i * n + j];
+        }
+        GemmPacked(info, m, n, k, a.data(), k, packed.data(), bias ? col_bias.data() : nullptr,
+                   want.data(), n, act, pool, accumulate, row_bias.data());
+        GemmPacked(info, m, n, k, a.data(), k, packed.data(), bias ? col_bias.data() : nullptr,
+                   got.data(), v, act, pool, accumulate, row_bias.data(), stride);
+        int64_t wrong = 0, touched = 0;
+        std::vector<bool> is_element(got.size(), false);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t at = j / v * stride + i * v + j % v;
+            is_element[size_t(at)] = true;
+            wrong += std::memcmp(&got[at], &want[i * n + j], sizeof(float)) != 0;
+          }
+        }
+        for (size_t x = 0; x < got.size(); ++x) touched += !is_element[x] && got[x] != 1e30f;
+        ASSERT_EQ(wrong, 0) << "m=" << m << " n=" << n << " k=" << k;
+        ASSERT_EQ(touched, 0) << "m=" << m << " n=" << n << " k=" << k << ": gaps written";
+      }
+    }
+  }
+}
+
 TEST_P(GemmKernelTest, NanPropagatesThroughActivation) {
   const GemmKernelInfo& info = GetParam();
   std::vector<float> a = {std::numeric_limits<float>::quiet_NaN(), 1.0f};  // 2 x 1
