@@ -148,12 +148,21 @@ void PrintText(const Json& j, const Plan& plan) {
       std::vector<engine::TacticTiming> t = layer.timings;
       std::sort(t.begin(), t.end(),
                 [](const auto& a, const auto& b) { return a.median_us < b.median_us; });
-      char buf[160];
-      std::snprintf(buf, sizeof buf, " %.1f us, %zu timed%s", t[0].median_us, t.size(),
+      // The chosen tactic's own time; the layout selection may choose one slower alone than
+      // another whose activation layout its neighbours do not share.
+      auto chosen =
+          std::find_if(t.begin(), t.end(), [&](const auto& x) { return x.tactic == layer.tactic; });
+      const double chosen_us = chosen != t.end() ? chosen->median_us : t[0].median_us;
+      char buf[256];
+      std::snprintf(buf, sizeof buf, " %.1f us, %zu timed%s", chosen_us, t.size(),
                     layer.from_timing_cache ? " (timing cache)" : "");
       timing = buf;
-      if (t.size() > 1) {
-        std::snprintf(buf, sizeof buf, "; next %s %.1f us", t[1].tactic.c_str(), t[1].median_us);
+      auto other =
+          std::find_if(t.begin(), t.end(), [&](const auto& x) { return x.tactic != layer.tactic; });
+      if (other != t.end()) {
+        std::snprintf(buf, sizeof buf, "; %s %s %.1f us",
+                      other->median_us < chosen_us ? "faster alone" : "next", other->tactic.c_str(),
+                      other->median_us);
         timing += buf;
       }
     }
