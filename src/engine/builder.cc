@@ -268,26 +268,9 @@ class Builder {
       if (!layer.outputs.empty() && layer.outputs[0] >= 0) producer_of[layer.outputs[0]] = int(l);
     }
     if (!any_blocked) return Status::Ok();  // the tuner's choices stand
-    // A layer whose input 0 is another layer's output 1 is no chain link.
-    for (size_t l = 0; l < plan.layers.size(); ++l) {
-      const int p = layers[l].producer;
-      if (p >= 0 && plan.layers[p].outputs[0] != plan.layers[l].inputs[0].index) {
-        layers[l].producer = -1;
-      }
-    }
-    // Layers with only plain options need no producer link, and none to them.
-    auto blocked_side = [&](size_t l, bool input) {
-      for (const LayoutOption& o : layers[l].options) {
-        if ((input ? o.in_block : o.out_block) > 0) return true;
-      }
-      return false;
-    };
-    for (size_t l = 0; l < plan.layers.size(); ++l) {
-      const int p = layers[l].producer;
-      if (p >= 0 && (!blocked_side(l, true) || !blocked_side(size_t(p), false))) {
-        layers[l].producer = -1;
-      }
-    }
+    // producer_of maps only output 0 values, so a chain link is always output 0 -> input 0; a
+    // link to a neighbour with only plain tactics is harmless: SelectLayouts then finds no
+    // agreeing block on that edge and keeps it plain.
     REFIT_ASSIGN_OR_RETURN(std::vector<size_t> chosen, SelectLayouts(layers));
     for (size_t l = 0; l < chosen.size(); ++l) {
       if (!pending_[l].finished) pending_[l].chosen = layers[l].options[chosen[l]].tactic;
