@@ -90,12 +90,17 @@ class Tactic {
   // Channel-blocked activations. A block b > 0 means the 4-D f32 activation [N, C, H, W] is held
   // as [N][C / b][H][W][b] (NCHWc, C a multiple of b; the same bytes as NCHW) instead of NCHW:
   // InputBlock() for input 0, OutputBlock() for output 0; 0 (the default) is the plain layout
-  // every other input and output always has. A tactic with a block is only chosen where its
-  // neighbour agrees: the builder's layout selection pairs a producer's output block with its
-  // only consumer's input block (engine/layout_select.h), so no reorder runs between the two.
-  // The tactic conformance suite converts to and from the blocked layouts around such a kernel.
+  // other outputs always have (and other inputs, see InputBlockAt). A tactic with a block is only
+  // chosen where its neighbours agree: the builder's layout selection holds a value blocked only
+  // where its producer writes it and every layer that reads it reads it with that block
+  // (engine/layout_select.h), so no reorder runs between them. The tactic conformance suite
+  // converts to and from the blocked layouts around such a kernel.
   virtual int InputBlock() const { return 0; }
   virtual int OutputBlock() const { return 0; }
+  // The block of input `input`: InputBlock() for input 0, plain for the others, unless the tactic
+  // reads several activations blocked (an elementwise layer over same-shaped tensors, which reads
+  // every input and writes its output in one layout).
+  virtual int InputBlockAt(size_t input) const { return input == 0 ? InputBlock() : 0; }
   // The dtype and shape PackWeight gives for a value of `value`'s dtype and shape, computed
   // without packing: a loaded engine checks every slot against it, and packing a zero tensor per
   // slot would cost a whole extra pack pass on each load. The default is `value` when the tactic

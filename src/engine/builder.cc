@@ -1,5 +1,6 @@
 #include "engine/builder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -218,7 +219,10 @@ class Builder {
     // A layer with no channel-blocked tactic keeps the tuner's choice: it is finished (its slots
     // packed and their recipes' values freed) now, not after every layer is tuned.
     for (const auto& t : pending_.back().tactics) {
-      if (t->InputBlock() > 0 || t->OutputBlock() > 0) return Status::Ok();
+      if (t->OutputBlock() > 0) return Status::Ok();
+      for (size_t i = 0; i < layer.inputs.size(); ++i) {
+        if (t->InputBlockAt(i) > 0) return Status::Ok();
+      }
     }
     return FinishLayer(index);
   }
@@ -227,50 +231,49 @@ class Builder {
   // were timed, the layout selection's (layout_select.h).
   Status SelectTactics() {
     const Plan& plan = out_->plan;
-    std::vector<int> readers(plan.values.size(), 0);
-    for (const PlanLayer& l : plan.layers) {
-      for (const LayerInput& in : l.inputs) {
-        if (in.kind == LayerInput::Kind::kValue) ++readers[in.index];
-      }
+    // A value may be blocked when it is some layer's output 0 and no graph output.
+    std::vector<bool> blockable(plan.values.size(), false);
+    for (const PlanLayer& layer : plan.layers) {
+      if (!layer.outputs.empty() && layer.outputs[0] >= 0) blockable[layer.outputs[0]] = true;
     }
-    for (int32_t v : plan.outputs) readers[v] += 2;  // a graph output stays plain
-    std::vector<int> producer_of(plan.values.size(), -1);
+    for (int32_t v : plan.outputs) blockable[v] = false;
     std::vector<LayoutLayer> layers(plan.layers.size());
     bool any_blocked = false;
     for (size_t l = 0; l < plan.layers.size(); ++l) {
       const PlanLayer& layer = plan.layers[l];
       const Pending& p = pending_[l];
+      for (const LayerInput& in : layer.inputs) {
+        const bool value = in.kind == LayerInput::Kind::kValue && blockable[in.index];
+        layers[l].inputs.push_back(value ? in.index : -1);
+      }
+      if (!layer.outputs.empty() && layer.outputs[0] >= 0 && blockable[layer.outputs[0]]) {
+        layers[l].output = layer.outputs[0];
+      }
       if (p.finished) {
-        layers[l].options.push_back({0, 0, 0, 0.0});  // plain in and out, chosen already
-        if (!layer.outputs.empty() && layer.outputs[0] >= 0) {
-          producer_of[layer.outputs[0]] = int(l);
-        }
+        layers[l].options.push_back({0, {}, 0.0});  // plain in and out, chosen already
         continue;
       }
+      auto blocks_of = [&](const backend::Tactic& t) {
+        LayerBlocks b;
+        for (size_t i = 0; i < layer.inputs.size(); ++i) b.inputs.push_back(t.InputBlockAt(i));
+        b.output = t.OutputBlock();
+        any_blocked = any_blocked || b.output > 0 ||
+                      std::any_of(b.inputs.begin(), b.inputs.end(), [](int x) { return x > 0; });
+        return b;
+      };
       std::map<std::string, size_t> index;
       for (size_t t = 0; t < p.tactics.size(); ++t) index[p.tactics[t]->name()] = t;
       for (const TacticTiming& timing : layer.timings) {
         auto it = index.find(timing.tactic);
         if (it == index.end()) continue;
-        const backend::Tactic& t = *p.tactics[it->second];
         layers[l].options.push_back(
-            {it->second, t.InputBlock(), t.OutputBlock(), timing.median_us});
-        any_blocked = any_blocked || t.InputBlock() > 0 || t.OutputBlock() > 0;
+            {it->second, blocks_of(*p.tactics[it->second]), timing.median_us});
       }
       if (layers[l].options.empty()) {  // one tactic, not timed
-        const backend::Tactic& t = *p.tactics[p.chosen];
-        layers[l].options.push_back({p.chosen, t.InputBlock(), t.OutputBlock(), 0.0});
+        layers[l].options.push_back({p.chosen, blocks_of(*p.tactics[p.chosen]), 0.0});
       }
-      if (!layer.inputs.empty() && layer.inputs[0].kind == LayerInput::Kind::kValue &&
-          readers[layer.inputs[0].index] == 1) {
-        layers[l].producer = producer_of[layer.inputs[0].index];
-      }
-      if (!layer.outputs.empty() && layer.outputs[0] >= 0) producer_of[layer.outputs[0]] = int(l);
     }
     if (!any_blocked) return Status::Ok();  // the tuner's choices stand
-    // producer_of maps only output 0 values, so a chain link is always output 0 -> input 0; a
-    // link to a neighbour with only plain tactics is harmless: SelectLayouts then finds no
-    // agreeing block on that edge and keeps it plain.
     REFIT_ASSIGN_OR_RETURN(std::vector<size_t> chosen, SelectLayouts(layers));
     for (size_t l = 0; l < chosen.size(); ++l) {
       if (!pending_[l].finished) pending_[l].chosen = layers[l].options[chosen[l]].tactic;

@@ -1,25 +1,82 @@
 #include "engine/layout_select.h"
 
+#include <algorithm>
 #include <limits>
 #include <map>
-#include <string>
+#include <set>
+#include <utility>
 
 namespace refit::engine {
+namespace {
 
-StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers) {
-  constexpr double kNone = std::numeric_limits<double>::infinity();
-  const size_t n = layers.size();
-  std::vector<int> consumer(n, -1);
-  for (size_t l = 0; l < n; ++l) {
-    const int p = layers[l].producer;
-    if (p < 0) continue;
-    if (size_t(p) >= l || consumer[p] >= 0) {
-      return InvalidArgument("layout selection: layer " + std::to_string(l) + " names producer " +
-                             std::to_string(p) +
-                             ", which is not an earlier layer with one consumer");
-    }
-    consumer[p] = int(l);
+constexpr double kNone = std::numeric_limits<double>::infinity();
+
+// Passes of the local search over every group of joints; each pass that keeps a flip lowers the
+// sum, so the search ends by itself long before this on any real graph.
+constexpr int kMaxPasses = 64;
+
+// The values the layers form: per value, the layer writing it and the (layer, input)s reading it.
+struct ValueGraph {
+  std::vector<int> producer;
+  std::vector<std::vector<std::pair<int, size_t>>> readers;
+};
+
+StatusOr<ValueGraph> MakeGraph(const std::vector<LayoutLayer>& layers) {
+  int values = 0;
+  for (const LayoutLayer& layer : layers) {
+    values = std::max(values, layer.output + 1);
+    for (int v : layer.inputs) values = std::max(values, v + 1);
   }
+  ValueGraph g;
+  g.producer.assign(size_t(values), -1);
+  g.readers.resize(size_t(values));
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayoutLayer& layer = layers[l];
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      const int v = layer.inputs[i];
+      if (v < 0) continue;
+      if (g.producer[size_t(v)] < 0) {
+        return InvalidArgument("layout selection: layer " + std::to_string(l) + " reads value " +
+                               std::to_string(v) + " before a layer writes it");
+      }
+      g.readers[size_t(v)].emplace_back(int(l), i);
+    }
+    if (layer.output >= 0) {
+      if (g.producer[size_t(layer.output)] >= 0) {
+        return InvalidArgument("layout selection: value " + std::to_string(layer.output) +
+                               " is written twice");
+      }
+      g.producer[size_t(layer.output)] = int(l);
+    }
+  }
+  return g;
+}
+
+// A chain link: a value with one reader, which reads it as input 0. The other values a layer
+// writes (several readers, or one reading it as another input) are joints.
+bool IsLink(const ValueGraph& g, int v) {
+  return v >= 0 && g.readers[size_t(v)].size() == 1 && g.readers[size_t(v)][0].second == 0;
+}
+
+struct Solution {
+  double us = kNone;           // the sum over every layer
+  std::vector<size_t> chosen;  // per layer
+};
+
+// The least sum with the joints' blocks fixed (`joint`, indexed by value; links' entries
+// unused): a dynamic program over each chain of links, exact since chains only meet at joints.
+// kNone when no choice agrees.
+Solution SolveChains(const std::vector<LayoutLayer>& layers, const ValueGraph& g,
+                     const std::vector<int>& joint) {
+  const size_t n = layers.size();
+  std::vector<int> producer(n, -1);  // per layer: the layer its input 0 links it to
+  for (size_t l = 0; l < n; ++l) {
+    if (!layers[l].inputs.empty() && IsLink(g, layers[l].inputs[0])) {
+      producer[l] = g.producer[size_t(layers[l].inputs[0])];
+    }
+  }
+  // The block a layer's input or output must have when it is no link: the joint's, or plain.
+  auto fixed = [&](int v) { return v >= 0 ? joint[size_t(v)] : 0; };
   // best[l][b]: the least time of l's chain up to and including l with l's output block b, and
   // the option that gives it.
   struct Best {
@@ -31,85 +88,169 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
     const LayoutLayer& layer = layers[l];
     for (size_t o = 0; o < layer.options.size(); ++o) {
       const LayoutOption& opt = layer.options[o];
-      if (opt.out_block > 0 && consumer[l] < 0) continue;  // no consumer to agree
-      double before = 0;
-      if (layer.producer >= 0) {
-        auto it = best[layer.producer].find(opt.in_block);
-        if (it == best[layer.producer].end()) continue;
-        before = it->second.us;
-      } else if (opt.in_block > 0) {
-        continue;
+      if (!IsLink(g, layer.output) && opt.blocks.output != fixed(layer.output)) continue;
+      bool agrees = true;
+      for (size_t i = producer[l] >= 0 ? 1 : 0;
+           i < std::max(layer.inputs.size(), opt.blocks.inputs.size()) && agrees; ++i) {
+        agrees = opt.blocks.input(i) == fixed(i < layer.inputs.size() ? layer.inputs[i] : -1);
       }
-      Best& b = best[l][opt.out_block];
+      if (!agrees) continue;
+      double before = 0;
+      if (producer[l] >= 0) {
+        auto it = best[size_t(producer[l])].find(opt.blocks.input(0));
+        if (it == best[size_t(producer[l])].end()) continue;
+        before = it->second.us;
+      }
+      Best& b = best[l][opt.blocks.output];
       if (before + opt.us < b.us) b = {before + opt.us, o};
     }
-    if (best[l].empty()) {
-      return InvalidArgument("layout selection: layer " + std::to_string(l) +
-                             " has no tactic for the layouts around it");
+  }
+  // Back from each chain's end (a layer whose output is no link), in reverse order so each
+  // layer's output block is fixed before its producer's.
+  Solution s;
+  s.us = 0;
+  s.chosen.assign(n, 0);
+  std::vector<int> want(n, 0);  // the output block each layer's chain successor fixed
+  for (size_t l = n; l-- > 0;) {
+    const bool end = !IsLink(g, layers[l].output);
+    auto it = best[l].find(end ? fixed(layers[l].output) : want[l]);
+    if (it == best[l].end()) return Solution{};
+    if (end) s.us += it->second.us;
+    s.chosen[l] = it->second.option;
+    if (producer[l] >= 0) {
+      want[size_t(producer[l])] = layers[l].options[it->second.option].blocks.input(0);
     }
   }
-  // Back from each chain's end (a layer whose output stays plain), in reverse order so each
-  // layer's choice is fixed before its producer's.
-  std::vector<size_t> chosen(n, 0);
-  std::vector<int> out_block(n, -1);  // the block the consumer fixed; -1: not fixed yet
-  for (size_t i = n; i-- > 0;) {
-    const int want = consumer[i] < 0 ? 0 : out_block[i];
-    auto it = best[i].find(want < 0 ? 0 : want);
-    if (it == best[i].end() || it->second.us == kNone) {
-      return InvalidArgument("layout selection: layer " + std::to_string(i) +
-                             " cannot write the layout its consumer reads");
-    }
-    chosen[i] = it->second.option;
-    const int p = layers[i].producer;
-    if (p >= 0) out_block[p] = layers[i].options[chosen[i]].in_block;
-  }
-  return chosen;
+  return s;
 }
 
-Status CheckLayouts(const Plan& plan, const std::vector<std::pair<int, int>>& blocks,
-                    const std::string& label) {
-  if (blocks.size() != plan.layers.size())
-    return Internal("CheckLayouts: one block pair per layer");
-  std::vector<int> readers(plan.values.size(), 0), producer(plan.values.size(), -1);
-  for (size_t l = 0; l < plan.layers.size(); ++l) {
-    for (const LayerInput& in : plan.layers[l].inputs) {
-      if (in.kind == LayerInput::Kind::kValue) ++readers[in.index];
-    }
-    for (int32_t v : plan.layers[l].outputs) {
-      if (v >= 0) producer[v] = int(l);
+// Groups of joints to flip together in the search: each joint alone, and each set of joints
+// that layers touching two or more of them connect (the residual spine of a stage: each Add reads
+// the one before it and writes the next).
+std::vector<std::vector<int>> JointGroups(const std::vector<LayoutLayer>& layers,
+                                          const ValueGraph& g) {
+  const size_t values = g.producer.size();
+  std::vector<int> root(values);
+  for (size_t v = 0; v < values; ++v) root[v] = int(v);
+  auto find = [&](int v) {
+    while (root[size_t(v)] != v) v = root[size_t(v)] = root[size_t(root[size_t(v)])];
+    return v;
+  };
+  auto is_joint = [&](int v) { return v >= 0 && g.producer[size_t(v)] >= 0 && !IsLink(g, v); };
+  for (const LayoutLayer& layer : layers) {
+    std::vector<int> own(layer.inputs);
+    own.push_back(layer.output);
+    int first = -1;
+    for (int v : own) {
+      if (!is_joint(v)) continue;
+      if (first < 0) {
+        first = v;
+      } else {
+        root[size_t(find(v))] = find(first);
+      }
     }
   }
-  for (int32_t v : plan.outputs) ++readers[v];
+  std::map<int, std::vector<int>> components;
+  std::vector<std::vector<int>> groups;
+  for (size_t v = 0; v < values; ++v) {
+    if (!is_joint(int(v))) continue;
+    groups.push_back({int(v)});
+    components[find(int(v))].push_back(int(v));
+  }
+  for (auto& [root_value, members] : components) {
+    if (members.size() > 1) groups.push_back(std::move(members));
+  }
+  return groups;
+}
+
+}  // namespace
+
+StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers) {
+  REFIT_ASSIGN_OR_RETURN(const ValueGraph g, MakeGraph(layers));
+  std::vector<int> joint(g.producer.size(), 0);
+  Solution best = SolveChains(layers, g, joint);
+  if (best.us == kNone) {
+    for (size_t l = 0; l < layers.size(); ++l) {
+      bool plain = false;
+      for (const LayoutOption& o : layers[l].options) {
+        plain = plain ||
+                (o.blocks.output == 0 && std::all_of(o.blocks.inputs.begin(), o.blocks.inputs.end(),
+                                                     [](int b) { return b == 0; }));
+      }
+      if (!plain) {
+        return InvalidArgument("layout selection: layer " + std::to_string(l) +
+                               " has no tactic for plain layouts");
+      }
+    }
+    return Internal("layout selection: no choice agrees on plain layouts");
+  }
+  // Step 2 (see the header): flips of the joints' blocks, group by group, to each block some
+  // tactic uses, kept while they lower the sum.
+  std::set<int> targets{0};
+  for (const LayoutLayer& layer : layers) {
+    for (const LayoutOption& o : layer.options) {
+      targets.insert(o.blocks.output);
+      targets.insert(o.blocks.inputs.begin(), o.blocks.inputs.end());
+    }
+  }
+  const std::vector<std::vector<int>> groups = JointGroups(layers, g);
+  for (int pass = 0; pass < kMaxPasses && targets.size() > 1; ++pass) {
+    bool improved = false;
+    for (const std::vector<int>& group : groups) {
+      for (int target : targets) {
+        std::vector<int> trial = joint;
+        for (int v : group) trial[size_t(v)] = target;
+        if (trial == joint) continue;
+        Solution s = SolveChains(layers, g, trial);
+        if (s.us < best.us - 1e-9) {
+          best = std::move(s);
+          joint = std::move(trial);
+          improved = true;
+        }
+      }
+    }
+    if (!improved) break;
+  }
+  return best.chosen;
+}
+
+Status CheckLayouts(const Plan& plan, const std::vector<LayerBlocks>& blocks,
+                    const std::string& label) {
+  if (blocks.size() != plan.layers.size()) {
+    return Internal("CheckLayouts: one block set per layer");
+  }
+  // Each value's block as written: its producer's output block when it is that layer's output 0.
+  std::vector<int> written(plan.values.size(), 0);
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const auto& outs = plan.layers[l].outputs;
+    if (!outs.empty() && outs[0] >= 0) written[size_t(outs[0])] = blocks[l].output;
+  }
   auto layer_name = [&](size_t l) {
     return label + ": layer " + std::to_string(l) + " ('" + plan.layers[l].node.name + "', " +
            plan.layers[l].tactic + ")";
   };
   for (size_t l = 0; l < plan.layers.size(); ++l) {
     const PlanLayer& layer = plan.layers[l];
-    const auto [in_block, out_block] = blocks[l];
-    if (in_block > 0) {
-      const bool value = !layer.inputs.empty() && layer.inputs[0].kind == LayerInput::Kind::kValue;
-      const int p = value ? producer[layer.inputs[0].index] : -1;
-      if (p < 0 || plan.layers[p].outputs[0] != layer.inputs[0].index ||
-          blocks[p].second != in_block || readers[layer.inputs[0].index] != 1) {
-        return DataLoss(layer_name(l) + " reads a channel-blocked input (block " +
-                        std::to_string(in_block) + ") that no layer writes for it alone");
+    for (size_t i = 0; i < std::max(layer.inputs.size(), blocks[l].inputs.size()); ++i) {
+      const bool value =
+          i < layer.inputs.size() && layer.inputs[i].kind == LayerInput::Kind::kValue;
+      const int have = value ? written[size_t(layer.inputs[i].index)] : 0;
+      const int want = blocks[l].input(i);
+      if (have != want) {
+        return DataLoss(layer_name(l) + " reads input " + std::to_string(i) + " with block " +
+                        std::to_string(want) + " (0: plain), but it is written with block " +
+                        std::to_string(have));
       }
     }
-    if (out_block > 0) {
-      const int32_t v = layer.outputs.empty() ? -1 : layer.outputs[0];
-      // The one reader must read it blocked: checked from its side above, unless it reads it
-      // plain, which this finds.
-      bool read_blocked = false;
-      for (size_t c = 0; v >= 0 && c < plan.layers.size(); ++c) {
-        const auto& ins = plan.layers[c].inputs;
-        read_blocked = read_blocked || (!ins.empty() && ins[0].kind == LayerInput::Kind::kValue &&
-                                        ins[0].index == v && blocks[c].first == out_block);
-      }
-      if (v < 0 || readers[v] != 1 || !read_blocked) {
-        return DataLoss(layer_name(l) + " writes a channel-blocked output (block " +
-                        std::to_string(out_block) +
-                        ") that is not read blocked by one layer alone");
+  }
+  for (int32_t v : plan.outputs) {
+    if (written[size_t(v)] > 0) {
+      for (size_t l = 0; l < plan.layers.size(); ++l) {
+        const auto& outs = plan.layers[l].outputs;
+        if (!outs.empty() && outs[0] == v) {
+          return DataLoss(layer_name(l) + " writes graph output '" + plan.values[size_t(v)].name +
+                          "' channel-blocked (block " + std::to_string(written[size_t(v)]) + ")");
+        }
       }
     }
   }

@@ -2,15 +2,22 @@
 // tactics read or write channel-blocked activations (backend::Tactic::InputBlock).
 //
 // The tuner times each tactic on its own, a blocked one without the reorders it does not run. A
-// producer may write its output blocked only when the one layer that reads it reads it blocked,
-// with the same block; so the choice is made over each chain of such producer -> consumer edges at
-// once (a dynamic program over the chain), minimising the sum of the chosen tactics' times. A
-// layer outside every chain runs its fastest plain tactic, as the tuner chose.
+// value may be held blocked only when its producer writes it blocked (as its output 0), every layer
+// that reads it reads it with that block, and it is no graph output. The selection minimises the
+// sum of the chosen tactics' times under that rule. Values are links (one reader, which reads it as
+// its input 0: the edges of chains of layers) or joints (several readers, or one reading it as
+// another input: a residual connection, whose Add's output feeds both the next block and the Add
+// after it).
+//  1. With the joints' blocks fixed, a dynamic program over each chain of links finds the least
+//     sum exactly: chains only meet at joints.
+//  2. A local search over the joints, starting from all plain, flips one joint's block or that of
+//     a group of joints that layers connect (a stage's residual spine, whose Adds read and write
+//     one layout), solves step 1 again, and keeps each flip that lowers the sum, until none does.
+// A layer whose only tactics are plain runs its fastest plain tactic, as the tuner chose.
 #pragma once
 
 #include <cstddef>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "engine/plan.h"
@@ -18,30 +25,39 @@
 
 namespace refit::engine {
 
+// A tactic's blocks (backend::Tactic::InputBlockAt, OutputBlock): per layer input (inputs past
+// the end are plain), and output 0's.
+struct LayerBlocks {
+  std::vector<int> inputs;
+  int output = 0;
+  int input(size_t i) const { return i < inputs.size() ? inputs[i] : 0; }
+};
+
 struct LayoutOption {
   size_t tactic = 0;  // the caller's index
-  int in_block = 0, out_block = 0;
+  LayerBlocks blocks;
   double us = 0;  // the tuner's median
 };
 
 struct LayoutLayer {
   std::vector<LayoutOption> options;  // every tactic timed (at least one plain)
-  // The layer whose output 0 is this layer's input 0, when the value may be blocked (it is read
-  // by this layer alone, as input 0, and is not a graph output); -1 otherwise. Producers come
-  // before their consumers.
-  int producer = -1;
+  // Per input: the value it reads, when that value may be blocked (output 0 of an earlier layer,
+  // no graph output), as the caller numbers values; -1 for an input that is always plain (a
+  // weight, a graph input, another output).
+  std::vector<int> inputs;
+  int output = -1;  // output 0's value when it may be blocked, else -1
 };
 
-// The chosen option (index into options) of each layer: a blocked input only where the producer's
-// chosen output has that block, a blocked output only where the consumer's chosen input has it.
-// InvalidArgument when a layer has no usable option (no plain one).
+// The chosen option (index into options) of each layer, agreeing on every value's block as above.
+// InvalidArgument when the layers do not form such a graph (a value written twice, or read before
+// it is written) or a layer has no plain option.
 StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers);
 
-// What a loaded engine checks before it runs: `blocks[l]` is layer l's tactic's (InputBlock,
-// OutputBlock). A blocked output must be read by one layer alone, as its input 0, with the same
-// block, and be no graph output; a blocked input must be another layer's output 0 of that block.
+// What a loaded engine checks before it runs: `blocks[l]` is layer l's tactic's. Every value a
+// layer reads must have the block it reads it with: its producer's output block if it is that
+// layer's output 0, else plain (graph inputs, other outputs); a graph output must be plain.
 // DataLoss naming the layer (`label`: the file) otherwise.
-Status CheckLayouts(const Plan& plan, const std::vector<std::pair<int, int>>& blocks,
+Status CheckLayouts(const Plan& plan, const std::vector<LayerBlocks>& blocks,
                     const std::string& label);
 
 }  // namespace refit::engine

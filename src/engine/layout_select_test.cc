@@ -7,10 +7,19 @@
 namespace refit::engine {
 namespace {
 
-LayoutLayer Layer(std::vector<LayoutOption> options, int producer = -1) {
+// An option with one input's block (or with every input's, `ins`) and output 0's.
+LayoutOption Opt(size_t tactic, int in, int out, double us) { return {tactic, {{in}, out}, us}; }
+LayoutOption Opts(size_t tactic, std::vector<int> ins, int out, double us) {
+  return {tactic, {std::move(ins), out}, us};
+}
+
+// A layer reading values `inputs` (-1: always plain) and writing `output` (-1: always plain).
+LayoutLayer Layer(std::vector<LayoutOption> options, std::vector<int> inputs = {-1},
+                  int output = -1) {
   LayoutLayer l;
   l.options = std::move(options);
-  l.producer = producer;
+  l.inputs = std::move(inputs);
+  l.output = output;
   return l;
 }
 
@@ -23,8 +32,8 @@ std::vector<size_t> Select(const std::vector<LayoutLayer>& layers) {
 // Outside any chain a layer runs its fastest plain tactic, however fast its blocked ones are.
 TEST(LayoutSelectTest, LayersOutsideChainsRunTheirFastestPlainTactic) {
   const std::vector<size_t> chosen =
-      Select({Layer({{0, 0, 0, 5.0}, {1, 0, 16, 1.0}, {2, 0, 0, 3.0}}),
-              Layer({{0, 16, 0, 1.0}, {1, 0, 0, 4.0}, {2, 0, 0, 2.0}})});
+      Select({Layer({Opt(0, 0, 0, 5.0), Opt(1, 0, 16, 1.0), Opt(2, 0, 0, 3.0)}),
+              Layer({Opt(0, 16, 0, 1.0), Opt(1, 0, 0, 4.0), Opt(2, 0, 0, 2.0)})});
   EXPECT_EQ(chosen, (std::vector<size_t>{2, 2}));
 }
 
@@ -32,53 +41,80 @@ TEST(LayoutSelectTest, LayersOutsideChainsRunTheirFastestPlainTactic) {
 // the producer's blocked tactic is the slower of its two, and loses when the sum is not smaller.
 TEST(LayoutSelectTest, AChainMinimisesTheSumOverItsEdges) {
   // plain: 3 + 3 = 6; blocked: 4 + 1 = 5.
-  EXPECT_EQ(Select({Layer({{0, 0, 0, 3.0}, {1, 0, 16, 4.0}}),
-                    Layer({{0, 0, 0, 3.0}, {1, 16, 0, 1.0}}, 0)}),
+  EXPECT_EQ(Select({Layer({Opt(0, 0, 0, 3.0), Opt(1, 0, 16, 4.0)}, {-1}, 0),
+                    Layer({Opt(0, 0, 0, 3.0), Opt(1, 16, 0, 1.0)}, {0})}),
             (std::vector<size_t>{1, 1}));
   // plain: 3 + 3 = 6; blocked: 4 + 2.5 = 6.5.
-  EXPECT_EQ(Select({Layer({{0, 0, 0, 3.0}, {1, 0, 16, 4.0}}),
-                    Layer({{0, 0, 0, 3.0}, {1, 16, 0, 2.5}}, 0)}),
+  EXPECT_EQ(Select({Layer({Opt(0, 0, 0, 3.0), Opt(1, 0, 16, 4.0)}, {-1}, 0),
+                    Layer({Opt(0, 0, 0, 3.0), Opt(1, 16, 0, 2.5)}, {0})}),
             (std::vector<size_t>{0, 0}));
 }
 
 // Three layers: the middle one's choice depends on both edges at once.
 TEST(LayoutSelectTest, TheMiddleOfAChainAgreesWithBothNeighbours) {
   const std::vector<LayoutLayer> layers = {
-      Layer({{0, 0, 0, 10.0}, {1, 0, 16, 9.0}}),
-      Layer({{0, 0, 0, 6.0}, {1, 16, 0, 4.0}, {2, 0, 16, 4.0}, {3, 16, 16, 2.0}}, 0),
-      Layer({{0, 0, 0, 10.0}, {1, 16, 0, 9.0}}, 1),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 0, 16, 9.0)}, {-1}, 0),
+      Layer({Opt(0, 0, 0, 6.0), Opt(1, 16, 0, 4.0), Opt(2, 0, 16, 4.0), Opt(3, 16, 16, 2.0)}, {0},
+            1),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 16, 0, 9.0)}, {1}),
   };
   EXPECT_EQ(Select(layers), (std::vector<size_t>{1, 3, 1}));  // 9 + 2 + 9
   // A consumer that cannot read it blocked: the middle layer writes plain.
   std::vector<LayoutLayer> plain_end = layers;
-  plain_end[2] = Layer({{0, 0, 0, 10.0}}, 1);
+  plain_end[2] = Layer({Opt(0, 0, 0, 10.0)}, {1});
   EXPECT_EQ(Select(plain_end), (std::vector<size_t>{1, 1, 0}));  // 9 + 4 + 10
 }
 
 // Blocks must match: a 16-channel block is no 8-channel one.
 TEST(LayoutSelectTest, BlocksOfAnotherSizeDoNotPair) {
-  EXPECT_EQ(Select({Layer({{0, 0, 0, 3.0}, {1, 0, 8, 1.0}}),
-                    Layer({{0, 0, 0, 3.0}, {1, 16, 0, 1.0}}, 0)}),
+  EXPECT_EQ(Select({Layer({Opt(0, 0, 0, 3.0), Opt(1, 0, 8, 1.0)}, {-1}, 0),
+                    Layer({Opt(0, 0, 0, 3.0), Opt(1, 16, 0, 1.0)}, {0})}),
             (std::vector<size_t>{0, 0}));
 }
 
 // Several chains in one graph, interleaved in execution order.
 TEST(LayoutSelectTest, ChainsAreIndependent) {
   const std::vector<size_t> chosen = Select({
-      Layer({{0, 0, 0, 2.0}, {1, 0, 16, 1.0}}), Layer({{0, 0, 0, 2.0}, {1, 0, 16, 1.0}}),
-      Layer({{0, 0, 0, 1.0}, {1, 16, 0, 5.0}}, 0),  // 2 + 1 < 1 + 5
-      Layer({{0, 0, 0, 5.0}, {1, 16, 0, 1.0}}, 1),  // 1 + 1 < 2 + 5
+      Layer({Opt(0, 0, 0, 2.0), Opt(1, 0, 16, 1.0)}, {-1}, 0),
+      Layer({Opt(0, 0, 0, 2.0), Opt(1, 0, 16, 1.0)}, {-1}, 1),
+      Layer({Opt(0, 0, 0, 1.0), Opt(1, 16, 0, 5.0)}, {0}),  // 2 + 1 < 1 + 5
+      Layer({Opt(0, 0, 0, 5.0), Opt(1, 16, 0, 1.0)}, {1}),  // 1 + 1 < 2 + 5
   });
   EXPECT_EQ(chosen, (std::vector<size_t>{0, 1, 0, 1}));
 }
 
-TEST(LayoutSelectTest, RefusesWhatIsNoChain) {
-  // A producer after its consumer, two consumers of one producer, a layer with no plain option.
-  EXPECT_FALSE(SelectLayouts({Layer({{0, 0, 0, 1.0}}, 1), Layer({{0, 0, 0, 1.0}})}).ok());
-  EXPECT_FALSE(SelectLayouts({Layer({{0, 0, 0, 1.0}}), Layer({{0, 0, 0, 1.0}}, 0),
-                              Layer({{0, 0, 0, 1.0}}, 0)})
-                   .ok());
-  EXPECT_FALSE(SelectLayouts({Layer({{0, 16, 0, 1.0}})}).ok());
+// A residual block: value 0 is read by the next convolution and by the Add, whose tactics read
+// both inputs and write the output in one layout. No chain reaches it; the local search flips value
+// 0 and, with it, the Add's other input and its output.
+std::vector<LayoutLayer> Residual(double blocked_tail_us) {
+  return {
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 0, 16, 10.0)}, {-1}, 0),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 16, 16, 5.0), Opt(2, 16, 0, 8.0), Opt(3, 0, 16, 9.0)}, {0},
+            1),
+      Layer({Opts(0, {0, 0}, 0, 1.0), Opts(1, {16, 16}, 16, 1.0)}, {1, 0}, 2),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 16, 0, blocked_tail_us)}, {2}),
+  };
+}
+
+TEST(LayoutSelectTest, AValueWithSeveralReadersIsBlockedWhenEveryReaderGains) {
+  // plain: 10 + 10 + 1 + 10 = 31; blocked: 10 + 5 + 1 + 6 = 22.
+  EXPECT_EQ(Select(Residual(6.0)), (std::vector<size_t>{1, 1, 1, 1}));
+  // blocked: 10 + 5 + 1 + 30 = 46: everything stays plain.
+  EXPECT_EQ(Select(Residual(30.0)), (std::vector<size_t>{0, 0, 0, 0}));
+  // An Add that cannot run blocked keeps its inputs plain.
+  std::vector<LayoutLayer> plain_add = Residual(6.0);
+  plain_add[2].options.pop_back();
+  EXPECT_EQ(Select(plain_add), (std::vector<size_t>{0, 0, 0, 0}));
+}
+
+TEST(LayoutSelectTest, RefusesWhatIsNoGraph) {
+  // A value read before it is written, a value written twice, a layer with no plain option.
+  EXPECT_FALSE(
+      SelectLayouts({Layer({Opt(0, 0, 0, 1.0)}, {0}), Layer({Opt(0, 0, 0, 1.0)}, {-1}, 0)}).ok());
+  EXPECT_FALSE(
+      SelectLayouts({Layer({Opt(0, 0, 0, 1.0)}, {-1}, 0), Layer({Opt(0, 0, 0, 1.0)}, {-1}, 0)})
+          .ok());
+  EXPECT_FALSE(SelectLayouts({Layer({Opt(0, 16, 0, 1.0)})}).ok());
   EXPECT_FALSE(SelectLayouts({Layer({})}).ok());
 }
 
@@ -102,21 +138,28 @@ Plan ChainPlan(bool fork) {
 }
 
 TEST(LayoutSelectTest, LoadsCheckThatNeighboursAgree) {
+  using B = std::vector<LayerBlocks>;
   const Plan chain = ChainPlan(false);
-  EXPECT_TRUE(CheckLayouts(chain, {{0, 0}, {0, 0}}, "e").ok());
-  EXPECT_TRUE(CheckLayouts(chain, {{0, 16}, {16, 0}}, "e").ok());
-  auto refused = [](const Plan& plan, std::vector<std::pair<int, int>> blocks,
-                    const std::string& what) {
+  EXPECT_TRUE(CheckLayouts(chain, B{{{0}, 0}, {{0}, 0}}, "e").ok());
+  EXPECT_TRUE(CheckLayouts(chain, B{{{0}, 16}, {{16}, 0}}, "e").ok());
+  // A blocked value read blocked by both its readers.
+  EXPECT_TRUE(CheckLayouts(ChainPlan(true), B{{{0}, 16}, {{16}, 0}, {{16}, 0}}, "e").ok());
+  auto refused = [](const Plan& plan, const B& blocks, const std::string& what) {
     const Status s = CheckLayouts(plan, blocks, "e.refit");
     EXPECT_EQ(s.code(), StatusCode::kDataLoss) << what;
     EXPECT_NE(s.message().find("e.refit: layer"), std::string::npos) << s.message();
   };
-  refused(chain, {{0, 16}, {0, 0}}, "a blocked output read plain");
-  refused(chain, {{0, 0}, {16, 0}}, "a blocked input written plain");
-  refused(chain, {{0, 8}, {16, 0}}, "blocks of two sizes");
-  refused(chain, {{16, 0}, {0, 0}}, "a graph input read blocked");
-  refused(chain, {{0, 0}, {0, 16}}, "a graph output written blocked");
-  refused(ChainPlan(true), {{0, 16}, {16, 0}, {16, 0}}, "a blocked value read twice");
+  refused(chain, B{{{0}, 16}, {{0}, 0}}, "a blocked output read plain");
+  refused(chain, B{{{0}, 0}, {{16}, 0}}, "a blocked input written plain");
+  refused(chain, B{{{0}, 8}, {{16}, 0}}, "blocks of two sizes");
+  refused(chain, B{{{16}, 0}, {{0}, 0}}, "a graph input read blocked");
+  refused(chain, B{{{0}, 0}, {{0}, 16}}, "a graph output written blocked");
+  refused(ChainPlan(true), B{{{0}, 16}, {{16}, 0}, {{0}, 0}}, "a second reader reading it plain");
+  // b reads y as input 0 and the graph input x as input 1.
+  Plan two = chain;
+  two.layers[1].inputs.push_back({LayerInput::Kind::kValue, 0});
+  EXPECT_TRUE(CheckLayouts(two, B{{{0}, 16}, {{16, 0}, 0}}, "e").ok());
+  refused(two, B{{{0}, 16}, {{16, 16}, 0}}, "a second input read blocked");
 }
 
 }  // namespace

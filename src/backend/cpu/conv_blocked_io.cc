@@ -1,4 +1,5 @@
-// The channel-blocked activation layouts the convolution tactics share (conv_tactics.h).
+// The channel-blocked activation layouts the tactics share (activation_block.h, conv_tactics.h).
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_features.h"
 

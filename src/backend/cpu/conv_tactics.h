@@ -8,18 +8,13 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/conv_params.h"
 #include "backend/cpu/conv_transpose_params.h"
 #include "backend/cpu/cpu_tactics.h"
 
 namespace refit::cpu {
 
-// Channel-blocked activations (backend::Tactic::InputBlock). The block this machine's blocked
-// convolution kernels use: 16 with AVX-512 (oneDNN's nChw16c), 8 with AVX2 only, 0 without.
-int ActivationBlock();
-// The tactic name suffix of an (input, output) block pair: "" for (0, 0), else "/in16c",
-// "/out16c" or "/in16c_out16c".
-std::string BlockedIoSuffix(int in_block, int out_block);
 // The non-plain (input, output) block pairs a convolution with these parameters may be listed
 // with: ActivationBlock() where the channel counts are multiples of it.
 std::vector<std::pair<int, int>> BlockedIoPairs(const ConvParams& p);

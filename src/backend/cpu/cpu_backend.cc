@@ -18,13 +18,13 @@ namespace {
 
 // Raised whenever a tactic is added, removed or changes what it computes fast, so a timing cache
 // written by an earlier refit is not used (its layers would miss the new tactics). 2: tactics with
-// channel-blocked activations.
-constexpr int kTacticsRevision = 2;
+// channel-blocked activations. 3: elementwise tactics over channel-blocked activations.
+constexpr int kTacticsRevision = 3;
 
 class CpuBackend : public backend::Backend {
  public:
   std::string name() const override { return "cpu"; }
-  // "cpu tactics 2; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
+  // "cpu tactics 3; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
   std::string fingerprint() const override {
     static const std::string fp = [] {
       const dnnl_version_t* v = dnnl_version();

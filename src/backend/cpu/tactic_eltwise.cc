@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
 #include "backend/cpu/eltwise_kernel.h"
@@ -179,17 +180,23 @@ class EltwiseKernel : public backend::Kernel {
   internal::EwBlockFn fn_;
 };
 
+// `block` > 0: every input and the output channel-blocked (backend::Tactic::InputBlockAt), for
+// a layer whose inputs all have the output's shape, so the program runs on the same bytes.
 class EltwiseTactic : public backend::Tactic {
  public:
   EltwiseTactic(std::string name, std::string features, ir::EwProgram program, Layout layout,
-                internal::EwBlockFn fn)
-      : name_(std::move(name)),
+                internal::EwBlockFn fn, int block = 0)
+      : name_(std::move(name) + BlockedIoSuffix(block, block)),
         features_(std::move(features)),
         program_(std::move(program)),
         layout_(std::move(layout)),
-        fn_(fn) {}
+        fn_(fn),
+        block_(block) {}
   std::string name() const override { return name_; }
   std::string required_features() const override { return features_; }
+  int InputBlock() const override { return block_; }
+  int OutputBlock() const override { return block_; }
+  int InputBlockAt(size_t) const override { return block_; }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     std::vector<EwCode> code;
     for (const ir::EwInstr& in : program_.code) code.push_back({int32_t(in.op), in.a, in.b, in.c});
@@ -202,7 +209,24 @@ class EltwiseTactic : public backend::Tactic {
   ir::EwProgram program_;
   Layout layout_;
   internal::EwBlockFn fn_;
+  int block_;
 };
+
+// The channel block the layer may run with every input and its output blocked in: the machine's
+// activation block when the output is a 4-D tensor whose channels it divides and every input is
+// an activation (no weight) of the output's shape; else 0.
+int SameShapeBlock(const backend::LayerDesc& layer) {
+  const int block = ActivationBlock();
+  const Shape& out = layer.outputs[0].shape;
+  if (block == 0 || out.rank() != 4 || out[1] % block != 0) return 0;
+  for (size_t i = 0; i < layer.node->inputs.size(); ++i) {
+    const backend::TensorDesc in = layer.input(i);
+    if (!in.present() || layer.is_weight(i) || in.dtype != DataType::kF32 || in.shape != out) {
+      return 0;
+    }
+  }
+  return block;
+}
 
 // Absent Clip bounds become +-inf constants, so the runners never see a missing operand. Result
 // ids shift by the constants added.
@@ -346,11 +370,18 @@ void AddElementwiseTactics(const backend::LayerDesc& layer, TacticList* out,
   const Layout layout = MakeLayout(layer.outputs[0].shape, ins);
   const auto wanted = [&](std::string_view variant) { return name.empty() || name == variant; };
   const CpuFeatures& cpu = DetectCpuFeatures();
-  if (cpu.avx2 && cpu.fma && wanted("eltwise/avx2")) {
+  if (cpu.avx2 && cpu.fma) {
     CpuFeatures need;
     need.avx = need.avx2 = need.fma = true;
-    out->push_back(std::make_unique<EltwiseTactic>("eltwise/avx2", need.ToString(), *program,
-                                                   layout, &internal::RunEwBlockAvx2));
+    if (wanted("eltwise/avx2")) {
+      out->push_back(std::make_unique<EltwiseTactic>("eltwise/avx2", need.ToString(), *program,
+                                                     layout, &internal::RunEwBlockAvx2));
+    }
+    const int block = SameShapeBlock(layer);
+    if (block > 0 && wanted("eltwise/avx2" + BlockedIoSuffix(block, block))) {
+      out->push_back(std::make_unique<EltwiseTactic>("eltwise/avx2", need.ToString(), *program,
+                                                     layout, &internal::RunEwBlockAvx2, block));
+    }
   }
   if (wanted("eltwise/scalar")) {
     out->push_back(std::make_unique<EltwiseTactic>("eltwise/scalar", "", *program, layout,

@@ -2,12 +2,14 @@
 // the layout code distinguishes, and each supported standard operator as a one-node layer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/eltwise_kernel.h"
 #include "backend/cpu/tactic_test_util.h"
@@ -315,6 +317,61 @@ TEST(TacticEltwiseTest, GeluFastPathsGiveTheInstructionLoopsBits) {
         }
       }
     }
+  }
+}
+
+TEST(TacticEltwiseTest, ChannelBlockedVariantOnlyWhereEveryInputHasTheOutputsShape) {
+  const int block = ActivationBlock();
+  const bool avx2 = DetectCpuFeatures().avx2 && DetectCpuFeatures().fma;
+  const std::string blocked = "eltwise/avx2" + BlockedIoSuffix(block, block);
+  const auto has = [](const std::vector<std::string>& names, const std::string& want) {
+    return std::find(names.begin(), names.end(), want) != names.end();
+  };
+  // A residual Add, and a fused program over three same-shape activations, at batch 2 with odd
+  // spatial sizes: the blocked variant runs on the blocked bytes and matches the reference.
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{1, 32, 7, 7}, {2, 48, 5, 3}}) {
+    SCOPED_TRACE(Shape(shape).ToString());
+    LayerCase add;
+    add.node = Node("Add", 2);
+    add.inputs.push_back(RandomTensor(Shape(shape), 11));
+    add.inputs.push_back(RandomTensor(Shape(shape), 12));
+    std::vector<std::string> names;
+    const int want = kTactics + (block > 0 && avx2 ? 1 : 0);
+    EXPECT_EQ(CheckAllTactics(add, 2e-6, want, &names), want);
+    EXPECT_EQ(has(names, blocked), block > 0 && avx2);
+
+    LayerCase prog;
+    prog.node = GeluProgramNode();
+    prog.inputs.push_back(Scaled(Shape(shape), 1, -3.f, 3.f));
+    prog.inputs.push_back(RandomTensor(Shape(shape), 2));
+    prog.inputs.push_back(RandomTensor(Shape(shape), 3));
+    prog.inputs.push_back(Scaled(Shape(shape), 4, 0.5f, 2.f));
+    names.clear();
+    EXPECT_EQ(CheckAllTactics(prog, 2e-6, want, &names), want);
+    EXPECT_EQ(has(names, blocked), block > 0 && avx2);
+  }
+  // Broadcast operands, a weight operand, or channels the block does not divide: plain only.
+  struct Plain {
+    const char* name;
+    std::vector<int64_t> a, b;
+    bool b_weight;
+  };
+  const std::vector<Plain> plain = {
+      {"per_channel", {1, 32, 7, 7}, {1, 32, 1, 1}, false},
+      {"weight", {1, 32, 7, 7}, {1, 32, 7, 7}, true},
+      {"channels", {1, 36, 7, 7}, {1, 36, 7, 7}, false},
+      {"rank3", {32, 7, 7}, {32, 7, 7}, false},
+  };
+  for (const Plain& p : plain) {
+    SCOPED_TRACE(p.name);
+    LayerCase c;
+    c.node = Node("Add", 2);
+    c.inputs.push_back(RandomTensor(Shape(p.a), 5));
+    c.inputs.push_back(RandomTensor(Shape(p.b), 6));
+    c.weight = {false, p.b_weight};
+    std::vector<std::string> names;
+    EXPECT_EQ(CheckAllTactics(c, 2e-6, kTactics, &names), kTactics);
+    EXPECT_FALSE(has(names, blocked));
   }
 }
 

@@ -125,11 +125,15 @@ inline int CheckAllTactics(const LayerCase& c,
     backend::KernelIo io;
     // A channel-blocked input is handed over blocked; a blocked output is unblocked before the
     // comparison (below).
-    const int in_block = tactic->InputBlock(), out_block = tactic->OutputBlock();
-    Tensor blocked_input;
-    if (in_block > 0) {
-      EXPECT_TRUE(c.inputs[0].shape().rank() >= 3 && c.inputs[0].shape()[1] % in_block == 0);
-      blocked_input = Reblock(c.inputs[0], in_block, /*to_blocked=*/true);
+    const int out_block = tactic->OutputBlock();
+    EXPECT_EQ(tactic->InputBlockAt(0), tactic->InputBlock());
+    std::vector<Tensor> blocked_inputs(c.inputs.size());
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const int in_block = tactic->InputBlockAt(i);
+      if (in_block == 0) continue;
+      EXPECT_FALSE(desc.is_weight(i)) << "input " << i << ": a weight cannot be blocked";
+      EXPECT_TRUE(c.inputs[i].shape().rank() >= 3 && c.inputs[i].shape()[1] % in_block == 0);
+      blocked_inputs[i] = Reblock(c.inputs[i], in_block, /*to_blocked=*/true);
     }
     EXPECT_TRUE(out_block == 0 ||
                 (expected[0].shape().rank() >= 3 && expected[0].shape()[1] % out_block == 0));
@@ -230,7 +234,7 @@ inline int CheckAllTactics(const LayerCase& c,
         }
         io.inputs.push_back(&packed[i]);
       } else {
-        io.inputs.push_back(i == 0 && in_block > 0 ? &blocked_input : ins[i]);
+        io.inputs.push_back(blocked_inputs[i].defined() ? &blocked_inputs[i] : ins[i]);
       }
     }
     auto kernel = tactic->Instantiate();
