@@ -81,6 +81,7 @@ class ConvDnnlKernel : public backend::Kernel {
     std::string error;  // the first failure, under error_mu
     std::mutex error_mu;
     ParallelFor(io.pool, parts_, [&](int64_t b, int64_t e) {
+      SetOpenMpThreads(1);  // on the pool's workers too: the count is per thread
       try {
         dnnl::stream stream(eng);
         for (int64_t i = b; i < e; ++i) {

@@ -108,6 +108,7 @@ class ConvDnnlSplitKernel : public backend::Kernel {
         src = blocked;
       }
       ParallelFor(io.pool, int64_t(parts_.size()), [&](int64_t b, int64_t e) {
+        SetOpenMpThreads(1);  // on the pool's workers too: the count is per thread
         try {
           dnnl::stream stream(eng);
           for (int64_t i = b; i < e; ++i) {
