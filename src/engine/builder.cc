@@ -219,10 +219,7 @@ class Builder {
     // A layer with no channel-blocked tactic keeps the tuner's choice: it is finished (its slots
     // packed and their recipes' values freed) now, not after every layer is tuned.
     for (const auto& t : pending_.back().tactics) {
-      if (t->OutputBlock() > 0) return Status::Ok();
-      for (size_t i = 0; i < layer.inputs.size(); ++i) {
-        if (t->InputBlockAt(i) > 0) return Status::Ok();
-      }
+      if (!BlocksOf(*t, layer.inputs.size()).plain()) return Status::Ok();
     }
     return FinishLayer(index);
   }
@@ -254,11 +251,8 @@ class Builder {
         continue;
       }
       auto blocks_of = [&](const backend::Tactic& t) {
-        LayerBlocks b;
-        for (size_t i = 0; i < layer.inputs.size(); ++i) b.inputs.push_back(t.InputBlockAt(i));
-        b.output = t.OutputBlock();
-        any_blocked = any_blocked || b.output > 0 ||
-                      std::any_of(b.inputs.begin(), b.inputs.end(), [](int x) { return x > 0; });
+        LayerBlocks b = BlocksOf(t, layer.inputs.size());
+        any_blocked = any_blocked || !b.plain();
         return b;
       };
       std::map<std::string, size_t> index;

@@ -109,12 +109,9 @@ Status Engine::Init(const EngineOptions& options) {
     core_->kernels.push_back(std::move(kernel).value());
   }
   // Layers that hand each other channel-blocked activations must agree on them.
-  std::vector<LayerBlocks> blocks(core_->tactics.size());
+  std::vector<LayerBlocks> blocks;
   for (size_t l = 0; l < core_->tactics.size(); ++l) {
-    for (size_t i = 0; i < core_->plan.layers[l].inputs.size(); ++i) {
-      blocks[l].inputs.push_back(core_->tactics[l]->InputBlockAt(i));
-    }
-    blocks[l].output = core_->tactics[l]->OutputBlock();
+    blocks.push_back(BlocksOf(*core_->tactics[l], core_->plan.layers[l].inputs.size()));
   }
   REFIT_RETURN_IF_ERROR(CheckLayouts(core_->plan, blocks, core_->label));
   if (options.threads > 1) pool_ = std::make_unique<ThreadPool>(options.threads);

@@ -165,6 +165,17 @@ std::vector<std::vector<int>> JointGroups(const std::vector<LayoutLayer>& layers
 
 }  // namespace
 
+bool LayerBlocks::plain() const {
+  return output == 0 && std::all_of(inputs.begin(), inputs.end(), [](int b) { return b == 0; });
+}
+
+LayerBlocks BlocksOf(const backend::Tactic& tactic, size_t num_inputs) {
+  LayerBlocks b;
+  for (size_t i = 0; i < num_inputs; ++i) b.inputs.push_back(tactic.InputBlockAt(i));
+  b.output = tactic.OutputBlock();
+  return b;
+}
+
 StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers) {
   REFIT_ASSIGN_OR_RETURN(const ValueGraph g, MakeGraph(layers));
   std::vector<int> joint(g.producer.size(), 0);
@@ -172,11 +183,7 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
   if (best.us == kNone) {
     for (size_t l = 0; l < layers.size(); ++l) {
       bool plain = false;
-      for (const LayoutOption& o : layers[l].options) {
-        plain = plain ||
-                (o.blocks.output == 0 && std::all_of(o.blocks.inputs.begin(), o.blocks.inputs.end(),
-                                                     [](int b) { return b == 0; }));
-      }
+      for (const LayoutOption& o : layers[l].options) plain = plain || o.blocks.plain();
       if (!plain) {
         return InvalidArgument("layout selection: layer " + std::to_string(l) +
                                " has no tactic for plain layouts");

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "engine/plan.h"
 #include "refit/status.h"
 
@@ -31,7 +32,12 @@ struct LayerBlocks {
   std::vector<int> inputs;
   int output = 0;
   int input(size_t i) const { return i < inputs.size() ? inputs[i] : 0; }
+  // Every input and the output plain.
+  bool plain() const;
 };
+
+// The blocks of `tactic` for a layer with `num_inputs` inputs.
+LayerBlocks BlocksOf(const backend::Tactic& tactic, size_t num_inputs);
 
 struct LayoutOption {
   size_t tactic = 0;  // the caller's index

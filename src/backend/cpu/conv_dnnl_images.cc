@@ -68,7 +68,6 @@ class ConvDnnlKernel : public backend::Kernel {
   size_t workspace_bytes() const override { return part_bytes_ * size_t(parts_); }
 
   Status Run(const backend::KernelIo& io) const override {
-    SetOpenMpThreads(1);  // see cpu_backend.h: external libraries run single-threaded
     const dnnl::engine& eng = CpuEngine();
     auto in = [](const Tensor* t) { return const_cast<float*>(t->data_as<float>()); };
     const float* x = io.inputs[0]->data_as<float>();
@@ -81,7 +80,9 @@ class ConvDnnlKernel : public backend::Kernel {
     std::string error;  // the first failure, under error_mu
     std::mutex error_mu;
     ParallelFor(io.pool, parts_, [&](int64_t b, int64_t e) {
-      SetOpenMpThreads(1);  // on the pool's workers too: the count is per thread
+      // See cpu_backend.h: oneDNN runs single-threaded, set on whichever thread runs this part
+      // (OpenMP's count is per thread). Every oneDNN call of this kernel is in here.
+      SetOpenMpThreads(1);
       try {
         dnnl::stream stream(eng);
         for (int64_t i = b; i < e; ++i) {
