@@ -101,6 +101,36 @@ struct DirectConvRow {
 void DirectConvRow8Avx512(const DirectConvRow& r);
 void DirectConvRow16Avx512(const DirectConvRow& r);
 
+// Direct convolution on channel-blocked activations (conv_nchwc.cc): one output row of `blocks`
+// blocks of 16 output channels, by register tiles of NB blocks x OW output pixels that accumulate
+// every tap and input channel before they are stored once (with bias and Relu/Clip). The input is
+// NCHW16c (in_block 16) or NCHW (in_block 1: each channel a block of its own); the output NCHW16c
+// (y_blocked) or NCHW. Pixels whose window leaves the input go one at a time over their valid
+// taps; the others by whole tiles. Nothing outside the input or the row is read or written.
+struct NchwcConvRow {
+  const float* in;              // image n's input (NCHW16c or NCHW)
+  int64_t in_block, in_blocks;  // 16 or 1; in_c / in_block
+  int64_t in_h, in_w;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  // The row's first output block's weights, [in_blocks][kernel_h][kernel_w][in_block][16];
+  // block b's at w + b * w_block_stride.
+  const float* w;
+  int64_t w_block_stride;
+  const float* bias;  // 16 * blocks values, or null
+  // Output row oy of the first block: NCHW16c (y_blocked: pixel j's 16 channels at y + 16 j, block
+  // b at y + b * y_block_stride) or NCHW (channel k of block b at y + (16 b + k) * out_plane + j).
+  float* y;
+  bool y_blocked;
+  int64_t y_block_stride, out_plane;
+  int64_t oy, out_w;
+  int64_t blocks;          // 1..NB of the kernel
+  ir::ActivationKind act;  // kRelu and kClip are applied here; anything else is the caller's
+  float clip_lo, clip_hi;
+};
+// NB x OW = 4 x 6 and 2 x 12 (24 accumulators each).
+void NchwcConvRow4x6Avx512(const NchwcConvRow& r);
+void NchwcConvRow2x12Avx512(const NchwcConvRow& r);
+
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,
 // increasing) and row i of it reads src[r] + row_off[i]. Columns past `cols` are zeroed. Reads

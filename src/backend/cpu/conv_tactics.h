@@ -33,6 +33,10 @@ void AddConvGemmTTactics(const backend::LayerDesc& layer, const ConvParams& p, T
 // of 8 or 16 output channels, for ungrouped layers of at most 16 input channels (a CNN's stem;
 // conv_direct.cc). AVX-512 only.
 void AddConvDirectTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// "conv_nchwc/avx512_{4x6,2x12}[/in16c][_out16c]": direct convolution by register tiles of
+// (blocks of 16 output channels) x (output pixels), on NCHW16c or plain activations, for ungrouped
+// layers whose output channels are a multiple of 16 (conv_nchwc.cc). AVX-512 only.
+void AddConvNchwcTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
 // "conv_depthwise/{scalar,avx2,avx512,avx2_c8,avx512_c16}": direct kernels for group == C == M
 // (conv_depthwise.cc); the blocked kernel whose channel block is ActivationBlock() also with
 // channel-blocked input and/or output (BlockedIoSuffix).

@@ -176,4 +176,79 @@ float ReduceSumAvx2(const float* x, int64_t n) {
   return s;
 }
 
+namespace {
+
+// PoolBlockedAvx2 for BLOCK channels (8 or 16: one or two vectors per tap).
+template <bool kMax, int kVectors>
+void PoolBlockedRows(const PoolGeometry& g, int64_t oh0, int64_t oh1, const float* x, float* y) {
+  constexpr int64_t kBlock = 8 * kVectors;
+  const __m256 empty = _mm256_set1_ps(kMax ? -3.40282347e+38f : 0.0f);
+  const int64_t row_floats = g.iw * kBlock, tap_step = g.dw * kBlock;
+  y += oh0 * g.ow * kBlock;
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const int64_t h_lo = g.h_lo[oh], h_hi = g.h_hi[oh];
+    const int64_t h_count = g.count_include_pad ? g.h_padded[oh] : h_hi - h_lo;
+    const float* row0 = x + (oh * g.sh + h_lo * g.dh - g.pad_top) * row_floats;
+    const int64_t row_step = g.dh * row_floats;
+    for (int64_t ow = 0; ow < g.ow; ++ow, y += kBlock) {
+      const int64_t w_lo = g.w_lo[ow], w_hi = g.w_hi[ow];
+      if (h_hi == h_lo || w_hi == w_lo) {
+        for (int v = 0; v < kVectors; ++v) _mm256_storeu_ps(y + 8 * v, empty);
+        continue;
+      }
+      __m256 acc[kVectors];
+      for (int v = 0; v < kVectors; ++v) acc[v] = _mm256_set1_ps(kMax ? -__builtin_inff() : 0.0f);
+      const float* col = row0 + (ow * g.sw + w_lo * g.dw - g.pad_left) * kBlock;
+      for (int64_t h = h_lo; h < h_hi; ++h, col += row_step) {
+        const float* p = col;
+        for (int64_t w = w_lo; w < w_hi; ++w, p += tap_step) {
+          for (int v = 0; v < kVectors; ++v) {
+            const __m256 t = _mm256_loadu_ps(p + 8 * v);
+            acc[v] = kMax ? _mm256_max_ps(acc[v], t) : _mm256_add_ps(acc[v], t);
+          }
+        }
+      }
+      if (!kMax) {
+        const int64_t count = h_count * (g.count_include_pad ? g.w_padded[ow] : w_hi - w_lo);
+        const __m256 scale = _mm256_set1_ps(1.0f / float(count));
+        for (int v = 0; v < kVectors; ++v) acc[v] = _mm256_mul_ps(acc[v], scale);
+      }
+      for (int v = 0; v < kVectors; ++v) _mm256_storeu_ps(y + 8 * v, acc[v]);
+    }
+  }
+}
+
+}  // namespace
+
+void PoolBlockedAvx2(const PoolGeometry& g, int64_t block, int64_t oh0, int64_t oh1, const float* x,
+                     float* y) {
+  if (block == 16) {
+    (g.max ? PoolBlockedRows<true, 2> : PoolBlockedRows<false, 2>)(g, oh0, oh1, x, y);
+  } else {
+    (g.max ? PoolBlockedRows<true, 1> : PoolBlockedRows<false, 1>)(g, oh0, oh1, x, y);
+  }
+}
+
+void ReduceBlockedAvx2(bool max, const float* x, int64_t pixels, int64_t block, float scale,
+                       float* y) {
+  for (int64_t k = 0; k < block; k += 8) {
+    // Two accumulators per 8 channels: consecutive pixels do not wait on each other.
+    __m256 a0 = _mm256_loadu_ps(x + k), a1 = max ? a0 : _mm256_setzero_ps();
+    int64_t p = 1;
+    for (; p + 1 < pixels; p += 2) {
+      const __m256 v0 = _mm256_loadu_ps(x + p * block + k);
+      const __m256 v1 = _mm256_loadu_ps(x + (p + 1) * block + k);
+      a0 = max ? _mm256_max_ps(a0, v0) : _mm256_add_ps(a0, v0);
+      a1 = max ? _mm256_max_ps(a1, v1) : _mm256_add_ps(a1, v1);
+    }
+    if (p < pixels) {
+      const __m256 v = _mm256_loadu_ps(x + p * block + k);
+      a0 = max ? _mm256_max_ps(a0, v) : _mm256_add_ps(a0, v);
+    }
+    const __m256 r =
+        max ? _mm256_max_ps(a0, a1) : _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(scale));
+    _mm256_storeu_ps(y + k, r);
+  }
+}
+
 }  // namespace refit::cpu::internal

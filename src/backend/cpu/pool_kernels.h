@@ -32,6 +32,16 @@ using PoolInteriorFn = void (*)(const PoolGeometry& g, const float* const* rows,
 void PoolInteriorAvx2(const PoolGeometry& g, const float* const* rows, int64_t nrows, float scale,
                       float* y_row);
 
+// Channel-blocked pooling (the NCHWc layout of backend::Tactic::InputBlock; block 8 or 16, or for
+// the reduction any multiple of 8). PoolBlockedAvx2: output rows [oh0, oh1) of one block plane, x
+// an ih x iw x block plane and y an oh x ow x block one; a window with no tap inside the input
+// gives lowest() (max) or 0 (average). ReduceBlockedAvx2: y[k] = max, or sum times `scale`, of x[p
+// * block + k] over p < pixels (>= 1).
+void PoolBlockedAvx2(const PoolGeometry& g, int64_t block, int64_t oh0, int64_t oh1, const float* x,
+                     float* y);
+void ReduceBlockedAvx2(bool max, const float* x, int64_t pixels, int64_t block, float scale,
+                       float* y);
+
 // Max or sum of n contiguous floats (n >= 1).
 float ReduceMaxAvx2(const float* x, int64_t n);
 float ReduceSumAvx2(const float* x, int64_t n);

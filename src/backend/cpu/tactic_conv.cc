@@ -16,6 +16,7 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
     if (wanted("conv_depthwise")) AddConvDepthwiseTactics(layer, *p, out);
     if (wanted("conv_gemm")) AddConvGemmTactics(layer, *p, out);
     if (wanted("conv_direct")) AddConvDirectTactics(layer, *p, out);
+    if (wanted("conv_nchwc")) AddConvNchwcTactics(layer, *p, out);
     if (wanted("conv_gemm_t")) AddConvGemmTTactics(layer, *p, out, every_isa);
     if (wanted("conv_winograd")) AddConvWinogradTactics(layer, *p, out, every_isa);
     if (wanted("conv_dnnl")) AddConvDnnlTactics(layer, *p, out, name);

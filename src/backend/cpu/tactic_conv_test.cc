@@ -322,6 +322,58 @@ TEST(ConvTacticsTest, DnnlBlockedActivations) {
   EXPECT_TRUE(Listed(names, out));
 }
 
+// conv_nchwc (AVX-512): every tiling with blocked and plain input and output, over rows whose
+// interior is several whole tiles and a ragged one, narrower than a tile, or empty (every pixel's
+// window leaves the input); padding wider than the window (all-padding rows and columns); strides,
+// dilations, asymmetric pads, 1x1, a 7x7 3-channel stem; output blocks that fill no whole group
+// of 4 or 2; batch 2; Relu/Clip in the kernel and other activations after it.
+TEST(ConvTacticsTest, NchwcDirect) {
+  if (ActivationBlock() != 16) GTEST_SKIP() << "conv_nchwc needs AVX-512";
+  using K = ir::ActivationKind;
+  const ConvSpec specs[] = {
+      {.c = 32, .h = 9, .w = 31, .m = 48, .act = {K::kRelu}},
+      {.n = 2, .c = 16, .h = 11, .w = 13, .m = 80, .strides = {2, 2}, .act = {K::kSilu}},
+      {.c = 16, .h = 7, .w = 7, .m = 32, .dilations = {2, 2}, .pads = {2, 1, 2, 3}},
+      {.c = 16, .h = 3, .w = 4, .m = 16, .kh = 3, .kw = 3, .pads = {4, 5, 3, 2}, .bias = false},
+      {.c = 48, .h = 8, .w = 8, .m = 64, .kh = 1, .kw = 1, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
+      {.c = 3,
+       .h = 30,
+       .w = 45,
+       .m = 64,
+       .kh = 7,
+       .kw = 7,
+       .strides = {2, 2},
+       .pads = {3, 3, 3, 3},
+       .act = {K::kClip, 0.0f, 6.0f}},
+      {.c = 16,
+       .h = 5,
+       .w = 26,
+       .m = 16,
+       .kh = 2,
+       .kw = 5,
+       .strides = {1, 3},
+       .pads = {0, 2, 1, 0}},
+  };
+  uint32_t seed = 60;
+  for (const ConvSpec& s : specs) {
+    SCOPED_TRACE(std::to_string(s.c) + " -> " + std::to_string(s.m) + ", " + std::to_string(s.kh) +
+                 "x" + std::to_string(s.kw));
+    const std::vector<std::string> names = CheckAndList(s, seed++);
+    for (const std::string tiling : {"conv_nchwc/avx512_4x6", "conv_nchwc/avx512_2x12"}) {
+      EXPECT_TRUE(Listed(names, tiling));
+      EXPECT_TRUE(Listed(names, tiling + "/out16c"));
+      EXPECT_EQ(Listed(names, tiling + "/in16c"), s.c % 16 == 0);
+      EXPECT_EQ(Listed(names, tiling + "/in16c_out16c"), s.c % 16 == 0);
+    }
+  }
+  // Output channels must fill whole blocks; grouped layers go to other tactics.
+  for (const ConvSpec& s : {ConvSpec{.c = 16, .m = 24}, ConvSpec{.c = 16, .m = 32, .group = 2}}) {
+    for (const std::string& n : CheckAndList(s, seed++)) {
+      EXPECT_NE(n.rfind("conv_nchwc/", 0), 0u) << n;
+    }
+  }
+}
+
 // conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
 // on ragged pixel counts (a last panel narrower than NR), groups and batches.
 TEST(ConvTacticsTest, PointwiseInputReadInPlace) {

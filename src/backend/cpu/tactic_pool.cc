@@ -1,11 +1,15 @@
 // Pooling tactics for 2-D NCHW f32: MaxPool (without the Indices output), AveragePool,
 // GlobalAveragePool and GlobalMaxPool. "pool/avx2" vectorises the window interior along the
-// output row; "pool/generic" is the same loop nest in plain C++.
+// output row; "pool/generic" is the same loop nest in plain C++. "pool/avx2/in16c_out16c" (8c on
+// AVX2-only machines) pools channel-blocked activations, a vector of channels per tap;
+// "pool/avx2/in16c" the global pools of them, whose [N, C, 1, 1] output is the same bytes in
+// either layout and is declared plain.
 #include <algorithm>
 #include <limits>
 #include <optional>
 #include <string>
 
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
 #include "backend/cpu/pool_kernels.h"
@@ -174,7 +178,7 @@ float ReduceGeneric(bool max, const float* x, int64_t n) {
 
 class PoolKernel : public backend::Kernel {
  public:
-  PoolKernel(PoolGeometry g, bool avx2) : g_(std::move(g)), avx2_(avx2) {}
+  PoolKernel(PoolGeometry g, bool avx2, int block) : g_(std::move(g)), avx2_(avx2), block_(block) {}
 
   Status Run(const backend::KernelIo& io) const override {
     if (io.inputs.empty() || io.inputs[0] == nullptr || io.outputs.empty()) {
@@ -183,6 +187,28 @@ class PoolKernel : public backend::Kernel {
     const float* x = io.inputs[0]->data_as<float>();
     float* y = io.outputs[0]->mutable_data_as<float>();
     const int64_t in_size = g_.ih * g_.iw, out_size = g_.oh * g_.ow;
+    if (block_ > 0) {
+      const int64_t b = block_, planes = g_.planes / b;
+      if (g_.global) {
+        ParallelFor(io.pool, planes, [&](int64_t begin, int64_t end) {
+          for (int64_t p = begin; p < end; ++p) {
+            internal::ReduceBlockedAvx2(g_.max, x + p * in_size * b, in_size, b,
+                                        1.0f / float(in_size), y + p * b);
+          }
+        });
+        return Status::Ok();
+      }
+      // Units of output rows, so that a batch-1 layer of few blocks still splits evenly.
+      ParallelFor(io.pool, planes * g_.oh, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end;) {
+          const int64_t p = u / g_.oh, oh0 = u % g_.oh;
+          const int64_t oh1 = std::min(g_.oh, oh0 + (end - u));
+          internal::PoolBlockedAvx2(g_, b, oh0, oh1, x + p * in_size * b, y + p * out_size * b);
+          u += oh1 - oh0;
+        }
+      });
+      return Status::Ok();
+    }
     if (g_.global) {
       const auto reduce =
           avx2_ ? (g_.max ? &internal::ReduceMaxAvx2 : &internal::ReduceSumAvx2) : nullptr;
@@ -243,19 +269,25 @@ class PoolKernel : public backend::Kernel {
 
   PoolGeometry g_;
   bool avx2_;
+  int block_;  // channel block of the input (and of the output unless global); 0: plain
 };
 
 class PoolTactic : public backend::Tactic {
  public:
-  PoolTactic(PoolGeometry g, bool avx2) : g_(std::move(g)), avx2_(avx2) {}
-  std::string name() const override { return avx2_ ? "pool/avx2" : "pool/generic"; }
+  PoolTactic(PoolGeometry g, bool avx2, int block = 0)
+      : g_(std::move(g)), avx2_(avx2), block_(block) {}
+  std::string name() const override {
+    return (avx2_ ? "pool/avx2" : "pool/generic") + BlockedIoSuffix(InputBlock(), OutputBlock());
+  }
   std::string required_features() const override { return avx2_ ? Avx2Features() : ""; }
+  int InputBlock() const override { return block_; }
+  int OutputBlock() const override { return g_.global ? 0 : block_; }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     if (avx2_ && !DetectCpuFeatures().Covers(Avx2())) {
       return FailedPrecondition("pool/avx2 needs CPU features '" + Avx2Features() +
                                 "'; this CPU lacks '" + DetectCpuFeatures().Missing(Avx2()) + "'");
     }
-    return std::unique_ptr<backend::Kernel>(new PoolKernel(g_, avx2_));
+    return std::unique_ptr<backend::Kernel>(new PoolKernel(g_, avx2_, block_));
   }
   static CpuFeatures Avx2() {
     CpuFeatures f;
@@ -267,6 +299,7 @@ class PoolTactic : public backend::Tactic {
  private:
   PoolGeometry g_;
   bool avx2_;
+  int block_;
 };
 
 }  // namespace
@@ -275,7 +308,13 @@ void AddPoolTactics(const backend::LayerDesc& layer, TacticList* out) {
   std::optional<PoolGeometry> g = ParsePool(layer);
   if (!g) return;
   const CpuFeatures& cpu = DetectCpuFeatures();
-  if (cpu.Covers(PoolTactic::Avx2())) out->push_back(std::make_unique<PoolTactic>(*g, true));
+  if (cpu.Covers(PoolTactic::Avx2())) {
+    out->push_back(std::make_unique<PoolTactic>(*g, true));
+    const int block = ActivationBlock();
+    if (block > 0 && layer.input(0).shape[1] % block == 0) {
+      out->push_back(std::make_unique<PoolTactic>(*g, true, block));
+    }
+  }
   out->push_back(std::make_unique<PoolTactic>(*g, false));
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/activation_block.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/tactic_test_util.h"
 
@@ -34,10 +35,13 @@ void SetInt(ir::Node& n, const std::string& name, int64_t v) {
   n.attrs.Set(name, a);
 }
 
-// Both tactics (AVX2 where the CPU has it, and the generic one) must take every case here.
-int ExpectedTactics() {
+// Both tactics (AVX2 where the CPU has it, and the generic one) must take every case here, and
+// the channel-blocked one where the channels are a multiple of the machine's block.
+int ExpectedTactics(const Shape& x) {
   const CpuFeatures& f = DetectCpuFeatures();
-  return f.avx && f.avx2 && f.fma ? 2 : 1;
+  if (!(f.avx && f.avx2 && f.fma)) return 1;
+  const int block = ActivationBlock();
+  return block > 0 && x[1] % block == 0 ? 3 : 2;
 }
 
 void CheckPool(const PoolCase& p, uint32_t seed = 3) {
@@ -64,7 +68,32 @@ void CheckPool(const PoolCase& p, uint32_t seed = 3) {
   c.inputs.push_back(RandomTensor(p.x, seed));
   c.weight = {false};
   SCOPED_TRACE(p.op + " x=" + p.x.ToString());
-  EXPECT_EQ(CheckAllTactics(c, 1e-6, ExpectedTactics()), ExpectedTactics());
+  EXPECT_EQ(CheckAllTactics(c, 1e-6, ExpectedTactics(p.x)), ExpectedTactics(p.x));
+}
+
+// Channel-blocked activations (NCHW16c with AVX-512, 8c with AVX2): windows clipped on every side,
+// strides, dilation, ceil mode, averages with and without the padding, global pools, batch 2, and
+// a block count that leaves the pool's output rows split unevenly over the threads.
+TEST(PoolTactics, ChannelBlocked) {
+  const int b = ActivationBlock();
+  if (b == 0) GTEST_SKIP() << "no blocked layouts without AVX2";
+  CheckPool({.x = {1, b, 28, 28}, .strides = {2, 2}, .pads = {1, 1, 1, 1}});
+  CheckPool({.x = {2, 2 * b, 9, 13}, .kernel = {2, 3}, .strides = {2, 1}, .ceil_mode = 1});
+  CheckPool(
+      {.x = {1, 3 * b, 11, 10}, .strides = {1, 2}, .pads = {0, 2, 1, 0}, .dilations = {2, 1}});
+  for (int64_t include_pad : {0, 1}) {
+    CheckPool({.op = "AveragePool",
+               .x = {1, b, 10, 9},
+               .strides = {2, 2},
+               .pads = {1, 1, 1, 1},
+               .ceil_mode = 1,
+               .count_include_pad = include_pad});
+  }
+  for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"}) {
+    CheckPool({.op = op, .x = {2, 2 * b, 7, 7}});
+    CheckPool({.op = op, .x = {1, b, 1, 1}});
+    CheckPool({.op = op, .x = {1, b, 4, 5}});
+  }
 }
 
 TEST(PoolTactics, MaxPool) {

@@ -1,0 +1,187 @@
+// conv_nchwc: direct convolution on channel-blocked activations (NCHW16c), the layout oneDNN's and
+// ONNX Runtime's (MLAS NCHWc) fastest CPU convolutions run in. For each output row and group of
+// NB blocks of 16 output channels, register tiles of NB x OW pixels accumulate every tap and input
+// channel (conv_isa.h: NchwcConvRow); nothing is copied or transformed first, so a 3x3 layer of 64
+// channels runs at the FMA units' rate where im2col + GEMM and Winograd pay for their copies.
+//
+// Any kernel size, stride, dilation and padding of an ungrouped layer whose output channels are a
+// multiple of 16. The input is NCHW16c ("in16c", its channels a multiple of 16) or plain NCHW,
+// read in place (a CNN's 3-channel stem); the output NCHW16c ("out16c") or NCHW. The weight is
+// packed per block of 16 output channels, [M / 16][C / b][kh][kw][b][16] for input block b (16,
+// or 1 for plain input): a refit is a copy through this permutation.
+//
+// Units of work are (image, group of NB blocks, output row), the rows innermost so that one
+// thread's consecutive rows reuse a group's weights from its cache; the pool splits them evenly.
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "backend/cpu/activation_block.h"
+#include "backend/cpu/conv_epilogue.h"
+#include "backend/cpu/conv_isa.h"
+#include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/cpu_features.h"
+
+namespace refit::cpu {
+namespace {
+
+constexpr int64_t kBlock = 16;
+
+// A register tiling of the AVX-512 row kernels.
+struct NchwcTiling {
+  int nb, ow;
+  void (*row)(const internal::NchwcConvRow&);
+};
+constexpr NchwcTiling kTilings[] = {{4, 6, internal::NchwcConvRow4x6Avx512},
+                                    {2, 12, internal::NchwcConvRow2x12Avx512}};
+
+class NchwcKernel : public backend::Kernel {
+ public:
+  NchwcKernel(const ConvParams& p, NchwcTiling tiling, int in_block, bool out_blocked)
+      : p_(p), tiling_(tiling), in_block_(in_block), out_blocked_(out_blocked) {}
+
+  Status Run(const backend::KernelIo& io) const override {
+    const float* x = io.inputs[0]->data_as<float>();
+    const float* w = io.inputs[1]->data_as<float>();
+    const float* bias =
+        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
+    float* y = io.outputs[0]->mutable_data_as<float>();
+    const int64_t blocks = p_.out_c / kBlock;
+    const int64_t groups = (blocks + tiling_.nb - 1) / tiling_.nb;
+    const int64_t w_block = p_.in_c * p_.kernel_size() * kBlock;
+    const int64_t out_plane = p_.out_size();
+    const bool inline_act =
+        p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
+    ParallelFor(io.pool, p_.batch * groups * p_.out_h, [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
+        const int64_t b0 = g * tiling_.nb, nb = std::min<int64_t>(tiling_.nb, blocks - b0);
+        // Block b0's first channel, output row oy: NCHW16c or NCHW.
+        float* y_row = y + (n * p_.out_c + b0 * kBlock) * out_plane +
+                       oy * p_.out_w * (out_blocked_ ? kBlock : 1);
+        const internal::NchwcConvRow r{x + n * p_.in_c * p_.in_size(),
+                                       in_block_,
+                                       p_.in_c / in_block_,
+                                       p_.in_h,
+                                       p_.in_w,
+                                       p_.kernel_h,
+                                       p_.kernel_w,
+                                       p_.stride_h,
+                                       p_.stride_w,
+                                       p_.dilation_h,
+                                       p_.dilation_w,
+                                       p_.pad_top,
+                                       p_.pad_left,
+                                       w + b0 * w_block,
+                                       w_block,
+                                       bias != nullptr ? bias + b0 * kBlock : nullptr,
+                                       y_row,
+                                       out_blocked_,
+                                       out_plane * kBlock,
+                                       out_plane,
+                                       oy,
+                                       p_.out_w,
+                                       nb,
+                                       inline_act ? p_.act.kind : ir::ActivationKind::kNone,
+                                       p_.act.alpha,
+                                       p_.act.beta};
+        tiling_.row(r);
+        if (inline_act || p_.act.kind == ir::ActivationKind::kNone) continue;
+        for (int64_t b = 0; b < nb; ++b) {
+          if (out_blocked_) {
+            BiasActivationSerial(p_.act, nullptr, y_row + b * out_plane * kBlock, 1,
+                                 p_.out_w * kBlock, p_.out_w * kBlock);
+          } else {
+            BiasActivationSerial(p_.act, nullptr, y_row + b * kBlock * out_plane, kBlock, p_.out_w,
+                                 out_plane);
+          }
+        }
+      }
+    });
+    return Status::Ok();
+  }
+
+ private:
+  ConvParams p_;
+  NchwcTiling tiling_;
+  int in_block_;
+  bool out_blocked_;
+};
+
+class NchwcTactic : public backend::Tactic {
+ public:
+  NchwcTactic(const ConvParams& p, NchwcTiling tiling, int in_block, bool out_blocked)
+      : p_(p), tiling_(tiling), in_block_(in_block), out_blocked_(out_blocked) {}
+
+  // "conv_nchwc/avx512_4x6/in16c_out16c": that register tiling, input and output blocks.
+  std::string name() const override {
+    return "conv_nchwc/avx512_" + std::to_string(tiling_.nb) + "x" + std::to_string(tiling_.ow) +
+           BlockedIoSuffix(InputBlock(), OutputBlock());
+  }
+  std::string required_features() const override { return Avx512KernelFeatures().ToString(); }
+  int InputBlock() const override { return in_block_ == 1 ? 0 : in_block_; }
+  int OutputBlock() const override { return out_blocked_ ? int(kBlock) : 0; }
+
+  // W [M, C, kh, kw] -> [M / 16][C / b][kh][kw][b][16].
+  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
+  StatusOr<backend::TensorDesc> PackedType(size_t input,
+                                           const backend::TensorDesc& value) const override {
+    if (input != 1) return value;
+    return backend::TensorDesc{DataType::kF32, Shape({p_.out_c * p_.col_rows()})};
+  }
+  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
+    if (input != 1) return Tactic::PackWeight(input, value);
+    const int64_t taps = p_.kernel_size(), c_in = p_.in_c, b = in_block_;
+    if (value.dtype() != DataType::kF32 || value.NumElements() != p_.out_c * p_.col_rows()) {
+      return InvalidArgument("conv_nchwc: weight of " + std::to_string(value.NumElements()) +
+                             " elements, expected f32 [" + std::to_string(p_.out_c) + ", " +
+                             std::to_string(c_in) + ", " + std::to_string(p_.kernel_h) + ", " +
+                             std::to_string(p_.kernel_w) + "]");
+    }
+    REFIT_ASSIGN_OR_RETURN(
+        Tensor packed, Tensor::Uninitialized(DataType::kF32, Shape({p_.out_c * p_.col_rows()})));
+    const float* w = value.data_as<float>();
+    float* out = packed.mutable_data_as<float>();
+    // Destination order: output block, input block, tap, input channel in block, output channel.
+    for (int64_t m = 0; m < p_.out_c; ++m) {
+      float* block = out + m / kBlock * kBlock * c_in * taps + m % kBlock;
+      for (int64_t c = 0; c < c_in; ++c) {
+        const float* src = w + (m * c_in + c) * taps;
+        float* dst = block + (c / b * taps * b + c % b) * kBlock;
+        for (int64_t t = 0; t < taps; ++t) dst[t * b * kBlock] = src[t];
+      }
+    }
+    return packed;
+  }
+
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    if (!DetectCpuFeatures().Covers(Avx512KernelFeatures())) {
+      return FailedPrecondition("conv_nchwc needs AVX-512");
+    }
+    return std::unique_ptr<backend::Kernel>(new NchwcKernel(p_, tiling_, in_block_, out_blocked_));
+  }
+
+ private:
+  ConvParams p_;
+  NchwcTiling tiling_;
+  int in_block_;
+  bool out_blocked_;
+};
+
+}  // namespace
+
+void AddConvNchwcTactics(const backend::LayerDesc&, const ConvParams& p, TacticList* out) {
+  // 16-channel blocks are the AVX-512 layout (ActivationBlock()); the plain output's scatter
+  // indexes channels with 32-bit offsets.
+  if (ActivationBlock() != kBlock || p.group != 1 || p.out_c % kBlock != 0) return;
+  if (p.out_size() * kBlock >= (int64_t(1) << 31)) return;
+  const bool in_blocked = p.in_c % kBlock == 0;
+  for (const NchwcTiling& tiling : kTilings) {
+    for (bool out_blocked : {true, false}) {
+      if (in_blocked) out->push_back(std::make_unique<NchwcTactic>(p, tiling, kBlock, out_blocked));
+      out->push_back(std::make_unique<NchwcTactic>(p, tiling, 1, out_blocked));
+    }
+  }
+}
+
+}  // namespace refit::cpu

@@ -1,0 +1,166 @@
+// conv_nchwc's AVX-512 row kernels (conv_isa.h: NchwcConvRow). Compiled with -mavx512f
+// -mavx512bw -mavx512dq -mavx512vl -mfma; no standard-library inline code here.
+//
+// A tile holds NB x OW accumulators, one 16-channel vector per (output block, pixel). Per input
+// channel of a tap it loads the NB blocks' 16 weights once and broadcasts each of the OW pixels'
+// input once: NB + OW loads for NB * OW FMAs (10 for 24 at 4 x 6). Input channels are innermost,
+// so with NCHW16c input a tap's 16 channels of one pixel are one cache line.
+#include <immintrin.h>
+
+#include <utility>
+
+#include "backend/cpu/conv_isa.h"
+
+// GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as
+// maybe-uninitialized (see gemm_kernels_avx512.cc).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace refit::cpu::internal {
+namespace {
+
+// The window rows [k0, k1) of output row/column o whose input index o * stride - pad + k * dilation
+// lies in [0, size).
+void ValidTaps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_t kernel,
+               int64_t size, int64_t* k0, int64_t* k1) {
+  const int64_t first = o * stride - pad;
+  *k0 = first >= 0 ? 0 : (-first + dilation - 1) / dilation;
+  *k1 = first > size - 1 ? 0 : (size - 1 - first) / dilation + 1;
+  if (*k1 > kernel) *k1 = kernel;
+  if (*k0 > *k1) *k0 = *k1;
+}
+
+// Output pixels [ow0, ow0 + OW) of the row for NB blocks, over window rows [kh0, kh1) and columns
+// [kw0, kw1) (valid for every pixel of the tile).
+template <int ICB, int NB, int OW>
+void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t kw0, int64_t kw1) {
+  __m512 acc[NB][OW];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) {
+    const __m512 init = r.bias != nullptr ? _mm512_loadu_ps(r.bias + 16 * b) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+    for (int j = 0; j < OW; ++j) acc[b][j] = init;
+  }
+  const int64_t pix = r.stride_w * ICB;  // floats from one output's inputs to the next one's
+  const int64_t plane = r.in_h * r.in_w * ICB;
+  const int64_t w_tap = ICB * 16;
+  const int64_t w_block = r.w_block_stride;
+  const int64_t iw0 = ow0 * r.stride_w - r.pad_left;
+  for (int64_t cb = 0; cb < r.in_blocks; ++cb) {
+    for (int64_t kh = kh0; kh < kh1; ++kh) {
+      const int64_t ih = r.oy * r.stride_h - r.pad_top + kh * r.dilation_h;
+      const float* w_row = r.w + ((cb * r.kernel_h + kh) * r.kernel_w) * w_tap;
+      for (int64_t kw = kw0; kw < kw1; ++kw) {
+        // The tile's first pixel's input at this tap: in the input for every kw in [kw0, kw1).
+        const float* x = r.in + cb * plane + (ih * r.in_w + iw0 + kw * r.dilation_w) * ICB;
+        const float* wk = w_row + kw * w_tap;
+#pragma GCC unroll 2
+        for (int ic = 0; ic < ICB; ++ic) {
+          __m512 wv[NB];
+#pragma GCC unroll 4
+          for (int b = 0; b < NB; ++b) wv[b] = _mm512_loadu_ps(wk + b * w_block + ic * 16);
+#pragma GCC unroll 12
+          for (int j = 0; j < OW; ++j) {
+            const __m512 xj = _mm512_set1_ps(x[j * pix + ic]);
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; ++b) acc[b][j] = _mm512_fmadd_ps(wv[b], xj, acc[b][j]);
+          }
+        }
+      }
+    }
+  }
+  if (r.act == ir::ActivationKind::kRelu || r.act == ir::ActivationKind::kClip) {
+    const bool clip = r.act == ir::ActivationKind::kClip;
+    const __m512 lo = _mm512_set1_ps(clip ? r.clip_lo : 0.0f), hi = _mm512_set1_ps(r.clip_hi);
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+#pragma GCC unroll 12
+      for (int j = 0; j < OW; ++j) {
+        acc[b][j] = _mm512_max_ps(acc[b][j], lo);
+        if (clip) acc[b][j] = _mm512_min_ps(acc[b][j], hi);
+      }
+    }
+  }
+  if (r.y_blocked) {
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+      float* y = r.y + b * r.y_block_stride + ow0 * 16;
+#pragma GCC unroll 12
+      for (int j = 0; j < OW; ++j) _mm512_storeu_ps(y + 16 * j, acc[b][j]);
+    }
+  } else {
+    // Channel k of pixel j at y + k * out_plane + j: a scatter per accumulator.
+    const __m512i lanes =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(int(r.out_plane)));
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+      float* y = r.y + 16 * b * r.out_plane + ow0;
+#pragma GCC unroll 12
+      for (int j = 0; j < OW; ++j) _mm512_i32scatter_ps(y + j, lanes, acc[b][j], 4);
+    }
+  }
+}
+
+using TileFn = void (*)(const NchwcConvRow&, int64_t, int64_t, int64_t, int64_t, int64_t);
+
+template <int ICB, int NB, int... W>
+constexpr TileFn kTiles[] = {Tile<ICB, NB, W + 1>...};
+
+// Tiles of 1..OW pixels for NB blocks.
+template <int ICB, int NB, int OW, int... W>
+const TileFn* TilesOf(std::integer_sequence<int, W...>) {
+  return kTiles<ICB, NB, W...>;
+}
+
+template <int ICB, int NB, int OW>
+void RowOf(const NchwcConvRow& r) {
+  const TileFn* tiles = TilesOf<ICB, NB, OW>(std::make_integer_sequence<int, OW>());
+  int64_t kh0 = 0, kh1 = 0;
+  ValidTaps(r.oy, r.stride_h, r.pad_top, r.dilation_h, r.kernel_h, r.in_h, &kh0, &kh1);
+  // Interior pixels [lo, hi): every window column inside the input.
+  const int64_t span = (r.kernel_w - 1) * r.dilation_w;
+  int64_t lo = (r.pad_left + r.stride_w - 1) / r.stride_w;
+  const int64_t last = r.in_w - 1 + r.pad_left - span;  // the last interior pixel times stride
+  int64_t hi = last < 0 ? 0 : last / r.stride_w + 1;
+  if (lo > r.out_w) lo = r.out_w;
+  if (hi > r.out_w) hi = r.out_w;
+  if (hi < lo) hi = lo;
+  const auto border = [&](int64_t ow) {
+    int64_t kw0 = 0, kw1 = 0;
+    ValidTaps(ow, r.stride_w, r.pad_left, r.dilation_w, r.kernel_w, r.in_w, &kw0, &kw1);
+    tiles[0](r, kh0, kh1, ow, kw0, kw1);
+  };
+  for (int64_t ow = 0; ow < lo; ++ow) border(ow);
+  int64_t ow = lo;
+  for (; ow + OW <= hi; ow += OW) tiles[OW - 1](r, kh0, kh1, ow, 0, r.kernel_w);
+  if (ow < hi) tiles[hi - ow - 1](r, kh0, kh1, ow, 0, r.kernel_w);
+  for (ow = hi; ow < r.out_w; ++ow) border(ow);
+}
+
+// The row for r.blocks (1..NB) blocks.
+template <int ICB, int NB, int OW>
+void Row(const NchwcConvRow& r) {
+  if constexpr (NB > 1) {
+    if (r.blocks < NB) {
+      Row<ICB, NB - 1, OW>(r);
+      return;
+    }
+  }
+  RowOf<ICB, NB, OW>(r);
+}
+
+template <int NB, int OW>
+void Dispatch(const NchwcConvRow& r) {
+  if (r.in_block == 16) {
+    Row<16, NB, OW>(r);
+  } else {
+    Row<1, NB, OW>(r);
+  }
+}
+
+}  // namespace
+
+void NchwcConvRow4x6Avx512(const NchwcConvRow& r) { Dispatch<4, 6>(r); }
+void NchwcConvRow2x12Avx512(const NchwcConvRow& r) { Dispatch<2, 12>(r); }
+
+}  // namespace refit::cpu::internal
