@@ -26,8 +26,10 @@
 
 namespace refit::engine {
 
-// Bumped on any incompatible change of the container or of a section's encoding.
-inline constexpr uint32_t kEngineFormatVersion = 1;
+// Bumped on any incompatible change of the container, of a section's encoding or of what a plan's
+// node means. 2: a Conv may carry a fused residual (ir/fused_ops.h), which a version-1 reader
+// would ignore.
+inline constexpr uint32_t kEngineFormatVersion = 2;
 // The metadata's "producer": the refit release that wrote the file (also part of cache keys).
 inline constexpr char kEngineProducer[] = "refit 0.1.0";
 inline constexpr char kEngineMagic[8] = {'R', 'E', 'F', 'I', 'T', 'E', 'N', 'G'};

@@ -53,6 +53,19 @@ StatusOr<FusedActivation> GetFusedActivation(const Node& node) {
   return act;
 }
 
+bool HasFusedResidual(const Node& node) {
+  if (!node.attrs.Has(kResidualAttr)) return false;
+  auto v = node.attrs.GetInt(kResidualAttr, 0);
+  return v.ok() && *v == 1;
+}
+
+void SetFusedResidual(Node& node) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = 1;
+  node.attrs.Set(kResidualAttr, a);
+}
+
 void SetFusedActivation(Node& node, const FusedActivation& act) {
   Attribute name;
   name.kind = Attribute::Kind::kString;

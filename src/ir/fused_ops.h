@@ -4,6 +4,9 @@
 // - A fused activation is a set of attributes on a Conv, ConvTranspose, Gemm or MatMul node (and on
 //   refit-domain nodes): "refit_activation" (string, ActivationName), "refit_activation_alpha" and
 //   "refit_activation_beta" (floats). The node's output is act(node's own result).
+// - A fused residual is the attribute "refit_residual" (int 1) on a Conv whose input 3 (after the
+//   bias, "" when there is none) is an activation of the output's shape: the output is
+//   act(Conv(X, W, B) + input 3), the sum before the fused activation.
 // - Nodes the passes invent live in the "refit" domain (kRefitDomain); their reference kernels are
 //   registered for that domain at every opset.
 // - `ir::Node::fused` lists the names of the ONNX nodes a node absorbed, for `inspect`.
@@ -21,6 +24,9 @@ inline constexpr char kRefitDomain[] = "refit";
 inline constexpr char kActivationAttr[] = "refit_activation";
 inline constexpr char kActivationAlphaAttr[] = "refit_activation_alpha";
 inline constexpr char kActivationBetaAttr[] = "refit_activation_beta";
+inline constexpr char kResidualAttr[] = "refit_residual";
+// The input index of a fused residual.
+inline constexpr size_t kResidualInput = 3;
 
 enum class ActivationKind {
   kNone,
@@ -49,6 +55,10 @@ std::string_view ActivationName(ActivationKind kind);
 // name or a mistyped attribute.
 StatusOr<FusedActivation> GetFusedActivation(const Node& node);
 void SetFusedActivation(Node& node, const FusedActivation& act);
+// True when the node carries a fused residual (kResidualAttr set to 1).
+bool HasFusedResidual(const Node& node);
+void SetFusedResidual(Node& node);
+
 // The activation's value at x, computed in double and rounded once: the reference semantics.
 float ApplyActivation(const FusedActivation& act, float x);
 

@@ -56,6 +56,10 @@ Status FoldWeightTransposePass(ir::Graph& g, PassReport* report);
 // (then Mul gamma, Add beta) -> refit.LayerNormalization; Reshape/InstanceNormalization/Reshape/
 // Mul gamma/Add beta -> refit.GroupNorm(x, in_scale, in_bias, gamma, beta). Parameters stay inputs.
 Status FuseLayerNormPass(ir::Graph& g, PassReport* report);
+// Add(Conv(...), Z) with Z an f32 activation of the Conv's output shape, the Conv's output read by
+// the Add alone and the Conv without a fused activation: the Conv takes Z as its fused residual
+// (ir/fused_ops.h) and the Add's place and output, so a following activation fuses into it too.
+Status FuseResidualPass(ir::Graph& g, PassReport* report);
 // An activation (Relu, Clip with constant bounds, Sigmoid, SiLU, GELU, HardSwish, HardSigmoid,
 // LeakyRelu, Tanh) that alone reads the f32 output of a Conv / ConvTranspose / Gemm / MatMul (or
 // a refit GroupNorm / LayerNormalization) becomes that node's fused activation (ir/fused_ops.h).

@@ -87,12 +87,15 @@ TEST(PipelineZooTest, ResNet18FoldsEveryBatchNormAndRefits) {
   EXPECT_EQ(before["BatchNormalization"], 20);
   EXPECT_EQ(after.count("BatchNormalization"), 0u) << run.report.ToString();
   EXPECT_EQ(run.report.Count("fold_batchnorm"), 20);
-  // 9 Relus follow a Conv (fused into it); the 8 after a residual Add fuse with the Add.
-  EXPECT_EQ(run.report.Count("fuse_activation"), 9) << run.report.ToString();
-  EXPECT_EQ(run.report.Count("fuse_elementwise"), 8) << run.report.ToString();
+  // The 8 residual Adds fuse into a Conv of their block (fuse_residual), and then all 17 Relus
+  // (9 after a Conv, 8 after a residual Add) into their Conv: 20 Convs and the head remain.
+  EXPECT_EQ(run.report.Count("fuse_residual"), 8) << run.report.ToString();
+  EXPECT_EQ(run.report.Count("fuse_activation"), 17) << run.report.ToString();
+  EXPECT_EQ(run.report.Count("fuse_elementwise"), 0) << run.report.ToString();
   EXPECT_EQ(after.count("Relu"), 0u);
-  EXPECT_EQ(after["FusedElementwise"], 8);
-  EXPECT_EQ(run.after.nodes.size(), run.before.nodes.size() - 20 - 9 - 8);
+  EXPECT_EQ(after.count("Add"), 0u);
+  EXPECT_EQ(after["Conv"], 20);
+  EXPECT_EQ(run.after.nodes.size(), run.before.nodes.size() - 20 - 8 - 17);
   EXPECT_EQ(run.after.derived_weights.size(), 40u);  // a weight and a bias per folded BN
 }
 

@@ -109,7 +109,7 @@ TEST_F(CliEngineTest, InspectEngine) {
   const std::string engine = Engine("refittable");
   Result text = Refit("inspect " + engine);
   ASSERT_EQ(text.code, 0) << text.out;
-  for (const char* what : {"(format 1, refittable)", "layers ", "weight slots", "cpu "}) {
+  for (const char* what : {"(format 2, refittable)", "layers ", "weight slots", "cpu "}) {
     EXPECT_NE(text.out.find(what), std::string::npos) << what << "\n" << text.out;
   }
   Result r = Refit("inspect --json " + engine);

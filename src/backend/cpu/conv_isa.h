@@ -120,6 +120,8 @@ struct NchwcConvRow {
   // Output row oy of the first block: NCHW16c (y_blocked: pixel j's 16 channels at y + 16 j, block
   // b at y + b * y_block_stride) or NCHW (channel k of block b at y + (16 b + k) * out_plane + j).
   float* y;
+  // A fused residual added before the activation, laid out as y (the same offsets), or null.
+  const float* z;
   bool y_blocked;
   int64_t y_block_stride, out_plane;
   int64_t oy, out_w;

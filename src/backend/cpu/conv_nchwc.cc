@@ -8,7 +8,8 @@
 // multiple of 16. The input is NCHW16c ("in16c", its channels a multiple of 16) or plain NCHW,
 // read in place (a CNN's 3-channel stem); the output NCHW16c ("out16c") or NCHW. The weight is
 // packed per block of 16 output channels, [M / 16][C / b][kh][kw][b][16] for input block b (16,
-// or 1 for plain input): a refit is a copy through this permutation.
+// or 1 for plain input): a refit is a copy through this permutation. A fused residual (y = act(conv
+// + bias + z)) is added to the tiles before their activation, read in the output's layout.
 //
 // Units of work are (image, group of NB blocks, output row), the rows innermost so that one
 // thread's consecutive rows reuse a group's weights from its cache; the pool splits them evenly.
@@ -46,6 +47,7 @@ class NchwcKernel : public backend::Kernel {
     const float* bias =
         io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
     float* y = io.outputs[0]->mutable_data_as<float>();
+    const float* z = p_.residual ? io.inputs[ir::kResidualInput]->data_as<float>() : nullptr;
     const int64_t blocks = p_.out_c / kBlock;
     const int64_t groups = (blocks + tiling_.nb - 1) / tiling_.nb;
     const int64_t w_block = p_.in_c * p_.kernel_size() * kBlock;
@@ -57,8 +59,9 @@ class NchwcKernel : public backend::Kernel {
         const int64_t oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
         const int64_t b0 = g * tiling_.nb, nb = std::min<int64_t>(tiling_.nb, blocks - b0);
         // Block b0's first channel, output row oy: NCHW16c or NCHW.
-        float* y_row = y + (n * p_.out_c + b0 * kBlock) * out_plane +
-                       oy * p_.out_w * (out_blocked_ ? kBlock : 1);
+        const int64_t y_off =
+            (n * p_.out_c + b0 * kBlock) * out_plane + oy * p_.out_w * (out_blocked_ ? kBlock : 1);
+        float* y_row = y + y_off;
         const internal::NchwcConvRow r{x + n * p_.in_c * p_.in_size(),
                                        in_block_,
                                        p_.in_c / in_block_,
@@ -76,6 +79,7 @@ class NchwcKernel : public backend::Kernel {
                                        w_block,
                                        bias != nullptr ? bias + b0 * kBlock : nullptr,
                                        y_row,
+                                       z != nullptr ? z + y_off : nullptr,
                                        out_blocked_,
                                        out_plane * kBlock,
                                        out_plane,
@@ -121,6 +125,11 @@ class NchwcTactic : public backend::Tactic {
   std::string required_features() const override { return Avx512KernelFeatures().ToString(); }
   int InputBlock() const override { return in_block_ == 1 ? 0 : in_block_; }
   int OutputBlock() const override { return out_blocked_ ? int(kBlock) : 0; }
+  // A fused residual is read in the output's layout.
+  int InputBlockAt(size_t input) const override {
+    if (input == ir::kResidualInput && p_.residual) return OutputBlock();
+    return input == 0 ? InputBlock() : 0;
+  }
 
   // W [M, C, kh, kw] -> [M / 16][C / b][kh][kw][b][16].
   bool KeepsWeightLayout(size_t input) const override { return input != 1; }

@@ -68,6 +68,29 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
       }
     }
   }
+  if (r.z != nullptr) {
+    if (r.y_blocked) {
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        const float* z = r.z + b * r.y_block_stride + ow0 * 16;
+#pragma GCC unroll 12
+        for (int j = 0; j < OW; ++j)
+          acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_loadu_ps(z + 16 * j));
+      }
+    } else {
+      const __m512i lanes = _mm512_mullo_epi32(
+          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+          _mm512_set1_epi32(int(r.out_plane)));
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        const float* z = r.z + 16 * b * r.out_plane + ow0;
+#pragma GCC unroll 12
+        for (int j = 0; j < OW; ++j) {
+          acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_i32gather_ps(lanes, z + j, 4));
+        }
+      }
+    }
+  }
   if (r.act == ir::ActivationKind::kRelu || r.act == ir::ActivationKind::kClip) {
     const bool clip = r.act == ir::ActivationKind::kClip;
     const __m512 lo = _mm512_set1_ps(clip ? r.clip_lo : 0.0f), hi = _mm512_set1_ps(r.clip_hi);

@@ -125,6 +125,18 @@ std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer) {
   const Shape expected =
       rank == 3 ? Shape{p.batch, p.out_c, p.out_w} : Shape{p.batch, p.out_c, p.out_h, p.out_w};
   if (layer.outputs[0].shape != expected) return std::nullopt;
+  // A fused residual (ir/fused_ops.h): input 3, an f32 activation of the output's shape. Any other
+  // extra input is not a Conv these tactics know.
+  p.residual = ir::HasFusedResidual(*layer.node);
+  if (p.residual) {
+    const backend::TensorDesc& z = layer.input(ir::kResidualInput);
+    if (layer.inputs.size() != ir::kResidualInput + 1 || !z.present() ||
+        layer.is_weight(ir::kResidualInput) || z.dtype != DataType::kF32 || z.shape != expected) {
+      return std::nullopt;
+    }
+  } else if (layer.inputs.size() > ir::kResidualInput) {
+    return std::nullopt;
+  }
   return p;
 }
 

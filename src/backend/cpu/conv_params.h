@@ -21,6 +21,9 @@ struct ConvParams {
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   bool has_bias = false;
+  // A fused residual: input 3 (ir::kResidualInput), an activation of the output's shape, is added
+  // before `act`: y = act(conv + bias + z).
+  bool residual = false;
   ir::FusedActivation act;
 
   int64_t in_c_per_group() const { return in_c / group; }

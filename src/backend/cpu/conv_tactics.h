@@ -51,6 +51,11 @@ void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, Ta
                         std::string_view name = {});
 // "conv_openblas": im2col + cblas_sgemm.
 void AddConvOpenBlasTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out);
+// A Conv with a fused residual on `inner`, a tactic listed for the layer without its residual and
+// activation: `inner` convolves, then one pass adds the residual (input 3, read in the output's
+// layout) and applies `act` (conv_residual.cc). Same name, weights and blocks as `inner`.
+std::unique_ptr<backend::Tactic> WithResidual(std::unique_ptr<backend::Tactic> inner,
+                                              const ir::FusedActivation& act);
 // "conv_transpose_gemm/<gemm kernel>": ConvTranspose as colsT = X^T * W (W packed once) plus
 // col2im (conv_transpose_gemm.cc).
 void AddConvTransposeGemmTactics(const backend::LayerDesc& layer, const ConvTransposeParams& p,

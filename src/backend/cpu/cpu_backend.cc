@@ -18,13 +18,14 @@ namespace {
 
 // Raised whenever a tactic is added, removed or changes what it computes fast, so a timing cache
 // written by an earlier refit is not used (its layers would miss the new tactics). 2: tactics with
-// channel-blocked activations. 3: elementwise tactics over channel-blocked activations.
-constexpr int kTacticsRevision = 3;
+// channel-blocked activations. 3: elementwise tactics over channel-blocked activations. 4:
+// conv_nchwc, channel-blocked pooling, Convs with a fused residual.
+constexpr int kTacticsRevision = 4;
 
 class CpuBackend : public backend::Backend {
  public:
   std::string name() const override { return "cpu"; }
-  // "cpu tactics 3; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
+  // "cpu tactics 4; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
   std::string fingerprint() const override {
     static const std::string fp = [] {
       const dnnl_version_t* v = dnnl_version();

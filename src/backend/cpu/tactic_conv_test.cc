@@ -374,6 +374,44 @@ TEST(ConvTacticsTest, NchwcDirect) {
   }
 }
 
+// A fused residual (y = act(conv + bias + z)): conv_nchwc adds z in its tiles, blocked or plain
+// (a gather), every other family under WithResidual's add pass, z read in the output's layout;
+// with and without a bias, Relu in the kernel and SiLU after the sum, 1x1 and strided, batch 2.
+TEST(ConvTacticsTest, FusedResidual) {
+  using K = ir::ActivationKind;
+  const ConvSpec specs[] = {
+      {.c = 32, .h = 9, .w = 13, .m = 32, .act = {K::kRelu}, .residual = true},
+      {.n = 2,
+       .c = 16,
+       .h = 10,
+       .w = 11,
+       .m = 48,
+       .strides = {2, 2},
+       .bias = false,
+       .act = {K::kSilu},
+       .residual = true},
+      {.c = 24, .h = 7, .w = 6, .m = 16, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}, .residual = true},
+      {.c = 5, .h = 6, .w = 9, .m = 7, .act = {K::kClip, 0.0f, 6.0f}, .residual = true},
+      {.c = 6, .h = 5, .w = 8, .m = 6, .group = 6, .act = {K::kRelu}, .residual = true},
+  };
+  uint32_t seed = 80;
+  for (const ConvSpec& s : specs) {
+    SCOPED_TRACE(std::to_string(s.c) + " -> " + std::to_string(s.m));
+    const std::vector<std::string> names = CheckAndList(s, seed++);
+    if (ActivationBlock() == 16 && s.m % 16 == 0 && s.group == 1) {
+      EXPECT_TRUE(Listed(names, "conv_nchwc/avx512_4x6/out16c"));
+      EXPECT_TRUE(Listed(names, "conv_nchwc/avx512_2x12"));
+    }
+  }
+  // Without the attribute set, a fourth input is no Conv the tactics know.
+  LayerCase c = MakeConv({.residual = true});
+  ir::Attribute off;
+  off.kind = ir::Attribute::Kind::kInt;
+  off.i = 0;
+  c.node.attrs.Set(ir::kResidualAttr, off);
+  EXPECT_TRUE(CreateCpuBackend()->Tactics(DescOf(c, {Shape{1, 6, 7, 5}})).empty());
+}
+
 // conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
 // on ragged pixel counts (a last panel narrower than NR), groups and batches.
 TEST(ConvTacticsTest, PointwiseInputReadInPlace) {

@@ -27,6 +27,9 @@ struct ConvSpec {
   ir::FusedActivation act;
   // A 1-D Conv (NCW): h and kh are not used; strides, dilations and pads take their W entries.
   bool one_d = false;
+  // A fused residual (ir/fused_ops.h): input 3, an activation of the output's shape (explicit pads
+  // only), added before `act`.
+  bool residual = false;
 };
 
 inline ir::Attribute Ints(std::vector<int64_t> v) {
@@ -70,6 +73,23 @@ inline LayerCase MakeConv(const ConvSpec& s, uint32_t seed = 1) {
     c.node.inputs.push_back("b");
     c.inputs.push_back(RandomTensor(Shape{s.m}, seed + 2));
     c.weight.push_back(true);
+  }
+  if (s.residual) {
+    if (!s.bias) {
+      c.node.inputs.push_back("");
+      c.inputs.emplace_back();
+      c.weight.push_back(false);
+    }
+    const auto out = [](int64_t in, int64_t k, int64_t st, int64_t d, int64_t p0, int64_t p1) {
+      return (in + p0 + p1 - ((k - 1) * d + 1)) / st + 1;
+    };
+    const int64_t ow = out(s.w, s.kw, s.strides[1], s.dilations[1], s.pads[1], s.pads[3]);
+    const int64_t oh = out(s.h, s.kh, s.strides[0], s.dilations[0], s.pads[0], s.pads[2]);
+    c.node.inputs.push_back("z");
+    c.inputs.push_back(
+        RandomTensor(s.one_d ? Shape{s.n, s.m, ow} : Shape{s.n, s.m, oh, ow}, seed + 3));
+    c.weight.push_back(false);
+    ir::SetFusedResidual(c.node);
   }
   return c;
 }
