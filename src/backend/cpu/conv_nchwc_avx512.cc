@@ -18,6 +18,14 @@
 namespace refit::cpu::internal {
 namespace {
 
+// 0, 1, ..., 15.
+__m512i Iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+
+// The first `n` (<= 16) lanes.
+constexpr __mmask16 PixelMask(int n) {
+  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+}
+
 // The window rows [k0, k1) of output row/column o whose input index o * stride - pad + k * dilation
 // lies in [0, size).
 void ValidTaps(int64_t o, int64_t stride, int64_t pad, int64_t dilation, int64_t kernel,
@@ -78,15 +86,21 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
           acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_loadu_ps(z + 16 * j));
       }
     } else {
-      const __m512i lanes = _mm512_mullo_epi32(
-          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-          _mm512_set1_epi32(int(r.out_plane)));
-#pragma GCC unroll 4
+      // NCHW: each channel's OW pixels are one masked load into a [channel][16] buffer, and each
+      // pixel's 16 channels one gather from it (L1), not 16 from as many cache lines.
+      alignas(64) float zb[16 * 16];
+      const __m512i rows = _mm512_mullo_epi32(Iota(), _mm512_set1_epi32(16));
+#pragma GCC unroll 1
       for (int b = 0; b < NB; ++b) {
         const float* z = r.z + 16 * b * r.out_plane + ow0;
+        for (int k = 0; k < 16; ++k) {
+          _mm512_store_ps(zb + 16 * k, _mm512_maskz_loadu_ps(PixelMask(OW), z + k * r.out_plane));
+        }
 #pragma GCC unroll 12
         for (int j = 0; j < OW; ++j) {
-          acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_i32gather_ps(lanes, z + j, 4));
+          const __m512 zj =
+              _mm512_i32gather_ps(_mm512_add_epi32(rows, _mm512_set1_epi32(j)), zb, 4);
+          acc[b][j] = _mm512_add_ps(acc[b][j], zj);
         }
       }
     }
@@ -111,15 +125,22 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
       for (int j = 0; j < OW; ++j) _mm512_storeu_ps(y + 16 * j, acc[b][j]);
     }
   } else {
-    // Channel k of pixel j at y + k * out_plane + j: a scatter per accumulator.
-    const __m512i lanes =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(int(r.out_plane)));
-#pragma GCC unroll 4
+    // NCHW: the block's OW pixel vectors go to a [pixel][16] buffer; each channel's OW pixels are
+    // then one gather from it (L1) and one masked store of consecutive floats, 16 stores instead
+    // of 16 x OW scattered ones.
+    alignas(64) float buf[OW * 16];
+    const __m512i cols = _mm512_mullo_epi32(Iota(), _mm512_set1_epi32(16));
+#pragma GCC unroll 1
     for (int b = 0; b < NB; ++b) {
-      float* y = r.y + 16 * b * r.out_plane + ow0;
 #pragma GCC unroll 12
-      for (int j = 0; j < OW; ++j) _mm512_i32scatter_ps(y + j, lanes, acc[b][j], 4);
+      for (int j = 0; j < OW; ++j) _mm512_store_ps(buf + 16 * j, acc[b][j]);
+      float* y = r.y + 16 * b * r.out_plane + ow0;
+      for (int k = 0; k < 16; ++k) {
+        const __m512 v =
+            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), PixelMask(OW),
+                                     _mm512_add_epi32(cols, _mm512_set1_epi32(k)), buf, 4);
+        _mm512_mask_storeu_ps(y + k * r.out_plane, PixelMask(OW), v);
+      }
     }
   }
 }
