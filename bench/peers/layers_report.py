@@ -3,8 +3,9 @@
 usage: layers_report.py REFIT_BENCH.json ORT_PROFILE.json [--title LINE] [--top N]
 REFIT_BENCH.json: `refit bench ENGINE --profile --json`; ORT_PROFILE.json: ort_profile.js.
 An ORT node is matched to the refit layer that produces the same value (ORT names a fused node
-after its output, with suffixes such as `_nchwc`) or has the same node name; several ORT nodes may
-land on one layer, and ORT nodes that match none (layout reorders, for one) are listed apart.
+after its output, with suffixes such as `_nchwc`), has the same node name, or fused the node whose
+output it names (`X_output_0` after node X, as PyTorch names values); several ORT nodes may land
+on one layer, and ORT nodes that match none (layout reorders, for one) are listed apart.
 """
 import argparse
 import json
@@ -31,10 +32,13 @@ def main():
         for value in layer["outputs"]:
             by_name.setdefault(normalize(value), layer["index"])
         by_name.setdefault(normalize(layer["name"]), layer["index"])
+        for fused in layer.get("fused", []):
+            by_name.setdefault(normalize(fused), layer["index"])
     ort_us = {}
     unmatched = []
     for node in ort["nodes"]:
-        index = by_name.get(normalize(node["name"]))
+        name = normalize(node["name"])
+        index = by_name.get(name, by_name.get(re.sub(r"_output_\d+$", "", name)))
         if index is None:
             unmatched.append(node)
         else:

@@ -95,7 +95,8 @@ void PrintProfile(const engine::Plan& plan, const std::vector<std::vector<double
   }
 }
 
-// Per layer in plan order: its node, op, tactic, output values and median time.
+// Per layer in plan order: its node, the ONNX nodes it fused, op, tactic, output values and median
+// time.
 nlohmann::json ProfileJson(const engine::Plan& plan,
                            const std::vector<std::vector<double>>& layer_us) {
   nlohmann::json layers = nlohmann::json::array();
@@ -107,6 +108,7 @@ nlohmann::json ProfileJson(const engine::Plan& plan,
     }
     layers.push_back({{"index", l},
                       {"name", layer.node.name},
+                      {"fused", layer.node.fused},
                       {"op", layer.node.op_type},
                       {"tactic", layer.tactic},
                       {"outputs", outputs},
