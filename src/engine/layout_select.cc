@@ -124,41 +124,59 @@ Solution SolveChains(const std::vector<LayoutLayer>& layers, const ValueGraph& g
   return s;
 }
 
-// Groups of joints to flip together in the search: each joint alone, and each set of joints
-// that layers touching two or more of them connect (the residual spine of a stage: each Add reads
-// the one before it and writes the next).
+// Groups of joints to flip together in the search: each joint alone; each set of joints that
+// layers force into one layout (every option of the layer gives them the same block: a residual
+// Add's inputs and output, a Conv's fused residual and its output), a stage's residual spine; and
+// each set of joints that layers touching two or more of them connect (a network's whole spine,
+// across the layers that could change its layout but gain nothing alone by it).
 std::vector<std::vector<int>> JointGroups(const std::vector<LayoutLayer>& layers,
                                           const ValueGraph& g) {
   const size_t values = g.producer.size();
-  std::vector<int> root(values);
-  for (size_t v = 0; v < values; ++v) root[v] = int(v);
-  auto find = [&](int v) {
-    while (root[size_t(v)] != v) v = root[size_t(v)] = root[size_t(root[size_t(v)])];
-    return v;
+  struct Sets {
+    std::vector<int> root;
+    int Find(int v) {
+      while (root[size_t(v)] != v) v = root[size_t(v)] = root[size_t(root[size_t(v)])];
+      return v;
+    }
+    void Join(int a, int b) { root[size_t(Find(a))] = Find(b); }
   };
+  Sets forced{std::vector<int>(values)}, touched{std::vector<int>(values)};
+  for (size_t v = 0; v < values; ++v) forced.root[v] = touched.root[v] = int(v);
   auto is_joint = [&](int v) { return v >= 0 && g.producer[size_t(v)] >= 0 && !IsLink(g, v); };
   for (const LayoutLayer& layer : layers) {
-    std::vector<int> own(layer.inputs);
-    own.push_back(layer.output);
-    int first = -1;
-    for (int v : own) {
-      if (!is_joint(v)) continue;
-      if (first < 0) {
-        first = v;
-      } else {
-        root[size_t(find(v))] = find(first);
+    // The layer's joints, each with its port: an input's index, or -1 for the output.
+    std::vector<std::pair<int, int>> ports;
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      if (is_joint(layer.inputs[i])) ports.emplace_back(layer.inputs[i], int(i));
+    }
+    if (is_joint(layer.output)) ports.emplace_back(layer.output, -1);
+    auto block = [](const LayoutOption& o, int port) {
+      return port < 0 ? o.blocks.output : o.blocks.input(size_t(port));
+    };
+    for (size_t a = 0; a < ports.size(); ++a) {
+      for (size_t b = a + 1; b < ports.size(); ++b) {
+        touched.Join(ports[a].first, ports[b].first);
+        const bool same =
+            std::all_of(layer.options.begin(), layer.options.end(), [&](const LayoutOption& o) {
+              return block(o, ports[a].second) == block(o, ports[b].second);
+            });
+        if (same) forced.Join(ports[a].first, ports[b].first);
       }
     }
   }
-  std::map<int, std::vector<int>> components;
   std::vector<std::vector<int>> groups;
+  std::map<int, std::vector<int>> by_forced, by_touched;
   for (size_t v = 0; v < values; ++v) {
     if (!is_joint(int(v))) continue;
     groups.push_back({int(v)});
-    components[find(int(v))].push_back(int(v));
+    by_forced[forced.Find(int(v))].push_back(int(v));
+    by_touched[touched.Find(int(v))].push_back(int(v));
   }
-  for (auto& [root_value, members] : components) {
-    if (members.size() > 1) groups.push_back(std::move(members));
+  std::set<std::vector<int>> seen;
+  for (auto* sets : {&by_forced, &by_touched}) {
+    for (auto& [root_value, members] : *sets) {
+      if (members.size() > 1 && seen.insert(members).second) groups.push_back(members);
+    }
   }
   return groups;
 }

@@ -11,8 +11,10 @@
 //  1. With the joints' blocks fixed, a dynamic program over each chain of links finds the least
 //     sum exactly: chains only meet at joints.
 //  2. A local search over the joints, starting from all plain, flips one joint's block or that of
-//     a group of joints that layers connect (a stage's residual spine, whose Adds read and write
-//     one layout), solves step 1 again, and keeps each flip that lowers the sum, until none does.
+//     a group of joints: those that layers force into one layout (a stage's residual spine, whose
+//     Adds or residual-fused Convs read and write one layout), or all that layers connect (the
+//     whole spine, across the Convs that could change its layout between stages); it solves
+//     step 1 again and keeps each flip that lowers the sum, until none does.
 // A layer whose only tactics are plain runs its fastest plain tactic, as the tuner chose.
 #pragma once
 

@@ -107,6 +107,28 @@ TEST(LayoutSelectTest, AValueWithSeveralReadersIsBlockedWhenEveryReaderGains) {
   EXPECT_EQ(Select(plain_add), (std::vector<size_t>{0, 0, 0, 0}));
 }
 
+// Two stages: the first stage's output (value 2) feeds the second stage's convolution and its
+// downsampling one, both of which can change the layout. The first stage gains from blocked
+// layouts, the second loses. Neither joint of the first stage (values 0 and 2) can flip alone: its
+// Add reads and writes one layout. Flipping every joint at once costs more. The first stage's
+// spine, a group its Add forces, flips by itself.
+TEST(LayoutSelectTest, EachStagesSpineFlipsOnItsOwn) {
+  const std::vector<LayoutLayer> layers = {
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 0, 16, 10.0)}, {-1}, 0),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 16, 16, 5.0), Opt(2, 16, 0, 8.0), Opt(3, 0, 16, 9.0)}, {0},
+            1),
+      Layer({Opts(0, {0, 0}, 0, 1.0), Opts(1, {16, 16}, 16, 1.0)}, {1, 0}, 2),
+      Layer({Opt(0, 0, 0, 5.0), Opt(1, 16, 0, 5.0), Opt(2, 0, 16, 20.0), Opt(3, 16, 16, 20.0)}, {2},
+            3),
+      Layer({Opt(0, 0, 0, 3.0), Opt(1, 16, 0, 3.0), Opt(2, 0, 16, 3.0), Opt(3, 16, 16, 3.0)}, {2},
+            4),
+      Layer({Opts(0, {0, 0}, 0, 1.0), Opts(1, {16, 16}, 16, 1.0)}, {3, 4}, 5),
+      Layer({Opt(0, 0, 0, 10.0), Opt(1, 16, 0, 10.0)}, {5}),
+  };
+  // All plain 40; the first stage blocked 35; every joint blocked 50.
+  EXPECT_EQ(Select(layers), (std::vector<size_t>{1, 1, 1, 1, 1, 0, 0}));
+}
+
 TEST(LayoutSelectTest, RefusesWhatIsNoGraph) {
   // A value read before it is written, a value written twice, a layer with no plain option.
   EXPECT_FALSE(
