@@ -14,13 +14,13 @@ namespace {
 
 constexpr char kPass[] = "fuse_residual";
 
-// Why the Add's operand `k` (a Conv's output) cannot absorb the Add, or "" when it can.
-std::string Check(const ir::Graph& g, const ir::Node& add, size_t k,
+// Why the Add's operand `k`, the output of node `p` (-1: none), cannot absorb the Add, or "" when
+// it can.
+std::string Check(const ir::Graph& g, const ir::Node& add, size_t k, int p,
                   const std::map<std::string, int>& uses, const std::vector<bool>& removed) {
   const std::string& x = add.inputs[k];
   const std::string& z = add.inputs[1 - k];
   if (x == z) return "the Add reads one value twice";
-  const int p = ProducerOf(g, x);
   if (p < 0 || removed[size_t(p)]) return "operand is not a node's output";
   const ir::Node& conv = g.nodes[size_t(p)];
   if (conv.op_type != "Conv" || !conv.domain.empty() || conv.outputs.size() != 1) {
@@ -61,8 +61,8 @@ Status FuseResidualPass(ir::Graph& g, PassReport* report) {
     size_t operand = 0;
     std::string why;
     for (size_t k = 0; k < 2; ++k) {
-      const std::string skip = Check(g, add, k, uses, remove);
       const int p = ProducerOf(g, add.inputs[k]);
+      const std::string skip = Check(g, add, k, p, uses, remove);
       if (skip.empty() && p > conv) {
         conv = p;
         operand = k;

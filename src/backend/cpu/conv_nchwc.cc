@@ -128,7 +128,7 @@ class NchwcTactic : public backend::Tactic {
   // A fused residual is read in the output's layout.
   int InputBlockAt(size_t input) const override {
     if (input == ir::kResidualInput && p_.residual) return OutputBlock();
-    return input == 0 ? InputBlock() : 0;
+    return Tactic::InputBlockAt(input);
   }
 
   // W [M, C, kh, kw] -> [M / 16][C / b][kh][kw][b][16].

@@ -18,8 +18,11 @@
 namespace refit::cpu::internal {
 namespace {
 
-// 0, 1, ..., 15.
-__m512i Iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+// 0, 16, ..., 240: the offsets of 16 rows of a [16][16] float buffer.
+__m512i RowOffsets16() {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(16));
+}
 
 // The first `n` (<= 16) lanes.
 constexpr __mmask16 PixelMask(int n) {
@@ -89,7 +92,7 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
       // NCHW: each channel's OW pixels are one masked load into a [channel][16] buffer, and each
       // pixel's 16 channels one gather from it (L1), not 16 from as many cache lines.
       alignas(64) float zb[16 * 16];
-      const __m512i rows = _mm512_mullo_epi32(Iota(), _mm512_set1_epi32(16));
+      const __m512i rows = RowOffsets16();
 #pragma GCC unroll 1
       for (int b = 0; b < NB; ++b) {
         const float* z = r.z + 16 * b * r.out_plane + ow0;
@@ -129,7 +132,7 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
     // then one gather from it (L1) and one masked store of consecutive floats, 16 stores instead
     // of 16 x OW scattered ones.
     alignas(64) float buf[OW * 16];
-    const __m512i cols = _mm512_mullo_epi32(Iota(), _mm512_set1_epi32(16));
+    const __m512i cols = RowOffsets16();
 #pragma GCC unroll 1
     for (int b = 0; b < NB; ++b) {
 #pragma GCC unroll 12
