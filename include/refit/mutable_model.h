@@ -69,6 +69,7 @@ struct MutableModelOptions {
   // Tuner effort (tests lower them): see engine::BuildOptions.
   int min_timing_runs = 3;
   double min_timing_ms = 3.0;
+  double plan_check_ms = 1000.0;
 };
 
 class MutableModel {

@@ -139,6 +139,8 @@ std::string CacheKey(const GraphDigest& digest, const ir::Graph& graph,
   h.I64(options.threads);
   h.I64(options.min_timing_runs);
   h.F64(options.min_timing_ms);
+  h.I64(options.plan_candidates);
+  h.F64(options.plan_check_ms);
 
   // Where the result is valid: this CPU, this engine format, this refit.
   h.Tag('C');

@@ -123,6 +123,9 @@ TEST(CacheKeyTest, BuildSettingsChangeItModeDoesNot) {
   BuildOptions ms = FastOptions();
   ms.min_timing_ms = 0.5;
   EXPECT_NE(CacheKey(g, ms), key) << "min_timing_ms";
+  BuildOptions plans = FastOptions();
+  plans.plan_candidates = 1;
+  EXPECT_NE(CacheKey(g, plans), key) << "plan_candidates";
   // Entries are stripped and serve both modes; keeping sources is done after the lookup.
   BuildOptions stripped = FastOptions(EngineMode::kStripped);
   stripped.keep_sources = true;

@@ -31,6 +31,7 @@ struct BuildArgs {
   std::string timing_cache;
   std::string sample_inputs;
   int threads = 1;
+  int plan_candidates = 3;
   bool quiet = false;
   bool keep_sources = false;
   std::string cache;  // "" for none
@@ -70,15 +71,18 @@ void PrintBuildSummary(const BuildArgs& args, uint64_t file_bytes, const engine:
                        uint64_t weight_bytes, const std::string& suffix) {
   for (const std::string& note : st.notes)
     std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
+  char check[48] = "";
+  if (st.plans_timed > 0)
+    std::snprintf(check, sizeof(check), ", plan check %.2f s", st.plan_check_s);
   std::fprintf(
       stderr,
       "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "
       "on %d layers, %d from the timing cache; weights %s; built in %.2f s (passes %.2f s, "
-      "tuning %.2f s, packing %.2f s), %d thread%s%s\n",
+      "tuning %.2f s, packing %.2f s%s), %d thread%s%s\n",
       args.model.c_str(), args.output.c_str(), args.mode.c_str(), FormatBytes(file_bytes).c_str(),
       st.layers, st.cpu_layers, st.reference_layers, st.tactics_timed, st.timed_layers,
       st.cache_hits, FormatBytes(weight_bytes).c_str(), st.total_s, st.passes_s, st.tuning_s,
-      st.packing_s, args.threads, args.threads == 1 ? "" : "s", suffix.c_str());
+      st.packing_s, check, args.threads, args.threads == 1 ? "" : "s", suffix.c_str());
 }
 
 // Fills a stripped engine from the cache with every source weight of `graph`; with
@@ -173,6 +177,7 @@ Status Build(const BuildArgs& args) {
   options.threads = args.threads;
   options.timing_cache_path = args.timing_cache;
   options.keep_sources = args.keep_sources;
+  options.plan_candidates = args.plan_candidates;
   if (!args.cache.empty() && options.mode == engine::EngineMode::kStatic) {
     return InvalidArgument("--cache needs --mode refittable or stripped: the cache '" + args.cache +
                            "' keeps stripped engines that a refit fills with the model's "
@@ -230,6 +235,11 @@ Command AddBuildCommand(CLI::App& app) {
                   "timing cache file: read if present, written with the new timings");
   cmd->add_option("--threads", args->threads, "threads to tune and run with (default 1)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--plan-candidates", args->plan_candidates,
+                  "layout plans (channel-blocked or plain activations) built and timed end to "
+                  "end after tuning, keeping the fastest (default 3; 1: the tuner's sums alone "
+                  "decide)")
+      ->check(CLI::Range(1, 16));
   cmd->add_flag("--quiet", args->quiet, "no progress lines");
   cmd->add_flag("--keep-sources", args->keep_sources,
                 "also store the source weights as they are in the model (about doubles the file), "

@@ -8,8 +8,10 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/reference/reference_backend.h"
+#include "engine/engine.h"
 #include "engine/layout_select.h"
 #include "engine/memory_planner.h"
+#include "engine/plan_check.h"
 #include "engine/prepare_graph.h"
 #include "tuner/tuner.h"
 
@@ -20,6 +22,12 @@ using Clock = std::chrono::steady_clock;
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
+
+// The plan check times the layout plans whose per-layer sums are within this fraction of the
+// best one's (layout_select.h): beyond it, the tuner's timings already tell them apart.
+constexpr double kPlanMargin = 0.15;
+// ... and only when their packed weights, one copy per plan, fit in this many bytes.
+constexpr uint64_t kPlanCheckMaxBytes = uint64_t{2} << 30;
 
 // Where a layer input comes from while the plan is being assembled.
 struct SlotSource {
@@ -67,11 +75,12 @@ class Builder {
     }
     REFIT_RETURN_IF_ERROR(SelectTactics());
     for (size_t i = 0; i < plan.layers.size(); ++i) {
-      if (!pending_[i].finished) REFIT_RETURN_IF_ERROR(FinishLayer(i));
+      if (!pending_[i].finished) REFIT_RETURN_IF_ERROR(FinishLayer(i, out_, /*release=*/true));
     }
-    PlanMemoryLayout();
-    REFIT_RETURN_IF_ERROR(CollectSources());
-    if (!options_.timing_cache_path.empty() && out_->stats.timed_layers > 0) {
+    PlanMemoryLayout(&plan);
+    REFIT_RETURN_IF_ERROR(CollectSources(&plan, options_.keep_sources ? &out_->sources : nullptr));
+    if (!options_.timing_cache_path.empty() &&
+        (out_->stats.timed_layers > 0 || out_->stats.plans_timed > 0)) {
       REFIT_RETURN_IF_ERROR(cache_.Save(options_.timing_cache_path));
     }
     out_->stats.layers = int(plan.layers.size());
@@ -203,6 +212,8 @@ class Builder {
     if (options_.progress) {
       topts.progress = [&](const std::string& what) { options_.progress(label + ": " + what); };
     }
+    layer_keys_.push_back(
+        tuner::TimingCache::Key(desc, options_.threads, chosen_backend->fingerprint()));
     auto tuned =
         tuner::TuneLayer(desc, weight_values, tactics, chosen_backend->fingerprint(), topts);
     if (!tuned.ok()) return tuned.status();
@@ -221,11 +232,12 @@ class Builder {
     for (const auto& t : pending_.back().tactics) {
       if (!BlocksOf(*t, layer.inputs.size()).plain()) return Status::Ok();
     }
-    return FinishLayer(index);
+    return FinishLayer(index, out_, /*release=*/true);
   }
 
   // Each layer's tactic: the tuner's choice, or where tactics with channel-blocked activations
-  // were timed, the layout selection's (layout_select.h).
+  // were timed, the layout selection's (layout_select.h), the fastest end to end of its few best
+  // plans (plan_check.h).
   Status SelectTactics() {
     const Plan& plan = out_->plan;
     // A value may be blocked when it is some layer's output 0 and no graph output.
@@ -268,52 +280,189 @@ class Builder {
       }
     }
     if (!any_blocked) return Status::Ok();  // the tuner's choices stand
-    REFIT_ASSIGN_OR_RETURN(std::vector<size_t> chosen, SelectLayouts(layers));
-    for (size_t l = 0; l < chosen.size(); ++l) {
-      if (!pending_[l].finished) pending_[l].chosen = layers[l].options[chosen[l]].tactic;
+    REFIT_ASSIGN_OR_RETURN(
+        const std::vector<LayoutPlan> plans,
+        SelectLayoutPlans(layers, size_t(std::max(1, options_.plan_candidates)), kPlanMargin));
+    size_t pick = 0;
+    if (plans.size() > 1) {
+      const auto start = Clock::now();
+      auto checked = CheckPlans(layers, plans);
+      out_->stats.plan_check_s = Seconds(start);
+      if (!checked.ok()) return checked.status();
+      pick = *checked;
     }
+    ApplyPlan(layers, plans[pick]);
     return Status::Ok();
   }
 
-  // Instantiates layer `index`'s chosen tactic and packs its slots for it.
-  Status FinishLayer(size_t index) {
-    PlanLayer& layer = out_->plan.layers[index];
+  void ApplyPlan(const std::vector<LayoutLayer>& layers, const LayoutPlan& plan) {
+    for (size_t l = 0; l < plan.chosen.size(); ++l) {
+      if (!pending_[l].finished) pending_[l].chosen = layers[l].options[plan.chosen[l]].tactic;
+    }
+  }
+
+  // The plan check (plan_check.h): `plans` built as engines and timed end to end, or the timing
+  // cache's verdict on them. Returns the index of the fastest.
+  StatusOr<size_t> CheckPlans(const std::vector<LayoutLayer>& layers,
+                              const std::vector<LayoutPlan>& plans) {
+    const Plan& plan = out_->plan;
+    std::vector<std::vector<std::string>> tactics(plans.size());
+    for (size_t p = 0; p < plans.size(); ++p) {
+      ApplyPlan(layers, plans[p]);
+      for (size_t l = 0; l < plan.layers.size(); ++l) {
+        tactics[p].push_back(pending_[l].finished
+                                 ? plan.layers[l].tactic
+                                 : pending_[l].tactics[pending_[l].chosen]->name());
+      }
+    }
+    auto describe = [&](const std::vector<double>& ms, size_t pick) {
+      std::string text;
+      for (size_t p = 0; p < plans.size(); ++p) {
+        char item[96];
+        std::snprintf(item, sizeof(item), "%s%.3f ms (%.3f ms by the layers' sum)%s",
+                      p == 0 ? "" : ", ", ms[p], plans[p].us / 1e3, p == pick ? " kept" : "");
+        text += item;
+      }
+      return text;
+    };
+    const std::string key = internal::PlanCheckKey(layer_keys_, tactics);
+    if (!options_.timing_cache_path.empty()) {
+      if (const tuner::CachedTiming* hit = cache_.Find(key)) {
+        for (size_t p = 0; p < plans.size(); ++p) {
+          if (hit->tactic != std::to_string(p) || hit->timings_us.size() != plans.size()) continue;
+          std::vector<double> ms;
+          for (const auto& [name, us] : hit->timings_us) ms.push_back(us / 1e3);
+          out_->stats.notes.push_back("plan check (from the timing cache): " + describe(ms, p));
+          return p;
+        }
+      }
+    }
+    uint64_t bytes = 0;
+    for (const Pending& p : pending_) {
+      for (const SlotSource& s : p.slot_sources) bytes += s.value.defined() ? s.value.nbytes() : 0;
+    }
+    if (bytes * plans.size() > kPlanCheckMaxBytes) {
+      out_->stats.notes.push_back("plan check skipped: " + std::to_string(plans.size()) +
+                                  " copies of the weights would take more than 2 GiB");
+      return size_t{0};
+    }
+    if (options_.progress) {
+      options_.progress("plan check: timing " + std::to_string(plans.size()) +
+                        " layout plans end to end");
+    }
+    std::vector<std::unique_ptr<Engine>> engines;
+    std::vector<const Engine*> timed;
+    for (const LayoutPlan& candidate : plans) {
+      ApplyPlan(layers, candidate);
+      REFIT_ASSIGN_OR_RETURN(BuiltEngine trial, TrialBuild());
+      EngineOptions eopts;
+      eopts.threads = options_.threads;
+      REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, Engine::FromBuild(std::move(trial), eopts));
+      timed.push_back(e.get());
+      engines.push_back(std::move(e));
+    }
+    std::vector<Tensor> held;
+    std::map<std::string, TensorView> inputs;
+    held.reserve(plan.inputs.size());
+    for (int32_t v : plan.inputs) {
+      const PlanValue& pv = plan.values[size_t(v)];
+      auto sample = options_.sample_inputs.find(pv.name);
+      if (sample != options_.sample_inputs.end()) {
+        inputs.emplace(pv.name, sample->second);
+        continue;
+      }
+      ir::ValueInfo info;
+      info.name = pv.name;
+      info.dtype = pv.dtype;
+      info.dims = pv.shape.dims();
+      REFIT_ASSIGN_OR_RETURN(Tensor t, internal::SyntheticInput(info, 0));
+      held.push_back(std::move(t));
+      inputs.emplace(pv.name, held.back().view());
+    }
+    internal::PlanCheckOptions popts;
+    popts.min_seconds = options_.plan_check_ms / 1e3;
+    int rounds = 0;
+    REFIT_ASSIGN_OR_RETURN(const std::vector<double> ms,
+                           internal::TimeInTurns(timed, inputs, popts, &rounds));
+    const size_t pick = size_t(std::min_element(ms.begin(), ms.end()) - ms.begin());
+    out_->stats.plans_timed = int(plans.size());
+    out_->stats.notes.push_back("plan check: " + std::to_string(plans.size()) +
+                                " layout plans timed end to end (median of " +
+                                std::to_string(rounds) + " runs each): " + describe(ms, pick));
+    if (!options_.timing_cache_path.empty()) {
+      tuner::CachedTiming entry;
+      entry.tactic = std::to_string(pick);
+      for (size_t p = 0; p < plans.size(); ++p) {
+        entry.timings_us.emplace_back("plan " + std::to_string(p), ms[p] * 1e3);
+      }
+      cache_.Put(key, std::move(entry));
+    }
+    return pick;
+  }
+
+  // The engine of the pending layers' current choices, for the plan check: the finished layers'
+  // packed weights shared (not copied), the pending ones packed afresh, every slot present.
+  StatusOr<BuiltEngine> TrialBuild() {
+    BuiltEngine trial;
+    trial.plan = out_->plan;
+    if (trial.plan.mode == EngineMode::kStripped) trial.plan.mode = EngineMode::kRefittable;
+    for (WeightSlot& slot : trial.plan.slots) slot.stored = true;
+    trial.slot_values.resize(trial.plan.slots.size());
+    for (size_t s = 0; s < out_->slot_values.size(); ++s) {
+      Tensor& v = out_->slot_values[s];
+      if (v.defined())
+        trial.slot_values[s] = Tensor::Wrap(v.dtype(), v.shape(), v.mutable_data(), nullptr);
+    }
+    for (size_t i = 0; i < trial.plan.layers.size(); ++i) {
+      if (!pending_[i].finished) REFIT_RETURN_IF_ERROR(FinishLayer(i, &trial, /*release=*/false));
+    }
+    PlanMemoryLayout(&trial.plan);
+    REFIT_RETURN_IF_ERROR(CollectSources(&trial.plan, nullptr));
+    return trial;
+  }
+
+  // Instantiates layer `index`'s chosen tactic and packs its slots for it, into `into` (the
+  // engine being built, or a plan check's trial). With `release`, the layer is finished: its
+  // tactics and the recipes' values are freed.
+  Status FinishLayer(size_t index, BuiltEngine* into, bool release) {
+    PlanLayer& layer = into->plan.layers[index];
     Pending& pending = pending_[index];
     const ir::Node& node = layer.node;
     const backend::LayerDesc& desc = pending.desc;
     std::vector<SlotSource>& slot_sources = pending.slot_sources;
     const backend::Tactic& tactic = *pending.tactics[pending.chosen];
     layer.tactic = tactic.name();
-    aliases_input_.resize(out_->plan.layers.size());
+    aliases_input_.resize(into->plan.layers.size());
     aliases_input_[index] = tactic.AliasesInput() && !layer.inputs.empty() &&
                             layer.inputs[0].kind == LayerInput::Kind::kValue &&
                             !layer.outputs.empty() && layer.outputs[0] >= 0;
     layer.features = tactic.required_features();
     REFIT_ASSIGN_OR_RETURN(std::unique_ptr<backend::Kernel> kernel, tactic.Instantiate());
     layer.workspace_bytes = kernel->workspace_bytes();
-    out_->plan.workspace_bytes = std::max(out_->plan.workspace_bytes, layer.workspace_bytes);
+    into->plan.workspace_bytes = std::max(into->plan.workspace_bytes, layer.workspace_bytes);
     // Pack this layer's slots for the chosen tactic.
     const auto pack_start = Clock::now();
-    out_->slot_values.resize(out_->plan.slots.size());
+    into->slot_values.resize(into->plan.slots.size());
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       if (layer.inputs[i].kind != LayerInput::Kind::kSlot) continue;
       auto packed = tactic.PackWeight(i, slot_sources[i].value);
       if (!packed.ok()) {
         return packed.status().WithContext(desc.Label() + ", weight '" + node.inputs[i] + "'");
       }
-      WeightSlot& slot = out_->plan.slots[layer.inputs[i].index];
+      WeightSlot& slot = into->plan.slots[layer.inputs[i].index];
       slot.packed_dtype = packed->dtype();
       slot.packed_shape = packed->shape();
-      out_->slot_values[layer.inputs[i].index] = std::move(packed).value();
+      into->slot_values[layer.inputs[i].index] = std::move(packed).value();
     }
+    if (!release) return Status::Ok();
     out_->stats.packing_s += Seconds(pack_start);
     pending = Pending{};  // the tactics and the recipes' values are done with
     pending.finished = true;
     return Status::Ok();
   }
 
-  void PlanMemoryLayout() {
-    Plan& plan = out_->plan;
+  void PlanMemoryLayout(Plan* plan_out) {
+    Plan& plan = *plan_out;
     std::vector<BufferRequest> requests(plan.values.size());
     std::vector<bool> used(plan.values.size(), false);
     for (int32_t v : plan.inputs) requests[v] = {0, -1, -1};
@@ -357,8 +506,10 @@ class Builder {
     }
   }
 
-  Status CollectSources() {
-    Plan& plan = out_->plan;
+  // The features the plan's tactics need, and its refittable slots' source prototypes (with their
+  // values into `sources`, when given).
+  Status CollectSources(Plan* plan_out, std::vector<Tensor>* sources) {
+    Plan& plan = *plan_out;
     cpu::CpuFeatures features;
     for (const PlanLayer& l : plan.layers) {
       REFIT_ASSIGN_OR_RETURN(cpu::CpuFeatures f, cpu::CpuFeatures::Parse(l.features));
@@ -372,7 +523,7 @@ class Builder {
         const Tensor* w = prepared_.graph.FindWeight(src);
         if (w == nullptr) return Internal("slot '" + slot.name + "' reads unknown '" + src + "'");
         plan.sources.push_back({src, w->dtype(), w->shape()});
-        if (options_.keep_sources) out_->sources.push_back(w->Clone());
+        if (sources != nullptr) sources->push_back(w->Clone());
       }
     }
     return Status::Ok();
@@ -393,6 +544,7 @@ class Builder {
   std::vector<Pending> pending_;
   internal::PreparedGraph prepared_;
   std::map<std::string, int32_t> value_index_;
+  std::vector<std::string> layer_keys_;  // per layer: its timing cache key
   // Per layer: its tactic's output 0 is input 0's bytes (Tactic::AliasesInput), both values.
   std::vector<bool> aliases_input_;
   std::unique_ptr<backend::Backend> cpu_ = cpu::CreateCpuBackend();

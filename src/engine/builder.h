@@ -41,12 +41,23 @@ struct BuildOptions {
   // Tuner knobs (tests lower them).
   int min_timing_runs = 3;
   double min_timing_ms = 3.0;
+  // Where layers have channel-blocked tactics, up to this many layout plans (the selection's and
+  // the next best by the tuner's per-layer sums, layout_select.h) are built and timed end to end,
+  // in turns, and the fastest is kept (plan_check.h). 1: the selection's plan, untimed.
+  int plan_candidates = 3;
+  // The plan check's rounds (each plan runs once per round) go on until this long has passed (at
+  // least 3 rounds, at most 25).
+  double plan_check_ms = 1000.0;
 };
 
 struct BuildStats {
   double total_s = 0, passes_s = 0, tuning_s = 0, packing_s = 0;
   int layers = 0, cpu_layers = 0, reference_layers = 0;
   int tactics_timed = 0, cache_hits = 0, timed_layers = 0;
+  // The plan check: layout plans timed end to end (0: none, or the timing cache's verdict), and
+  // its seconds (a part of total_s, not of tuning_s).
+  int plans_timed = 0;
+  double plan_check_s = 0;
   std::vector<std::string> notes;  // e.g. "input 'x': symbolic dim 'batch' set to 1"
 };
 

@@ -40,6 +40,7 @@ inline BuildOptions FastOptions(EngineMode mode = EngineMode::kRefittable) {
   o.mode = mode;
   o.min_timing_runs = 1;
   o.min_timing_ms = 0;
+  o.plan_check_ms = 0;
   return o;
 }
 

@@ -195,6 +195,12 @@ LayerBlocks BlocksOf(const backend::Tactic& tactic, size_t num_inputs) {
 }
 
 StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers) {
+  REFIT_ASSIGN_OR_RETURN(std::vector<LayoutPlan> plans, SelectLayoutPlans(layers, 1, 0.0));
+  return std::move(plans[0].chosen);
+}
+
+StatusOr<std::vector<LayoutPlan>> SelectLayoutPlans(const std::vector<LayoutLayer>& layers,
+                                                    size_t max_plans, double margin) {
   REFIT_ASSIGN_OR_RETURN(const ValueGraph g, MakeGraph(layers));
   std::vector<int> joint(g.producer.size(), 0);
   Solution best = SolveChains(layers, g, joint);
@@ -209,6 +215,9 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
     }
     return Internal("layout selection: no choice agrees on plain layouts");
   }
+  // Every plan met, by its choices: the alternatives.
+  std::map<std::vector<size_t>, double> met;
+  met.emplace(best.chosen, best.us);
   // Step 2 (see the header): flips of the joints' blocks, group by group, to each block some
   // tactic uses, kept while they lower the sum.
   std::set<int> targets{0};
@@ -227,6 +236,8 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
         for (int v : group) trial[size_t(v)] = target;
         if (trial == joint) continue;
         Solution s = SolveChains(layers, g, trial);
+        if (s.us == kNone) continue;
+        met.emplace(s.chosen, s.us);
         if (s.us < best.us - 1e-9) {
           best = std::move(s);
           joint = std::move(trial);
@@ -236,7 +247,33 @@ StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& laye
     }
     if (!improved) break;
   }
-  return best.chosen;
+  // The all-plain plan: each layer's fastest plain option.
+  LayoutPlan plain{std::vector<size_t>(layers.size(), 0), 0.0};
+  for (size_t l = 0; l < layers.size(); ++l) {
+    double fastest = kNone;
+    for (size_t o = 0; o < layers[l].options.size(); ++o) {
+      const LayoutOption& opt = layers[l].options[o];
+      if (opt.blocks.plain() && opt.us < fastest) {
+        fastest = opt.us;
+        plain.chosen[l] = o;
+      }
+    }
+    plain.us += fastest;
+  }
+  met.emplace(plain.chosen, plain.us);
+
+  std::vector<LayoutPlan> plans{{best.chosen, best.us}};
+  std::vector<LayoutPlan> others;
+  for (auto& [chosen, us] : met) {
+    if (chosen != best.chosen && us <= best.us * (1.0 + margin)) others.push_back({chosen, us});
+  }
+  std::stable_sort(others.begin(), others.end(),
+                   [](const LayoutPlan& a, const LayoutPlan& b) { return a.us < b.us; });
+  for (LayoutPlan& p : others) {
+    if (plans.size() >= max_plans) break;
+    plans.push_back(std::move(p));
+  }
+  return plans;
 }
 
 Status CheckLayouts(const Plan& plan, const std::vector<LayerBlocks>& blocks,

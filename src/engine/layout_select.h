@@ -61,6 +61,21 @@ struct LayoutLayer {
 // it is written) or a layer has no plain option.
 StatusOr<std::vector<size_t>> SelectLayouts(const std::vector<LayoutLayer>& layers);
 
+// A layout plan: the chosen option of each layer, and the sum of their times.
+struct LayoutPlan {
+  std::vector<size_t> chosen;
+  double us = 0;
+};
+
+// Besides SelectLayouts' plan (first), up to `max_plans - 1` others whose sums are within
+// `margin` (0.15: 15%) of its sum, fastest first, each distinct: the plans the search met on its
+// way (the last pass tries every flip of the final plan, so its neighbours are among them) and
+// the all-plain one (each layer's fastest plain option). The sums are the tuner's per-layer
+// timings added up; the builder times these plans end to end, where the layers' interplay and
+// the machine's noise decide, and keeps the fastest.
+StatusOr<std::vector<LayoutPlan>> SelectLayoutPlans(const std::vector<LayoutLayer>& layers,
+                                                    size_t max_plans, double margin);
+
 // What a loaded engine checks before it runs: `blocks[l]` is layer l's tactic's. Every value a
 // layer reads must have the block it reads it with: its producer's output block if it is that
 // layer's output 0, else plain (graph inputs, other outputs); a graph output must be plain.

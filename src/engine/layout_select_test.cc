@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <vector>
 
 namespace refit::engine {
@@ -127,6 +129,72 @@ TEST(LayoutSelectTest, EachStagesSpineFlipsOnItsOwn) {
   };
   // All plain 40; the first stage blocked 35; every joint blocked 50.
   EXPECT_EQ(Select(layers), (std::vector<size_t>{1, 1, 1, 1, 1, 0, 0}));
+}
+
+// Whether `chosen` agrees on every value's block (a blockable value's readers read it with its
+// producer's output block; the rest plain), and the sum of its options' times.
+bool Agrees(const std::vector<LayoutLayer>& layers, const std::vector<size_t>& chosen, double* us) {
+  std::map<int, int> written;
+  *us = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const LayoutOption& o = layers[l].options[chosen[l]];
+    *us += o.us;
+    if (layers[l].output >= 0) {
+      written[layers[l].output] = o.blocks.output;
+    } else if (o.blocks.output != 0) {
+      return false;
+    }
+    for (size_t i = 0; i < layers[l].inputs.size(); ++i) {
+      const int v = layers[l].inputs[i];
+      if (o.blocks.input(i) != (v >= 0 ? written.at(v) : 0)) return false;
+    }
+  }
+  return true;
+}
+
+// Besides the best plan, the next best ones within the margin, fastest first, each agreeing on
+// every block and distinct; the all-plain plan among them when it is close enough.
+TEST(LayoutSelectTest, PlansBesidesTheBestAreTheNextWithinTheMargin) {
+  // The two-layer chain: blocked 4 + 1 = 5, plain 3 + 3 = 6 (20% more).
+  const std::vector<LayoutLayer> chain = {Layer({Opt(0, 0, 0, 3.0), Opt(1, 0, 16, 4.0)}, {-1}, 0),
+                                          Layer({Opt(0, 0, 0, 3.0), Opt(1, 16, 0, 1.0)}, {0})};
+  auto plans = SelectLayoutPlans(chain, 3, 0.25);
+  ASSERT_TRUE(plans.ok()) << plans.status().ToString();
+  ASSERT_EQ(plans->size(), 2u);
+  EXPECT_EQ((*plans)[0].chosen, (std::vector<size_t>{1, 1}));
+  EXPECT_DOUBLE_EQ((*plans)[0].us, 5.0);
+  EXPECT_EQ((*plans)[1].chosen, (std::vector<size_t>{0, 0}));
+  EXPECT_DOUBLE_EQ((*plans)[1].us, 6.0);
+  // Outside a 10% margin, or with room for one plan, only the best.
+  plans = SelectLayoutPlans(chain, 3, 0.10);
+  ASSERT_TRUE(plans.ok());
+  EXPECT_EQ(plans->size(), 1u);
+  plans = SelectLayoutPlans(chain, 1, 0.25);
+  ASSERT_TRUE(plans.ok());
+  EXPECT_EQ(plans->size(), 1u);
+
+  // The residual block (best 22, all plain 31): every plan agrees, adds up, is distinct, and they
+  // come fastest first within 50% of the best.
+  const std::vector<LayoutLayer> residual = Residual(6.0);
+  plans = SelectLayoutPlans(residual, 16, 0.5);
+  ASSERT_TRUE(plans.ok()) << plans.status().ToString();
+  ASSERT_GE(plans->size(), 2u);
+  EXPECT_EQ((*plans)[0].chosen, Select(residual));
+  std::set<std::vector<size_t>> seen;
+  bool all_plain = false;
+  for (size_t p = 0; p < plans->size(); ++p) {
+    const LayoutPlan& plan = (*plans)[p];
+    double us = 0;
+    EXPECT_TRUE(Agrees(residual, plan.chosen, &us)) << "plan " << p;
+    EXPECT_DOUBLE_EQ(plan.us, us) << "plan " << p;
+    EXPECT_LE(plan.us, 22.0 * 1.5) << "plan " << p;
+    if (p > 0) {
+      EXPECT_GE(plan.us, (*plans)[p - 1].us) << "plan " << p;
+    }
+    EXPECT_TRUE(seen.insert(plan.chosen).second) << "plan " << p << " twice";
+    all_plain = all_plain || plan.chosen == std::vector<size_t>{0, 0, 0, 0};
+  }
+  EXPECT_TRUE(all_plain) << "the all-plain plan (31) is within the margin";
 }
 
 TEST(LayoutSelectTest, RefusesWhatIsNoGraph) {

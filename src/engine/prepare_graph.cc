@@ -72,6 +72,8 @@ Status FixInputShapes(ir::Graph& g, const BuildOptions& options, BuildStats* sta
   return Status::Ok();
 }
 
+}  // namespace
+
 StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe) {
   REFIT_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(v.dtype, Shape(v.dims)));
   std::mt19937 rng(uint32_t(17 + probe));
@@ -102,6 +104,8 @@ StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe) {
   }
   return t;
 }
+
+namespace {
 
 // Runs the graph on synthetic inputs and records every value's type.
 StatusOr<TypeMap> Probe(const ir::Graph& g, const std::map<std::string, Tensor>& constants,

@@ -16,6 +16,10 @@ struct PreparedGraph {
   std::vector<std::string> weight_computations;      // nodes over weights only, kept at run time
 };
 
+// A synthetic value for graph input `v` (its dims fixed): uniform in [-1, 1) for floating types,
+// from a seed of `probe`; integers and bools 0 on probe 0 and 1 on probe 1 (valid indices).
+StatusOr<Tensor> SyntheticInput(const ir::ValueInfo& v, int probe);
+
 // Fixes the inputs' shapes, probes every value's type, runs the passes and collects constants. In
 // static mode, nodes computing on weights only are folded to constants.
 StatusOr<PreparedGraph> PrepareGraph(ir::Graph graph, const BuildOptions& options,

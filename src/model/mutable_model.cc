@@ -81,6 +81,7 @@ struct MutableModel::State {
     b.threads = options.threads;
     b.min_timing_runs = options.min_timing_runs;
     b.min_timing_ms = options.min_timing_ms;
+    b.plan_check_ms = options.plan_check_ms;
     for (const auto& [name, view] : inputs) b.input_shapes[name] = view.shape().dims();
     return b;
   }

@@ -43,6 +43,7 @@ MutableModelOptions Fast(const std::string& cache = "") {
   MutableModelOptions o;
   o.min_timing_runs = 1;
   o.min_timing_ms = 0;
+  o.plan_check_ms = 0;
   o.cache_dir = cache;
   return o;
 }

@@ -127,6 +127,7 @@ StatusOr<std::map<std::string, Tensor>> RunThroughEngine(
   options.mode = mode;
   options.min_timing_runs = 1;
   options.min_timing_ms = 0;
+  options.plan_check_ms = 0;
   for (const auto& [name, view] : inputs) options.input_shapes[name] = view.shape().dims();
   options.sample_inputs = inputs;  // shape-deciding inputs (Reshape targets, Resize scales)
   std::map<std::string, Tensor> sources;

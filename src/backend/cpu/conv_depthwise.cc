@@ -93,11 +93,7 @@ class DepthwiseKernel : public backend::Kernel {
   size_t workspace_bytes() const override { return 0; }
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, w, bias, y] = ConvOperandsOf(io);
     // Relu and Clip ride in the kernel; NaN-propagating min/max match ir::ApplyActivation.
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;

@@ -43,11 +43,7 @@ class ConvDirectKernel : public backend::Kernel {
   }
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, w, bias, y] = ConvOperandsOf(io);
     // Whole images per thread when they share evenly (each with planes of its own), otherwise the
     // threads share each image's planes and rows.
     RunUnits(io.pool, p_.batch, workspace_bytes() / sizeof(float),

@@ -43,11 +43,7 @@ class ConvGemmKernel : public backend::Kernel {
   }
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, w, bias, y] = ConvOperandsOf(io);
     // Whole images per thread when they share evenly (one fork-join for the layer instead of
     // three or four per image); otherwise the threads share each image's packing and GEMM.
     RunUnits(io.pool, p_.batch, workspace_bytes() / sizeof(float),

@@ -138,11 +138,7 @@ class ConvGemmTKernel : public backend::Kernel {
   }
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* packed_w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, packed_w, bias, y] = ConvOperandsOf(io);
     float* xt = static_cast<float*>(io.workspace);
     float* a = xt + geo_.xt_floats;
     float* cbuf = a + geo_.a_floats;

@@ -42,11 +42,7 @@ class NchwcKernel : public backend::Kernel {
       : p_(p), tiling_(tiling), in_block_(in_block), out_blocked_(out_blocked) {}
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, w, bias, y] = ConvOperandsOf(io);
     const float* z = p_.residual ? io.inputs[ir::kResidualInput]->data_as<float>() : nullptr;
     const int64_t blocks = p_.out_c / kBlock;
     const int64_t groups = (blocks + tiling_.nb - 1) / tiling_.nb;

@@ -27,11 +27,7 @@ class ConvOpenBlasKernel : public backend::Kernel {
   }
 
   Status Run(const backend::KernelIo& io) const override {
-    const float* x = io.inputs[0]->data_as<float>();
-    const float* w = io.inputs[1]->data_as<float>();
-    const float* bias =
-        io.inputs.size() > 2 && io.inputs[2] != nullptr ? io.inputs[2]->data_as<float>() : nullptr;
-    float* y = io.outputs[0]->mutable_data_as<float>();
+    const auto [x, w, bias, y] = ConvOperandsOf(io);
     float* col = static_cast<float*>(io.workspace);
     const int64_t cg = p_.in_c_per_group(), mg = p_.out_c_per_group(), k = p_.col_rows();
     const int64_t hw = p_.out_size();

@@ -140,4 +140,13 @@ std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer) {
   return p;
 }
 
+ConvOperands ConvOperandsOf(const backend::KernelIo& io) {
+  ConvOperands op;
+  op.x = io.inputs[0]->data_as<float>();
+  op.w = io.inputs[1]->data_as<float>();
+  if (io.inputs.size() > 2 && io.inputs[2] != nullptr) op.bias = io.inputs[2]->data_as<float>();
+  op.y = io.outputs[0]->mutable_data_as<float>();
+  return op;
+}
+
 }  // namespace refit::cpu

@@ -45,4 +45,14 @@ struct ConvParams {
 // back).
 std::optional<ConvParams> ParseConvLayer(const backend::LayerDesc& layer);
 
+// What a convolution kernel's Run reads and writes: X (input 0), the packed W (input 1), the
+// bias (input 2; null when the layer has none) and Y (output 0).
+struct ConvOperands {
+  const float* x = nullptr;
+  const float* w = nullptr;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+ConvOperands ConvOperandsOf(const backend::KernelIo& io);
+
 }  // namespace refit::cpu

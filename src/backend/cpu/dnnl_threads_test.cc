@@ -37,44 +37,33 @@ int OpenMpMaxThreads() {
 // Runs tactic `variant` of case `c` `runs` times on `pool`. False (with a failure) when the tactic
 // is not listed or does not run.
 bool RunTactic(const LayerCase& c, const std::string& variant, ThreadPool* pool, int runs) {
-  std::vector<const Tensor*> ins;
-  for (const Tensor& t : c.inputs) ins.push_back(&t);
   std::vector<Tensor> expected;
-  Status s = reference::EvaluateNode(c.node, c.opset, ins, &expected);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  if (!s.ok()) return false;
-  backend::LayerDesc desc = DescOf(c, {expected[0].shape()});
+  if (!testing::ReferenceOutputs(c, &expected)) return false;
+  const backend::LayerDesc desc = DescOf(c, {expected[0].shape()});
   std::unique_ptr<backend::Backend> cpu = CreateCpuBackend();
   auto tactic = cpu->FindTactic(desc, variant);
   EXPECT_TRUE(tactic.ok()) << variant << ": " << tactic.status().ToString();
   if (!tactic.ok()) return false;
-  std::vector<Tensor> packed(c.inputs.size());
+  std::vector<Tensor> packed, blocked;
   backend::KernelIo io;
-  for (size_t i = 0; i < c.inputs.size(); ++i) {
-    if (desc.is_weight(i)) {
-      auto p = (*tactic)->PackWeight(i, c.inputs[i]);
-      EXPECT_TRUE(p.ok()) << p.status().ToString();
-      if (!p.ok()) return false;
-      packed[i] = std::move(p).value();
-      io.inputs.push_back(&packed[i]);
-    } else {
-      io.inputs.push_back(&c.inputs[i]);
-    }
-  }
+  if (!testing::TacticInputs(**tactic, c, desc, &packed, &blocked, &io)) return false;
   auto kernel = (*tactic)->Instantiate();
   EXPECT_TRUE(kernel.ok()) << kernel.status().ToString();
   if (!kernel.ok()) return false;
-  std::vector<char> ws((*kernel)->workspace_bytes() + 64);
+  testing::AlignedBuffer ws((*kernel)->workspace_bytes() + 64);
   Tensor out = std::move(Tensor::Create(expected[0].dtype(), expected[0].shape())).value();
   io.outputs = {&out};
-  io.workspace = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
+  io.workspace = ws.data();
   io.pool = pool;
   for (int r = 0; r < runs; ++r) {
     Status run = (*kernel)->Run(io);
     EXPECT_TRUE(run.ok()) << run.ToString();
     if (!run.ok()) return false;
   }
-  EXPECT_LE(testing::RelError(out, expected[0]), 1e-5);
+  const Tensor plain = (*tactic)->OutputBlock() > 0
+                           ? testing::Reblock(out, (*tactic)->OutputBlock(), false)
+                           : out.Clone();
+  EXPECT_LE(testing::RelError(plain, expected[0]), 1e-5);
   return true;
 }
 

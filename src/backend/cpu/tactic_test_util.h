@@ -94,6 +94,156 @@ inline backend::LayerDesc DescOf(const LayerCase& c, const std::vector<Shape>& o
   return desc;
 }
 
+// The reference executor's outputs for `c` (the oracle). False, with a failure, when it cannot
+// evaluate the node.
+inline bool ReferenceOutputs(const LayerCase& c, std::vector<Tensor>* expected) {
+  std::vector<const Tensor*> ins;
+  for (const Tensor& t : c.inputs) ins.push_back(t.defined() ? &t : nullptr);
+  Status s = reference::EvaluateNode(c.node, c.opset, ins, expected);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return s.ok();
+}
+
+// 64-byte aligned scratch, as an engine hands a kernel its workspace.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t bytes) : p_(new (std::align_val_t(64)) char[bytes]) {}
+  char* data() const { return p_.get(); }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<char[], Free> p_;
+};
+
+// Sets io->inputs as an engine would hand them to `tactic` for `c`: each weight packed by the
+// tactic (into `packed`), each activation the tactic reads channel-blocked reblocked (into
+// `blocked`), the rest as they are (absent ones null). False, with a failure, when a weight does
+// not pack.
+inline bool TacticInputs(const backend::Tactic& tactic, const LayerCase& c,
+                         const backend::LayerDesc& desc, std::vector<Tensor>* packed,
+                         std::vector<Tensor>* blocked, backend::KernelIo* io) {
+  packed->clear();
+  packed->resize(c.inputs.size());
+  blocked->clear();
+  blocked->resize(c.inputs.size());
+  io->inputs.clear();
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Tensor& value = c.inputs[i];
+    const int in_block = tactic.InputBlockAt(i);
+    if (desc.is_weight(i) && value.defined()) {
+      EXPECT_EQ(in_block, 0) << "input " << i << ": a weight cannot be blocked";
+      auto p = tactic.PackWeight(i, value);
+      if (!p.ok()) {
+        ADD_FAILURE() << "input " << i << ": " << p.status().ToString();
+        return false;
+      }
+      (*packed)[i] = std::move(p).value();
+      io->inputs.push_back(&(*packed)[i]);
+    } else if (in_block > 0 && value.defined()) {
+      EXPECT_TRUE(value.shape().rank() >= 3 && value.shape()[1] % in_block == 0) << "input " << i;
+      (*blocked)[i] = Reblock(value, in_block, /*to_blocked=*/true);
+      io->inputs.push_back(&(*blocked)[i]);
+    } else {
+      io->inputs.push_back(value.defined() ? &value : nullptr);
+    }
+  }
+  return true;
+}
+
+// The packing contracts of weight input `i` of `tactic` (`packed`: PackWeight's result): the
+// type a loaded engine checks its slot against, and each fused packing path the tactic claims
+// (kept layout, scaled rows, finiteness check, transposed source) against the plain one.
+inline void CheckPacking(const backend::Tactic& tactic, const LayerCase& c,
+                         const backend::LayerDesc& desc, size_t i, const Tensor& packed) {
+  // What a loaded engine checks its slots against, computed without packing.
+  auto type = tactic.PackedType(i, desc.inputs[i]);
+  EXPECT_TRUE(type.ok() && type->dtype == packed.dtype() && type->shape == packed.shape())
+      << "input " << i << ": PackedType says "
+      << (type.ok() ? std::string(DataTypeName(type->dtype)) + type->shape.ToString()
+                    : type.status().ToString())
+      << ", PackWeight gives " << DataTypeName(packed.dtype()) << packed.shape().ToString();
+  // A tactic claiming to keep the layout must pack to the very bytes it was given (refit
+  // then skips the copy).
+  if (tactic.KeepsWeightLayout(i)) {
+    EXPECT_EQ(packed.dtype(), c.inputs[i].dtype()) << "input " << i;
+    EXPECT_EQ(packed.shape(), c.inputs[i].shape()) << "input " << i;
+    EXPECT_TRUE(packed.nbytes() == c.inputs[i].nbytes() &&
+                std::memcmp(packed.data(), c.inputs[i].data(), packed.nbytes()) == 0)
+        << "input " << i << " claims to keep its layout but is repacked";
+  }
+  // Packing scaled rows in one pass must give the bytes of scaling first, then packing.
+  if (tactic.PacksScaledRows(i) && c.inputs[i].shape().rank() > 0) {
+    const Tensor& v = c.inputs[i];
+    const int64_t rows = v.shape()[0], per_row = v.NumElements() / std::max<int64_t>(rows, 1);
+    std::vector<float> scale(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) scale[size_t(r)] = 0.5f + 0.25f * float(r % 7);
+    Tensor scaled = v.Clone();
+    float* sp = scaled.mutable_data_as<float>();
+    for (int64_t e = 0; e < v.NumElements(); ++e) sp[e] *= scale[size_t(e / per_row)];
+    auto fused = tactic.PackWeightScaledRows(i, v, scale.data());
+    auto two_pass = tactic.PackWeight(i, scaled);
+    EXPECT_TRUE(fused.ok() && two_pass.ok());
+    if (fused.ok() && two_pass.ok()) {
+      EXPECT_TRUE(fused->shape() == two_pass->shape() &&
+                  std::memcmp(fused->data(), two_pass->data(), fused->nbytes()) == 0)
+          << "input " << i << ": scaled-rows packing differs from scale-then-pack";
+    }
+  }
+  // Packing with the finiteness check gives PackWeight's bytes, and refuses NaN and infinity.
+  if (tactic.PacksChecked(i)) {
+    auto checked = tactic.PackWeightChecked(i, c.inputs[i]);
+    EXPECT_TRUE(checked.ok() && checked->shape() == packed.shape() &&
+                std::memcmp(checked->data(), packed.data(), checked->nbytes()) == 0)
+        << "input " << i << ": checked packing differs from PackWeight";
+    Tensor bad_value = c.inputs[i].Clone();
+    for (int64_t at : {int64_t{0}, bad_value.NumElements() - 1}) {
+      for (float bad : {NAN, -INFINITY}) {
+        float& x = bad_value.mutable_data_as<float>()[at];
+        const float keep = x;
+        x = bad;
+        auto refused = tactic.PackWeightChecked(i, bad_value);
+        EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
+            << "input " << i << ": checked packing accepts " << bad << " at " << at;
+        x = keep;
+      }
+    }
+  }
+  // Packing the transpose of a source must give the bytes of transposing, then packing.
+  if (tactic.PacksTransposed(i) && c.inputs[i].shape().rank() == 2) {
+    const Tensor& v = c.inputs[i];
+    const int64_t rows = v.shape()[0], cols = v.shape()[1];
+    Tensor source = std::move(Tensor::Create(v.dtype(), Shape({cols, rows}))).value();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t col = 0; col < cols; ++col) {
+        source.mutable_data_as<float>()[col * rows + r] = v.data_as<float>()[r * cols + col];
+      }
+    }
+    auto fused = tactic.PackWeightTransposed(i, source);
+    EXPECT_TRUE(fused.ok()) << fused.status().ToString();
+    if (fused.ok()) {
+      EXPECT_TRUE(fused->shape() == packed.shape() &&
+                  std::memcmp(fused->data(), packed.data(), fused->nbytes()) == 0)
+          << "input " << i << ": transposed packing differs from transpose-then-pack";
+    }
+    EXPECT_FALSE(tactic.PackWeightTransposed(i, v).ok() && rows != cols)
+        << "input " << i << ": a source of the wrong shape is packed";
+    // A non-finite value is refused (refit relies on it instead of scanning the source).
+    for (int64_t at : {int64_t{0}, source.NumElements() - 1}) {
+      for (float bad : {NAN, INFINITY}) {
+        float& x = source.mutable_data_as<float>()[at];
+        const float keep = x;
+        x = bad;
+        auto refused = tactic.PackWeightTransposed(i, source);
+        EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
+            << "input " << i << ": transposed packing accepts " << bad << " at " << at;
+        x = keep;
+      }
+    }
+  }
+}
+
 // Runs every CPU tactic for `c`; returns how many tactics ran. `min_tactics` guards against a
 // case silently matching no tactic at all. `names`, when given, receives the tactics' names.
 // `tolerance_for(name)` is the tolerance of the tactic `name` (for tactics whose documented
@@ -101,13 +251,9 @@ inline backend::LayerDesc DescOf(const LayerCase& c, const std::vector<Shape>& o
 inline int CheckAllTactics(const LayerCase& c,
                            const std::function<double(const std::string&)>& tolerance_for,
                            int min_tactics = 1, std::vector<std::string>* names = nullptr) {
-  std::vector<const Tensor*> ins;
-  for (const Tensor& t : c.inputs) ins.push_back(t.defined() ? &t : nullptr);
-  backend::LayerDesc desc = DescOf(c, {});
   std::vector<Tensor> expected;
-  Status s = reference::EvaluateNode(c.node, c.opset, ins, &expected);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  if (!s.ok()) return 0;
+  if (!ReferenceOutputs(c, &expected)) return 0;
+  backend::LayerDesc desc = DescOf(c, {});
   for (const Tensor& t : expected) desc.outputs.push_back({t.dtype(), t.shape(), false});
 
   std::unique_ptr<backend::Backend> cpu = CreateCpuBackend();
@@ -121,121 +267,17 @@ inline int CheckAllTactics(const LayerCase& c,
     auto found = cpu->FindTactic(desc, tactic->name());
     EXPECT_TRUE(found.ok() && (*found)->name() == tactic->name())
         << (found.ok() ? (*found)->name() : found.status().ToString());
-    std::vector<Tensor> packed(c.inputs.size());
-    backend::KernelIo io;
     // A channel-blocked input is handed over blocked; a blocked output is unblocked before the
     // comparison (below).
     const int out_block = tactic->OutputBlock();
     EXPECT_EQ(tactic->InputBlockAt(0), tactic->InputBlock());
-    std::vector<Tensor> blocked_inputs(c.inputs.size());
-    for (size_t i = 0; i < c.inputs.size(); ++i) {
-      const int in_block = tactic->InputBlockAt(i);
-      if (in_block == 0) continue;
-      EXPECT_FALSE(desc.is_weight(i)) << "input " << i << ": a weight cannot be blocked";
-      EXPECT_TRUE(c.inputs[i].shape().rank() >= 3 && c.inputs[i].shape()[1] % in_block == 0);
-      blocked_inputs[i] = Reblock(c.inputs[i], in_block, /*to_blocked=*/true);
-    }
     EXPECT_TRUE(out_block == 0 ||
                 (expected[0].shape().rank() >= 3 && expected[0].shape()[1] % out_block == 0));
+    std::vector<Tensor> packed, blocked;
+    backend::KernelIo io;
+    if (!TacticInputs(*tactic, c, desc, &packed, &blocked, &io)) return 0;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
-      if (desc.is_weight(i) && c.inputs[i].defined()) {
-        auto p = tactic->PackWeight(i, c.inputs[i]);
-        if (!p.ok()) {  // ASSERT_* cannot return a value
-          ADD_FAILURE() << p.status().ToString();
-          return 0;
-        }
-        packed[i] = std::move(p).value();
-        // What a loaded engine checks its slots against, computed without packing.
-        auto type = tactic->PackedType(i, desc.inputs[i]);
-        EXPECT_TRUE(type.ok() && type->dtype == packed[i].dtype() &&
-                    type->shape == packed[i].shape())
-            << "input " << i << ": PackedType says "
-            << (type.ok() ? std::string(DataTypeName(type->dtype)) + type->shape.ToString()
-                          : type.status().ToString())
-            << ", PackWeight gives " << DataTypeName(packed[i].dtype())
-            << packed[i].shape().ToString();
-        // A tactic claiming to keep the layout must pack to the very bytes it was given (refit
-        // then skips the copy).
-        if (tactic->KeepsWeightLayout(i)) {
-          EXPECT_EQ(packed[i].dtype(), c.inputs[i].dtype()) << "input " << i;
-          EXPECT_EQ(packed[i].shape(), c.inputs[i].shape()) << "input " << i;
-          EXPECT_TRUE(packed[i].nbytes() == c.inputs[i].nbytes() &&
-                      std::memcmp(packed[i].data(), c.inputs[i].data(), packed[i].nbytes()) == 0)
-              << "input " << i << " claims to keep its layout but is repacked";
-        }
-        // Packing scaled rows in one pass must give the bytes of scaling first, then packing.
-        if (tactic->PacksScaledRows(i) && c.inputs[i].shape().rank() > 0) {
-          const Tensor& v = c.inputs[i];
-          const int64_t rows = v.shape()[0], per_row = v.NumElements() / std::max<int64_t>(rows, 1);
-          std::vector<float> scale(static_cast<size_t>(rows));
-          for (int64_t r = 0; r < rows; ++r) scale[size_t(r)] = 0.5f + 0.25f * float(r % 7);
-          Tensor scaled = v.Clone();
-          float* sp = scaled.mutable_data_as<float>();
-          for (int64_t e = 0; e < v.NumElements(); ++e) sp[e] *= scale[size_t(e / per_row)];
-          auto fused = tactic->PackWeightScaledRows(i, v, scale.data());
-          auto two_pass = tactic->PackWeight(i, scaled);
-          EXPECT_TRUE(fused.ok() && two_pass.ok());
-          if (fused.ok() && two_pass.ok()) {
-            EXPECT_TRUE(fused->shape() == two_pass->shape() &&
-                        std::memcmp(fused->data(), two_pass->data(), fused->nbytes()) == 0)
-                << "input " << i << ": scaled-rows packing differs from scale-then-pack";
-          }
-        }
-        // Packing with the finiteness check gives PackWeight's bytes, and refuses NaN and infinity.
-        if (tactic->PacksChecked(i)) {
-          auto checked = tactic->PackWeightChecked(i, c.inputs[i]);
-          EXPECT_TRUE(checked.ok() && checked->shape() == packed[i].shape() &&
-                      std::memcmp(checked->data(), packed[i].data(), checked->nbytes()) == 0)
-              << "input " << i << ": checked packing differs from PackWeight";
-          Tensor bad_value = c.inputs[i].Clone();
-          for (int64_t at : {int64_t{0}, bad_value.NumElements() - 1}) {
-            for (float bad : {NAN, -INFINITY}) {
-              float& x = bad_value.mutable_data_as<float>()[at];
-              const float keep = x;
-              x = bad;
-              auto refused = tactic->PackWeightChecked(i, bad_value);
-              EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
-                  << "input " << i << ": checked packing accepts " << bad << " at " << at;
-              x = keep;
-            }
-          }
-        }
-        // Packing the transpose of a source must give the bytes of transposing, then packing.
-        if (tactic->PacksTransposed(i) && c.inputs[i].shape().rank() == 2) {
-          const Tensor& v = c.inputs[i];
-          const int64_t rows = v.shape()[0], cols = v.shape()[1];
-          Tensor source = std::move(Tensor::Create(v.dtype(), Shape({cols, rows}))).value();
-          for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t col = 0; col < cols; ++col) {
-              source.mutable_data_as<float>()[col * rows + r] = v.data_as<float>()[r * cols + col];
-            }
-          }
-          auto fused = tactic->PackWeightTransposed(i, source);
-          EXPECT_TRUE(fused.ok()) << fused.status().ToString();
-          if (fused.ok()) {
-            EXPECT_TRUE(fused->shape() == packed[i].shape() &&
-                        std::memcmp(fused->data(), packed[i].data(), fused->nbytes()) == 0)
-                << "input " << i << ": transposed packing differs from transpose-then-pack";
-          }
-          EXPECT_FALSE(tactic->PackWeightTransposed(i, v).ok() && rows != cols)
-              << "input " << i << ": a source of the wrong shape is packed";
-          // A non-finite value is refused (refit relies on it instead of scanning the source).
-          for (int64_t at : {int64_t{0}, source.NumElements() - 1}) {
-            for (float bad : {NAN, INFINITY}) {
-              float& x = source.mutable_data_as<float>()[at];
-              const float keep = x;
-              x = bad;
-              auto refused = tactic->PackWeightTransposed(i, source);
-              EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
-                  << "input " << i << ": transposed packing accepts " << bad << " at " << at;
-              x = keep;
-            }
-          }
-        }
-        io.inputs.push_back(&packed[i]);
-      } else {
-        io.inputs.push_back(blocked_inputs[i].defined() ? &blocked_inputs[i] : ins[i]);
-      }
+      if (desc.is_weight(i) && c.inputs[i].defined()) CheckPacking(*tactic, c, desc, i, packed[i]);
     }
     auto kernel = tactic->Instantiate();
     if (!kernel.ok()) {
@@ -243,10 +285,7 @@ inline int CheckAllTactics(const LayerCase& c,
       return 0;
     }
     const size_t ws_bytes = (*kernel)->workspace_bytes();
-    struct AlignedFree {
-      void operator()(char* p) const { ::operator delete[](p, std::align_val_t(64)); }
-    };
-    std::unique_ptr<char[], AlignedFree> ws_owner(new (std::align_val_t(64)) char[ws_bytes + 64]);
+    AlignedBuffer ws_owner(ws_bytes + 64);
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
       std::vector<Tensor> outs;
@@ -261,8 +300,8 @@ inline int CheckAllTactics(const LayerCase& c,
       for (Tensor& o : outs) io.outputs.push_back(&o);
       // Poison the workspace too (NaN bytes): a kernel must not read scratch that an earlier run
       // left behind.
-      std::fill_n(ws_owner.get(), ws_bytes + 64, char(0xff));
-      io.workspace = ws_owner.get();
+      std::fill_n(ws_owner.data(), ws_bytes + 64, char(0xff));
+      io.workspace = ws_owner.data();
       io.pool = &pool;
       Status run = (*kernel)->Run(io);
       if (!run.ok()) {

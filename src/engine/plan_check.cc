@@ -1,0 +1,81 @@
+#include "engine/plan_check.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace refit::engine::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+StatusOr<std::vector<double>> TimeInTurns(const std::vector<const Engine*>& engines,
+                                          const std::map<std::string, TensorView>& inputs,
+                                          const PlanCheckOptions& options, int* rounds) {
+  if (engines.empty()) return InvalidArgument("TimeInTurns: no engine to time");
+  if (options.min_rounds < 1 || options.max_rounds < options.min_rounds) {
+    return InvalidArgument("TimeInTurns: rounds must satisfy 1 <= min_rounds <= max_rounds");
+  }
+  auto run = [&](size_t e) -> StatusOr<double> {
+    const auto start = Clock::now();
+    auto out = engines[e]->Run(inputs);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (!out.ok()) return out.status().WithContext("plan check: candidate " + std::to_string(e));
+    return ms;
+  };
+  for (int warm = 0; warm < 2; ++warm) {
+    for (size_t e = 0; e < engines.size(); ++e) REFIT_RETURN_IF_ERROR(run(e).status());
+  }
+  std::vector<std::vector<double>> ms(engines.size());
+  const auto start = Clock::now();
+  int r = 0;
+  for (; r < options.max_rounds; ++r) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (r >= options.min_rounds && elapsed >= options.min_seconds) break;
+    for (size_t k = 0; k < engines.size(); ++k) {
+      const size_t e = (size_t(r) + k) % engines.size();
+      REFIT_RETURN_IF_ERROR(run(e).status());
+      REFIT_ASSIGN_OR_RETURN(const double t, run(e));
+      ms[e].push_back(t);
+    }
+  }
+  if (rounds != nullptr) *rounds = r;
+  std::vector<double> medians;
+  for (const std::vector<double>& m : ms) medians.push_back(Median(m));
+  return medians;
+}
+
+std::string PlanCheckKey(const std::vector<std::string>& layer_keys,
+                         const std::vector<std::vector<std::string>>& plan_tactics) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_128bits_reset(state);
+  auto add = [&](const std::string& s) {
+    const uint64_t n = s.size();
+    XXH3_128bits_update(state, &n, sizeof(n));
+    XXH3_128bits_update(state, s.data(), s.size());
+  };
+  add("refit plan check 1");
+  for (const std::string& k : layer_keys) add(k);
+  for (const std::vector<std::string>& plan : plan_tactics) {
+    add("plan");
+    for (const std::string& t : plan) add(t);
+  }
+  const XXH128_hash_t h = XXH3_128bits_digest(state);
+  XXH3_freeState(state);
+  char hex[40];
+  std::snprintf(hex, sizeof(hex), "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return std::string("plan check ") + hex;
+}
+
+}  // namespace refit::engine::internal

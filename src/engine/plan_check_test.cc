@@ -1,0 +1,74 @@
+// The plan check's parts: timing engines in turns, and its timing cache key.
+#include "engine/plan_check.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/engine_test_util.h"
+
+namespace refit::engine::internal {
+namespace {
+
+using namespace testing;  // NOLINT: the engine test helpers
+
+TEST(PlanCheckTest, TimesEveryEngineInTurns) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  std::unique_ptr<Engine> a = BuildAndLoad(g, FastOptions());
+  std::unique_ptr<Engine> b = BuildAndLoad(g, FastOptions());
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  PlanCheckOptions o;
+  o.min_rounds = 3;
+  o.max_rounds = 4;
+  o.min_seconds = 0;
+  int rounds = 0;
+  auto ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o, &rounds);
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  EXPECT_EQ(rounds, 3) << "no time asked for: the least rounds";
+  ASSERT_EQ(ms->size(), 2u);
+  for (double m : *ms) EXPECT_GT(m, 0.0);
+  // Asked for more time than max_rounds take: max_rounds.
+  o.min_seconds = 60;
+  ms = TimeInTurns({a.get()}, Views(inputs), o, &rounds);
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  EXPECT_EQ(rounds, 4);
+  EXPECT_EQ(ms->size(), 1u);
+}
+
+TEST(PlanCheckTest, RefusesNothingToTimeAndNamesAFailingCandidate) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  std::unique_ptr<Engine> good = BuildAndLoad(g, FastOptions());
+  std::unique_ptr<Engine> empty = BuildAndLoad(g, FastOptions(EngineMode::kStripped));
+  ASSERT_TRUE(good != nullptr && empty != nullptr);
+  EXPECT_EQ(TimeInTurns({}, Views(inputs), {}).status().code(), StatusCode::kInvalidArgument);
+  PlanCheckOptions bad;
+  bad.min_rounds = 0;
+  EXPECT_EQ(TimeInTurns({good.get()}, Views(inputs), bad).status().code(),
+            StatusCode::kInvalidArgument);
+  bad.min_rounds = 5;
+  bad.max_rounds = 4;
+  EXPECT_EQ(TimeInTurns({good.get()}, Views(inputs), bad).status().code(),
+            StatusCode::kInvalidArgument);
+  // A stripped engine has no weights to run with.
+  auto failed = TimeInTurns({good.get(), empty.get()}, Views(inputs), {});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "candidate 1")) << failed.status().message();
+}
+
+TEST(PlanCheckTest, KeyCoversLayersAndEachPlansTactics) {
+  const std::vector<std::string> layers = {"{\"op\":\"Conv\"}", "{\"op\":\"Relu\"}"};
+  const std::vector<std::vector<std::string>> plans = {{"conv_a", "relu"}, {"conv_b", "relu"}};
+  const std::string key = PlanCheckKey(layers, plans);
+  EXPECT_EQ(PlanCheckKey(layers, plans), key);
+  EXPECT_EQ(key.rfind("plan check ", 0), 0u) << key;
+  EXPECT_EQ(key.find("Conv"), std::string::npos) << "hashed, not spelled out: " << key;
+  EXPECT_NE(PlanCheckKey({layers[0]}, plans), key) << "a layer less";
+  EXPECT_NE(PlanCheckKey({layers[1], layers[0]}, plans), key) << "layers in another order";
+  EXPECT_NE(PlanCheckKey(layers, {plans[1], plans[0]}), key) << "plans in another order";
+  EXPECT_NE(PlanCheckKey(layers, {{"conv_a", "relu"}, {"conv_c", "relu"}}), key) << "a tactic";
+  // Where one plan ends and the next begins is part of the key.
+  EXPECT_NE(PlanCheckKey(layers, {{"a", "b"}, {"c"}}), PlanCheckKey(layers, {{"a"}, {"b", "c"}}));
+}
+
+}  // namespace
+}  // namespace refit::engine::internal
