@@ -23,10 +23,8 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// The plan check times the layout plans whose per-layer sums are within this fraction of the
-// best one's (layout_select.h): beyond it, the tuner's timings already tell them apart.
-constexpr double kPlanMargin = 0.15;
-// ... and only when their packed weights, one copy per plan, fit in this many bytes.
+// The plan check runs only when the layout plans' packed weights, one copy per plan, fit in this
+// many bytes.
 constexpr uint64_t kPlanCheckMaxBytes = uint64_t{2} << 30;
 
 // Where a layer input comes from while the plan is being assembled.
@@ -280,9 +278,9 @@ class Builder {
       }
     }
     if (!any_blocked) return Status::Ok();  // the tuner's choices stand
-    REFIT_ASSIGN_OR_RETURN(
-        const std::vector<LayoutPlan> plans,
-        SelectLayoutPlans(layers, size_t(std::max(1, options_.plan_candidates)), kPlanMargin));
+    REFIT_ASSIGN_OR_RETURN(const std::vector<LayoutPlan> plans,
+                           SelectLayoutPlans(layers, size_t(std::max(1, options_.plan_candidates)),
+                                             options_.plan_margin));
     size_t pick = 0;
     if (plans.size() > 1) {
       const auto start = Clock::now();

@@ -45,6 +45,9 @@ struct BuildOptions {
   // the next best by the tuner's per-layer sums, layout_select.h) are built and timed end to end,
   // in turns, and the fastest is kept (plan_check.h). 1: the selection's plan, untimed.
   int plan_candidates = 3;
+  // ... among the plans whose sums are within this fraction of the best one's: beyond it, the
+  // tuner's timings already tell them apart (tests widen it).
+  double plan_margin = 0.15;
   // The plan check's rounds (each plan runs once per round) go on until this long has passed (at
   // least 3 rounds, at most 25).
   double plan_check_ms = 1000.0;

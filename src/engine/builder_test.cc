@@ -224,6 +224,81 @@ TEST_F(TimingCacheTest, SecondBuildTimesNothing) {
   EXPECT_EQ(from_cache, second->stats.cache_hits);
 }
 
+// Two 3x3 convolutions of 16 channels and a residual sum: Conv, Relu, Conv, Add, Relu, then a
+// global pool. Its residual joint gives the layout selection plans to choose between.
+ir::Graph ResidualGraph() {
+  ir::Graph g;
+  g.name = "residual";
+  g.opset = 17;
+  AddInput(g, "x", {1, 16, 12, 12});
+  for (const char* name : {"a", "b"}) {
+    g.weights.emplace(std::string(name) + ".w", RandomTensor(Shape{16, 16, 3, 3}, 7, -0.2f, 0.2f));
+    g.weights.emplace(std::string(name) + ".b", RandomTensor(Shape{16}, 8));
+  }
+  ir::Node a = MakeNode("Conv", {"x", "a.w", "a.b"}, {"ha"}, "conv_a");
+  SetInts(a, "pads", {1, 1, 1, 1});
+  g.nodes.push_back(std::move(a));
+  g.nodes.push_back(MakeNode("Relu", {"ha"}, {"h"}, "relu_a"));
+  ir::Node b = MakeNode("Conv", {"h", "b.w", "b.b"}, {"hb"}, "conv_b");
+  SetInts(b, "pads", {1, 1, 1, 1});
+  g.nodes.push_back(std::move(b));
+  g.nodes.push_back(MakeNode("Add", {"hb", "h"}, {"s"}, "residual"));
+  g.nodes.push_back(MakeNode("Relu", {"s"}, {"r"}, "relu_b"));
+  g.nodes.push_back(MakeNode("GlobalAveragePool", {"r"}, {"out"}, "pool"));
+  AddOutput(g, "out");
+  return g;
+}
+
+bool HasNote(const BuildStats& stats, const std::string& start) {
+  return std::any_of(stats.notes.begin(), stats.notes.end(),
+                     [&](const std::string& n) { return n.rfind(start, 0) == 0; });
+}
+
+// The plan check builds the best layout plans and times them end to end; the engine it keeps
+// matches the reference; a second build takes its verdict from the timing cache; one candidate
+// means no check.
+TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
+  BuildOptions o = FastOptions();
+  o.timing_cache_path = path_;
+  o.plan_candidates = 3;
+  o.plan_margin = 100.0;  // every plan the search met is a candidate
+  const ir::Graph g = ResidualGraph();
+  auto first = BuildEngine(ResidualGraph(), o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  bool blocked = false;
+  for (const PlanLayer& l : first->plan.layers) {
+    for (const TacticTiming& t : l.timings) blocked = blocked || Contains(t.tactic, "16c");
+    for (const TacticTiming& t : l.timings) blocked = blocked || Contains(t.tactic, "8c");
+  }
+  if (!blocked) GTEST_SKIP() << "no channel-blocked tactic on this CPU: one layout plan only";
+  EXPECT_GE(first->stats.plans_timed, 2);
+  EXPECT_LE(first->stats.plans_timed, 3);
+  EXPECT_TRUE(HasNote(first->stats, "plan check: ")) << first->stats.notes.size();
+  std::vector<std::string> tactics;
+  for (const PlanLayer& l : first->plan.layers) tactics.push_back(l.tactic);
+  auto e = Engine::FromBuild(std::move(first).value());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  TensorMap inputs;
+  inputs.emplace("x", RandomTensor(Shape{1, 16, 12, 12}, 99));
+  ExpectClose(Reference(g, inputs), RunOk(**e, inputs), 1e-4);
+
+  auto second = BuildEngine(ResidualGraph(), o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->stats.plans_timed, 0);
+  EXPECT_EQ(second->stats.timed_layers, 0);
+  EXPECT_TRUE(HasNote(second->stats, "plan check (from the timing cache): "));
+  ASSERT_EQ(second->plan.layers.size(), tactics.size());
+  for (size_t l = 0; l < tactics.size(); ++l) {
+    EXPECT_EQ(second->plan.layers[l].tactic, tactics[l]) << second->plan.layers[l].node.name;
+  }
+
+  o.plan_candidates = 1;
+  auto single = BuildEngine(ResidualGraph(), o);
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  EXPECT_EQ(single->stats.plans_timed, 0);
+  EXPECT_FALSE(HasNote(single->stats, "plan check"));
+}
+
 TEST_F(TimingCacheTest, MalformedCacheIsAClearError) {
   for (const char* text : {"this is not json", "{\"format\": 99, \"entries\": {}}",
                            "{\"format\": 1, \"entries\": {\"k\": {\"tactic\": 3}}}"}) {

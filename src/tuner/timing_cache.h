@@ -5,7 +5,9 @@
 // every input's dtype, shape and whether it is a weight, output types, the thread count and the
 // backend's fingerprint (CPU features, library versions). Never a weight value. The file is JSON
 // ({"format": 1, "entries": {key: {"tactic", "timings"}}}), written atomically; a malformed file is
-// an error naming it.
+// an error naming it. The builder's plan check keeps its verdicts here too, in entries of the same
+// form: key "plan check " and a hash (engine/plan_check.h), tactic the kept plan's index, timings
+// each plan's.
 #pragma once
 
 #include <map>
