@@ -26,6 +26,9 @@ double Seconds(Clock::time_point since) {
 // The plan check runs only when the layout plans' packed weights, one copy per plan, fit in this
 // many bytes.
 constexpr uint64_t kPlanCheckMaxBytes = uint64_t{2} << 30;
+// Another plan than the layout selection's is kept only when it runs at least this much faster
+// end to end (internal::KeepFastest): smaller differences are the machine's noise.
+constexpr double kPlanCheckMinGain = 0.03;
 
 // Where a layer input comes from while the plan is being assembled.
 struct SlotSource {
@@ -379,14 +382,16 @@ class Builder {
     }
     internal::PlanCheckOptions popts;
     popts.min_seconds = options_.plan_check_ms / 1e3;
-    int rounds = 0;
-    REFIT_ASSIGN_OR_RETURN(const std::vector<double> ms,
-                           internal::TimeInTurns(timed, inputs, popts, &rounds));
-    const size_t pick = size_t(std::min_element(ms.begin(), ms.end()) - ms.begin());
+    REFIT_ASSIGN_OR_RETURN(const std::vector<std::vector<double>> runs,
+                           internal::TimeInTurns(timed, inputs, popts));
+    const size_t pick = internal::KeepFastest(runs, kPlanCheckMinGain);
+    std::vector<double> ms;
+    for (const std::vector<double>& r : runs) ms.push_back(internal::Median(r));
     out_->stats.plans_timed = int(plans.size());
     out_->stats.notes.push_back("plan check: " + std::to_string(plans.size()) +
                                 " layout plans timed end to end (median of " +
-                                std::to_string(rounds) + " runs each): " + describe(ms, pick));
+                                std::to_string(runs[0].size()) +
+                                " runs each): " + describe(ms, pick));
     if (!options_.timing_cache_path.empty()) {
       tuner::CachedTiming entry;
       entry.tactic = std::to_string(pick);

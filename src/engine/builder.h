@@ -43,7 +43,8 @@ struct BuildOptions {
   double min_timing_ms = 3.0;
   // Where layers have channel-blocked tactics, up to this many layout plans (the selection's and
   // the next best by the tuner's per-layer sums, layout_select.h) are built and timed end to end,
-  // in turns, and the fastest is kept (plan_check.h). 1: the selection's plan, untimed.
+  // in turns, and another plan than the selection's is kept only when it runs at least 3% faster
+  // (plan_check.h). 1: the selection's plan, untimed.
   int plan_candidates = 3;
   // ... among the plans whose sums are within this fraction of the best one's: beyond it, the
   // tuner's timings already tell them apart (tests widen it).

@@ -11,17 +11,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+}  // namespace
+
 double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-}  // namespace
-
-StatusOr<std::vector<double>> TimeInTurns(const std::vector<const Engine*>& engines,
-                                          const std::map<std::string, TensorView>& inputs,
-                                          const PlanCheckOptions& options, int* rounds) {
+StatusOr<std::vector<std::vector<double>>> TimeInTurns(
+    const std::vector<const Engine*>& engines, const std::map<std::string, TensorView>& inputs,
+    const PlanCheckOptions& options) {
   if (engines.empty()) return InvalidArgument("TimeInTurns: no engine to time");
   if (options.min_rounds < 1 || options.max_rounds < options.min_rounds) {
     return InvalidArgument("TimeInTurns: rounds must satisfy 1 <= min_rounds <= max_rounds");
@@ -38,8 +39,7 @@ StatusOr<std::vector<double>> TimeInTurns(const std::vector<const Engine*>& engi
   }
   std::vector<std::vector<double>> ms(engines.size());
   const auto start = Clock::now();
-  int r = 0;
-  for (; r < options.max_rounds; ++r) {
+  for (int r = 0; r < options.max_rounds; ++r) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     if (r >= options.min_rounds && elapsed >= options.min_seconds) break;
     for (size_t k = 0; k < engines.size(); ++k) {
@@ -49,10 +49,25 @@ StatusOr<std::vector<double>> TimeInTurns(const std::vector<const Engine*>& engi
       ms[e].push_back(t);
     }
   }
-  if (rounds != nullptr) *rounds = r;
-  std::vector<double> medians;
-  for (const std::vector<double>& m : ms) medians.push_back(Median(m));
-  return medians;
+  return ms;
+}
+
+size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain) {
+  size_t keep = 0;
+  double best = 1.0 - min_gain;
+  for (size_t p = 1; p < ms.size(); ++p) {
+    std::vector<double> ratios;
+    for (size_t r = 0; r < ms[p].size() && r < ms[0].size(); ++r) {
+      if (ms[0][r] > 0) ratios.push_back(ms[p][r] / ms[0][r]);
+    }
+    if (ratios.empty()) continue;
+    const double ratio = Median(std::move(ratios));
+    if (ratio < best) {
+      best = ratio;
+      keep = p;
+    }
+  }
+  return keep;
 }
 
 std::string PlanCheckKey(const std::vector<std::string>& layer_keys,

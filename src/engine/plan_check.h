@@ -2,7 +2,8 @@
 // adds those times up (layout_select.h); neither sees the layers run one after another, and both
 // inherit the noise of the moment each layer was timed. The plan check builds the few best layout
 // plans as engines and times them end to end, in turns, so each plan meets the machine's noise at
-// the same moments as the others; the builder keeps the fastest.
+// the same moments as the others; the builder keeps another plan than the best by the sums only
+// when it is clearly faster (KeepFastest).
 #pragma once
 
 #include <map>
@@ -15,21 +16,30 @@
 namespace refit::engine::internal {
 
 struct PlanCheckOptions {
-  int min_rounds = 3;        // each engine runs once per round
+  int min_rounds = 5;        // each engine takes one turn per round
   int max_rounds = 25;       // ... and rounds go on up to this many
   double min_seconds = 1.0;  // ... until this long has passed
 };
 
-// The median wall time in milliseconds of each engine running `inputs`: two untimed runs each,
-// then rounds in which every engine takes a turn, round k starting with engine k mod n (so no
-// engine always follows the same other one). A turn is two runs, the second timed: as an engine
-// serving requests one after another runs, with what of its weights the cache holds from its last
-// run, not after another engine's weights went through the cache. At least min_rounds rounds,
-// then more until min_seconds have passed or max_rounds. `rounds`, when given, receives how many
-// ran.
-StatusOr<std::vector<double>> TimeInTurns(const std::vector<const Engine*>& engines,
-                                          const std::map<std::string, TensorView>& inputs,
-                                          const PlanCheckOptions& options, int* rounds = nullptr);
+// The wall time in milliseconds of each engine running `inputs`, per engine and round: two
+// untimed runs each, then rounds in which every engine takes a turn, round k starting with engine k
+// mod n (so no engine always follows the same other one). A turn is two runs, the second timed: as
+// an engine serving requests one after another runs, with what of its weights the cache holds from
+// its last run, not after another engine's weights went through the cache. At least min_rounds
+// rounds, then more until min_seconds have passed or max_rounds.
+StatusOr<std::vector<std::vector<double>>> TimeInTurns(
+    const std::vector<const Engine*>& engines, const std::map<std::string, TensorView>& inputs,
+    const PlanCheckOptions& options);
+
+// The plan to keep, from TimeInTurns' times with plan 0 the layout selection's: each round's
+// times are compared with plan 0's of the same round (a slow stretch of the machine that spans a
+// round cancels out), and the plan with the lowest median ratio over the rounds is kept if that
+// ratio is below 1 - min_gain; otherwise plan 0, as what end-to-end timing cannot tell apart is
+// left to the tuner's sums.
+size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain);
+
+// The median of `v` (0 when empty).
+double Median(std::vector<double> v);
 
 // The timing cache key of a plan check (tuner::TimingCache): every layer's tuner key, in order,
 // and the tactics each candidate plan runs, layer by layer. Never a weight value.

@@ -20,18 +20,38 @@ TEST(PlanCheckTest, TimesEveryEngineInTurns) {
   o.min_rounds = 3;
   o.max_rounds = 4;
   o.min_seconds = 0;
-  int rounds = 0;
-  auto ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o, &rounds);
+  auto ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o);
   ASSERT_TRUE(ms.ok()) << ms.status().ToString();
-  EXPECT_EQ(rounds, 3) << "no time asked for: the least rounds";
   ASSERT_EQ(ms->size(), 2u);
-  for (double m : *ms) EXPECT_GT(m, 0.0);
+  for (const std::vector<double>& runs : *ms) {
+    EXPECT_EQ(runs.size(), 3u) << "no time asked for: the least rounds";
+    for (double m : runs) EXPECT_GT(m, 0.0);
+  }
   // Asked for more time than max_rounds take: max_rounds.
   o.min_seconds = 60;
-  ms = TimeInTurns({a.get()}, Views(inputs), o, &rounds);
+  ms = TimeInTurns({a.get()}, Views(inputs), o);
   ASSERT_TRUE(ms.ok()) << ms.status().ToString();
-  EXPECT_EQ(rounds, 4);
-  EXPECT_EQ(ms->size(), 1u);
+  ASSERT_EQ(ms->size(), 1u);
+  EXPECT_EQ((*ms)[0].size(), 4u);
+}
+
+// Round by round against plan 0: a plan is kept only when clearly faster, a slow round does not
+// decide, and of several faster plans the fastest is kept.
+TEST(PlanCheckTest, KeepsAnotherPlanOnlyWhenClearlyFaster) {
+  // Plan 1 runs 5% faster in every round, though the machine slows down over the rounds.
+  EXPECT_EQ(KeepFastest({{10, 20, 30, 40, 50}, {9.5, 19, 28.5, 38, 47.5}}, 0.03), 1u);
+  // 1% faster: noise, plan 0 stays.
+  EXPECT_EQ(KeepFastest({{10, 20, 30, 40, 50}, {9.9, 19.8, 29.7, 39.6, 49.5}}, 0.03), 0u);
+  // Plan 1 is 10% slower except in one round where plan 0 hit a stall: plan 0 stays.
+  EXPECT_EQ(KeepFastest({{10, 10, 30, 10, 10}, {11, 11, 11, 11, 11}}, 0.03), 0u);
+  // Plans 1 and 2 are both faster; plan 2 more.
+  EXPECT_EQ(KeepFastest({{10, 10, 10}, {9, 9, 9}, {8, 8, 8}}, 0.03), 2u);
+  // Only plan 0, or nothing timed.
+  EXPECT_EQ(KeepFastest({{10, 10}}, 0.03), 0u);
+  EXPECT_EQ(KeepFastest({{}, {}}, 0.03), 0u);
+  EXPECT_DOUBLE_EQ(Median({3, 1, 2}), 2.0);
+  EXPECT_DOUBLE_EQ(Median({4, 1, 2, 3}), 2.5);
+  EXPECT_DOUBLE_EQ(Median({}), 0.0);
 }
 
 TEST(PlanCheckTest, RefusesNothingToTimeAndNamesAFailingCandidate) {
