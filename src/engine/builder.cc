@@ -237,8 +237,8 @@ class Builder {
   }
 
   // Each layer's tactic: the tuner's choice, or where tactics with channel-blocked activations
-  // were timed, the layout selection's (layout_select.h), the fastest end to end of its few best
-  // plans (plan_check.h).
+  // were timed, the layout selection's (layout_select.h), checked end to end against its next
+  // best plans (plan_check.h).
   Status SelectTactics() {
     const Plan& plan = out_->plan;
     // A value may be blocked when it is some layer's output 0 and no graph output.
@@ -303,7 +303,7 @@ class Builder {
   }
 
   // The plan check (plan_check.h): `plans` built as engines and timed end to end, or the timing
-  // cache's verdict on them. Returns the index of the fastest.
+  // cache's verdict on them. Returns the index of the plan to keep.
   StatusOr<size_t> CheckPlans(const std::vector<LayoutLayer>& layers,
                               const std::vector<LayoutPlan>& plans) {
     const Plan& plan = out_->plan;
@@ -362,28 +362,12 @@ class Builder {
       timed.push_back(e.get());
       engines.push_back(std::move(e));
     }
-    std::vector<Tensor> held;
-    std::map<std::string, TensorView> inputs;
-    held.reserve(plan.inputs.size());
-    for (int32_t v : plan.inputs) {
-      const PlanValue& pv = plan.values[size_t(v)];
-      auto sample = options_.sample_inputs.find(pv.name);
-      if (sample != options_.sample_inputs.end()) {
-        inputs.emplace(pv.name, sample->second);
-        continue;
-      }
-      ir::ValueInfo info;
-      info.name = pv.name;
-      info.dtype = pv.dtype;
-      info.dims = pv.shape.dims();
-      REFIT_ASSIGN_OR_RETURN(Tensor t, internal::SyntheticInput(info, 0));
-      held.push_back(std::move(t));
-      inputs.emplace(pv.name, held.back().view());
-    }
+    REFIT_ASSIGN_OR_RETURN(const internal::PlanInputs inputs,
+                           internal::MakePlanInputs(plan, options_.sample_inputs));
     internal::PlanCheckOptions popts;
     popts.min_seconds = options_.plan_check_ms / 1e3;
     REFIT_ASSIGN_OR_RETURN(const std::vector<std::vector<double>> runs,
-                           internal::TimeInTurns(timed, inputs, popts));
+                           internal::TimeInTurns(timed, inputs.views, popts));
     const size_t pick = internal::KeepFastest(runs, kPlanCheckMinGain);
     std::vector<double> ms;
     for (const std::vector<double>& r : runs) ms.push_back(internal::Median(r));

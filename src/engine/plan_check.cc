@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <utility>
+
+#include "engine/prepare_graph.h"
 
 namespace refit::engine::internal {
 namespace {
@@ -68,6 +71,27 @@ size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain) 
     }
   }
   return keep;
+}
+
+StatusOr<PlanInputs> MakePlanInputs(const Plan& plan,
+                                    const std::map<std::string, TensorView>& samples) {
+  PlanInputs in;
+  in.held.reserve(plan.inputs.size());  // the views point into held tensors: no reallocation
+  for (int32_t v : plan.inputs) {
+    const PlanValue& pv = plan.values[size_t(v)];
+    if (auto sample = samples.find(pv.name); sample != samples.end()) {
+      in.views.emplace(pv.name, sample->second);
+      continue;
+    }
+    ir::ValueInfo info;
+    info.name = pv.name;
+    info.dtype = pv.dtype;
+    info.dims = pv.shape.dims();
+    REFIT_ASSIGN_OR_RETURN(Tensor t, SyntheticInput(info, 0));
+    in.held.push_back(std::move(t));
+    in.views.emplace(pv.name, in.held.back().view());
+  }
+  return in;
 }
 
 std::string PlanCheckKey(const std::vector<std::string>& layer_keys,

@@ -31,6 +31,15 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     const std::vector<const Engine*>& engines, const std::map<std::string, TensorView>& inputs,
     const PlanCheckOptions& options);
 
+// Inputs to time a plan with: `samples` where given (BuildOptions::sample_inputs), synthetic
+// values elsewhere (internal::SyntheticInput, as the builder's first probe).
+struct PlanInputs {
+  std::vector<Tensor> held;
+  std::map<std::string, TensorView> views;  // by graph input name
+};
+StatusOr<PlanInputs> MakePlanInputs(const Plan& plan,
+                                    const std::map<std::string, TensorView>& samples);
+
 // The plan to keep, from TimeInTurns' times with plan 0 the layout selection's: each round's
 // times are compared with plan 0's of the same round (a slow stretch of the machine that spans a
 // round cancels out), and the plan with the lowest median ratio over the rounds is kept if that

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
 #include "engine/engine_test_util.h"
 
 namespace refit::engine::internal {
@@ -73,6 +76,42 @@ TEST(PlanCheckTest, RefusesNothingToTimeAndNamesAFailingCandidate) {
   auto failed = TimeInTurns({good.get(), empty.get()}, Views(inputs), {});
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(Contains(failed.status().message(), "candidate 1")) << failed.status().message();
+}
+
+// Samples where given, synthetic values of the planned dtype and shape elsewhere.
+TEST(PlanCheckTest, InputsAreTheSamplesOrSynthetic) {
+  Plan plan;
+  for (auto [name, dtype, dims] :
+       {std::tuple<const char*, DataType, std::vector<int64_t>>{"x", DataType::kF32, {2, 3}},
+        {"ids", DataType::kI64, {4}},
+        {"given", DataType::kF32, {1}}}) {
+    PlanValue v;
+    v.name = name;
+    v.dtype = dtype;
+    v.shape = Shape(dims);
+    plan.inputs.push_back(int32_t(plan.values.size()));
+    plan.values.push_back(std::move(v));
+  }
+  const Tensor sample = Tensor::FromVector<float>(Shape{1}, {42.f});
+  auto in = MakePlanInputs(plan, {{"given", sample.view()}});
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->views.size(), 3u);
+  EXPECT_EQ(in->held.size(), 2u);
+  const TensorView& x = in->views.at("x");
+  EXPECT_EQ(x.dtype(), DataType::kF32);
+  EXPECT_EQ(x.shape(), Shape({2, 3}));
+  bool nonzero = false;
+  for (int i = 0; i < 6; ++i) {
+    const float f = static_cast<const float*>(x.data())[i];
+    EXPECT_TRUE(f >= -1.f && f < 1.f) << f;
+    nonzero = nonzero || f != 0.f;
+  }
+  EXPECT_TRUE(nonzero);
+  const TensorView& ids = in->views.at("ids");
+  EXPECT_EQ(ids.dtype(), DataType::kI64);
+  EXPECT_EQ(ids.shape(), Shape({4}));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(static_cast<const int64_t*>(ids.data())[i], 0);
+  EXPECT_EQ(in->views.at("given").data(), sample.data()) << "the sample itself, not a copy";
 }
 
 TEST(PlanCheckTest, KeyCoversLayersAndEachPlansTactics) {
