@@ -128,6 +128,14 @@ void PrintText(const Json& j, const Plan& plan) {
   std::printf("memory   activations %s, workspace %s\n", FormatBytes(plan.arena_bytes).c_str(),
               FormatBytes(plan.workspace_bytes).c_str());
   std::printf("cpu      needs '%s'\n", plan.required_features.c_str());
+  // The build's notes (symbolic dims fixed, the plan check's verdict), as the build printed them.
+  const Json& notes =
+      j["build"].is_object() && j["build"].contains("notes") ? j["build"]["notes"] : Json::array();
+  if (notes.is_array()) {
+    for (const Json& n : notes) {
+      if (n.is_string()) std::printf("note     %s\n", n.get<std::string>().c_str());
+    }
+  }
   for (const Json& v : j["inputs"]) {
     std::printf("input    %-32s %-5s %s\n", v["name"].get<std::string>().c_str(),
                 v["dtype"].get<std::string>().c_str(), v["shape"].dump().c_str());

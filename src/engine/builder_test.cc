@@ -274,6 +274,11 @@ TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
   EXPECT_GE(first->stats.plans_timed, 2);
   EXPECT_LE(first->stats.plans_timed, 3);
   EXPECT_TRUE(HasNote(first->stats, "plan check: ")) << first->stats.notes.size();
+  // The engine file's metadata keeps the verdict (what inspect shows).
+  const std::string meta = EngineMetadata(*first);
+  EXPECT_TRUE(Contains(meta, "\"plans_timed\": " + std::to_string(first->stats.plans_timed)))
+      << meta;
+  EXPECT_TRUE(Contains(meta, "plan check: ")) << meta;
   std::vector<std::string> tactics;
   for (const PlanLayer& l : first->plan.layers) tactics.push_back(l.tactic);
   auto e = Engine::FromBuild(std::move(first).value());

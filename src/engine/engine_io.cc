@@ -129,6 +129,8 @@ std::string EngineMetadata(const BuiltEngine& built) {
         {"reference_layers", st.reference_layers},
         {"tactics_timed", st.tactics_timed},
         {"timing_cache_hits", st.cache_hits},
+        {"plans_timed", st.plans_timed},
+        {"plan_check_seconds", st.plan_check_s},
         {"notes", st.notes}}},
   };
   // Names come from the model file: replace invalid UTF-8 rather than throw.

@@ -23,7 +23,8 @@ namespace {
 TEST_F(CliEngineTest, BuildHelp) {
   Result r = Refit("build --help");
   EXPECT_EQ(r.code, 0) << r.out;
-  for (const char* flag : {"--mode", "--input", "--timing-cache", "--threads", "-o"}) {
+  for (const char* flag :
+       {"--mode", "--input", "--timing-cache", "--threads", "--plan-candidates", "-o"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << "\n" << r.out;
   }
 }
@@ -68,6 +69,22 @@ TEST_F(CliEngineTest, InputSpecErrors) {
     EXPECT_NE(r.out.find(c.wanted), std::string::npos) << c.spec << "\n" << r.out;
     EXPECT_FALSE(fs::exists(Path("bad.engine")));
   }
+}
+
+// --plan-candidates takes 1 to 16; out of range is a usage error that writes nothing.
+TEST_F(CliEngineTest, PlanCandidatesRange) {
+  for (const char* n : {"0", "17", "x"}) {
+    Result r =
+        Refit("build " + kModel + " -o " + Path("bad.engine") + " --quiet --plan-candidates " + n);
+    EXPECT_NE(r.code, 0) << n << "\n" << r.out;
+    EXPECT_NE(r.out.find("--plan-candidates"), std::string::npos) << n << "\n" << r.out;
+    EXPECT_FALSE(fs::exists(Path("bad.engine")));
+  }
+  Result r =
+      Refit("build " + kModel + " -o " + Path("one.engine") + " --quiet --plan-candidates 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("plan check"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(Path("one.engine")));
 }
 
 TEST_F(CliEngineTest, TimingCacheMakesTheSecondBuildTimeNothing) {
