@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <random>
@@ -152,6 +153,24 @@ inline bool TacticInputs(const backend::Tactic& tactic, const LayerCase& c,
   return true;
 }
 
+// `pack` refuses `value` (InvalidArgument) with each of `bads` put at its first and at its last
+// element in turn; `value` is left as it was. `what` names the packing path in failures.
+inline void ExpectRefusesNonFinite(Tensor* value, std::initializer_list<float> bads,
+                                   const std::string& what,
+                                   const std::function<StatusOr<Tensor>(const Tensor&)>& pack) {
+  for (int64_t at : {int64_t{0}, value->NumElements() - 1}) {
+    for (float bad : bads) {
+      float& x = value->mutable_data_as<float>()[at];
+      const float keep = x;
+      x = bad;
+      auto refused = pack(*value);
+      EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
+          << what << " packing accepts " << bad << " at " << at;
+      x = keep;
+    }
+  }
+}
+
 // The packing contracts of weight input `i` of `tactic` (`packed`: PackWeight's result): the
 // type a loaded engine checks its slot against, and each fused packing path the tactic claims
 // (kept layout, scaled rows, finiteness check, transposed source) against the plain one.
@@ -198,17 +217,8 @@ inline void CheckPacking(const backend::Tactic& tactic, const LayerCase& c,
                 std::memcmp(checked->data(), packed.data(), checked->nbytes()) == 0)
         << "input " << i << ": checked packing differs from PackWeight";
     Tensor bad_value = c.inputs[i].Clone();
-    for (int64_t at : {int64_t{0}, bad_value.NumElements() - 1}) {
-      for (float bad : {NAN, -INFINITY}) {
-        float& x = bad_value.mutable_data_as<float>()[at];
-        const float keep = x;
-        x = bad;
-        auto refused = tactic.PackWeightChecked(i, bad_value);
-        EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
-            << "input " << i << ": checked packing accepts " << bad << " at " << at;
-        x = keep;
-      }
-    }
+    ExpectRefusesNonFinite(&bad_value, {NAN, -INFINITY}, "input " + std::to_string(i) + ": checked",
+                           [&](const Tensor& v) { return tactic.PackWeightChecked(i, v); });
   }
   // Packing the transpose of a source must give the bytes of transposing, then packing.
   if (tactic.PacksTransposed(i) && c.inputs[i].shape().rank() == 2) {
@@ -230,17 +240,8 @@ inline void CheckPacking(const backend::Tactic& tactic, const LayerCase& c,
     EXPECT_FALSE(tactic.PackWeightTransposed(i, v).ok() && rows != cols)
         << "input " << i << ": a source of the wrong shape is packed";
     // A non-finite value is refused (refit relies on it instead of scanning the source).
-    for (int64_t at : {int64_t{0}, source.NumElements() - 1}) {
-      for (float bad : {NAN, INFINITY}) {
-        float& x = source.mutable_data_as<float>()[at];
-        const float keep = x;
-        x = bad;
-        auto refused = tactic.PackWeightTransposed(i, source);
-        EXPECT_TRUE(!refused.ok() && refused.status().code() == StatusCode::kInvalidArgument)
-            << "input " << i << ": transposed packing accepts " << bad << " at " << at;
-        x = keep;
-      }
-    }
+    ExpectRefusesNonFinite(&source, {NAN, INFINITY}, "input " + std::to_string(i) + ": transposed",
+                           [&](const Tensor& v) { return tactic.PackWeightTransposed(i, v); });
   }
 }
 
