@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <random>
+#include <string>
 
 namespace refit::tuner {
 namespace {
@@ -100,6 +101,16 @@ class Trial {
   backend::KernelIo io_;
 };
 
+// The blocks a tactic reads each input and writes each output in ("16.0.16/0": input 0 in blocks of
+// 16, input 1 plain, the residual in 16; the output plain).
+std::string LayoutOf(const backend::LayerDesc& layer, const backend::Tactic& tactic) {
+  std::string s;
+  for (size_t i = 0; i < layer.inputs.size(); ++i) {
+    s += (i > 0 ? "." : "") + std::to_string(tactic.InputBlockAt(i));
+  }
+  return s + "/" + std::to_string(tactic.OutputBlock());
+}
+
 }  // namespace
 
 StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
@@ -153,7 +164,7 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
     us[t] = *time;
     trials[t] = std::move(trial).value();
     // Only possible finalists keep their trial, and only while its packed weights are small:
-    // the runoff_tactics fastest so far within runoff_margin of the fastest, up to
+    // those within runoff_margin of the fastest so far (see below which), up to
     // kMaxKeptBytes each (a layer whose packed weights are larger gets no runoff: holding
     // several packings of a large LM head would multiply the build's peak memory).
     double fastest = us[t];
@@ -171,8 +182,17 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
       }
     }
     std::stable_sort(kept.begin(), kept.end(), [&](size_t a, size_t b) { return us[a] < us[b]; });
-    for (size_t i = size_t(std::max(options.runoff_tactics, 1)); i < kept.size(); ++i) {
-      trials[kept[i]].reset();
+    // The runoff_tactics fastest, and besides them the fastest of each layout the tactics read
+    // and write: the engine's layout selection compares layouts by their best times.
+    std::vector<std::string> layouts_kept;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const std::string layout = LayoutOf(layer, *tactics[kept[i]]);
+      const bool first_of_layout =
+          std::find(layouts_kept.begin(), layouts_kept.end(), layout) == layouts_kept.end();
+      if (first_of_layout) layouts_kept.push_back(layout);
+      if (i >= size_t(std::max(options.runoff_tactics, 1)) && !first_of_layout) {
+        trials[kept[i]].reset();
+      }
     }
   }
   // The fastest tactic with a time (tactics.size() when every one failed).
@@ -187,11 +207,11 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
   if (best == tactics.size()) {
     return Internal(layer.Label() + ": every tactic failed; first: " + result.failures.front());
   }
-  // The runoff: the tactics within runoff_margin of the best (at most runoff_tactics, fastest
-  // first) are timed again in turn, runoff_rounds times, so a burst of load on a shared machine
-  // lands on all of them alike rather than on one tactic's whole first pass. Each one's time is
-  // then the median of its passes. The finalists are the trials the first pass kept: its last
-  // pruning measured against the fastest of all.
+  // The runoff: the tactics within runoff_margin of the best (the runoff_tactics fastest and the
+  // fastest of each layout, fastest first) are timed again in turn, runoff_rounds times, so a burst
+  // of load on a shared machine lands on all of them alike rather than on one tactic's whole first
+  // pass. Each one's time is then the median of its passes. The finalists are the trials the first
+  // pass kept: its last pruning measured against the fastest of all.
   std::vector<size_t> finalists;
   for (size_t t = 0; t < tactics.size(); ++t) {
     if (trials[t] != nullptr) finalists.push_back(t);

@@ -4,11 +4,13 @@
 // Each tactic packs the layer's weights, instantiates its kernel and runs on synthetic activations
 // (uniform in [-1, 1) for floats, zeros for integers, so index inputs stay in range): a warm-up
 // run, then runs until both `min_runs` and `min_total_ms` are reached (at most `max_runs`); the
-// median is its time. Then the runoff: the tactics within `runoff_margin` of the fastest (at most
-// `runoff_tactics`) run again in turn, `runoff_rounds` times, and each one's time is the median
+// median is its time. Then the runoff: the tactics within `runoff_margin` of the fastest (the
+// `runoff_tactics` fastest, and besides them the fastest of each layout: the blocks the tactic
+// reads its inputs and writes its output in, which the engine's layout selection compares by
+// their best times) run again in turn, `runoff_rounds` times, and each one's time is the median
 // of its passes, so that load from other processes during one tactic's timing does not decide
 // the choice. (Finalists keep their packed weights for the runoff: a tactic whose packed weights
-// exceed 64 MiB takes no part, and at most runoff_tactics packings are held at once.) A tactic that
+// exceed 64 MiB takes no part.) A tactic that
 // fails to pack, instantiate or run is skipped and its error recorded; when every tactic fails the
 // layer's error is returned. With a timing cache, a layer whose key is present is not timed at all.
 // Not thread-safe: one build at a time per Tuner.
@@ -31,7 +33,7 @@ struct TunerOptions {
   int max_runs = 25;
   double min_total_ms = 3.0;
   double runoff_margin = 1.3;
-  int runoff_tactics = 3;
+  int runoff_tactics = 5;
   int runoff_rounds = 2;
   ThreadPool* pool = nullptr;
   TimingCache* cache = nullptr;  // may be null

@@ -45,8 +45,10 @@ class FakeKernel : public backend::Kernel {
 
 class FakeTactic : public backend::Tactic {
  public:
-  FakeTactic(std::string name, FakeTiming t) : name_(std::move(name)), t_(std::move(t)) {}
+  FakeTactic(std::string name, FakeTiming t, int out_block = 0)
+      : name_(std::move(name)), t_(std::move(t)), out_block_(out_block) {}
   std::string name() const override { return name_; }
+  int OutputBlock() const override { return out_block_; }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     if (t_.fails) return Internal("no kernel for " + name_);
     return std::unique_ptr<backend::Kernel>(new FakeKernel(t_));
@@ -55,6 +57,7 @@ class FakeTactic : public backend::Tactic {
  private:
   std::string name_;
   FakeTiming t_;
+  int out_block_;
 };
 
 struct Layer {
@@ -136,6 +139,30 @@ TEST(TunerTest, RunoffOutlastsLoadDuringOneTacticsFirstPass) {
   EXPECT_EQ(*b.runs, 12);
   EXPECT_EQ(*a.runs, 12);
   EXPECT_LT(r->timings_us[1].second, r->timings_us[0].second);
+}
+
+TEST(TunerTest, RunoffTakesTheFastestOfEachLayoutBesidesTheFastest) {
+  Layer l;
+  // With runoff_tactics 2, plain a and b are the finalists by time; blocked d, slower than plain
+  // c, is the fastest that writes its output in blocks of 16, and the layout selection compares
+  // layouts by their best times: d gets the runoff, c does not.
+  const FakeTiming a{.us = 100}, b{.us = 150}, c{.us = 200}, d{.us = 250};
+  std::vector<std::unique_ptr<backend::Tactic>> tactics;
+  tactics.push_back(std::make_unique<FakeTactic>("a", a));
+  tactics.push_back(std::make_unique<FakeTactic>("b", b));
+  tactics.push_back(std::make_unique<FakeTactic>("c", c));
+  tactics.push_back(std::make_unique<FakeTactic>("d/out16c", d, 16));
+  TunerOptions o = Options();
+  o.runoff_tactics = 2;
+  o.runoff_margin = 3.0;  // every tactic is close enough for the runoff
+  auto r = TuneLayer(l.desc, {}, tactics, "cpu", o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->chosen, 0u);
+  EXPECT_EQ(*a.runs, 12);
+  EXPECT_EQ(*b.runs, 12);
+  EXPECT_EQ(*c.runs, 4);
+  EXPECT_EQ(*d.runs, 12);
+  ASSERT_EQ(r->timings_us.size(), 4u);
 }
 
 TEST(TunerTest, TacticFailingInTheRunoffIsDropped) {
