@@ -30,6 +30,42 @@ struct AlignedFree {
 // Trials kept for the runoff hold at most this many bytes of packed weights each.
 constexpr size_t kMaxKeptBytes = size_t{64} << 20;
 
+// Where a layer's inputs are in an engine: in the caches of the threads that wrote them, each
+// its own part, not in every core's cache at once as repeated runs over one input leave them.
+// Apply() rewrites every activation input from its pristine copy in contiguous parts, one per
+// thread of the pool, as a producing layer's threads do; a tactic whose threads read what other
+// cores wrote is then timed paying for it. Nothing to do with one thread.
+class InputPlacement {
+ public:
+  InputPlacement(std::vector<Tensor>* activations, ThreadPool* pool) : pool_(pool) {
+    if (pool == nullptr || pool->num_threads() < 2) return;
+    for (Tensor& t : *activations) {
+      if (!t.defined() || t.nbytes() == 0) continue;
+      StatusOr<Tensor> copy = Tensor::Create(t.dtype(), t.shape());
+      if (!copy.ok()) continue;  // out of memory: time without placing this input
+      std::memcpy(copy->mutable_data(), t.data(), t.nbytes());
+      pairs_.push_back({&t, std::move(copy).value()});
+    }
+  }
+  void Apply() const {
+    for (const auto& [dst, src] : pairs_) {
+      const int64_t parts = pool_->num_threads();
+      const size_t bytes = dst->nbytes();
+      char* to = static_cast<char*>(dst->mutable_data());
+      const char* from = static_cast<const char*>(src.data());
+      ParallelFor(pool_, parts, [&](int64_t begin, int64_t end) {
+        const size_t b = bytes * size_t(begin) / size_t(parts);
+        const size_t e = bytes * size_t(end) / size_t(parts);
+        std::memcpy(to + b, from + b, e - b);
+      });
+    }
+  }
+
+ private:
+  ThreadPool* pool_;
+  std::vector<std::pair<Tensor*, Tensor>> pairs_;
+};
+
 // One tactic ready to run on the layer: its packed weights, kernel, workspace and outputs.
 class Trial {
  public:
@@ -66,12 +102,14 @@ class Trial {
 
   // Median of runs until both min_runs and min_total_ms are reached (at most max_runs), in us;
   // `warmup` runs first.
-  StatusOr<double> Time(int warmup, int min_runs, int max_runs, double min_total_ms) {
+  StatusOr<double> Time(int warmup, int min_runs, int max_runs, double min_total_ms,
+                        const InputPlacement& placement) {
     for (int i = 0; i < warmup; ++i) REFIT_RETURN_IF_ERROR(kernel_->Run(io_));
     std::vector<double> times;
     double total_ms = 0;
     while (int(times.size()) < max_runs &&
            (int(times.size()) < min_runs || total_ms < min_total_ms)) {
+      placement.Apply();
       const auto start = Clock::now();
       REFIT_RETURN_IF_ERROR(kernel_->Run(io_));
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
@@ -145,6 +183,7 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
     REFIT_ASSIGN_OR_RETURN(Tensor t, SyntheticInput(d, uint32_t(1234 + i)));
     activations.push_back(std::move(t));
   }
+  const InputPlacement placement(&activations, options.pool);
   // First pass: every tactic, one after another.
   std::vector<std::unique_ptr<Trial>> trials(tactics.size());
   std::vector<double> us(tactics.size(), -1);
@@ -154,9 +193,10 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
                        " " + tactics[t]->name());
     }
     auto trial = Trial::Prepare(layer, *tactics[t], weights, activations, options.pool);
-    StatusOr<double> time = trial.ok() ? (*trial)->Time(options.warmup_runs, options.min_runs,
-                                                        options.max_runs, options.min_total_ms)
-                                       : StatusOr<double>(trial.status());
+    StatusOr<double> time = trial.ok()
+                                ? (*trial)->Time(options.warmup_runs, options.min_runs,
+                                                 options.max_runs, options.min_total_ms, placement)
+                                : StatusOr<double>(trial.status());
     if (!time.ok()) {
       result.failures.push_back(tactics[t]->name() + ": " + time.status().message());
       continue;
@@ -227,7 +267,7 @@ StatusOr<TuneResult> TuneLayer(const backend::LayerDesc& layer,
         const size_t t = finalists[(k + size_t(round)) % finalists.size()];
         if (trials[t] == nullptr) continue;  // failed in an earlier round
         StatusOr<double> time =
-            trials[t]->Time(1, options.min_runs, options.max_runs, options.min_total_ms);
+            trials[t]->Time(1, options.min_runs, options.max_runs, options.min_total_ms, placement);
         if (!time.ok()) {
           // Ran in the first pass, fails now: not a tactic to keep.
           result.failures.push_back(tactics[t]->name() + ": " + time.status().message());

@@ -4,16 +4,19 @@
 // Each tactic packs the layer's weights, instantiates its kernel and runs on synthetic activations
 // (uniform in [-1, 1) for floats, zeros for integers, so index inputs stay in range): a warm-up
 // run, then runs until both `min_runs` and `min_total_ms` are reached (at most `max_runs`); the
-// median is its time. Then the runoff: the tactics within `runoff_margin` of the fastest (the
-// `runoff_tactics` fastest, and besides them the fastest of each layout: the blocks the tactic
-// reads its inputs and writes its output in, which the engine's layout selection compares by
-// their best times) run again in turn, `runoff_rounds` times, and each one's time is the median
-// of its passes, so that load from other processes during one tactic's timing does not decide
-// the choice. (Finalists keep their packed weights for the runoff: a tactic whose packed weights
-// exceed 64 MiB takes no part.) A tactic that
-// fails to pack, instantiate or run is skipped and its error recorded; when every tactic fails the
-// layer's error is returned. With a timing cache, a layer whose key is present is not timed at all.
-// Not thread-safe: one build at a time per Tuner.
+// median is its time. With a pool of several threads, the activation inputs are rewritten before
+// every timed run from a pristine copy, one contiguous part per thread, as the threads of the layer
+// before write them in an engine: a tactic whose threads read what other cores wrote pays for it,
+// as it will in the engine, instead of finding every input in its own cache. Then the runoff: the
+// tactics within `runoff_margin` of the fastest (the `runoff_tactics` fastest, and besides them the
+// fastest of each layout: the blocks the tactic reads its inputs and writes its output in, which
+// the engine's layout selection compares by their best times) run again in turn, `runoff_rounds`
+// times, and each one's time is the median of its passes, so that load from other processes during
+// one tactic's timing does not decide the choice. (Finalists keep their packed weights for the
+// runoff: a tactic whose packed weights exceed 64 MiB takes no part.) A tactic that fails to pack,
+// instantiate or run is skipped and its error recorded; when every tactic fails the layer's error
+// is returned. With a timing cache, a layer whose key is present is not timed at all. Not
+// thread-safe: one build at a time per Tuner.
 #pragma once
 
 #include <functional>

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -58,6 +59,38 @@ class FakeTactic : public backend::Tactic {
   std::string name_;
   FakeTiming t_;
   int out_block_;
+};
+
+// Counts the runs that find input 0 as the tuner made it (not all zeros), then zeroes it.
+class ClobberingKernel : public backend::Kernel {
+ public:
+  explicit ClobberingKernel(std::shared_ptr<std::atomic<int>> intact)
+      : intact_(std::move(intact)) {}
+  Status Run(const backend::KernelIo& io) const override {
+    Tensor* x = const_cast<Tensor*>(io.inputs[0]);
+    float* p = x->mutable_data_as<float>();
+    bool nonzero = false;
+    for (int64_t i = 0; i < x->NumElements(); ++i) nonzero = nonzero || p[i] != 0.0f;
+    if (nonzero) ++*intact_;
+    std::fill(p, p + x->NumElements(), 0.0f);
+    return Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> intact_;
+};
+
+class ClobberingTactic : public backend::Tactic {
+ public:
+  explicit ClobberingTactic(std::shared_ptr<std::atomic<int>> intact)
+      : intact_(std::move(intact)) {}
+  std::string name() const override { return "clobbering"; }
+  StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
+    return std::unique_ptr<backend::Kernel>(new ClobberingKernel(intact_));
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> intact_;
 };
 
 struct Layer {
@@ -176,6 +209,29 @@ TEST(TunerTest, TacticFailingInTheRunoffIsDropped) {
   EXPECT_NE(r->failures[0].find("b: run failed"), std::string::npos);
   ASSERT_EQ(r->timings_us.size(), 1u);
   EXPECT_EQ(r->timings_us[0].first, "a");
+}
+
+TEST(TunerTest, WithThreadsEveryTimedRunFindsItsInputWrittenAfresh) {
+  // An engine's layer reads what the threads of the layer before it just wrote, each its own
+  // part: with a pool, the tuner rewrites the inputs from a pristine copy, in one part per thread,
+  // before every timed run. So a kernel that zeroes its input finds it intact on each timed run.
+  Layer l;
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE(threads);
+    ThreadPool pool(threads);
+    auto intact = std::make_shared<std::atomic<int>>(0);
+    std::vector<std::unique_ptr<backend::Tactic>> tactics;
+    tactics.push_back(std::make_unique<ClobberingTactic>(intact));
+    tactics.push_back(std::make_unique<FakeTactic>("slow", FakeTiming{.us = 5000}));
+    TunerOptions o = Options();
+    o.pool = &pool;
+    o.runoff_rounds = 0;
+    auto r = TuneLayer(l.desc, {}, tactics, "cpu", o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    // One warm-up (the input as made) and three timed runs: with one thread nothing rewrites
+    // the input, so only the warm-up found it intact.
+    EXPECT_EQ(*intact, threads == 1 ? 1 : 4);
+  }
 }
 
 TEST(TunerTest, TimingCacheHitTimesNothing) {
