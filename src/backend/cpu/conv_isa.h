@@ -148,8 +148,11 @@ void PackRunsPanelAvx2(const float* const* src, const int64_t* dst_off, int runs
 
 // V_xi = B^T d B of every tile of the chunk, for channel `c`: V_xi is v + xi * v_stride, in
 // gemm_packed.h's packed-B layout (k = channels rows of nr-float panels, one column per tile).
-// Only the chunk's tiles' columns are written. `plane` is the channel's phase plane (stride r,
-// PhasePlaneFill) whose padded row 0 is the chunk's first input row; phase_len >= tiles_w + 9.
+// Whole panels are written: the columns of the last panel past the chunk's last tile get
+// unspecified values (the GEMM reads no further than its n). `plane` is the channel's phase plane
+// (stride r, PhasePlaneFill) whose padded row 0 is the chunk's first input row; phase_len >=
+// tiles_w + 9. `stage`: scratch of (r + 2)^2 rows of stage_len floats, stage_len >= the chunk's
+// tiles rounded up to nr, plus 8 (WinogradStageLen); its contents need not be initialised.
 struct WinogradInput {
   const float* plane;
   int64_t phase_len;
@@ -157,7 +160,12 @@ struct WinogradInput {
   int64_t c, channels, nr;
   int64_t v_stride;
   float* v;
+  float* stage;
+  int64_t stage_len;
 };
+inline int64_t WinogradStageLen(int64_t tiles, int64_t nr) {
+  return (tiles + nr - 1) / nr * nr + 8;
+}
 void WinogradInput2Avx2(const WinogradInput& in);
 void WinogradInput4Avx2(const WinogradInput& in);
 

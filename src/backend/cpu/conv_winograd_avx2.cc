@@ -91,6 +91,8 @@ void Input(const WinogradInput& in) {
   const int64_t row_len = R * phase_len;  // a padded row: its R phases one after another
   const int64_t panel_floats = in.channels * nr, v_stride = in.v_stride;
   float* const v = in.v + in.c * nr;
+  float* const stage = in.stage;
+  const int64_t stage_len = in.stage_len;
   for (int64_t ty = 0; ty < in.tile_rows; ++ty) {
     const float* rows = plane + R * ty * row_len;
     for (int64_t tx = 0; tx < tiles_w; tx += 8) {
@@ -110,22 +112,26 @@ void Input(const WinogradInput& in) {
         F<R>::B(col, res);
         for (int i = 0; i < N; ++i) out[N * i + k] = res[i];
       }
-      // Where the eight tiles' columns go: one panel, or the end of one and the start of the next.
+      // Into the staging rows, one per position: a full store, whose lanes past the tile row
+      // land on the next row's first tiles (written after, by this same call) or on the padding.
       const int64_t t = ty * tiles_w + tx;
-      const int64_t lanes = Min(8, tiles_w - tx);
-      const int64_t off = t % nr;
-      const int64_t first = Min(lanes, nr - off);
-      float* dst = v + t / nr * panel_floats + off;
-      if (lanes == 8 && first == 8) {
-        for (int xi = 0; xi < P; ++xi) _mm256_storeu_ps(dst + xi * v_stride, out[xi]);
-        continue;
-      }
-      const __m256i m1 = LaneRange(0, first), m2 = LaneRange(first, lanes);
-      float* next = dst - off + panel_floats - first;  // lane `first` lands on the next panel's 0
-      for (int xi = 0; xi < P; ++xi) {
-        _mm256_maskstore_ps(dst + xi * v_stride, m1, out[xi]);
-        if (lanes > first) _mm256_maskstore_ps(next + xi * v_stride, m2, out[xi]);
-      }
+      for (int xi = 0; xi < P; ++xi) _mm256_storeu_ps(stage + xi * stage_len + t, out[xi]);
+    }
+  }
+  // The staging rows to the panels: nr floats at a time (a multiple of 8), full vectors, no
+  // masked stores (on AMD CPUs vmaskmovps to memory runs at a fraction of a plain store's rate).
+  // Past the last store, up to the last panel's end, zeros: finite padding columns.
+  const int64_t tiles = in.tile_rows * tiles_w;
+  const int64_t stored = (in.tile_rows - 1) * tiles_w + (tiles_w + 7) / 8 * 8;
+  const int64_t panels_end = (tiles + nr - 1) / nr * nr;
+  for (int xi = 0; xi < P; ++xi) {
+    for (int64_t k = stored; k < panels_end; ++k) stage[xi * stage_len + k] = 0.0f;
+  }
+  for (int xi = 0; xi < P; ++xi) {
+    const float* from = stage + xi * stage_len;
+    float* to = v + xi * v_stride;
+    for (int64_t p0 = 0; p0 < tiles; p0 += nr, from += nr, to += panel_floats) {
+      for (int64_t k = 0; k < nr; k += 8) _mm256_storeu_ps(to + k, _mm256_loadu_ps(from + k));
     }
   }
 }
