@@ -142,6 +142,7 @@ std::string CacheKey(const GraphDigest& digest, const ir::Graph& graph,
   h.I64(options.plan_candidates);
   h.F64(options.plan_check_ms);
   h.F64(options.plan_margin);
+  h.F64(options.tactic_margin);
 
   // Where the result is valid: this CPU, this engine format, this refit.
   h.Tag('C');

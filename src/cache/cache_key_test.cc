@@ -126,6 +126,9 @@ TEST(CacheKeyTest, BuildSettingsChangeItModeDoesNot) {
   BuildOptions plans = FastOptions();
   plans.plan_candidates = 1;
   EXPECT_NE(CacheKey(g, plans), key) << "plan_candidates";
+  BuildOptions tactics = FastOptions();
+  tactics.tactic_margin = 0.5;
+  EXPECT_NE(CacheKey(g, tactics), key) << "tactic_margin";
   // Entries are stripped and serve both modes; keeping sources is done after the lookup.
   BuildOptions stripped = FastOptions(EngineMode::kStripped);
   stripped.keep_sources = true;

@@ -12,8 +12,8 @@
 //  not
 //    given as 1, as the builder does), and a hash of BuildOptions::sample_inputs values;
 //  - build settings that change the result: threads, min_timing_runs, min_timing_ms,
-//    plan_candidates, plan_check_ms, plan_margin (mode is not part of it: entries are stripped and
-//    serve refittable and stripped builds; static builds are not cached);
+//    plan_candidates, plan_check_ms, plan_margin, tactic_margin (mode is not part of it: entries
+//    are stripped and serve refittable and stripped builds; static builds are not cached);
 //  - the CPU fingerprint (cpu::DetectCpuFeatures and the CPU model name) and the engine format
 //    version and producer.
 // Never weight values (floats): changed weights give the same key.

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_features.h"
@@ -29,6 +33,17 @@ constexpr uint64_t kPlanCheckMaxBytes = uint64_t{2} << 30;
 // Another plan than the layout selection's is kept only when it runs at least this much faster
 // end to end (internal::KeepFastest): smaller differences are the machine's noise.
 constexpr double kPlanCheckMinGain = 0.03;
+// The tactic check (BuildOptions::tactic_margin) keeps another tactic for a layer when the layer
+// runs at least this much faster with it in the engine.
+constexpr double kTacticCheckMinGain = 0.03;
+
+bool SameBlocks(const LayerBlocks& a, const LayerBlocks& b) {
+  if (a.output != b.output) return false;
+  for (size_t i = 0; i < std::max(a.inputs.size(), b.inputs.size()); ++i) {
+    if (a.input(i) != b.input(i)) return false;
+  }
+  return true;
+}
 
 // Where a layer input comes from while the plan is being assembled.
 struct SlotSource {
@@ -285,15 +300,165 @@ class Builder {
                            SelectLayoutPlans(layers, size_t(std::max(1, options_.plan_candidates)),
                                              options_.plan_margin));
     size_t pick = 0;
+    const auto start = Clock::now();
     if (plans.size() > 1) {
-      const auto start = Clock::now();
       auto checked = CheckPlans(layers, plans);
-      out_->stats.plan_check_s = Seconds(start);
       if (!checked.ok()) return checked.status();
       pick = *checked;
     }
-    ApplyPlan(layers, plans[pick]);
+    LayoutPlan chosen = plans[pick];
+    if (options_.plan_candidates > 1) {
+      REFIT_ASSIGN_OR_RETURN(chosen, CheckTactics(layers, chosen));
+    }
+    out_->stats.plan_check_s = Seconds(start);
+    ApplyPlan(layers, chosen);
     return Status::Ok();
+  }
+
+  // The tactics each layer of `plan` runs, by name.
+  std::vector<std::string> TacticsOf(const std::vector<LayoutLayer>& layers,
+                                     const LayoutPlan& plan) {
+    ApplyPlan(layers, plan);
+    std::vector<std::string> names;
+    for (size_t l = 0; l < pending_.size(); ++l) {
+      names.push_back(pending_[l].finished ? out_->plan.layers[l].tactic
+                                           : pending_[l].tactics[pending_[l].chosen]->name());
+    }
+    return names;
+  }
+
+  // The engine of `plan`'s choices (TrialBuild), loaded to run.
+  StatusOr<std::unique_ptr<Engine>> TrialEngine(const std::vector<LayoutLayer>& layers,
+                                                const LayoutPlan& plan) {
+    ApplyPlan(layers, plan);
+    REFIT_ASSIGN_OR_RETURN(BuiltEngine trial, TrialBuild());
+    EngineOptions eopts;
+    eopts.threads = options_.threads;
+    return Engine::FromBuild(std::move(trial), eopts);
+  }
+
+  // The tactic check: the tuner times each layer alone, on inputs in its own cache and weights
+  // warm from its previous run; in an engine a layer reads what the layer before wrote (other
+  // cores' parts of it, with threads) and weights the layers since have pushed out. Each layer of
+  // `base` with another tactic of the same blocks whose tuned time is within tactic_margin of its
+  // tactic's gets it in one variant engine; both engines run in turns, profiled, and a layer keeps
+  // the other tactic when its own time in the variant beats its time in the base
+  // (internal::FasterLayers). The base with those swaps replaces it only when it is faster end to
+  // end (their rounds compared pairwise). The verdict goes into the timing cache.
+  StatusOr<LayoutPlan> CheckTactics(const std::vector<LayoutLayer>& layers,
+                                    const LayoutPlan& base) {
+    LayoutPlan variant = base;
+    std::vector<size_t> swapped;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      if (pending_[l].finished) continue;
+      const LayoutOption& now = layers[l].options[base.chosen[l]];
+      size_t alt = layers[l].options.size();
+      for (size_t o = 0; o < layers[l].options.size(); ++o) {
+        const LayoutOption& c = layers[l].options[o];
+        if (o == base.chosen[l] || now.us <= 0 || c.us <= 0 || !SameBlocks(c.blocks, now.blocks) ||
+            c.us > now.us * (1.0 + options_.tactic_margin)) {
+          continue;
+        }
+        if (alt == layers[l].options.size() || c.us < layers[l].options[alt].us) alt = o;
+      }
+      if (alt == layers[l].options.size()) continue;
+      variant.chosen[l] = alt;
+      swapped.push_back(l);
+    }
+    if (swapped.empty()) return base;
+    const std::vector<std::string> base_tactics = TacticsOf(layers, base);
+    const std::vector<std::string> variant_tactics = TacticsOf(layers, variant);
+    const std::string key =
+        "tactic check " + internal::PlanCheckKey(layer_keys_, {base_tactics, variant_tactics});
+    // The verdict: the layers that take the variant's tactic, as "3,7" ("" for none).
+    auto apply = [&](const std::vector<size_t>& kept) {
+      LayoutPlan out = base;
+      for (size_t l : kept) out.chosen[l] = variant.chosen[l];
+      return out;
+    };
+    auto describe = [&](const std::vector<size_t>& kept) {
+      std::string text;
+      for (size_t l : kept) {
+        text += (text.empty() ? "" : ", ") + std::string("layer ") + std::to_string(l) + " " +
+                base_tactics[l] + " -> " + variant_tactics[l];
+      }
+      return text.empty() ? std::string("none") : text;
+    };
+    if (!options_.timing_cache_path.empty()) {
+      if (const tuner::CachedTiming* hit = cache_.Find(key)) {
+        std::vector<size_t> kept;
+        bool valid = true;
+        std::stringstream list(hit->tactic);
+        for (std::string item; std::getline(list, item, ',');) {
+          char* end = nullptr;
+          const unsigned long l = std::strtoul(item.c_str(), &end, 10);
+          if (item.empty() || *end != '\0' ||
+              std::find(swapped.begin(), swapped.end(), size_t(l)) == swapped.end()) {
+            valid = false;
+            break;
+          }
+          kept.push_back(size_t(l));
+        }
+        if (valid) {
+          out_->stats.notes.push_back("tactic check (from the timing cache): swapped " +
+                                      describe(kept));
+          return apply(kept);
+        }
+      }
+    }
+    uint64_t bytes = 0;
+    for (const Pending& p : pending_) {
+      for (const SlotSource& s : p.slot_sources) bytes += s.value.defined() ? s.value.nbytes() : 0;
+    }
+    if (bytes * 2 > kPlanCheckMaxBytes) {
+      out_->stats.notes.push_back(
+          "tactic check skipped: two copies of the weights would take more than 2 GiB");
+      return base;
+    }
+    if (options_.progress) {
+      options_.progress("tactic check: " + std::to_string(swapped.size()) +
+                        " layers with a close alternative, timed in the engine");
+    }
+    REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> base_engine, TrialEngine(layers, base));
+    REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> variant_engine, TrialEngine(layers, variant));
+    REFIT_ASSIGN_OR_RETURN(const internal::PlanInputs inputs,
+                           internal::MakePlanInputs(out_->plan, options_.sample_inputs));
+    internal::PlanCheckOptions popts;
+    popts.min_seconds = options_.plan_check_ms / 1e3;
+    std::vector<std::vector<std::vector<double>>> profiles;
+    REFIT_ASSIGN_OR_RETURN(std::vector<std::vector<double>> runs,
+                           internal::TimeInTurns({base_engine.get(), variant_engine.get()},
+                                                 inputs.views, popts, &profiles));
+    std::vector<size_t> kept =
+        internal::FasterLayers(profiles[0], profiles[1], swapped, kTacticCheckMinGain);
+    std::string verdict;
+    if (!kept.empty()) {
+      // End to end: the variant's own runs when every swap is kept, else the base with the kept
+      // swaps, timed against the base afresh.
+      if (kept.size() != swapped.size()) {
+        variant_engine.reset();
+        REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> kept_engine,
+                               TrialEngine(layers, apply(kept)));
+        REFIT_ASSIGN_OR_RETURN(runs, internal::TimeInTurns({base_engine.get(), kept_engine.get()},
+                                                           inputs.views, popts));
+      }
+      if (internal::KeepFastest(runs, 0.0) != 1) {
+        verdict = " (" + describe(kept) + " faster layer by layer, not end to end)";
+        kept.clear();
+      }
+    }
+    char ms[96];
+    std::snprintf(ms, sizeof(ms), "; %.3f ms against %.3f ms end to end", internal::Median(runs[1]),
+                  internal::Median(runs[0]));
+    out_->stats.notes.push_back("tactic check: " + std::to_string(swapped.size()) +
+                                " layers tried another tactic in the engine; swapped " +
+                                describe(kept) + (kept.empty() ? verdict : std::string(ms)));
+    if (!options_.timing_cache_path.empty()) {
+      tuner::CachedTiming entry;
+      for (size_t l : kept) entry.tactic += (entry.tactic.empty() ? "" : ",") + std::to_string(l);
+      cache_.Put(key, std::move(entry));
+    }
+    return apply(kept);
   }
 
   void ApplyPlan(const std::vector<LayoutLayer>& layers, const LayoutPlan& plan) {

@@ -50,8 +50,14 @@ struct BuildOptions {
   // tuner's timings already tell them apart (tests widen it).
   double plan_margin = 0.15;
   // The plan check's rounds (each plan runs once per round) go on until this long has passed (at
-  // least 3 rounds, at most 25).
+  // least 5 rounds, at most 25); so do the tactic check's.
   double plan_check_ms = 1000.0;
+  // The tactic check (with plan_candidates > 1): each layer of the kept plan whose tuner timings
+  // show another tactic of the same blocks within this fraction of its tactic's time runs it in a
+  // variant engine, timed against the plan's in turns and profiled; a layer keeps the other
+  // tactic when its own time in the engine is at least 3% lower, and the swaps stand only when the
+  // engine with them is faster end to end (tests widen it).
+  double tactic_margin = 0.15;
 };
 
 struct BuildStats {

@@ -257,11 +257,12 @@ bool HasNote(const BuildStats& stats, const std::string& start) {
 // The plan check builds the best layout plans and times them end to end; the engine it keeps
 // matches the reference; a second build takes its verdict from the timing cache; one candidate
 // means no check.
-TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
+TEST_F(TimingCacheTest, PlanAndTacticChecksTimeOnceAndTheCacheRemembers) {
   BuildOptions o = FastOptions();
   o.timing_cache_path = path_;
   o.plan_candidates = 3;
-  o.plan_margin = 100.0;  // every plan the search met is a candidate
+  o.plan_margin = 100.0;    // every plan the search met is a candidate
+  o.tactic_margin = 100.0;  // every layer with a second tactic of its blocks tries it
   const ir::Graph g = ResidualGraph();
   auto first = BuildEngine(ResidualGraph(), o);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -279,6 +280,9 @@ TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
   EXPECT_TRUE(Contains(meta, "\"plans_timed\": " + std::to_string(first->stats.plans_timed)))
       << meta;
   EXPECT_TRUE(Contains(meta, "plan check: ")) << meta;
+  // The tactic check ran on the kept plan: its convolutions have several tactics of each layout.
+  EXPECT_TRUE(HasNote(first->stats, "tactic check: ")) << first->stats.notes.size();
+  EXPECT_TRUE(Contains(meta, "tactic check: ")) << meta;
   std::vector<std::string> tactics;
   for (const PlanLayer& l : first->plan.layers) tactics.push_back(l.tactic);
   auto e = Engine::FromBuild(std::move(first).value());
@@ -292,6 +296,8 @@ TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
   EXPECT_EQ(second->stats.plans_timed, 0);
   EXPECT_EQ(second->stats.timed_layers, 0);
   EXPECT_TRUE(HasNote(second->stats, "plan check (from the timing cache): "));
+  EXPECT_TRUE(HasNote(second->stats, "tactic check (from the timing cache): "));
+  EXPECT_FALSE(HasNote(second->stats, "tactic check: "));
   ASSERT_EQ(second->plan.layers.size(), tactics.size());
   for (size_t l = 0; l < tactics.size(); ++l) {
     EXPECT_EQ(second->plan.layers[l].tactic, tactics[l]) << second->plan.layers[l].node.name;
@@ -302,6 +308,7 @@ TEST_F(TimingCacheTest, PlanCheckTimesPlansOnceAndTheCacheRemembers) {
   ASSERT_TRUE(single.ok()) << single.status().ToString();
   EXPECT_EQ(single->stats.plans_timed, 0);
   EXPECT_FALSE(HasNote(single->stats, "plan check"));
+  EXPECT_FALSE(HasNote(single->stats, "tactic check"));
 }
 
 TEST_F(TimingCacheTest, MalformedCacheIsAClearError) {

@@ -25,14 +25,14 @@ double Median(std::vector<double> v) {
 
 StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     const std::vector<const Engine*>& engines, const std::map<std::string, TensorView>& inputs,
-    const PlanCheckOptions& options) {
+    const PlanCheckOptions& options, std::vector<std::vector<std::vector<double>>>* layer_us) {
   if (engines.empty()) return InvalidArgument("TimeInTurns: no engine to time");
   if (options.min_rounds < 1 || options.max_rounds < options.min_rounds) {
     return InvalidArgument("TimeInTurns: rounds must satisfy 1 <= min_rounds <= max_rounds");
   }
-  auto run = [&](size_t e) -> StatusOr<double> {
+  auto run = [&](size_t e, std::vector<double>* profile = nullptr) -> StatusOr<double> {
     const auto start = Clock::now();
-    auto out = engines[e]->Run(inputs);
+    auto out = engines[e]->Run(inputs, profile);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     if (!out.ok()) return out.status().WithContext("plan check: candidate " + std::to_string(e));
     return ms;
@@ -41,6 +41,7 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     for (size_t e = 0; e < engines.size(); ++e) REFIT_RETURN_IF_ERROR(run(e).status());
   }
   std::vector<std::vector<double>> ms(engines.size());
+  if (layer_us != nullptr) layer_us->assign(engines.size(), {});
   const auto start = Clock::now();
   for (int r = 0; r < options.max_rounds; ++r) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -48,8 +49,10 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     for (size_t k = 0; k < engines.size(); ++k) {
       const size_t e = (size_t(r) + k) % engines.size();
       REFIT_RETURN_IF_ERROR(run(e).status());
-      REFIT_ASSIGN_OR_RETURN(const double t, run(e));
+      std::vector<double> profile;
+      REFIT_ASSIGN_OR_RETURN(const double t, run(e, layer_us != nullptr ? &profile : nullptr));
       ms[e].push_back(t);
+      if (layer_us != nullptr) (*layer_us)[e].push_back(std::move(profile));
     }
   }
   return ms;
@@ -71,6 +74,23 @@ size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain) 
     }
   }
   return keep;
+}
+
+std::vector<size_t> FasterLayers(const std::vector<std::vector<double>>& base,
+                                 const std::vector<std::vector<double>>& variant,
+                                 const std::vector<size_t>& swapped, double min_gain) {
+  std::vector<size_t> faster;
+  for (size_t l : swapped) {
+    std::vector<double> ratios;
+    for (size_t r = 0; r < base.size() && r < variant.size(); ++r) {
+      if (l < base[r].size() && l < variant[r].size() && base[r][l] > 0) {
+        ratios.push_back(variant[r][l] / base[r][l]);
+      }
+    }
+    if (!ratios.empty() && Median(std::move(ratios)) < 1.0 - min_gain) faster.push_back(l);
+  }
+  std::sort(faster.begin(), faster.end());
+  return faster;
 }
 
 StatusOr<PlanInputs> MakePlanInputs(const Plan& plan,

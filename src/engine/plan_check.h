@@ -27,9 +27,12 @@ struct PlanCheckOptions {
 // an engine serving requests one after another runs, with what of its weights the cache holds from
 // its last run, not after another engine's weights went through the cache. At least min_rounds
 // rounds, then more until min_seconds have passed or max_rounds.
+// With `layer_us`, each timed run is also profiled: (*layer_us)[e][r][l] is layer l's wall time in
+// microseconds in engine e's timed run of round r.
 StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     const std::vector<const Engine*>& engines, const std::map<std::string, TensorView>& inputs,
-    const PlanCheckOptions& options);
+    const PlanCheckOptions& options,
+    std::vector<std::vector<std::vector<double>>>* layer_us = nullptr);
 
 // Inputs to time a plan with: `samples` where given (BuildOptions::sample_inputs), synthetic
 // values elsewhere (internal::SyntheticInput, as the builder's first probe).
@@ -46,6 +49,14 @@ StatusOr<PlanInputs> MakePlanInputs(const Plan& plan,
 // ratio is below 1 - min_gain; otherwise plan 0, as what end-to-end timing cannot tell apart is
 // left to the tuner's sums.
 size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain);
+
+// The tactic check's verdict per layer: of the layers `swapped` (another tactic in the variant
+// engine than in the base one), those whose own time in the variant beats their time in the base,
+// from TimeInTurns' profiles (base[r][l], variant[r][l]): each round's ratio variant / base, kept
+// when the median ratio is below 1 - min_gain. Ascending.
+std::vector<size_t> FasterLayers(const std::vector<std::vector<double>>& base,
+                                 const std::vector<std::vector<double>>& variant,
+                                 const std::vector<size_t>& swapped, double min_gain);
 
 // The median of `v` (0 when empty).
 double Median(std::vector<double> v);

@@ -30,6 +30,20 @@ TEST(PlanCheckTest, TimesEveryEngineInTurns) {
     EXPECT_EQ(runs.size(), 3u) << "no time asked for: the least rounds";
     for (double m : runs) EXPECT_GT(m, 0.0);
   }
+  // Profiled: every timed run's per-layer times, one per layer of the plan.
+  std::vector<std::vector<std::vector<double>>> layer_us;
+  ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o, &layer_us);
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  ASSERT_EQ(layer_us.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    ASSERT_EQ(layer_us[e].size(), (*ms)[e].size());
+    for (const std::vector<double>& run : layer_us[e]) {
+      EXPECT_EQ(run.size(), (e == 0 ? a : b)->plan().layers.size());
+      double sum = 0;
+      for (double us : run) sum += us;
+      EXPECT_GT(sum, 0.0);
+    }
+  }
   // Asked for more time than max_rounds take: max_rounds.
   o.min_seconds = 60;
   ms = TimeInTurns({a.get()}, Views(inputs), o);
@@ -55,6 +69,23 @@ TEST(PlanCheckTest, KeepsAnotherPlanOnlyWhenClearlyFaster) {
   EXPECT_DOUBLE_EQ(Median({3, 1, 2}), 2.0);
   EXPECT_DOUBLE_EQ(Median({4, 1, 2, 3}), 2.5);
   EXPECT_DOUBLE_EQ(Median({}), 0.0);
+}
+
+// The tactic check's per-layer verdict: only swapped layers, each by the median of its rounds'
+// ratios, at least min_gain faster.
+TEST(PlanCheckTest, FasterLayersComparesEachSwappedLayerRoundByRound) {
+  // Rounds x layers (microseconds). Layer 0 not swapped (faster anyway), layer 1 10% faster,
+  // layer 2 1% faster (noise), layer 3 faster in one round only, layer 4 slower.
+  const std::vector<std::vector<double>> base = {
+      {100, 200, 300, 400, 500}, {100, 210, 300, 400, 500}, {100, 190, 300, 400, 500}};
+  const std::vector<std::vector<double>> variant = {
+      {50, 180, 297, 200, 600}, {50, 189, 297, 420, 600}, {50, 171, 297, 410, 600}};
+  EXPECT_EQ(FasterLayers(base, variant, {4, 1, 2, 3}, 0.03), (std::vector<size_t>{1}));
+  EXPECT_EQ(FasterLayers(base, variant, {1, 2}, 0.0), (std::vector<size_t>{1, 2}));
+  EXPECT_TRUE(FasterLayers(base, variant, {}, 0.03).empty());
+  // No rounds, or a layer index past the profiles: nothing.
+  EXPECT_TRUE(FasterLayers({}, {}, {1}, 0.03).empty());
+  EXPECT_TRUE(FasterLayers(base, variant, {7}, 0.03).empty());
 }
 
 TEST(PlanCheckTest, RefusesNothingToTimeAndNamesAFailingCandidate) {
