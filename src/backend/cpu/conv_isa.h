@@ -132,6 +132,12 @@ struct NchwcConvRow {
 // NB x OW = 4 x 6 and 2 x 12 (24 accumulators each).
 void NchwcConvRow4x6Avx512(const NchwcConvRow& r);
 void NchwcConvRow2x12Avx512(const NchwcConvRow& r);
+// An output row of `blocks` blocks written NCHW16c into `row` (block b's out_w pixels of 16
+// channels at row + b * 16 * out_w), to NCHW: channel k of block b at y + (16 b + k) * out_plane,
+// out_w floats. 16 x 16 transposes in registers (unpack and shuffle), whole-vector stores but for
+// a masked last one per channel.
+void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, float* y,
+                            int64_t out_plane);
 
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,

@@ -22,6 +22,7 @@
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_tactics.h"
 #include "backend/cpu/cpu_features.h"
+#include "backend/cpu/gemm_packed.h"
 
 namespace refit::cpu {
 namespace {
@@ -58,6 +59,12 @@ class NchwcKernel : public backend::Kernel {
         const int64_t y_off =
             (n * p_.out_c + b0 * kBlock) * out_plane + oy * p_.out_w * (out_blocked_ ? kBlock : 1);
         float* y_row = y + y_off;
+        // A plain output without a residual: the row is computed blocked into scratch (the
+        // kernel's fast stores) and transposed to its planes afterwards.
+        const bool staged = !out_blocked_ && z == nullptr;
+        thread_local ScratchFloats row_scratch;
+        float* staged_row =
+            staged ? row_scratch.Get(size_t(tiling_.nb * kBlock * p_.out_w)) : nullptr;
         const internal::NchwcConvRow r{x + n * p_.in_c * p_.in_size(),
                                        in_block_,
                                        p_.in_c / in_block_,
@@ -74,10 +81,10 @@ class NchwcKernel : public backend::Kernel {
                                        w + b0 * w_block,
                                        w_block,
                                        bias != nullptr ? bias + b0 * kBlock : nullptr,
-                                       y_row,
+                                       staged ? staged_row : y_row,
                                        z != nullptr ? z + y_off : nullptr,
-                                       out_blocked_,
-                                       out_plane * kBlock,
+                                       out_blocked_ || staged,
+                                       staged ? p_.out_w * kBlock : out_plane * kBlock,
                                        out_plane,
                                        oy,
                                        p_.out_w,
@@ -86,6 +93,7 @@ class NchwcKernel : public backend::Kernel {
                                        p_.act.alpha,
                                        p_.act.beta};
         tiling_.row(r);
+        if (staged) internal::NchwcRowToPlanesAvx512(staged_row, nb, p_.out_w, y_row, out_plane);
         if (inline_act || p_.act.kind == ir::ActivationKind::kNone) continue;
         for (int64_t b = 0; b < nb; ++b) {
           if (out_blocked_) {

@@ -208,6 +208,54 @@ void Dispatch(const NchwcConvRow& r) {
 }  // namespace
 
 void NchwcConvRow4x6Avx512(const NchwcConvRow& r) { Dispatch<4, 6>(r); }
+
+void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, float* y,
+                            int64_t out_plane) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* src = row + b * 16 * out_w;
+    float* dst = y + 16 * b * out_plane;
+    for (int64_t x = 0; x < out_w; x += 16) {
+      const int count = int(out_w - x < 16 ? out_w - x : 16);
+      // Rows r[p]: pixel x + p's 16 channels (zeros past the row's end).
+      __m512 r[16];
+      for (int p = 0; p < 16; ++p) {
+        r[p] = p < count ? _mm512_loadu_ps(src + 16 * (x + p)) : _mm512_setzero_ps();
+      }
+      // Pairs, then quads of rows interleaved within each 128-bit lane: u[4 q + j]'s lane L holds
+      // channel 4 L + j of pixels 4 q .. 4 q + 3.
+      __m512 u[16];
+      for (int q = 0; q < 4; ++q) {
+        const __m512 lo01 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]);
+        const __m512 hi01 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
+        const __m512 lo23 = _mm512_unpacklo_ps(r[4 * q + 2], r[4 * q + 3]);
+        const __m512 hi23 = _mm512_unpackhi_ps(r[4 * q + 2], r[4 * q + 3]);
+        u[4 * q + 0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+        u[4 * q + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+        u[4 * q + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+        u[4 * q + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+      }
+      // Lanes across quads: channel 4 L + j is lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+      const __mmask16 m = PixelMask(count);
+      for (int j = 0; j < 4; ++j) {
+        const __m512 x_lo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        const __m512 x_hi = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 y_lo = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 y_hi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        const __m512 c[4] = {
+            _mm512_shuffle_f32x4(x_lo, y_lo, 0x88), _mm512_shuffle_f32x4(x_hi, y_hi, 0x88),
+            _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD), _mm512_shuffle_f32x4(x_hi, y_hi, 0xDD)};
+        for (int l = 0; l < 4; ++l) {
+          float* out = dst + (4 * l + j) * out_plane + x;
+          if (count == 16) {
+            _mm512_storeu_ps(out, c[l]);
+          } else {
+            _mm512_mask_storeu_ps(out, m, c[l]);
+          }
+        }
+      }
+    }
+  }
+}
 void NchwcConvRow2x12Avx512(const NchwcConvRow& r) { Dispatch<2, 12>(r); }
 
 }  // namespace refit::cpu::internal

@@ -19,8 +19,9 @@ namespace {
 // Raised whenever a tactic is added, removed or changes what it computes fast, so a timing cache
 // written by an earlier refit is not used (its layers would miss the new tactics). 2: tactics with
 // channel-blocked activations. 3: elementwise tactics over channel-blocked activations. 4:
-// conv_nchwc, channel-blocked pooling, Convs with a fused residual.
-constexpr int kTacticsRevision = 4;
+// conv_nchwc, channel-blocked pooling, Convs with a fused residual. 5: conv_winograd's input
+// transform without masked stores, conv_nchwc's NCHW output through a blocked row.
+constexpr int kTacticsRevision = 5;
 
 class CpuBackend : public backend::Backend {
  public:
