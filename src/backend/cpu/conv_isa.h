@@ -105,8 +105,9 @@ void DirectConvRow16Avx512(const DirectConvRow& r);
 // blocks of 16 output channels, by register tiles of NB blocks x OW output pixels that accumulate
 // every tap and input channel before they are stored once (with bias and Relu/Clip). The input is
 // NCHW16c (in_block 16) or NCHW (in_block 1: each channel a block of its own); the output NCHW16c
-// (y_blocked) or NCHW. Pixels whose window leaves the input go one at a time over their valid
-// taps; the others by whole tiles. Nothing outside the input or the row is read or written.
+// (a plain output goes through a blocked row, NchwcRowToPlanesAvx512). Pixels whose window leaves
+// the input go one at a time over their valid taps; the others by whole tiles. Nothing outside
+// the input or the row is read or written.
 struct NchwcConvRow {
   const float* in;              // image n's input (NCHW16c or NCHW)
   int64_t in_block, in_blocks;  // 16 or 1; in_c / in_block
@@ -117,13 +118,12 @@ struct NchwcConvRow {
   const float* w;
   int64_t w_block_stride;
   const float* bias;  // 16 * blocks values, or null
-  // Output row oy of the first block: NCHW16c (y_blocked: pixel j's 16 channels at y + 16 j, block
-  // b at y + b * y_block_stride) or NCHW (channel k of block b at y + (16 b + k) * out_plane + j).
+  // Output row oy of the first block, NCHW16c: pixel j's 16 channels at y + 16 j, block b at
+  // y + b * y_block_stride.
   float* y;
   // A fused residual added before the activation, laid out as y (the same offsets), or null.
   const float* z;
-  bool y_blocked;
-  int64_t y_block_stride, out_plane;
+  int64_t y_block_stride;
   int64_t oy, out_w;
   int64_t blocks;          // 1..NB of the kernel
   ir::ActivationKind act;  // kRelu and kClip are applied here; anything else is the caller's
@@ -138,6 +138,9 @@ void NchwcConvRow2x12Avx512(const NchwcConvRow& r);
 // a masked last one per channel.
 void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, float* y,
                             int64_t out_plane);
+// The inverse: channel k of block b at y + (16 b + k) * out_plane (out_w floats) to `row` NCHW16c.
+void NchwcPlanesToRowAvx512(const float* y, int64_t blocks, int64_t out_w, int64_t out_plane,
+                            float* row);
 
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,

@@ -18,12 +18,6 @@
 namespace refit::cpu::internal {
 namespace {
 
-// 0, 16, ..., 240: the offsets of 16 rows of a [16][16] float buffer.
-__m512i RowOffsets16() {
-  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                            _mm512_set1_epi32(16));
-}
-
 // The first `n` (<= 16) lanes.
 constexpr __mmask16 PixelMask(int n) {
   return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
@@ -80,32 +74,12 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
     }
   }
   if (r.z != nullptr) {
-    if (r.y_blocked) {
 #pragma GCC unroll 4
-      for (int b = 0; b < NB; ++b) {
-        const float* z = r.z + b * r.y_block_stride + ow0 * 16;
+    for (int b = 0; b < NB; ++b) {
+      const float* z = r.z + b * r.y_block_stride + ow0 * 16;
 #pragma GCC unroll 12
-        for (int j = 0; j < OW; ++j)
-          acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_loadu_ps(z + 16 * j));
-      }
-    } else {
-      // NCHW: each channel's OW pixels are one masked load into a [channel][16] buffer, and each
-      // pixel's 16 channels one gather from it (L1), not 16 from as many cache lines.
-      alignas(64) float zb[16 * 16];
-      const __m512i rows = RowOffsets16();
-#pragma GCC unroll 1
-      for (int b = 0; b < NB; ++b) {
-        const float* z = r.z + 16 * b * r.out_plane + ow0;
-        for (int k = 0; k < 16; ++k) {
-          _mm512_store_ps(zb + 16 * k, _mm512_maskz_loadu_ps(PixelMask(OW), z + k * r.out_plane));
-        }
-#pragma GCC unroll 12
-        for (int j = 0; j < OW; ++j) {
-          const __m512 zj =
-              _mm512_i32gather_ps(_mm512_add_epi32(rows, _mm512_set1_epi32(j)), zb, 4);
-          acc[b][j] = _mm512_add_ps(acc[b][j], zj);
-        }
-      }
+      for (int j = 0; j < OW; ++j)
+        acc[b][j] = _mm512_add_ps(acc[b][j], _mm512_loadu_ps(z + 16 * j));
     }
   }
   if (r.act == ir::ActivationKind::kRelu || r.act == ir::ActivationKind::kClip) {
@@ -120,31 +94,11 @@ void Tile(const NchwcConvRow& r, int64_t kh0, int64_t kh1, int64_t ow0, int64_t 
       }
     }
   }
-  if (r.y_blocked) {
 #pragma GCC unroll 4
-    for (int b = 0; b < NB; ++b) {
-      float* y = r.y + b * r.y_block_stride + ow0 * 16;
+  for (int b = 0; b < NB; ++b) {
+    float* y = r.y + b * r.y_block_stride + ow0 * 16;
 #pragma GCC unroll 12
-      for (int j = 0; j < OW; ++j) _mm512_storeu_ps(y + 16 * j, acc[b][j]);
-    }
-  } else {
-    // NCHW: the block's OW pixel vectors go to a [pixel][16] buffer; each channel's OW pixels are
-    // then one gather from it (L1) and one masked store of consecutive floats, 16 stores instead
-    // of 16 x OW scattered ones.
-    alignas(64) float buf[OW * 16];
-    const __m512i cols = RowOffsets16();
-#pragma GCC unroll 1
-    for (int b = 0; b < NB; ++b) {
-#pragma GCC unroll 12
-      for (int j = 0; j < OW; ++j) _mm512_store_ps(buf + 16 * j, acc[b][j]);
-      float* y = r.y + 16 * b * r.out_plane + ow0;
-      for (int k = 0; k < 16; ++k) {
-        const __m512 v =
-            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), PixelMask(OW),
-                                     _mm512_add_epi32(cols, _mm512_set1_epi32(k)), buf, 4);
-        _mm512_mask_storeu_ps(y + k * r.out_plane, PixelMask(OW), v);
-      }
-    }
+    for (int j = 0; j < OW; ++j) _mm512_storeu_ps(y + 16 * j, acc[b][j]);
   }
 }
 
@@ -209,6 +163,38 @@ void Dispatch(const NchwcConvRow& r) {
 
 void NchwcConvRow4x6Avx512(const NchwcConvRow& r) { Dispatch<4, 6>(r); }
 
+namespace {
+
+// out[j] = column j of the 16 x 16 matrix whose rows are r[0..15]: unpacks and shuffles within
+// 128-bit lanes, then across lanes.
+void Transpose16x16(const __m512 (&r)[16], __m512 (&out)[16]) {
+  // u[4 q + j]'s lane L holds column 4 L + j of rows 4 q .. 4 q + 3.
+  __m512 u[16];
+  for (int q = 0; q < 4; ++q) {
+    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]);
+    const __m512 hi01 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
+    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * q + 2], r[4 * q + 3]);
+    const __m512 hi23 = _mm512_unpackhi_ps(r[4 * q + 2], r[4 * q + 3]);
+    u[4 * q + 0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+    u[4 * q + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+  }
+  // Column 4 L + j is lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+  for (int j = 0; j < 4; ++j) {
+    const __m512 x_lo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    const __m512 x_hi = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 y_lo = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 y_hi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    out[j] = _mm512_shuffle_f32x4(x_lo, y_lo, 0x88);
+    out[4 + j] = _mm512_shuffle_f32x4(x_hi, y_hi, 0x88);
+    out[8 + j] = _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD);
+    out[12 + j] = _mm512_shuffle_f32x4(x_hi, y_hi, 0xDD);
+  }
+}
+
+}  // namespace
+
 void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, float* y,
                             int64_t out_plane) {
   for (int64_t b = 0; b < blocks; ++b) {
@@ -216,46 +202,33 @@ void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, flo
     float* dst = y + 16 * b * out_plane;
     for (int64_t x = 0; x < out_w; x += 16) {
       const int count = int(out_w - x < 16 ? out_w - x : 16);
-      // Rows r[p]: pixel x + p's 16 channels (zeros past the row's end).
-      __m512 r[16];
+      __m512 r[16], c[16];  // r[p]: pixel x + p's channels (zeros past the row); c[k]: channel k's
       for (int p = 0; p < 16; ++p) {
         r[p] = p < count ? _mm512_loadu_ps(src + 16 * (x + p)) : _mm512_setzero_ps();
       }
-      // Pairs, then quads of rows interleaved within each 128-bit lane: u[4 q + j]'s lane L holds
-      // channel 4 L + j of pixels 4 q .. 4 q + 3.
-      __m512 u[16];
-      for (int q = 0; q < 4; ++q) {
-        const __m512 lo01 = _mm512_unpacklo_ps(r[4 * q], r[4 * q + 1]);
-        const __m512 hi01 = _mm512_unpackhi_ps(r[4 * q], r[4 * q + 1]);
-        const __m512 lo23 = _mm512_unpacklo_ps(r[4 * q + 2], r[4 * q + 3]);
-        const __m512 hi23 = _mm512_unpackhi_ps(r[4 * q + 2], r[4 * q + 3]);
-        u[4 * q + 0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
-        u[4 * q + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
-      }
-      // Lanes across quads: channel 4 L + j is lane L of u[j], u[4 + j], u[8 + j], u[12 + j].
+      Transpose16x16(r, c);
       const __mmask16 m = PixelMask(count);
-      for (int j = 0; j < 4; ++j) {
-        const __m512 x_lo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        const __m512 x_hi = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-        const __m512 y_lo = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        const __m512 y_hi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-        const __m512 c[4] = {
-            _mm512_shuffle_f32x4(x_lo, y_lo, 0x88), _mm512_shuffle_f32x4(x_hi, y_hi, 0x88),
-            _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD), _mm512_shuffle_f32x4(x_hi, y_hi, 0xDD)};
-        for (int l = 0; l < 4; ++l) {
-          float* out = dst + (4 * l + j) * out_plane + x;
-          if (count == 16) {
-            _mm512_storeu_ps(out, c[l]);
-          } else {
-            _mm512_mask_storeu_ps(out, m, c[l]);
-          }
-        }
-      }
+      for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(dst + k * out_plane + x, m, c[k]);
     }
   }
 }
+
+void NchwcPlanesToRowAvx512(const float* y, int64_t blocks, int64_t out_w, int64_t out_plane,
+                            float* row) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* src = y + 16 * b * out_plane;
+    float* dst = row + b * 16 * out_w;
+    for (int64_t x = 0; x < out_w; x += 16) {
+      const int count = int(out_w - x < 16 ? out_w - x : 16);
+      const __mmask16 m = PixelMask(count);
+      __m512 c[16], r[16];  // c[k]: channel k's pixels (zeros past the row); r[p]: pixel p's
+      for (int k = 0; k < 16; ++k) c[k] = _mm512_maskz_loadu_ps(m, src + k * out_plane + x);
+      Transpose16x16(c, r);
+      for (int p = 0; p < count; ++p) _mm512_storeu_ps(dst + 16 * (x + p), r[p]);
+    }
+  }
+}
+
 void NchwcConvRow2x12Avx512(const NchwcConvRow& r) { Dispatch<2, 12>(r); }
 
 }  // namespace refit::cpu::internal
