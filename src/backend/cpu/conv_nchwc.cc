@@ -43,7 +43,12 @@ constexpr NchwcTiling kTilings[] = {{4, 6, internal::NchwcConvRow4x6Avx512},
 class NchwcKernel : public backend::Kernel {
  public:
   NchwcKernel(const ConvParams& p, NchwcTiling tiling, int in_block, bool out_blocked)
-      : p_(p), tiling_(tiling), in_block_(in_block), out_blocked_(out_blocked) {}
+      : p_(p),
+        tiling_(tiling),
+        in_block_(in_block),
+        out_blocked_(out_blocked),
+        staged_input_(in_block == 1 && p.in_c % kBlock == 0 && p.kernel_h == 1 && p.kernel_w == 1 &&
+                      p.pad_top == 0 && p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0) {}
 
   Status Run(const backend::KernelIo& io) const override {
     const auto [x, w, bias, y] = ConvOperandsOf(io);
@@ -73,10 +78,21 @@ class NchwcKernel : public backend::Kernel {
         if (staged_z != nullptr) {
           internal::NchwcPlanesToRowAvx512(z + y_off, nb, p_.out_w, out_plane, staged_z);
         }
-        const internal::NchwcConvRow r{x + n * p_.in_c * p_.in_size(),
-                                       in_block_,
-                                       p_.in_c / in_block_,
-                                       p_.in_h,
+        // A plain input of a pointwise layer: its one input row transposed into a blocked row,
+        // read as a one-row NCHW16c image (a 1x1 kernel's weights pack alike for either block).
+        const float* image = x + n * p_.in_c * p_.in_size();
+        if (staged_input_) {
+          thread_local ScratchFloats input_scratch;
+          float* row = input_scratch.Get(size_t(p_.in_c * p_.in_w));
+          internal::NchwcPlanesToRowAvx512(image + oy * p_.stride_h * p_.in_w, p_.in_c / kBlock,
+                                           p_.in_w, p_.in_size(), row);
+          image = row;
+        }
+        const int in_block = staged_input_ ? int(kBlock) : in_block_;
+        const internal::NchwcConvRow r{image,
+                                       in_block,
+                                       p_.in_c / in_block,
+                                       staged_input_ ? 1 : p_.in_h,
                                        p_.in_w,
                                        p_.kernel_h,
                                        p_.kernel_w,
@@ -94,7 +110,7 @@ class NchwcKernel : public backend::Kernel {
                                        : z != nullptr      ? z + y_off
                                                            : nullptr,
                                        staged ? p_.out_w * kBlock : out_plane * kBlock,
-                                       oy,
+                                       staged_input_ ? 0 : oy,
                                        p_.out_w,
                                        nb,
                                        inline_act ? p_.act.kind : ir::ActivationKind::kNone,
@@ -122,6 +138,7 @@ class NchwcKernel : public backend::Kernel {
   NchwcTiling tiling_;
   int in_block_;
   bool out_blocked_;
+  bool staged_input_;  // see Run
 };
 
 class NchwcTactic : public backend::Tactic {

@@ -375,8 +375,10 @@ TEST(ConvTacticsTest, NchwcDirect) {
 }
 
 // A fused residual (y = act(conv + bias + z)): conv_nchwc adds z in its tiles, blocked or plain
-// (a gather), every other family under WithResidual's add pass, z read in the output's layout;
-// with and without a bias, Relu in the kernel and SiLU after the sum, 1x1 and strided, batch 2.
+// (transposed into a blocked row), every other family under WithResidual's add pass, z read in the
+// output's layout; with and without a bias, Relu in the kernel and SiLU after the sum, 1x1 and
+// strided, batch 2; a ResNet downsample (1x1, stride 2, input channels a multiple of 16: a plain
+// input row transposed into a blocked one too).
 TEST(ConvTacticsTest, FusedResidual) {
   using K = ir::ActivationKind;
   const ConvSpec specs[] = {
@@ -391,6 +393,17 @@ TEST(ConvTacticsTest, FusedResidual) {
        .act = {K::kSilu},
        .residual = true},
       {.c = 24, .h = 7, .w = 6, .m = 16, .kh = 1, .kw = 1, .pads = {0, 0, 0, 0}, .residual = true},
+      {.n = 2,
+       .c = 32,
+       .h = 9,
+       .w = 21,
+       .m = 48,
+       .kh = 1,
+       .kw = 1,
+       .strides = {2, 2},
+       .pads = {0, 0, 0, 0},
+       .act = {K::kRelu},
+       .residual = true},
       {.c = 5, .h = 6, .w = 9, .m = 7, .act = {K::kClip, 0.0f, 6.0f}, .residual = true},
       {.c = 6, .h = 5, .w = 8, .m = 6, .group = 6, .act = {K::kRelu}, .residual = true},
   };
