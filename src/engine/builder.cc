@@ -447,9 +447,14 @@ class Builder {
         kept.clear();
       }
     }
-    char ms[96];
-    std::snprintf(ms, sizeof(ms), "; %.3f ms against %.3f ms end to end", internal::Median(runs[1]),
-                  internal::Median(runs[0]));
+    std::vector<double> ratios;
+    for (size_t r = 0; r < runs[0].size() && r < runs[1].size(); ++r) {
+      if (runs[0][r] > 0) ratios.push_back(runs[1][r] / runs[0][r]);
+    }
+    char ms[128];
+    std::snprintf(
+        ms, sizeof(ms), "; end to end %.3f ms against %.3f ms (%.3f of it, round by round)",
+        internal::Median(runs[1]), internal::Median(runs[0]), internal::Median(std::move(ratios)));
     out_->stats.notes.push_back("tactic check: " + std::to_string(swapped.size()) +
                                 " layers tried another tactic in the engine; swapped " +
                                 describe(kept) + (kept.empty() ? verdict : std::string(ms)));
