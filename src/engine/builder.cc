@@ -327,6 +327,15 @@ class Builder {
     return names;
   }
 
+  // The bytes of the pending layers' weight values: what each trial engine packs afresh.
+  uint64_t PendingWeightBytes() const {
+    uint64_t bytes = 0;
+    for (const Pending& p : pending_) {
+      for (const SlotSource& s : p.slot_sources) bytes += s.value.defined() ? s.value.nbytes() : 0;
+    }
+    return bytes;
+  }
+
   // The engine of `plan`'s choices (TrialBuild), loaded to run.
   StatusOr<std::unique_ptr<Engine>> TrialEngine(const std::vector<LayoutLayer>& layers,
                                                 const LayoutPlan& plan) {
@@ -406,10 +415,7 @@ class Builder {
         }
       }
     }
-    uint64_t bytes = 0;
-    for (const Pending& p : pending_) {
-      for (const SlotSource& s : p.slot_sources) bytes += s.value.defined() ? s.value.nbytes() : 0;
-    }
+    const uint64_t bytes = PendingWeightBytes();
     if (bytes * 2 > kPlanCheckMaxBytes) {
       out_->stats.notes.push_back(
           "tactic check skipped: two copies of the weights would take more than 2 GiB");
@@ -477,15 +483,8 @@ class Builder {
   StatusOr<size_t> CheckPlans(const std::vector<LayoutLayer>& layers,
                               const std::vector<LayoutPlan>& plans) {
     const Plan& plan = out_->plan;
-    std::vector<std::vector<std::string>> tactics(plans.size());
-    for (size_t p = 0; p < plans.size(); ++p) {
-      ApplyPlan(layers, plans[p]);
-      for (size_t l = 0; l < plan.layers.size(); ++l) {
-        tactics[p].push_back(pending_[l].finished
-                                 ? plan.layers[l].tactic
-                                 : pending_[l].tactics[pending_[l].chosen]->name());
-      }
-    }
+    std::vector<std::vector<std::string>> tactics;
+    for (const LayoutPlan& candidate : plans) tactics.push_back(TacticsOf(layers, candidate));
     auto describe = [&](const std::vector<double>& ms, size_t pick) {
       std::string text;
       for (size_t p = 0; p < plans.size(); ++p) {
@@ -508,10 +507,7 @@ class Builder {
         }
       }
     }
-    uint64_t bytes = 0;
-    for (const Pending& p : pending_) {
-      for (const SlotSource& s : p.slot_sources) bytes += s.value.defined() ? s.value.nbytes() : 0;
-    }
+    const uint64_t bytes = PendingWeightBytes();
     if (bytes * plans.size() > kPlanCheckMaxBytes) {
       out_->stats.notes.push_back("plan check skipped: " + std::to_string(plans.size()) +
                                   " copies of the weights would take more than 2 GiB");
@@ -524,11 +520,7 @@ class Builder {
     std::vector<std::unique_ptr<Engine>> engines;
     std::vector<const Engine*> timed;
     for (const LayoutPlan& candidate : plans) {
-      ApplyPlan(layers, candidate);
-      REFIT_ASSIGN_OR_RETURN(BuiltEngine trial, TrialBuild());
-      EngineOptions eopts;
-      eopts.threads = options_.threads;
-      REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, Engine::FromBuild(std::move(trial), eopts));
+      REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> e, TrialEngine(layers, candidate));
       timed.push_back(e.get());
       engines.push_back(std::move(e));
     }

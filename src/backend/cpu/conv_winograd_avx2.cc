@@ -126,8 +126,6 @@ void Input(const WinogradInput& in) {
   const int64_t panels_end = (tiles + nr - 1) / nr * nr;
   for (int xi = 0; xi < P; ++xi) {
     for (int64_t k = stored; k < panels_end; ++k) stage[xi * stage_len + k] = 0.0f;
-  }
-  for (int xi = 0; xi < P; ++xi) {
     const float* from = stage + xi * stage_len;
     float* to = v + xi * v_stride;
     for (int64_t p0 = 0; p0 < tiles; p0 += nr, from += nr, to += panel_floats) {
