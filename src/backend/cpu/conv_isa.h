@@ -138,9 +138,10 @@ void NchwcConvRow2x12Avx512(const NchwcConvRow& r);
 // a masked last one per channel.
 void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, float* y,
                             int64_t out_plane);
-// The inverse: channel k of block b at y + (16 b + k) * out_plane (out_w floats) to `row` NCHW16c.
+// The inverse: channel k of block b at y + (16 b + k) * out_plane to `row` NCHW16c, out_w pixels
+// taken every `step` columns (y + (16 b + k) * out_plane + step * j for pixel j).
 void NchwcPlanesToRowAvx512(const float* y, int64_t blocks, int64_t out_w, int64_t out_plane,
-                            float* row);
+                            int64_t step, float* row);
 
 // Writes one packed-B panel (gemm_packed.h layout: k rows of nr floats) whose `cols` columns are
 // `runs` runs of consecutive source floats: run r starts at column dst_off[r] (dst_off[0] == 0,

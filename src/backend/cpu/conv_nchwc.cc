@@ -6,7 +6,8 @@
 //
 // Any kernel size, stride, dilation and padding of an ungrouped layer whose output channels are a
 // multiple of 16. The input is NCHW16c ("in16c", its channels a multiple of 16) or plain NCHW,
-// read in place (a CNN's 3-channel stem); the output NCHW16c ("out16c") or NCHW, the latter
+// read in place (a CNN's 3-channel stem) or, for a pointwise layer, transposed once into an
+// NCHW16c workspace of the columns it reads; the output NCHW16c ("out16c") or NCHW, the latter
 // computed as an NCHW16c row in scratch and transposed to its planes (16 x 16 in registers; with
 // the tiles' own NCHW stores, by gathers, ResNet-18's 7x7 stem tuned at 1.24 ms against 0.77 ms
 // blocked at two threads, through the transposed row at 0.77 against 0.68). The weight is packed
@@ -51,6 +52,10 @@ class NchwcKernel : public backend::Kernel {
         staged_input_(in_block == 1 && p.in_c % kBlock == 0 && p.kernel_h == 1 && p.kernel_w == 1 &&
                       p.pad_top == 0 && p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0) {}
 
+  size_t workspace_bytes() const override {
+    return staged_input_ ? size_t(p_.batch * p_.in_c * p_.out_size()) * sizeof(float) : 0;
+  }
+
   Status Run(const backend::KernelIo& io) const override {
     const auto [x, w, bias, y] = ConvOperandsOf(io);
     const float* z = p_.residual ? io.inputs[ir::kResidualInput]->data_as<float>() : nullptr;
@@ -60,6 +65,27 @@ class NchwcKernel : public backend::Kernel {
     const int64_t out_plane = p_.out_size();
     const bool inline_act =
         p_.act.kind == ir::ActivationKind::kRelu || p_.act.kind == ir::ActivationKind::kClip;
+    // A plain input of a pointwise layer: the columns and rows it reads (every stride-th) are
+    // transposed once into the workspace, an NCHW16c image of the output's size read with stride 1
+    // (a 1x1 kernel's weights pack alike for either block).
+    const float* in = x;
+    int64_t in_h = p_.in_h, in_w = p_.in_w, stride_h = p_.stride_h, stride_w = p_.stride_w;
+    int in_block = in_block_;
+    if (staged_input_) {
+      float* staged = static_cast<float*>(io.workspace);
+      const int64_t in_blocks = p_.in_c / kBlock;
+      ParallelFor(io.pool, p_.batch * in_blocks * p_.out_h, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+          const int64_t oy = u % p_.out_h, nb = u / p_.out_h;  // nb: image and block
+          internal::NchwcPlanesToRowAvx512(
+              x + nb * kBlock * p_.in_size() + oy * p_.stride_h * p_.in_w, 1, p_.out_w,
+              p_.in_size(), p_.stride_w, staged + (nb * p_.out_h + oy) * p_.out_w * kBlock);
+        }
+      });
+      in = staged;
+      in_h = p_.out_h, in_w = p_.out_w, stride_h = 1, stride_w = 1;
+      in_block = int(kBlock);
+    }
     ParallelFor(io.pool, p_.batch * groups * p_.out_h, [&](int64_t begin, int64_t end) {
       for (int64_t u = begin; u < end; ++u) {
         const int64_t oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
@@ -77,28 +103,18 @@ class NchwcKernel : public backend::Kernel {
         float* staged_row = staged ? row_scratch.Get(row_floats) : nullptr;
         float* staged_z = staged && z != nullptr ? residual_scratch.Get(row_floats) : nullptr;
         if (staged_z != nullptr) {
-          internal::NchwcPlanesToRowAvx512(z + y_off, nb, p_.out_w, out_plane, staged_z);
+          internal::NchwcPlanesToRowAvx512(z + y_off, nb, p_.out_w, out_plane, 1, staged_z);
         }
-        // A plain input of a pointwise layer: its one input row transposed into a blocked row,
-        // read as a one-row NCHW16c image (a 1x1 kernel's weights pack alike for either block).
-        const float* image = x + n * p_.in_c * p_.in_size();
-        if (staged_input_) {
-          thread_local ScratchFloats input_scratch;
-          float* row = input_scratch.Get(size_t(p_.in_c * p_.in_w));
-          internal::NchwcPlanesToRowAvx512(image + oy * p_.stride_h * p_.in_w, p_.in_c / kBlock,
-                                           p_.in_w, p_.in_size(), row);
-          image = row;
-        }
-        const int in_block = staged_input_ ? int(kBlock) : in_block_;
+        const float* image = in + n * p_.in_c * in_h * in_w;
         const internal::NchwcConvRow r{image,
                                        in_block,
                                        p_.in_c / in_block,
-                                       staged_input_ ? 1 : p_.in_h,
-                                       p_.in_w,
+                                       in_h,
+                                       in_w,
                                        p_.kernel_h,
                                        p_.kernel_w,
-                                       p_.stride_h,
-                                       p_.stride_w,
+                                       stride_h,
+                                       stride_w,
                                        p_.dilation_h,
                                        p_.dilation_w,
                                        p_.pad_top,
@@ -111,7 +127,7 @@ class NchwcKernel : public backend::Kernel {
                                        : z != nullptr      ? z + y_off
                                                            : nullptr,
                                        staged ? p_.out_w * kBlock : out_plane * kBlock,
-                                       staged_input_ ? 0 : oy,
+                                       oy,
                                        p_.out_w,
                                        nb,
                                        inline_act ? p_.act.kind : ir::ActivationKind::kNone,

@@ -11,9 +11,10 @@
 
 #include "backend/cpu/conv_isa.h"
 
-// GCC 12 reports _mm512_max_ps/_mm512_min_ps's internal _mm512_undefined_ps() as
-// maybe-uninitialized (see gemm_kernels_avx512.cc).
+// GCC 12 reports the internal _mm512_undefined_ps() of _mm512_max_ps/_mm512_min_ps and of the
+// transposes' unpacks and shuffles as (maybe-)uninitialized (see gemm_kernels_avx512.cc).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace refit::cpu::internal {
 namespace {
@@ -214,7 +215,13 @@ void NchwcRowToPlanesAvx512(const float* row, int64_t blocks, int64_t out_w, flo
 }
 
 void NchwcPlanesToRowAvx512(const float* y, int64_t blocks, int64_t out_w, int64_t out_plane,
-                            float* row) {
+                            int64_t step, float* row) {
+  // Step 2 (a stride-2 pointwise layer's input columns): two loads of 32 columns, the even ones
+  // picked by one two-source permute; other steps gather.
+  const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i lanes =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(int(step)));
   for (int64_t b = 0; b < blocks; ++b) {
     const float* src = y + 16 * b * out_plane;
     float* dst = row + b * 16 * out_w;
@@ -222,7 +229,24 @@ void NchwcPlanesToRowAvx512(const float* y, int64_t blocks, int64_t out_w, int64
       const int count = int(out_w - x < 16 ? out_w - x : 16);
       const __mmask16 m = PixelMask(count);
       __m512 c[16], r[16];  // c[k]: channel k's pixels (zeros past the row); r[p]: pixel p's
-      for (int k = 0; k < 16; ++k) c[k] = _mm512_maskz_loadu_ps(m, src + k * out_plane + x);
+      if (step == 1) {
+        for (int k = 0; k < 16; ++k) c[k] = _mm512_maskz_loadu_ps(m, src + k * out_plane + x);
+      } else if (step == 2) {
+        // Columns 2 x .. 2 (x + count) - 2: 2 count - 1 floats.
+        const int span = 2 * count - 1;
+        const __mmask16 m0 = PixelMask(span < 16 ? span : 16);
+        const __mmask16 m1 = PixelMask(span > 16 ? span - 16 : 0);
+        for (int k = 0; k < 16; ++k) {
+          const float* s = src + k * out_plane + 2 * x;
+          c[k] = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, s), evens,
+                                        _mm512_maskz_loadu_ps(m1, s + 16));
+        }
+      } else {
+        for (int k = 0; k < 16; ++k) {
+          c[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes,
+                                          src + k * out_plane + step * x, 4);
+        }
+      }
       Transpose16x16(c, r);
       for (int p = 0; p < count; ++p) _mm512_storeu_ps(dst + 16 * (x + p), r[p]);
     }

@@ -325,8 +325,8 @@ TEST(ConvTacticsTest, DnnlBlockedActivations) {
 // conv_nchwc (AVX-512): every tiling with blocked and plain input and output, over rows whose
 // interior is several whole tiles and a ragged one, narrower than a tile, or empty (every pixel's
 // window leaves the input); padding wider than the window (all-padding rows and columns); strides,
-// dilations, asymmetric pads, 1x1, a 7x7 3-channel stem; output blocks that fill no whole group
-// of 4 or 2; batch 2; Relu/Clip in the kernel and other activations after it.
+// dilations, asymmetric pads, 1x1 (a plain input staged blocked, its strides 1, 2 and 3), a 7x7
+// 3-channel stem; output blocks that fill no whole group of 4 or 2; batch 2; Relu/Clip in the kernel and other activations after it.
 TEST(ConvTacticsTest, NchwcDirect) {
   if (ActivationBlock() != 16) GTEST_SKIP() << "conv_nchwc needs AVX-512";
   using K = ir::ActivationKind;
@@ -336,6 +336,26 @@ TEST(ConvTacticsTest, NchwcDirect) {
       {.c = 16, .h = 7, .w = 7, .m = 32, .dilations = {2, 2}, .pads = {2, 1, 2, 3}},
       {.c = 16, .h = 3, .w = 4, .m = 16, .kh = 3, .kw = 3, .pads = {4, 5, 3, 2}, .bias = false},
       {.c = 48, .h = 8, .w = 8, .m = 64, .kh = 1, .kw = 1, .strides = {2, 2}, .pads = {0, 0, 0, 0}},
+      // Pointwise, plain input staged blocked: every other column over a whole 16 and a ragged
+      // part, and every third column (gathered).
+      {.c = 32,
+       .h = 7,
+       .w = 37,
+       .m = 16,
+       .kh = 1,
+       .kw = 1,
+       .strides = {3, 2},
+       .pads = {0, 0, 0, 0}},
+      {.n = 2,
+       .c = 16,
+       .h = 5,
+       .w = 50,
+       .m = 32,
+       .kh = 1,
+       .kw = 1,
+       .strides = {1, 3},
+       .pads = {0, 0, 0, 0},
+       .act = {K::kSigmoid}},
       {.c = 3,
        .h = 30,
        .w = 45,
