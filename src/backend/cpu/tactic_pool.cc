@@ -2,8 +2,10 @@
 // GlobalAveragePool and GlobalMaxPool. "pool/avx2" vectorises the window interior along the
 // output row; "pool/generic" is the same loop nest in plain C++. "pool/avx2/in16c_out16c" (8c on
 // AVX2-only machines) pools channel-blocked activations, a vector of channels per tap;
-// "pool/avx2/in16c" the global pools of them, whose [N, C, 1, 1] output is the same bytes in
-// either layout and is declared plain.
+// "pool/avx2/in16c" reads them and writes NCHW: each output row pooled blocked into scratch and
+// transposed to its planes (a ResNet stem's blocked output into a MaxPool whose output is a graph
+// output or read plain), and for the global pools, whose [N, C, 1, 1] output is the same bytes in
+// either layout, the reduction alone.
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -12,7 +14,9 @@
 #include "backend/cpu/activation_block.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/cpu_tactics.h"
+#include "backend/cpu/gemm_packed.h"
 #include "backend/cpu/pool_kernels.h"
+#include "backend/cpu/transpose_f32.h"
 
 namespace refit::cpu {
 namespace {
@@ -178,7 +182,8 @@ float ReduceGeneric(bool max, const float* x, int64_t n) {
 
 class PoolKernel : public backend::Kernel {
  public:
-  PoolKernel(PoolGeometry g, bool avx2, int block) : g_(std::move(g)), avx2_(avx2), block_(block) {}
+  PoolKernel(PoolGeometry g, bool avx2, int block, bool out_blocked)
+      : g_(std::move(g)), avx2_(avx2), block_(block), out_blocked_(out_blocked) {}
 
   Status Run(const backend::KernelIo& io) const override {
     if (io.inputs.empty() || io.inputs[0] == nullptr || io.outputs.empty()) {
@@ -194,6 +199,20 @@ class PoolKernel : public backend::Kernel {
           for (int64_t p = begin; p < end; ++p) {
             internal::ReduceBlockedAvx2(g_.max, x + p * in_size * b, in_size, b,
                                         1.0f / float(in_size), y + p * b);
+          }
+        });
+        return Status::Ok();
+      }
+      if (!out_blocked_) {
+        // Each output row pooled blocked into scratch, then transposed to its b planes.
+        ParallelFor(io.pool, planes * g_.oh, [&](int64_t begin, int64_t end) {
+          thread_local ScratchFloats scratch;
+          float* rows = scratch.Get(size_t(out_size * b));  // one plane's rows, blocked
+          for (int64_t u = begin; u < end; ++u) {
+            const int64_t p = u / g_.oh, oh = u % g_.oh;
+            internal::PoolBlockedAvx2(g_, b, oh, oh + 1, x + p * in_size * b, rows);
+            TransposeF32(rows + oh * g_.ow * b, b, g_.ow, b, y + p * b * out_size + oh * g_.ow,
+                         out_size);
           }
         });
         return Status::Ok();
@@ -269,25 +288,27 @@ class PoolKernel : public backend::Kernel {
 
   PoolGeometry g_;
   bool avx2_;
-  int block_;  // channel block of the input (and of the output unless global); 0: plain
+  int block_;         // channel block of the input; 0: plain
+  bool out_blocked_;  // the output in the input's block (never for a global pool)
 };
 
 class PoolTactic : public backend::Tactic {
  public:
-  PoolTactic(PoolGeometry g, bool avx2, int block = 0)
-      : g_(std::move(g)), avx2_(avx2), block_(block) {}
+  // `block` > 0: blocked input, and output too when `out_blocked` (not for a global pool).
+  PoolTactic(PoolGeometry g, bool avx2, int block = 0, bool out_blocked = false)
+      : g_(std::move(g)), avx2_(avx2), block_(block), out_blocked_(out_blocked && !g_.global) {}
   std::string name() const override {
     return (avx2_ ? "pool/avx2" : "pool/generic") + BlockedIoSuffix(InputBlock(), OutputBlock());
   }
   std::string required_features() const override { return avx2_ ? Avx2Features() : ""; }
   int InputBlock() const override { return block_; }
-  int OutputBlock() const override { return g_.global ? 0 : block_; }
+  int OutputBlock() const override { return out_blocked_ ? block_ : 0; }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     if (avx2_ && !DetectCpuFeatures().Covers(Avx2())) {
       return FailedPrecondition("pool/avx2 needs CPU features '" + Avx2Features() +
                                 "'; this CPU lacks '" + DetectCpuFeatures().Missing(Avx2()) + "'");
     }
-    return std::unique_ptr<backend::Kernel>(new PoolKernel(g_, avx2_, block_));
+    return std::unique_ptr<backend::Kernel>(new PoolKernel(g_, avx2_, block_, out_blocked_));
   }
   static CpuFeatures Avx2() {
     CpuFeatures f;
@@ -300,6 +321,7 @@ class PoolTactic : public backend::Tactic {
   PoolGeometry g_;
   bool avx2_;
   int block_;
+  bool out_blocked_;
 };
 
 }  // namespace
@@ -312,7 +334,8 @@ void AddPoolTactics(const backend::LayerDesc& layer, TacticList* out) {
     out->push_back(std::make_unique<PoolTactic>(*g, true));
     const int block = ActivationBlock();
     if (block > 0 && layer.input(0).shape[1] % block == 0) {
-      out->push_back(std::make_unique<PoolTactic>(*g, true, block));
+      out->push_back(std::make_unique<PoolTactic>(*g, true, block, false));
+      if (!g->global) out->push_back(std::make_unique<PoolTactic>(*g, true, block, true));
     }
   }
   out->push_back(std::make_unique<PoolTactic>(*g, false));
