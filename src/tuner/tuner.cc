@@ -32,38 +32,67 @@ constexpr size_t kMaxKeptBytes = size_t{64} << 20;
 
 // Where a layer's inputs are in an engine: in the caches of the threads that wrote them, each
 // its own part, not in every core's cache at once as repeated runs over one input leave them.
-// Apply() rewrites every activation input from its pristine copy in contiguous parts, one per
-// thread of the pool, as a producing layer's threads do; a tactic whose threads read what other
-// cores wrote is then timed paying for it. Nothing to do with one thread.
+// Apply() rewrites every activation input from its pristine copy, one part per thread of the pool,
+// as a producing layer's threads do; a tactic whose threads read what other cores wrote is then
+// timed paying for it. The parts are those the kernels before give each thread: a channel-blocked
+// 4-D input of fewer images than threads by rows (each thread the same rows of every block:
+// conv_nchwc, conv_depthwise, pool), any other input by contiguous bytes (whole images, or plain
+// channels). Nothing to do with one thread.
 class InputPlacement {
  public:
   InputPlacement(std::vector<Tensor>* activations, ThreadPool* pool) : pool_(pool) {
     if (pool == nullptr || pool->num_threads() < 2) return;
-    for (Tensor& t : *activations) {
+    for (size_t i = 0; i < activations->size(); ++i) {
+      Tensor& t = (*activations)[i];
       if (!t.defined() || t.nbytes() == 0) continue;
       StatusOr<Tensor> copy = Tensor::Create(t.dtype(), t.shape());
       if (!copy.ok()) continue;  // out of memory: time without placing this input
       std::memcpy(copy->mutable_data(), t.data(), t.nbytes());
-      pairs_.push_back({&t, std::move(copy).value()});
+      inputs_.push_back({i, &t, std::move(copy).value()});
     }
   }
-  void Apply() const {
-    for (const auto& [dst, src] : pairs_) {
-      const int64_t parts = pool_->num_threads();
-      const size_t bytes = dst->nbytes();
-      char* to = static_cast<char*>(dst->mutable_data());
-      const char* from = static_cast<const char*>(src.data());
-      ParallelFor(pool_, parts, [&](int64_t begin, int64_t end) {
-        const size_t b = bytes * size_t(begin) / size_t(parts);
-        const size_t e = bytes * size_t(end) / size_t(parts);
+  // `blocks`: the tactic's block per layer input (Tactic::InputBlockAt).
+  void Apply(const std::vector<int>& blocks) const {
+    for (const Placed& in : inputs_) {
+      const int64_t threads = pool_->num_threads();
+      const size_t bytes = in.dst->nbytes();
+      char* to = static_cast<char*>(in.dst->mutable_data());
+      const char* from = static_cast<const char*>(in.src.data());
+      const Shape& shape = in.dst->shape();
+      const int block = in.index < blocks.size() ? blocks[in.index] : 0;
+      if (block > 0 && shape.rank() == 4 && shape[0] < threads && shape[1] % block == 0) {
+        // Per image, `parts` row ranges of every block plane (in_h rows of in_w * block values).
+        const int64_t images = shape[0], planes = shape[1] / block, rows = shape[2];
+        const int64_t parts = std::min(rows, (threads + images - 1) / images);
+        const size_t row_bytes = bytes / size_t(images * planes * rows);
+        ParallelFor(pool_, images * parts, [&](int64_t begin, int64_t end) {
+          for (int64_t u = begin; u < end; ++u) {
+            const int64_t n = u / parts, part = u % parts;
+            const int64_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+            for (int64_t p = 0; p < planes; ++p) {
+              const size_t off = size_t((n * planes + p) * rows + r0) * row_bytes;
+              std::memcpy(to + off, from + off, size_t(r1 - r0) * row_bytes);
+            }
+          }
+        });
+        continue;
+      }
+      ParallelFor(pool_, threads, [&](int64_t begin, int64_t end) {
+        const size_t b = bytes * size_t(begin) / size_t(threads);
+        const size_t e = bytes * size_t(end) / size_t(threads);
         std::memcpy(to + b, from + b, e - b);
       });
     }
   }
 
  private:
+  struct Placed {
+    size_t index;  // the layer input
+    Tensor* dst;
+    Tensor src;
+  };
   ThreadPool* pool_;
-  std::vector<std::pair<Tensor*, Tensor>> pairs_;
+  std::vector<Placed> inputs_;
 };
 
 // One tactic ready to run on the layer: its packed weights, kernel, workspace and outputs.
@@ -84,6 +113,9 @@ class Trial {
       } else {
         t->io_.inputs.push_back(activations[i].defined() ? &activations[i] : nullptr);
       }
+    }
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      t->input_blocks_.push_back(tactic.InputBlockAt(i));
     }
     REFIT_ASSIGN_OR_RETURN(t->kernel_, tactic.Instantiate());
     t->workspace_.reset(new (std::align_val_t(64)) char[t->kernel_->workspace_bytes() + 64]);
@@ -109,7 +141,7 @@ class Trial {
     double total_ms = 0;
     while (int(times.size()) < max_runs &&
            (int(times.size()) < min_runs || total_ms < min_total_ms)) {
-      placement.Apply();
+      placement.Apply(input_blocks_);
       const auto start = Clock::now();
       REFIT_RETURN_IF_ERROR(kernel_->Run(io_));
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
@@ -133,6 +165,7 @@ class Trial {
  private:
   Trial() = default;
   std::vector<Tensor> packed_;
+  std::vector<int> input_blocks_;  // Tactic::InputBlockAt per layer input
   std::unique_ptr<backend::Kernel> kernel_;
   std::unique_ptr<char[], AlignedFree> workspace_;
   std::vector<Tensor> outputs_;

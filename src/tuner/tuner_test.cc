@@ -61,7 +61,8 @@ class FakeTactic : public backend::Tactic {
   int out_block_;
 };
 
-// Counts the runs that find input 0 as the tuner made it (not all zeros), then zeroes it.
+// Counts the runs that find input 0 as the tuner made it (every value as in the first run, the
+// warm-up), then zeroes it.
 class ClobberingKernel : public backend::Kernel {
  public:
   explicit ClobberingKernel(std::shared_ptr<std::atomic<int>> intact)
@@ -69,43 +70,47 @@ class ClobberingKernel : public backend::Kernel {
   Status Run(const backend::KernelIo& io) const override {
     Tensor* x = const_cast<Tensor*>(io.inputs[0]);
     float* p = x->mutable_data_as<float>();
-    bool nonzero = false;
-    for (int64_t i = 0; i < x->NumElements(); ++i) nonzero = nonzero || p[i] != 0.0f;
-    if (nonzero) ++*intact_;
+    if (first_.empty()) first_.assign(p, p + x->NumElements());
+    if (std::equal(first_.begin(), first_.end(), p)) ++*intact_;
     std::fill(p, p + x->NumElements(), 0.0f);
     return Status::Ok();
   }
 
  private:
   std::shared_ptr<std::atomic<int>> intact_;
+  mutable std::vector<float> first_;
 };
 
+// `block` > 0: reads its input channel-blocked (the tuner then places it by rows).
 class ClobberingTactic : public backend::Tactic {
  public:
-  explicit ClobberingTactic(std::shared_ptr<std::atomic<int>> intact)
-      : intact_(std::move(intact)) {}
+  explicit ClobberingTactic(std::shared_ptr<std::atomic<int>> intact, int block = 0)
+      : intact_(std::move(intact)), block_(block) {}
   std::string name() const override { return "clobbering"; }
+  int InputBlock() const override { return block_; }
+  int OutputBlock() const override { return block_; }
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
     return std::unique_ptr<backend::Kernel>(new ClobberingKernel(intact_));
   }
 
  private:
   std::shared_ptr<std::atomic<int>> intact_;
+  int block_;
 };
 
 struct Layer {
   ir::Node node;
   backend::LayerDesc desc;
-  Layer() {
+  explicit Layer(Shape shape = Shape{1, 8}) {
     node.name = "fake";
     node.op_type = "Relu";
     node.inputs = {"x"};
     node.outputs = {"y"};
     desc.node = &node;
     desc.opset = 17;
-    desc.inputs.push_back({DataType::kF32, Shape{1, 8}, false});
+    desc.inputs.push_back({DataType::kF32, shape, false});
     desc.weight = {false};
-    desc.outputs.push_back({DataType::kF32, Shape{1, 8}, false});
+    desc.outputs.push_back({DataType::kF32, shape, false});
   }
 };
 
@@ -214,14 +219,23 @@ TEST(TunerTest, TacticFailingInTheRunoffIsDropped) {
 TEST(TunerTest, WithThreadsEveryTimedRunFindsItsInputWrittenAfresh) {
   // An engine's layer reads what the threads of the layer before it just wrote, each its own
   // part: with a pool, the tuner rewrites the inputs from a pristine copy, in one part per thread,
-  // before every timed run. So a kernel that zeroes its input finds it intact on each timed run.
-  Layer l;
-  for (int threads : {1, 2}) {
-    SCOPED_TRACE(threads);
+  // before every timed run. So a kernel that zeroes its input finds it whole on each timed run:
+  // a plain input (contiguous parts), and a channel-blocked one of fewer images than threads
+  // (per block, rows: 7 rows in 2 and in 3 parts).
+  struct Case {
+    Shape shape;
+    int block, threads;
+  };
+  for (const Case& c : {Case{Shape{1, 8}, 0, 1}, Case{Shape{1, 8}, 0, 2},
+                        Case{Shape{1, 48, 7, 5}, 16, 2}, Case{Shape{2, 32, 7, 3}, 16, 3}}) {
+    const int threads = c.threads;
+    SCOPED_TRACE(c.shape.ToString() + " block " + std::to_string(c.block) + ", " +
+                 std::to_string(threads) + " threads");
+    Layer l(c.shape);
     ThreadPool pool(threads);
     auto intact = std::make_shared<std::atomic<int>>(0);
     std::vector<std::unique_ptr<backend::Tactic>> tactics;
-    tactics.push_back(std::make_unique<ClobberingTactic>(intact));
+    tactics.push_back(std::make_unique<ClobberingTactic>(intact, c.block));
     tactics.push_back(std::make_unique<FakeTactic>("slow", FakeTiming{.us = 5000}));
     TunerOptions o = Options();
     o.pool = &pool;

@@ -184,11 +184,20 @@ class DepthwiseKernel : public backend::Kernel {
     // The outputs, and a tile of 8 pixels of slack: the 16-channel kernel's last partial tile of
     // a strip reads (and never stores) up to 7 pixels past it.
     const size_t floats = padded_floats + size_t((g.strip_rows * p_.out_w + 8) * g.lanes);
-    ParallelFor(pool, p_.batch * blocks, [&](int64_t begin, int64_t end) {
+    // Units (image, part of the rows, block), blocks innermost: with a blocked output and fewer
+    // images than threads, each thread's units are the same rows of every block, as the blocked
+    // layers around it split them (conv_nchwc), so a thread reads what it wrote itself; with a
+    // plain output, whole blocks (contiguous channels, as the plain tactics split).
+    const int64_t threads = pool != nullptr ? pool->num_threads() : 1;
+    const int64_t parts = !out_blocked_ || p_.batch >= threads
+                              ? 1
+                              : std::min(p_.out_h, (threads + p_.batch - 1) / p_.batch);
+    ParallelFor(pool, p_.batch * parts * blocks, [&](int64_t begin, int64_t end) {
       thread_local ScratchFloats scratch;
       float* buf = scratch.Get(floats);
       for (int64_t u = begin; u < end; ++u) {
-        const int64_t n = u / blocks, c = c_begin + u % blocks * g.lanes;
+        const int64_t n = u / blocks / parts, part = u / blocks % parts;
+        const int64_t c = c_begin + u % blocks * g.lanes;
         float* out = y + (n * p_.out_c + c) * p_.out_size();
         const internal::DepthwiseBlock b{x + (n * p_.in_c + c) * p_.in_size(),
                                          p_.in_size(),
@@ -216,13 +225,22 @@ class DepthwiseKernel : public backend::Kernel {
                                          buf,
                                          buf + padded_floats,
                                          in_blocked_,
-                                         out_blocked_};
+                                         out_blocked_,
+                                         p_.out_h * part / parts,
+                                         p_.out_h * (part + 1) / parts};
         if (g.lanes == 16) {
           internal::DepthwiseBlock16Avx512(b);
         } else {
           internal::DepthwiseBlock8Avx2(b);
         }
-        BiasActivationSerial(after, nullptr, out, g.lanes, p_.out_size(), p_.out_size());
+        if (parts == 1) {
+          BiasActivationSerial(after, nullptr, out, g.lanes, p_.out_size(), p_.out_size());
+        } else {  // a blocked output: this unit's rows of the block, contiguous
+          const int64_t row_floats = p_.out_w * g.lanes;
+          const int64_t n_floats = (b.row_end - b.row_begin) * row_floats;
+          BiasActivationSerial(after, nullptr, out + b.row_begin * row_floats, 1, n_floats,
+                               n_floats);
+        }
       }
     });
   }

@@ -108,8 +108,9 @@ void RunDepthwiseBlock(const DepthwiseBlock& b, Fill fill_padded, StoreBack stor
   const typename V::T bias = b.bias != nullptr ? V::LoadBias(b.bias) : V::Zero();
   const typename V::T lo = V::Set1(b.clip_lo), hi = V::Set1(b.clip_hi);
   const int64_t row_step = b.stride_h * (b.pad_cols + kDepthwiseBlockRowSlack) * V::kLanes;
-  for (int64_t oy0 = 0; oy0 < b.out_h; oy0 += b.strip_rows) {
-    const int64_t rows = b.out_h - oy0 < b.strip_rows ? b.out_h - oy0 : b.strip_rows;
+  const int64_t row_end = b.row_end > 0 ? b.row_end : b.out_h;
+  for (int64_t oy0 = b.row_begin; oy0 < row_end; oy0 += b.strip_rows) {
+    const int64_t rows = row_end - oy0 < b.strip_rows ? row_end - oy0 : b.strip_rows;
     const int64_t padded_rows = (rows - 1) * b.stride_h + b.window_rows;
     if (b.x_blocked) {
       FillPaddedFromBlocked<V>(b, oy0 * b.stride_h, padded_rows);

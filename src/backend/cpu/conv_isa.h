@@ -78,6 +78,8 @@ struct DepthwiseBlock {
   // in_h x in_w x L plane (in_plane unused); y_blocked, y is its out_h x out_w x L plane (out_plane
   // unused), 64-byte aligned, and the strips are convolved straight into it (out_buf unused).
   bool x_blocked = false, y_blocked = false;
+  // The output rows computed, [row_begin, row_end) (row_end 0: to out_h).
+  int64_t row_begin = 0, row_end = 0;
 };
 void DepthwiseBlock8Avx2(const DepthwiseBlock& b);
 void DepthwiseBlock16Avx512(const DepthwiseBlock& b);

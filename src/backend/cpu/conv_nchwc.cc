@@ -16,8 +16,13 @@
 // z)) is added to the tiles before their activation (a plain one transposed into a blocked row
 // first).
 //
-// Units of work are (image, group of NB blocks, output row), the rows innermost so that one
-// thread's consecutive rows reuse a group's weights from its cache; the pool splits them evenly.
+// Units of work are (image, output row, group of NB blocks) for a blocked output and (image, group,
+// row) for a plain one; the pool gives each thread a contiguous range. The threads so split an
+// image's work as the layers around them do, and each reads what it wrote itself (on this 2-vCPU
+// machine a 3-layer stem, depthwise and pointwise engine ran 0.33 ms against 0.44 ms when the
+// blocked layers split by channels while their neighbours split by rows): a blocked activation by
+// rows (conv_depthwise, pool, the tuner's placement of a blocked input), a plain one by
+// contiguous channels (conv_winograd's transforms, the plain tactics).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -88,7 +93,8 @@ class NchwcKernel : public backend::Kernel {
     }
     ParallelFor(io.pool, p_.batch * groups * p_.out_h, [&](int64_t begin, int64_t end) {
       for (int64_t u = begin; u < end; ++u) {
-        const int64_t oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
+        int64_t g = u % groups, oy = u / groups % p_.out_h, n = u / groups / p_.out_h;  // blocked
+        if (!out_blocked_) oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
         const int64_t b0 = g * tiling_.nb, nb = std::min<int64_t>(tiling_.nb, blocks - b0);
         // Block b0's first channel, output row oy: NCHW16c or NCHW.
         const int64_t y_off =

@@ -21,7 +21,7 @@ namespace {
 // channel-blocked activations. 3: elementwise tactics over channel-blocked activations. 4:
 // conv_nchwc, channel-blocked pooling, Convs with a fused residual. 5: conv_winograd's input
 // transform without masked stores, conv_nchwc's NCHW output through a blocked row.
-constexpr int kTacticsRevision = 6;
+constexpr int kTacticsRevision = 7;
 
 class CpuBackend : public backend::Backend {
  public:

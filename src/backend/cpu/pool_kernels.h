@@ -13,6 +13,7 @@ struct PoolGeometry {
   bool global = false;
   bool count_include_pad = false;
   int64_t planes = 0;  // N * C
+  int64_t batch = 1;   // N
   int64_t ih = 0, iw = 0, oh = 0, ow = 0;
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pad_top = 0, pad_left = 0;
   // Per output row (h_*) and column (w_*): the kernel taps [lo, hi) inside the input, and the

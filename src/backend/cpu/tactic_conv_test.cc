@@ -326,7 +326,8 @@ TEST(ConvTacticsTest, DnnlBlockedActivations) {
 // interior is several whole tiles and a ragged one, narrower than a tile, or empty (every pixel's
 // window leaves the input); padding wider than the window (all-padding rows and columns); strides,
 // dilations, asymmetric pads, 1x1 (a plain input staged blocked, its strides 1, 2 and 3), a 7x7
-// 3-channel stem; output blocks that fill no whole group of 4 or 2; batch 2; Relu/Clip in the kernel and other activations after it.
+// 3-channel stem; output blocks that fill no whole group of 4 or 2; batch 2; Relu/Clip in the
+// kernel and other activations after it.
 TEST(ConvTacticsTest, NchwcDirect) {
   if (ActivationBlock() != 16) GTEST_SKIP() << "conv_nchwc needs AVX-512";
   using K = ir::ActivationKind;

@@ -87,6 +87,7 @@ std::optional<PoolGeometry> ParsePool(const backend::LayerDesc& layer) {
   // MaxPool's optional Indices output stays with the reference kernel.
   if (node.outputs.size() > 1 && !node.outputs[1].empty()) return std::nullopt;
   g.planes = x.shape[0] * x.shape[1];
+  g.batch = x.shape[0];
   g.ih = x.shape[2];
   g.iw = x.shape[3];
   if (g.global) {
@@ -203,27 +204,25 @@ class PoolKernel : public backend::Kernel {
         });
         return Status::Ok();
       }
-      if (!out_blocked_) {
-        // Each output row pooled blocked into scratch, then transposed to its b planes.
-        ParallelFor(io.pool, planes * g_.oh, [&](int64_t begin, int64_t end) {
-          thread_local ScratchFloats scratch;
-          float* rows = scratch.Get(size_t(out_size * b));  // one plane's rows, blocked
-          for (int64_t u = begin; u < end; ++u) {
-            const int64_t p = u / g_.oh, oh = u % g_.oh;
-            internal::PoolBlockedAvx2(g_, b, oh, oh + 1, x + p * in_size * b, rows);
-            TransposeF32(rows + oh * g_.ow * b, b, g_.ow, b, y + p * b * out_size + oh * g_.ow,
-                         out_size);
-          }
-        });
-        return Status::Ok();
-      }
-      // Units of output rows, so that a batch-1 layer of few blocks still splits evenly.
+      // Units (image, output row, block), blocks innermost: with fewer images than threads, each
+      // thread's units are the same rows of every block, the rows a blocked convolution before
+      // gives that thread (conv_nchwc, conv_depthwise). A plain output: each row pooled blocked
+      // into scratch, then transposed to its b planes.
+      const int64_t blocks = g_.planes / g_.batch / b;
       ParallelFor(io.pool, planes * g_.oh, [&](int64_t begin, int64_t end) {
-        for (int64_t u = begin; u < end;) {
-          const int64_t p = u / g_.oh, oh0 = u % g_.oh;
-          const int64_t oh1 = std::min(g_.oh, oh0 + (end - u));
-          internal::PoolBlockedAvx2(g_, b, oh0, oh1, x + p * in_size * b, y + p * out_size * b);
-          u += oh1 - oh0;
+        thread_local ScratchFloats scratch;
+        float* rows = out_blocked_ ? nullptr : scratch.Get(size_t(out_size * b));
+        for (int64_t u = begin; u < end; ++u) {
+          int64_t oh = u / blocks % g_.oh;
+          int64_t p = u / blocks / g_.oh * blocks + u % blocks;
+          if (!out_blocked_) p = u / g_.oh, oh = u % g_.oh;
+          if (out_blocked_) {
+            internal::PoolBlockedAvx2(g_, b, oh, oh + 1, x + p * in_size * b, y + p * out_size * b);
+            continue;
+          }
+          internal::PoolBlockedAvx2(g_, b, oh, oh + 1, x + p * in_size * b, rows);
+          TransposeF32(rows + oh * g_.ow * b, b, g_.ow, b, y + p * b * out_size + oh * g_.ow,
+                       out_size);
         }
       });
       return Status::Ok();
