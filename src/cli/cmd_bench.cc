@@ -171,11 +171,14 @@ Status Bench(const BenchArgs& args) {
     ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
   }
   const double p50 = Percentile(ms, 0.5), p10 = Percentile(ms, 0.1), p90 = Percentile(ms, 0.9);
+  // An engine whose thread check found one thread faster runs on one, whatever --threads says.
+  const int threads = is_engine ? eng->threads() : args.threads;
   if (args.profile && is_engine) PrintProfile(eng->plan(), layer_us);
   if (args.json) {
     nlohmann::json j = {{"model", args.model},
                         {"backend", backend},
-                        {"threads", args.threads},
+                        {"threads", threads},
+                        {"threads_asked", args.threads},
                         {"iterations", args.iterations},
                         {"warmup", warmup_runs},
                         {"warmup_ms", args.warmup_ms},
@@ -187,9 +190,10 @@ Status Bench(const BenchArgs& args) {
   } else {
     std::printf(
         "%s: median %.3f ms, p10 %.3f ms, p90 %.3f ms over %d iterations "
-        "(%s, %d thread%s)\n",
-        args.model.c_str(), p50, p10, p90, args.iterations, backend.c_str(), args.threads,
-        args.threads == 1 ? "" : "s");
+        "(%s, %d thread%s%s)\n",
+        args.model.c_str(), p50, p10, p90, args.iterations, backend.c_str(), threads,
+        threads == 1 ? "" : "s",
+        threads != args.threads ? ", as its build's thread check found faster" : "");
   }
   return Status::Ok();
 }

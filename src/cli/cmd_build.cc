@@ -72,8 +72,8 @@ void PrintBuildSummary(const BuildArgs& args, uint64_t file_bytes, const engine:
   for (const std::string& note : st.notes)
     std::fprintf(stderr, "refit build: note: %s\n", note.c_str());
   char check[48] = "";
-  if (st.plans_timed > 0)
-    std::snprintf(check, sizeof(check), ", plan check %.2f s", st.plan_check_s);
+  if (st.plans_timed > 0 || st.threads_timed)
+    std::snprintf(check, sizeof(check), ", checks %.2f s", st.plan_check_s);
   std::fprintf(
       stderr,
       "refit build: %s -> %s (%s, %s): %d layers (%d cpu, %d reference), %d tactics timed "

@@ -36,12 +36,14 @@ Status RunEngine(const RunArgs& args, const TensorFile& inputs) {
   const double ms = MillisSince(start);
   REFIT_RETURN_IF_ERROR(SaveTensors(args.output, outputs));
   std::fprintf(stderr,
-               "refit run: %s: %zu layers in %.2f ms (%s engine, %d thread%s; loaded%s in %.2f "
-               "ms); wrote %zu output%s to %s\n",
+               "refit run: %s: %zu layers in %.2f ms (%s engine, %d thread%s%s; loaded%s in "
+               "%.2f ms); wrote %zu output%s to %s\n",
                args.model.c_str(), e->plan().layers.size(), ms,
-               std::string(engine::EngineModeName(e->plan().mode)).c_str(), args.threads,
-               args.threads == 1 ? "" : "s", args.weights.empty() ? "" : " and refitted", load_ms,
-               outputs.size(), outputs.size() == 1 ? "" : "s", args.output.c_str());
+               std::string(engine::EngineModeName(e->plan().mode)).c_str(), e->threads(),
+               e->threads() == 1 ? "" : "s",
+               e->threads() != args.threads ? ", as its build's thread check found faster" : "",
+               args.weights.empty() ? "" : " and refitted", load_ms, outputs.size(),
+               outputs.size() == 1 ? "" : "s", args.output.c_str());
   return Status::Ok();
 }
 

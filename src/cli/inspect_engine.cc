@@ -46,6 +46,7 @@ Json EngineJson(const std::string& path, const engine::Engine& e, const Plan& pl
   j["kept_source_bytes"] = kept != nullptr ? kept->bytes() : 0;
   j["arena_bytes"] = plan.arena_bytes;
   j["workspace_bytes"] = plan.workspace_bytes;
+  j["max_threads"] = plan.max_threads;
   j["required_cpu_features"] = plan.required_features;
   j["inputs"] = ValuesJson(plan, plan.inputs);
   j["outputs"] = ValuesJson(plan, plan.outputs);
@@ -128,6 +129,10 @@ void PrintText(const Json& j, const Plan& plan) {
   std::printf("memory   activations %s, workspace %s\n", FormatBytes(plan.arena_bytes).c_str(),
               FormatBytes(plan.workspace_bytes).c_str());
   std::printf("cpu      needs '%s'\n", plan.required_features.c_str());
+  if (plan.max_threads > 0) {
+    std::printf("threads  runs on at most %d (the thread check), whatever --threads asks\n",
+                plan.max_threads);
+  }
   // The build's notes (symbolic dims fixed, the plan check's verdict), as the build printed them.
   const Json& notes =
       j["build"].is_object() && j["build"].contains("notes") ? j["build"]["notes"] : Json::array();

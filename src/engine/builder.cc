@@ -50,13 +50,14 @@ Status Builder::Build(ir::Graph graph) {
     plan.outputs.push_back(it->second);
   }
   REFIT_RETURN_IF_ERROR(SelectTactics());
+  REFIT_RETURN_IF_ERROR(CheckThreads());
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     if (!pending_[i].finished) REFIT_RETURN_IF_ERROR(FinishLayer(i, out_, /*release=*/true));
   }
   PlanMemoryLayout(&plan);
   REFIT_RETURN_IF_ERROR(CollectSources(&plan, options_.keep_sources ? &out_->sources : nullptr));
   if (!options_.timing_cache_path.empty() &&
-      (out_->stats.timed_layers > 0 || out_->stats.plans_timed > 0)) {
+      (out_->stats.timed_layers > 0 || out_->stats.plans_timed > 0 || out_->stats.threads_timed)) {
     REFIT_RETURN_IF_ERROR(cache_.Save(options_.timing_cache_path));
   }
   out_->stats.layers = int(plan.layers.size());

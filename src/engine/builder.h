@@ -64,9 +64,11 @@ struct BuildStats {
   double total_s = 0, passes_s = 0, tuning_s = 0, packing_s = 0;
   int layers = 0, cpu_layers = 0, reference_layers = 0;
   int tactics_timed = 0, cache_hits = 0, timed_layers = 0;
-  // The plan check: layout plans timed end to end (0: none, or the timing cache's verdict), and
-  // its seconds (a part of total_s, not of tuning_s).
+  // The plan check: layout plans timed end to end (0: none, or the timing cache's verdict); the
+  // thread check timed (not the cache's verdict); the seconds of the plan, tactic and thread
+  // checks (a part of total_s, not of tuning_s).
   int plans_timed = 0;
+  bool threads_timed = false;
   double plan_check_s = 0;
   std::vector<std::string> notes;  // e.g. "input 'x': symbolic dim 'batch' set to 1"
 };

@@ -22,6 +22,12 @@ constexpr double kPlanCheckMinGain = 0.03;
 // The tactic check (BuildOptions::tactic_margin) keeps another tactic for a layer when the layer
 // runs at least this much faster with it in the engine.
 constexpr double kTacticCheckMinGain = 0.03;
+// The thread check limits the engine to one thread when one thread runs it at least this much
+// faster than all of them.
+constexpr double kThreadCheckMinGain = 0.03;
+// ... with a pause before each turn, so one thread does not run beside the spinning workers of
+// the engine of all of them (which would favour the latter).
+constexpr double kThreadCheckSettleMs = 5.0;
 
 bool SameBlocks(const LayerBlocks& a, const LayerBlocks& b) {
   if (a.output != b.output) return false;
@@ -97,12 +103,72 @@ Status Builder::SelectTactics() {
 std::vector<std::string> Builder::TacticsOf(const std::vector<LayoutLayer>& layers,
                                             const LayoutPlan& plan) {
   ApplyPlan(layers, plan);
+  return CurrentTactics();
+}
+
+std::vector<std::string> Builder::CurrentTactics() const {
   std::vector<std::string> names;
   for (size_t l = 0; l < pending_.size(); ++l) {
     names.push_back(pending_[l].finished ? out_->plan.layers[l].tactic
                                          : pending_[l].tactics[pending_[l].chosen]->name());
   }
   return names;
+}
+
+Status Builder::CheckThreads() {
+  if (options_.threads < 2 || options_.plan_candidates < 2) return Status::Ok();
+  const auto start = Clock::now();
+  const std::string key = "thread check " + internal::PlanCheckKey(layer_keys_, {CurrentTactics()});
+  const std::string all = std::to_string(options_.threads) + " threads";
+  if (!options_.timing_cache_path.empty()) {
+    const tuner::CachedTiming* hit = cache_.Find(key);
+    if (hit != nullptr && (hit->tactic == "1" || hit->tactic == std::to_string(options_.threads))) {
+      out_->plan.max_threads = hit->tactic == "1" ? 1 : 0;
+      out_->stats.notes.push_back(std::string("thread check (from the timing cache): runs on ") +
+                                  (hit->tactic == "1" ? "1 thread" : all));
+      return Status::Ok();
+    }
+  }
+  if (PendingWeightBytes() > kPlanCheckMaxBytes) {
+    out_->stats.notes.push_back(
+        "thread check skipped: a copy of the weights would take more than 2 GiB");
+    return Status::Ok();
+  }
+  if (options_.progress) options_.progress("thread check: " + all + " against 1, end to end");
+  REFIT_ASSIGN_OR_RETURN(BuiltEngine trial, TrialBuild());
+  EngineOptions eopts;
+  eopts.threads = options_.threads;
+  REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> many, Engine::FromBuild(std::move(trial), eopts));
+  eopts.threads = 1;
+  REFIT_ASSIGN_OR_RETURN(std::unique_ptr<Engine> one, many->NewInstance(eopts));
+  REFIT_ASSIGN_OR_RETURN(const internal::PlanInputs inputs,
+                         internal::MakePlanInputs(out_->plan, options_.sample_inputs));
+  internal::PlanCheckOptions popts;
+  popts.min_seconds = options_.plan_check_ms / 1e3;
+  popts.settle_ms = kThreadCheckSettleMs;
+  REFIT_ASSIGN_OR_RETURN(const std::vector<std::vector<double>> runs,
+                         internal::TimeInTurns({many.get(), one.get()}, inputs.views, popts));
+  const bool serial = internal::KeepFastest(runs, kThreadCheckMinGain) == 1;
+  out_->plan.max_threads = serial ? 1 : 0;
+  std::vector<double> ratios;
+  for (size_t r = 0; r < runs[0].size() && r < runs[1].size(); ++r) {
+    if (runs[0][r] > 0) ratios.push_back(runs[1][r] / runs[0][r]);
+  }
+  char text[192];
+  std::snprintf(text, sizeof(text),
+                "thread check: 1 thread %.3f ms against %s %.3f ms (%.3f of it, round by round): "
+                "runs on %s",
+                internal::Median(runs[1]), all.c_str(), internal::Median(runs[0]),
+                internal::Median(std::move(ratios)), serial ? "1 thread" : all.c_str());
+  out_->stats.notes.push_back(text);
+  out_->stats.threads_timed = true;
+  out_->stats.plan_check_s += Seconds(start);
+  if (!options_.timing_cache_path.empty()) {
+    tuner::CachedTiming entry;
+    entry.tactic = serial ? "1" : std::to_string(options_.threads);
+    cache_.Put(key, std::move(entry));
+  }
+  return Status::Ok();
 }
 
 uint64_t Builder::PendingWeightBytes() const {

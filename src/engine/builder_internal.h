@@ -70,7 +70,15 @@ class Builder {
   // values into `sources`, when given).
   Status CollectSources(Plan* plan_out, std::vector<Tensor>* sources);
 
-  // builder_checks.cc: the tactics where layouts differ.
+  // builder_checks.cc: the tactics where layouts differ, and the thread check.
+
+  // The thread check (BuildOptions::threads above 1, plan_candidates above 1): the engine of the
+  // chosen tactics timed end to end in turns on all its threads and on one; where one thread is
+  // at least 3% faster, the plan's max_threads is 1. The verdict goes into the timing cache.
+  Status CheckThreads();
+
+  // The tactics each layer runs now, by name.
+  std::vector<std::string> CurrentTactics() const;
 
   // Each layer's tactic: the tuner's choice, or where tactics with channel-blocked activations
   // were timed, the layout selection's (layout_select.h), checked end to end against its next

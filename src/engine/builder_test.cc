@@ -311,6 +311,50 @@ TEST_F(TimingCacheTest, PlanAndTacticChecksTimeOnceAndTheCacheRemembers) {
   EXPECT_FALSE(HasNote(single->stats, "tactic check"));
 }
 
+// The thread check (threads above 1): the engine timed end to end on its threads and on one, the
+// verdict in the plan's max_threads and a note; a second build takes it from the timing cache; one
+// thread, or one plan candidate, means no check.
+TEST_F(TimingCacheTest, ThreadCheckTimesOnceAndTheCacheRemembers) {
+  BuildOptions o = FastOptions();
+  o.timing_cache_path = path_;
+  o.threads = 2;
+  const ir::Graph g = ResidualGraph();
+  auto first = BuildEngine(ResidualGraph(), o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->stats.threads_timed);
+  EXPECT_TRUE(HasNote(first->stats, "thread check: 1 thread ")) << first->stats.notes.size();
+  const int32_t verdict = first->plan.max_threads;
+  EXPECT_TRUE(verdict == 0 || verdict == 1) << verdict;
+  const std::string runs_on = verdict == 1 ? "runs on 1 thread" : "runs on 2 threads";
+  bool named = false;
+  for (const std::string& n : first->stats.notes) named = named || Contains(n, runs_on);
+  EXPECT_TRUE(named) << runs_on;
+  EXPECT_TRUE(Contains(EngineMetadata(*first), "thread check: ")) << EngineMetadata(*first);
+  auto e = Engine::FromBuild(std::move(first).value(), EngineOptions{2});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ((*e)->threads(), verdict == 1 ? 1 : 2);
+  TensorMap inputs;
+  inputs.emplace("x", RandomTensor(Shape{1, 16, 12, 12}, 99));
+  ExpectClose(Reference(g, inputs), RunOk(**e, inputs), 1e-4);
+
+  auto second = BuildEngine(ResidualGraph(), o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_FALSE(second->stats.threads_timed);
+  EXPECT_TRUE(HasNote(second->stats, "thread check (from the timing cache): " + runs_on))
+      << second->stats.notes.size();
+  EXPECT_EQ(second->plan.max_threads, verdict);
+
+  for (auto [threads, candidates] : {std::pair{1, 3}, std::pair{2, 1}}) {
+    o.threads = threads;
+    o.plan_candidates = candidates;
+    auto none = BuildEngine(ResidualGraph(), o);
+    ASSERT_TRUE(none.ok()) << none.status().ToString();
+    EXPECT_FALSE(none->stats.threads_timed);
+    EXPECT_FALSE(HasNote(none->stats, "thread check")) << threads << " " << candidates;
+    EXPECT_EQ(none->plan.max_threads, 0);
+  }
+}
+
 TEST_F(TimingCacheTest, MalformedCacheIsAClearError) {
   for (const char* text : {"this is not json", "{\"format\": 99, \"entries\": {}}",
                            "{\"format\": 1, \"entries\": {\"k\": {\"tactic\": 3}}}"}) {

@@ -114,9 +114,15 @@ Status Engine::Init(const EngineOptions& options) {
     blocks.push_back(BlocksOf(*core_->tactics[l], core_->plan.layers[l].inputs.size()));
   }
   REFIT_RETURN_IF_ERROR(CheckLayouts(core_->plan, blocks, core_->label));
-  if (options.threads > 1) pool_ = std::make_unique<ThreadPool>(options.threads);
+  MakePool(options);
   IndexRefitMap();
   return Status::Ok();
+}
+
+void Engine::MakePool(const EngineOptions& options) {
+  const int limit = core_->plan.max_threads;
+  const int threads = limit > 0 ? std::min(options.threads, limit) : options.threads;
+  pool_ = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
 }
 
 StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
@@ -149,7 +155,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::FromBuild(BuiltEngine built,
 StatusOr<std::unique_ptr<Engine>> Engine::NewInstance(const EngineOptions& options) const {
   if (options.threads < 1) return InvalidArgument("threads must be at least 1");
   std::unique_ptr<Engine> e(new Engine(core_));
-  if (options.threads > 1) e->pool_ = std::make_unique<ThreadPool>(options.threads);
+  e->MakePool(options);
   e->weights_ = weights();
   e->kept_sources_ = kept_sources();
   return e;

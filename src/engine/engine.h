@@ -82,6 +82,8 @@ class Engine {
   // The plan as loaded: layers, tactics, slots and recipes, without the tuner's timings when the
   // engine came from a file.
   const Plan& plan() const { return core_->plan; }
+  // The threads runs use: EngineOptions::threads, at most the plan's max_threads.
+  int threads() const { return pool_ != nullptr ? pool_->num_threads() : 1; }
   // The plan with every layer's tuner timings (what inspect shows and a written engine keeps). An
   // engine from a file parses its tactics section here, once, on first use: a load does not, as
   // nothing in loading or running needs it. Valid as long as the engine; a malformed section is
@@ -214,6 +216,8 @@ class Engine {
     std::map<std::string, int32_t> source_index;
   };
   std::shared_ptr<Core> core_;  // never null; shared with NewInstance's engines
+  // The pool for `options` and the plan's max_threads (none for one thread).
+  void MakePool(const EngineOptions& options);
   std::unique_ptr<ThreadPool> pool_;
   std::shared_ptr<const WeightSet> weights_;  // accessed with std::atomic_load/store
   mutable std::mutex variants_mu_;

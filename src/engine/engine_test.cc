@@ -177,6 +177,35 @@ TEST(EngineTest, NewInstanceSharesThePlanAndRefitsOnItsOwn) {
   EXPECT_FALSE(second->NewInstance(EngineOptions{0}).ok());
 }
 
+// A plan's max_threads (the builder's thread check) survives the file and caps every load and
+// instance, whatever EngineOptions asks; without it, an engine runs on the threads asked for.
+TEST(EngineTest, MaxThreadsCapsEveryLoadAndInstance) {
+  const ir::Graph g = HandGraph();
+  const TensorMap inputs = HandInputs();
+  for (int32_t max_threads : {0, 1, 2}) {
+    auto built = BuildEngine(CloneGraph(g), FastOptions());
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    built->plan.max_threads = max_threads;
+    auto bytes = SerializeEngine(*built);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    // Absent from the file when 0 (the files of earlier builds read as before).
+    EXPECT_EQ(Contains(*bytes, "max_threads"), max_threads > 0);
+    auto e = MustOpen(Engine::FromBytes(*bytes, "capped engine", EngineOptions{3}));
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->plan().max_threads, max_threads);
+    const int want = max_threads > 0 ? max_threads : 3;
+    EXPECT_EQ(e->threads(), want);
+    auto instance = MustOpen(e->NewInstance(EngineOptions{4}));
+    ASSERT_NE(instance, nullptr);
+    EXPECT_EQ(instance->threads(), max_threads > 0 ? max_threads : 4);
+    auto one = MustOpen(e->NewInstance(EngineOptions{1}));
+    ASSERT_NE(one, nullptr);
+    EXPECT_EQ(one->threads(), 1);
+    ExpectClose(Reference(g, inputs), RunOk(*e, inputs), 1e-5);
+    ExpectClose(Reference(g, inputs), RunOk(*instance, inputs), 1e-5);
+  }
+}
+
 TEST(EngineTest, RunInputErrorsAreClear) {
   auto e = BuildAndLoad(HandGraph(), FastOptions());
   ASSERT_NE(e, nullptr);

@@ -151,6 +151,7 @@ std::string SerializePlan(const Plan& p) {
   j["arena_bytes"] = p.arena_bytes;
   j["workspace_bytes"] = p.workspace_bytes;
   j["features"] = p.required_features;
+  if (p.max_threads > 0) j["max_threads"] = p.max_threads;
   Json values = Json::array();
   for (const PlanValue& v : p.values) {
     Json jv = TypeJson(v.dtype, v.shape);

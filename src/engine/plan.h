@@ -94,6 +94,10 @@ struct Plan {
   uint64_t arena_bytes = 0;
   uint64_t workspace_bytes = 0;   // the largest layer workspace
   std::string required_features;  // union over the layers
+  // The most threads the engine runs with, whatever a load asks for: 1 where the builder's thread
+  // check found the engine faster on one thread than on the threads it was built for (a small
+  // model, whose layers cost less than handing their data between cores); 0: no limit.
+  int32_t max_threads = 0;
   // Nodes that compute on weights only, kept at run time so refit cannot leave a stale result
   // (refittable and stripped builds); a static build folds them.
   std::vector<std::string> weight_computations;

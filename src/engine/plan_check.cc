@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <utility>
 
 #include "engine/prepare_graph.h"
@@ -48,6 +49,9 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
     if (r >= options.min_rounds && elapsed >= options.min_seconds) break;
     for (size_t k = 0; k < engines.size(); ++k) {
       const size_t e = (size_t(r) + k) % engines.size();
+      if (options.settle_ms > 0) {
+        std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options.settle_ms));
+      }
       REFIT_RETURN_IF_ERROR(run(e).status());
       std::vector<double> profile;
       REFIT_ASSIGN_OR_RETURN(const double t, run(e, layer_us != nullptr ? &profile : nullptr));

@@ -19,6 +19,10 @@ struct PlanCheckOptions {
   int min_rounds = 5;        // each engine takes one turn per round
   int max_rounds = 25;       // ... and rounds go on up to this many
   double min_seconds = 1.0;  // ... until this long has passed
+  // A pause before each turn, in milliseconds: long enough, and the pool workers of the engine
+  // before have stopped spinning (ThreadPool spins 1-2 ms after a call) and sleep, so a turn does
+  // not share the cores with them, as a served engine does not.
+  double settle_ms = 0;
 };
 
 // The wall time in milliseconds of each engine running `inputs`, per engine and round: two

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <tuple>
 #include <vector>
 
@@ -50,6 +51,16 @@ TEST(PlanCheckTest, TimesEveryEngineInTurns) {
   ASSERT_TRUE(ms.ok()) << ms.status().ToString();
   ASSERT_EQ(ms->size(), 1u);
   EXPECT_EQ((*ms)[0].size(), 4u);
+  // A pause before every turn: 3 rounds of 2 turns take at least 6 pauses.
+  o.min_seconds = 0;
+  o.settle_ms = 20;
+  const auto start = std::chrono::steady_clock::now();
+  ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o);
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  EXPECT_GE(elapsed_ms, 6 * 20.0);
+  for (const std::vector<double>& runs : *ms) EXPECT_EQ(runs.size(), 3u);
 }
 
 // Round by round against plan 0: a plan is kept only when clearly faster, a slow round does not

@@ -311,66 +311,64 @@ void CheckPlan(const Plan& p) {
 }  // namespace
 
 Plan ReadPlanSection(std::string_view bytes) {
-  static constexpr std::array<std::string_view, 12> kNames = {"arena_bytes",
-                                                              "features",
-                                                              "inputs",
-                                                              "layers",
-                                                              "mode",
-                                                              "model",
-                                                              "opset",
-                                                              "outputs",
-                                                              "slots",
-                                                              "values",
-                                                              "weight_computations",
-                                                              "workspace_bytes"};
+  static constexpr std::array<std::string_view, 13> kNames = {
+      "arena_bytes",    "features", "inputs",  "layers", "max_threads", "mode",
+      "model",          "opset",    "outputs", "slots",  "values",      "weight_computations",
+      "workspace_bytes"};
   CborStream in(bytes);
   Plan p;
-  ReadMembers(in, "the plan", kNames, [&](size_t f) {
-    switch (f) {
-      case 0:
-        p.arena_bytes = uint64_t(in.Int("arena_bytes", 0, kMaxBytes));
-        return;
-      case 1:
-        p.required_features = in.Text("features");
-        return;
-      case 2:
-        p.inputs = ReadIndices(in, "graph input");
-        return;
-      case 3:
-        p.layers.resize(in.Array("layers", kMaxPlanItems));
-        for (PlanLayer& layer : p.layers) layer = ReadLayer(in);
-        return;
-      case 4: {
-        auto mode = ParseEngineMode(in.Text("mode"));
-        if (!mode.ok()) throw PlanError(mode.status().message());
-        p.mode = *mode;
-        return;
-      }
-      case 5:
-        p.model_name = in.Text("model");
-        return;
-      case 6:
-        p.opset = in.Int("opset", 1, 1000);
-        return;
-      case 7:
-        p.outputs = ReadIndices(in, "graph output");
-        return;
-      case 8:
-        p.slots.resize(in.Array("slots", kMaxPlanItems));
-        for (WeightSlot& slot : p.slots) slot = ReadSlot(in);
-        return;
-      case 9:
-        p.values.resize(in.Array("values", kMaxPlanItems));
-        for (PlanValue& v : p.values) v = ReadValue(in);
-        return;
-      case 10:
-        p.weight_computations = ReadStrings(in, "weight_computations");
-        return;
-      default:
-        p.workspace_bytes = uint64_t(in.Int("workspace_bytes", 0, kMaxBytes));
-        return;
-    }
-  });
+  ReadMembers(
+      in, "the plan", kNames,
+      [&](size_t f) {
+        switch (f) {
+          case 0:
+            p.arena_bytes = uint64_t(in.Int("arena_bytes", 0, kMaxBytes));
+            return;
+          case 1:
+            p.required_features = in.Text("features");
+            return;
+          case 2:
+            p.inputs = ReadIndices(in, "graph input");
+            return;
+          case 3:
+            p.layers.resize(in.Array("layers", kMaxPlanItems));
+            for (PlanLayer& layer : p.layers) layer = ReadLayer(in);
+            return;
+          case 4:
+            p.max_threads = int32_t(in.Int("max_threads", 1, 1024));
+            return;
+          case 5: {
+            auto mode = ParseEngineMode(in.Text("mode"));
+            if (!mode.ok()) throw PlanError(mode.status().message());
+            p.mode = *mode;
+            return;
+          }
+          case 6:
+            p.model_name = in.Text("model");
+            return;
+          case 7:
+            p.opset = in.Int("opset", 1, 1000);
+            return;
+          case 8:
+            p.outputs = ReadIndices(in, "graph output");
+            return;
+          case 9:
+            p.slots.resize(in.Array("slots", kMaxPlanItems));
+            for (WeightSlot& slot : p.slots) slot = ReadSlot(in);
+            return;
+          case 10:
+            p.values.resize(in.Array("values", kMaxPlanItems));
+            for (PlanValue& v : p.values) v = ReadValue(in);
+            return;
+          case 11:
+            p.weight_computations = ReadStrings(in, "weight_computations");
+            return;
+          default:
+            p.workspace_bytes = uint64_t(in.Int("workspace_bytes", 0, kMaxBytes));
+            return;
+        }
+      },
+      /*optional=*/1u << 4);
   in.ExpectEnd();
   CheckPlan(p);
   return p;

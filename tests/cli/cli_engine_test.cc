@@ -87,6 +87,39 @@ TEST_F(CliEngineTest, PlanCandidatesRange) {
   EXPECT_TRUE(fs::exists(Path("one.engine")));
 }
 
+// A build on two threads runs the thread check and says so; inspect shows the verdict, and run and
+// bench use the threads the engine allows (one where the check found one faster).
+TEST_F(CliEngineTest, ThreadCheckVerdictIsShownAndKept) {
+  const std::string engine = Path("two.engine");
+  Result b = Refit("build " + kModel + " -o " + engine + " --threads 2");
+  ASSERT_EQ(b.code, 0) << b.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      b.out, m,
+      std::regex(
+          R"(thread check: 1 thread [0-9.]+ ms against 2 threads [0-9.]+ ms .*: runs on (1 thread|2 threads))")))
+      << b.out;
+  const bool serial = m[1] == "1 thread";
+  EXPECT_NE(b.out.find(", checks "), std::string::npos) << b.out;
+  const nlohmann::json j = nlohmann::json::parse(Refit("inspect --json " + engine).out);
+  EXPECT_EQ(j["max_threads"], serial ? 1 : 0) << j.dump();
+  Result text = Refit("inspect " + engine);
+  EXPECT_EQ(text.out.find("runs on at most 1") != std::string::npos, serial) << text.out;
+  Result bench = Refit("bench " + engine + " --iterations 3 --threads 2 --json");
+  ASSERT_EQ(bench.code, 0) << bench.out;
+  const nlohmann::json bj = nlohmann::json::parse(bench.out);
+  EXPECT_EQ(bj["threads"], serial ? 1 : 2) << bench.out;
+  EXPECT_EQ(bj["threads_asked"], 2) << bench.out;
+  const std::string out = Path("out_two.safetensors");
+  Result run = Refit("run " + engine + " --threads 2 --inputs " + kInputs + " -o " + out);
+  ASSERT_EQ(run.code, 0) << run.out;
+  EXPECT_NE(
+      run.out.find(serial ? "1 thread, as its build's thread check found faster" : "2 threads;"),
+      std::string::npos)
+      << run.out;
+  ExpectRecordedOutputs(out);
+}
+
 TEST_F(CliEngineTest, TimingCacheMakesTheSecondBuildTimeNothing) {
   const std::string cache = Path("timing.json");
   const std::string build = "build " + kModel + " --quiet --timing-cache " + cache + " -o ";

@@ -93,8 +93,10 @@ class NchwcKernel : public backend::Kernel {
     }
     ParallelFor(io.pool, p_.batch * groups * p_.out_h, [&](int64_t begin, int64_t end) {
       for (int64_t u = begin; u < end; ++u) {
-        int64_t g = u % groups, oy = u / groups % p_.out_h, n = u / groups / p_.out_h;  // blocked
-        if (!out_blocked_) oy = u % p_.out_h, g = u / p_.out_h % groups, n = u / p_.out_h / groups;
+        // (image, row, group) for a blocked output, (image, group, row) for a plain one.
+        const int64_t n = u / groups / p_.out_h;
+        const int64_t g = out_blocked_ ? u % groups : u / p_.out_h % groups;
+        const int64_t oy = out_blocked_ ? u / groups % p_.out_h : u % p_.out_h;
         const int64_t b0 = g * tiling_.nb, nb = std::min<int64_t>(tiling_.nb, blocks - b0);
         // Block b0's first channel, output row oy: NCHW16c or NCHW.
         const int64_t y_off =

@@ -204,18 +204,18 @@ class PoolKernel : public backend::Kernel {
         });
         return Status::Ok();
       }
-      // Units (image, output row, block), blocks innermost: with fewer images than threads, each
-      // thread's units are the same rows of every block, the rows a blocked convolution before
-      // gives that thread (conv_nchwc, conv_depthwise). A plain output: each row pooled blocked
-      // into scratch, then transposed to its b planes.
-      const int64_t blocks = g_.planes / g_.batch / b;
+      // Units of one output row of one block plane. A blocked output: (image, row, block),
+      // blocks innermost, so with fewer images than threads each thread pools the same rows of
+      // every block, as the blocked convolutions around it split them (conv_nchwc.cc). A plain
+      // output: (plane, row), whole planes per thread as the plain tactics after it split them;
+      // each row pooled blocked into scratch, then transposed to its b planes.
+      const int64_t blocks = g_.planes / g_.batch / b;  // per image
       ParallelFor(io.pool, planes * g_.oh, [&](int64_t begin, int64_t end) {
         thread_local ScratchFloats scratch;
         float* rows = out_blocked_ ? nullptr : scratch.Get(size_t(out_size * b));
         for (int64_t u = begin; u < end; ++u) {
-          int64_t oh = u / blocks % g_.oh;
-          int64_t p = u / blocks / g_.oh * blocks + u % blocks;
-          if (!out_blocked_) p = u / g_.oh, oh = u % g_.oh;
+          const int64_t p = out_blocked_ ? u / blocks / g_.oh * blocks + u % blocks : u / g_.oh;
+          const int64_t oh = out_blocked_ ? u / blocks % g_.oh : u % g_.oh;
           if (out_blocked_) {
             internal::PoolBlockedAvx2(g_, b, oh, oh + 1, x + p * in_size * b, y + p * out_size * b);
             continue;
