@@ -52,7 +52,11 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
       if (options.settle_ms > 0) {
         std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options.settle_ms));
       }
-      REFIT_RETURN_IF_ERROR(run(e).status());
+      const auto turn = Clock::now();
+      do {
+        REFIT_RETURN_IF_ERROR(run(e).status());
+      } while (std::chrono::duration<double, std::milli>(Clock::now() - turn).count() <
+               options.turn_warmup_ms);
       std::vector<double> profile;
       REFIT_ASSIGN_OR_RETURN(const double t, run(e, layer_us != nullptr ? &profile : nullptr));
       ms[e].push_back(t);

@@ -23,11 +23,16 @@ struct PlanCheckOptions {
   // before have stopped spinning (ThreadPool spins 1-2 ms after a call) and sleep, so a turn does
   // not share the cores with them, as a served engine does not.
   double settle_ms = 0;
+  // Untimed runs before a turn's timed run, in milliseconds (at least the one run): a pool woken
+  // from its sleep, on cores the machine let idle, runs its first calls slowly; a served engine
+  // running requests back to back does not.
+  double turn_warmup_ms = 0;
 };
 
 // The wall time in milliseconds of each engine running `inputs`, per engine and round: two
 // untimed runs each, then rounds in which every engine takes a turn, round k starting with engine k
-// mod n (so no engine always follows the same other one). A turn is two runs, the second timed: as
+// mod n (so no engine always follows the same other one). A turn is two runs (or more, see
+// turn_warmup_ms), the last timed: as
 // an engine serving requests one after another runs, with what of its weights the cache holds from
 // its last run, not after another engine's weights went through the cache. At least min_rounds
 // rounds, then more until min_seconds have passed or max_rounds.

@@ -61,6 +61,17 @@ TEST(PlanCheckTest, TimesEveryEngineInTurns) {
   ASSERT_TRUE(ms.ok()) << ms.status().ToString();
   EXPECT_GE(elapsed_ms, 6 * 20.0);
   for (const std::vector<double>& runs : *ms) EXPECT_EQ(runs.size(), 3u);
+  // Runs before each turn's timed one, for as long as asked: again at least 6 times that long.
+  o.settle_ms = 0;
+  o.turn_warmup_ms = 20;
+  const auto warm_start = std::chrono::steady_clock::now();
+  ms = TimeInTurns({a.get(), b.get()}, Views(inputs), o);
+  const double warm_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - warm_start)
+          .count();
+  EXPECT_GE(warm_ms, 6 * 20.0);
+  ASSERT_TRUE(ms.ok()) << ms.status().ToString();
+  for (const std::vector<double>& runs : *ms) EXPECT_EQ(runs.size(), 3u);
 }
 
 // Round by round against plan 0: a plan is kept only when clearly faster, a slow round does not
