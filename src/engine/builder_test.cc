@@ -123,6 +123,58 @@ TEST(BuilderTest, WeightComputationKeptWhenRefittableFoldedWhenStatic) {
   }));
 }
 
+// A ViT's class token broadcast to the batch (Expand of a weight to a constant shape) and an f16
+// weight cast to f32 are recipes, not layers: the refittable engine runs what the static one runs,
+// and a refit recomputes both from the new source weights.
+TEST(BuilderTest, WeightExpandAndCastAreRecipes) {
+  auto graph = [](uint32_t seed) {
+    ir::Graph g;
+    g.name = "expand_cast";
+    g.opset = 17;
+    AddInput(g, "x", {2, 3, 4});
+    g.weights.emplace("cls", RandomTensor(Shape{1, 1, 4}, seed));
+    std::vector<Half> half;
+    for (float v : {0.5f, -1.25f, 2.f, 0.75f}) half.push_back(Half(v * float(seed)));
+    g.weights.emplace("scale16", Tensor::FromVector<Half>(Shape{4}, half));
+    ir::Node shape = MakeNode("Constant", {}, {"shape"}, "shape_const");
+    shape.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4})));
+    g.nodes.push_back(std::move(shape));
+    g.nodes.push_back(MakeNode("Expand", {"cls", "shape"}, {"cls_b"}, "expand_cls"));
+    ir::Node cast = MakeNode("Cast", {"scale16"}, {"scale"}, "cast_scale");
+    SetInt(cast, "to", 1);  // FLOAT
+    g.nodes.push_back(std::move(cast));
+    ir::Node cat = MakeNode("Concat", {"cls_b", "x"}, {"tokens"}, "concat");
+    SetInt(cat, "axis", 1);
+    g.nodes.push_back(std::move(cat));
+    g.nodes.push_back(MakeNode("Mul", {"tokens", "scale"}, {"out"}, "scale_tokens"));
+    AddOutput(g, "out");
+    return g;
+  };
+  const ir::Graph g = graph(1);
+  TensorMap in;
+  in.emplace("x", RandomTensor(Shape{2, 3, 4}, 5));
+  auto built = BuildEngine(CloneGraph(g), FastOptions());
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_TRUE(built->plan.weight_computations.empty());
+  std::string recipes;
+  for (const WeightSlot& s : built->plan.slots) {
+    if (s.refittable) recipes += s.recipe.ToString() + "; ";
+  }
+  EXPECT_TRUE(Contains(recipes, "expand(cls, shape=[2,1,4])")) << recipes;
+  EXPECT_TRUE(Contains(recipes, "cast(scale16, f32)")) << recipes;
+  auto folded = BuildEngine(CloneGraph(g), FastOptions(EngineMode::kStatic));
+  ASSERT_TRUE(folded.ok()) << folded.status().ToString();
+  EXPECT_EQ(built->plan.layers.size(), folded->plan.layers.size());
+  auto e = Engine::FromBuild(std::move(built).value());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ExpectClose(Reference(g, in), RunOk(**e, in), 1e-6);
+  const ir::Graph g2 = graph(3);
+  auto set = (*e)->CreateWeightSet(LookupIn(g2));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_TRUE((*e)->SetWeights(*set).ok());
+  ExpectClose(Reference(g2, in), RunOk(**e, in), 1e-6);
+}
+
 TEST(BuilderTest, InputShapeErrors) {
   BuildOptions unknown = FastOptions();
   unknown.input_shapes["y"] = {1, 3, 6, 6};

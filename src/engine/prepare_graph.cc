@@ -224,15 +224,17 @@ bool IsRandom(const ir::Node& n) {
   return kRandom.count(n.op_type) != 0;
 }
 
-// The recipe for `n` when it only reshapes or transposes one weight (its other inputs constants):
-// the weight's own recipe followed by a reshape to the output's probed shape, or a transpose.
+// The recipe for `n` when it only reshapes, transposes, broadcasts or casts one weight (its other
+// inputs constants): the weight's own recipe followed by a reshape or a broadcast to the output's
+// probed shape, a transpose, or a cast to its probed float dtype.
 std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node& n,
                                              const std::map<std::string, Tensor>& constants) {
   static const std::set<std::string> kReshapes = {"Reshape", "Unsqueeze", "Squeeze", "Flatten",
                                                   "Identity"};
-  const bool transpose = n.op_type == "Transpose";
+  const bool transpose = n.op_type == "Transpose", expand = n.op_type == "Expand",
+             cast = n.op_type == "Cast";
   if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() ||
-      (!kReshapes.count(n.op_type) && !transpose)) {
+      (!kReshapes.count(n.op_type) && !transpose && !expand && !cast)) {
     return std::nullopt;
   }
   for (size_t i = 1; i < n.inputs.size(); ++i) {
@@ -247,16 +249,28 @@ std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node&
     return std::nullopt;
   }
   const int last = int(recipe.steps().size()) - 1;
+  auto probed = g.value_infos.find(n.outputs[0]);
+  if (probed == g.value_infos.end() || !probed->second.has_shape) return std::nullopt;
+  const ir::ValueInfo& out = probed->second;
   if (transpose) {
     auto perm = n.attrs.GetInts("perm", {});
     if (!perm.ok() || perm->empty()) return std::nullopt;  // default perm: rank needed
     recipe.AddTranspose(last, *perm);
+  } else if (expand) {
+    recipe.AddExpand(last, out.dims);
+  } else if (cast) {
+    recipe.AddCast(last, out.dtype);
   } else {
-    auto it = g.value_infos.find(n.outputs[0]);
-    if (it == g.value_infos.end() || !it->second.has_shape) return std::nullopt;
-    recipe.AddReshape(last, it->second.dims);
+    recipe.AddReshape(last, out.dims);
   }
-  if (!recipe.Validate().ok()) return std::nullopt;
+  // The recipe must give what the model gave when probed, from the weights as they are now (a
+  // cast from an integer, a shape the probe left unknown: the node stays a node).
+  auto type = recipe.InferType([&](const std::string& name) {
+    const Tensor* w = g.FindWeight(name);
+    return w == nullptr ? std::nullopt
+                        : std::optional<ir::WeightRecipe::TensorType>({w->dtype(), w->shape()});
+  });
+  if (!type.ok() || type->dtype != out.dtype || type->shape.dims() != out.dims) return std::nullopt;
   return recipe;
 }
 

@@ -81,6 +81,8 @@ std::string_view RecipeOpName(WeightRecipe::Op op) {
       return "bn_bias";
     case WeightRecipe::Op::kConcat:
       return "concat";
+    case WeightRecipe::Op::kExpand:
+      return "expand";
   }
   return "unknown";
 }
@@ -131,6 +133,11 @@ int WeightRecipe::AddConcat(std::vector<int32_t> inputs, int64_t axis) {
   return int(steps_.size()) - 1;
 }
 
+int WeightRecipe::AddExpand(int x, std::vector<int64_t> shape) {
+  steps_.push_back(Step{Op::kExpand, "", {x}, std::move(shape)});
+  return int(steps_.size()) - 1;
+}
+
 int WeightRecipe::Append(const WeightRecipe& other) {
   const int32_t base = int32_t(steps_.size());
   for (Step s : other.steps_) {
@@ -176,7 +183,8 @@ Status WeightRecipe::Validate() const {
           return InvalidArgument(where() + ": " + IntsToString(s.ints) + " is no permutation");
         break;
       }
-      case Op::kReshape: {
+      case Op::kReshape:
+      case Op::kExpand: {
         bool ok = s.ints.size() <= kMaxRank;
         for (int64_t d : s.ints) ok = ok && d >= 0;
         if (!ok) return InvalidArgument(where() + ": bad shape " + IntsToString(s.ints));
@@ -233,6 +241,7 @@ std::string WeightRecipe::StepToString(int index) const {
       out += ", perm=" + IntsToString(s.ints);
       break;
     case Op::kReshape:
+    case Op::kExpand:
       out += ", shape=" + IntsToString(s.ints);
       break;
     case Op::kCast:

@@ -34,12 +34,13 @@ class WeightRecipe {
     kBnScale = 5,    // args = {w, gamma, var}: w * gamma / sqrt(var + eps) along `axis`
     kBnBias = 6,     // args = {b or -1, gamma, beta, mean, var}: (b - mean) * scale + beta
     kConcat = 7,     // args = inputs, concatenated along `axis`
+    kExpand = 8,     // ints = output shape: numpy broadcast (dims aligned right, each 1 or equal)
   };
   struct Step {
     Op op = Op::kSource;
     std::string source;         // kSource
     std::vector<int32_t> args;  // earlier step indices; -1 only for kBnBias's absent bias
-    std::vector<int64_t> ints;  // kTranspose perm, kReshape shape
+    std::vector<int64_t> ints;  // kTranspose perm, kReshape and kExpand shape
     DataType dtype = DataType::kUndefined;  // kCast
     float eps = 0;                          // kBnScale, kBnBias
     int64_t axis = 0;                       // kBnScale channel axis, kConcat axis
@@ -61,6 +62,7 @@ class WeightRecipe {
   int AddBnScale(int w, int gamma, int var, float eps, int64_t channel_axis);
   int AddBnBias(int b, int gamma, int beta, int mean, int var, float eps);  // b = -1: no bias
   int AddConcat(std::vector<int32_t> inputs, int64_t axis);
+  int AddExpand(int x, std::vector<int64_t> shape);
   // Appends all of `other`'s steps and returns the index of its result.
   int Append(const WeightRecipe& other);
 

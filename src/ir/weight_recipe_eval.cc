@@ -127,6 +127,40 @@ StatusOr<Tensor> Transpose(const Tensor& x, const std::vector<int64_t>& perm) {
   return out;
 }
 
+// x broadcast to `dims` (InferType checked that it broadcasts): the trailing dimensions x has in
+// full are one block, copied whole for every index of the dimensions before it.
+StatusOr<Tensor> Expand(const Tensor& x, const std::vector<int64_t>& dims) {
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x.dtype(), Shape(dims)));
+  const size_t rank = dims.size(), pad = rank - x.shape().rank();
+  std::vector<int64_t> in_dims(rank, 1);
+  for (size_t d = pad; d < rank; ++d) in_dims[d] = x.shape()[d - pad];
+  size_t split = rank;  // dims [split, rank) are copied as one block
+  while (split > 0 && in_dims[split - 1] == dims[split - 1]) --split;
+  size_t block = DataTypeSize(x.dtype());
+  for (size_t d = split; d < rank; ++d) block *= size_t(dims[d]);
+  std::vector<int64_t> in_strides(rank, 0);  // in blocks; 0 along a broadcast dimension
+  int64_t stride = 1;
+  for (size_t d = split; d-- > 0;) {
+    in_strides[d] = in_dims[d] == 1 ? 0 : stride;
+    stride *= in_dims[d];
+  }
+  const int64_t blocks = block == 0 ? 0 : int64_t(out.nbytes() / block);
+  const char* src = static_cast<const char*>(x.data());
+  char* dst = static_cast<char*>(out.mutable_data());
+  std::vector<int64_t> idx(split, 0);
+  int64_t from = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::memcpy(dst + size_t(b) * block, src + size_t(from) * block, block);
+    for (size_t d = split; d-- > 0;) {
+      from += in_strides[d];
+      if (++idx[d] < dims[d]) break;
+      from -= in_strides[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 StatusOr<Tensor> Concat(const std::vector<const Tensor*>& xs, int64_t axis) {
   const Tensor& first = *xs[0];
   std::vector<int64_t> dims = first.shape().dims();
@@ -276,6 +310,9 @@ StatusOr<Tensor> WeightRecipe::EvaluateOver(const std::vector<const Tensor*>& lo
         break;
       case Op::kConcat:
         r = Concat(in, s.axis);
+        break;
+      case Op::kExpand:
+        r = Expand(*in[0], s.ints);
         break;
       default:
         break;

@@ -114,6 +114,53 @@ TEST(WeightRecipeTest, TransposeReshapeConcatCast) {
   EXPECT_EQ(h.ToString(), "cast(cast(b, f16), f32)");
 }
 
+// Expand broadcasts as numpy does: new leading axes, and axes of 1 repeated, in any position;
+// what does not broadcast is an error naming the source, from InferType and Evaluate alike.
+TEST(WeightRecipeTest, ExpandBroadcastsLikeNumpy) {
+  Sources s;
+  s.Add("cls", {1, 1, 3}, {1, 2, 3});
+  s.Add("col", {2, 1}, {4, 5});
+  s.Add("mid", {2, 1, 2}, {0, 1, 2, 3});
+  struct Case {
+    std::string source;
+    std::vector<int64_t> shape;
+    std::vector<float> want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"cls", {2, 1, 3}, {1, 2, 3, 1, 2, 3}},  // a cls token to a batch of 2
+           {"cls", {1, 1, 3}, {1, 2, 3}},           // unchanged
+           {"col", {2, 3}, {4, 4, 4, 5, 5, 5}},     // the last axis repeated
+           {"col", {2, 2, 2}, {4, 4, 5, 5, 4, 4, 5, 5}},
+           {"mid", {2, 3, 2}, {0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3}},  // a middle axis
+           {"cls", {2, 0, 3}, {}},                                    // empty
+       }) {
+    WeightRecipe r;
+    r.AddExpand(r.AddSource(c.source), c.shape);
+    auto t = r.Evaluate(s.lookup());
+    ASSERT_TRUE(t.ok()) << r.ToString() << ": " << t.status().ToString();
+    EXPECT_EQ(t->shape(), Shape(c.shape)) << r.ToString();
+    EXPECT_EQ(Values(*t), c.want) << r.ToString();
+    auto parsed = WeightRecipe::Parse(r.Serialize());
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(parsed->steps(), r.steps());
+  }
+  WeightRecipe r;
+  r.AddExpand(r.AddSource("col"), {2, 2});
+  EXPECT_EQ(r.ToString(), "expand(col, shape=[2,2])");
+  for (const std::vector<int64_t>& bad :
+       std::vector<std::vector<int64_t>>{{3, 3}, {1}, {2, 1, 4, 2}}) {
+    WeightRecipe b;
+    b.AddExpand(b.AddSource("col"), bad);
+    auto t = b.Evaluate(s.lookup());
+    ASSERT_FALSE(t.ok()) << b.ToString();
+    EXPECT_NE(t.status().message().find("cannot broadcast 'col' [2,1]"), std::string::npos)
+        << t.status().ToString();
+  }
+  WeightRecipe negative;
+  negative.AddExpand(negative.AddSource("col"), {-1, 2});
+  EXPECT_FALSE(negative.Validate().ok());
+}
+
 // The tiled path (a matrix or a batch of them with the last two axes swapped) against the general
 // one, on sizes that are not multiples of the tile.
 TEST(WeightRecipeTest, TiledTransposeMatchesTheGeneralPath) {

@@ -58,6 +58,20 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
         out = {x.dtype, Shape(s.ints)};
         break;
       }
+      case Op::kExpand: {
+        const size_t rank = x.shape.rank();
+        bool ok = s.ints.size() >= rank && CheckedNumElements(s.ints).ok();
+        for (size_t d = 0; ok && d < rank; ++d) {
+          const int64_t in = x.shape[rank - 1 - d], to = s.ints[s.ints.size() - 1 - d];
+          ok = in == 1 || in == to;
+        }
+        if (!ok) {
+          return InvalidArgument(where() + "cannot broadcast " + label(s.args[0]) + " to " +
+                                 Shape(s.ints).ToString());
+        }
+        out = {x.dtype, Shape(s.ints)};
+        break;
+      }
       case Op::kCast:
         if (!IsFloatType(x.dtype)) {
           return Unimplemented(where() + "cannot cast " + label(s.args[0]) + " of dtype " +
