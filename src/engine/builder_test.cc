@@ -123,10 +123,11 @@ TEST(BuilderTest, WeightComputationKeptWhenRefittableFoldedWhenStatic) {
   }));
 }
 
-// A ViT's class token broadcast to the batch (Expand of a weight to a constant shape) and an f16
-// weight cast to f32 are recipes, not layers: the refittable engine runs what the static one runs,
-// and a refit recomputes both from the new source weights.
-TEST(BuilderTest, WeightExpandAndCastAreRecipes) {
+// A ViT's class token broadcast to the batch (Expand of a weight to a constant shape), an f16
+// weight cast to f32, a BERT's position embedding read at positions 0..n-1 (Gather of consecutive
+// constant indices) and a Slice of a weight are recipes, not layers: the refittable engine runs
+// what the static one runs, and a refit recomputes them all from the new source weights.
+TEST(BuilderTest, WeightLayoutNodesAreRecipes) {
   auto graph = [](uint32_t seed) {
     ir::Graph g;
     g.name = "expand_cast";
@@ -146,7 +147,26 @@ TEST(BuilderTest, WeightExpandAndCastAreRecipes) {
     ir::Node cat = MakeNode("Concat", {"cls_b", "x"}, {"tokens"}, "concat");
     SetInt(cat, "axis", 1);
     g.nodes.push_back(std::move(cat));
-    g.nodes.push_back(MakeNode("Mul", {"tokens", "scale"}, {"out"}, "scale_tokens"));
+    g.nodes.push_back(MakeNode("Mul", {"tokens", "scale"}, {"scaled"}, "scale_tokens"));
+    g.weights.emplace("pos", RandomTensor(Shape{6, 4}, seed + 1));
+    ir::Node ids = MakeNode("Constant", {}, {"ids"}, "ids_const");
+    ids.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{1, 4}, {0, 1, 2, 3})));
+    g.nodes.push_back(std::move(ids));
+    g.nodes.push_back(MakeNode("Gather", {"pos", "ids"}, {"pos_rows"}, "gather_pos"));
+    g.nodes.push_back(MakeNode("Add", {"scaled", "pos_rows"}, {"placed"}, "add_pos"));
+    g.weights.emplace("wide", RandomTensor(Shape{2, 9}, seed + 2));
+    for (const auto& [name, v] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
+             {"starts", {0, -7}}, {"ends", {INT64_MAX, 6}}, {"axes", {0, 1}}}) {
+      ir::Node c = MakeNode("Constant", {}, {name}, name + "_const");
+      c.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{2}, v)));
+      g.nodes.push_back(std::move(c));
+    }
+    g.nodes.push_back(MakeNode("Slice", {"wide", "starts", "ends", "axes"}, {"band"}, "slice"));
+    ir::Node row = MakeNode("Constant", {}, {"row"}, "row_const");
+    row.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4})));
+    g.nodes.push_back(std::move(row));
+    g.nodes.push_back(MakeNode("Reshape", {"band", "row"}, {"band3"}, "reshape_band"));
+    g.nodes.push_back(MakeNode("Add", {"placed", "band3"}, {"out"}, "add_band"));
     AddOutput(g, "out");
     return g;
   };
@@ -162,6 +182,8 @@ TEST(BuilderTest, WeightExpandAndCastAreRecipes) {
   }
   EXPECT_TRUE(Contains(recipes, "expand(cls, shape=[2,1,4])")) << recipes;
   EXPECT_TRUE(Contains(recipes, "cast(scale16, f32)")) << recipes;
+  EXPECT_TRUE(Contains(recipes, "reshape(slice(pos, axis=0, 0:4), shape=[1,4,4])")) << recipes;
+  EXPECT_TRUE(Contains(recipes, "slice(wide, axis=1, 2:6)")) << recipes;
   auto folded = BuildEngine(CloneGraph(g), FastOptions(EngineMode::kStatic));
   ASSERT_TRUE(folded.ok()) << folded.status().ToString();
   EXPECT_EQ(built->plan.layers.size(), folded->plan.layers.size());

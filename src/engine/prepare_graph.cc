@@ -1,5 +1,6 @@
 #include "engine/prepare_graph.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "backend/reference/evaluate_node.h"
+#include "passes/fusion_util.h"
 
 namespace refit::engine::internal {
 namespace {
@@ -224,17 +226,77 @@ bool IsRandom(const ir::Node& n) {
   return kRandom.count(n.op_type) != 0;
 }
 
-// The recipe for `n` when it only reshapes, transposes, broadcasts or casts one weight (its other
-// inputs constants): the weight's own recipe followed by a reshape or a broadcast to the output's
-// probed shape, a transpose, or a cast to its probed float dtype.
+// The values of constant input `k` of `n` (absent or not integers: nullopt).
+std::optional<std::vector<int64_t>> ConstantInput(const ir::Node& n, size_t k,
+                                                  const std::map<std::string, Tensor>& constants) {
+  if (k >= n.inputs.size() || n.inputs[k].empty()) return std::nullopt;
+  auto it = constants.find(n.inputs[k]);
+  return it == constants.end() ? std::nullopt : passes::ConstantInts(it->second);
+}
+
+// Appends the slice steps of a Slice node `n` of unit steps over an input of type `in` (constant
+// starts, ends, axes, steps as ONNX defines them); false where it is something else.
+bool AddSliceSteps(const ir::Node& n, const std::map<std::string, Tensor>& constants,
+                   const Shape& in, ir::WeightRecipe* recipe) {
+  const auto starts = ConstantInput(n, 1, constants), ends = ConstantInput(n, 2, constants);
+  if (!starts || !ends || starts->size() != ends->size()) return false;
+  std::vector<int64_t> axes(starts->size());
+  for (size_t a = 0; a < axes.size(); ++a) axes[a] = int64_t(a);
+  if (n.inputs.size() > 3 && !n.inputs[3].empty()) {
+    auto given = ConstantInput(n, 3, constants);
+    if (!given || given->size() != axes.size()) return false;
+    axes = *given;
+  }
+  if (n.inputs.size() > 4 && !n.inputs[4].empty()) {
+    auto steps = ConstantInput(n, 4, constants);
+    if (!steps || steps->size() != axes.size()) return false;
+    for (int64_t step : *steps) {
+      if (step != 1) return false;
+    }
+  }
+  const int64_t rank = int64_t(in.rank());
+  for (size_t a = 0; a < axes.size(); ++a) {
+    const int64_t axis = axes[a] < 0 ? axes[a] + rank : axes[a];
+    if (axis < 0 || axis >= rank) return false;
+    const int64_t dim = in[size_t(axis)];
+    auto clamp = [dim](int64_t v) { return std::clamp(v < 0 ? v + dim : v, int64_t(0), dim); };
+    const int64_t start = clamp((*starts)[a]), end = std::max(start, clamp((*ends)[a]));
+    if (start == 0 && end == dim) continue;
+    recipe->AddSlice(int(recipe->steps().size()) - 1, axis, start, end);
+  }
+  return true;
+}
+
+// A Gather of consecutive ascending indices (position ids 0..n-1 reading a position embedding) is
+// a slice along its axis; anything else is false.
+bool AddGatherSlice(const ir::Node& n, const std::map<std::string, Tensor>& constants,
+                    const Shape& in, ir::WeightRecipe* recipe) {
+  const auto indices = ConstantInput(n, 1, constants);
+  auto axis = n.attrs.GetInt("axis", 0);
+  if (!indices || indices->empty() || !axis.ok()) return false;
+  const int64_t rank = int64_t(in.rank()), a = *axis < 0 ? *axis + rank : *axis;
+  if (a < 0 || a >= rank) return false;
+  const int64_t dim = in[size_t(a)];
+  const int64_t first = (*indices)[0] < 0 ? (*indices)[0] + dim : (*indices)[0];
+  for (size_t k = 0; k < indices->size(); ++k) {
+    const int64_t v = (*indices)[k] < 0 ? (*indices)[k] + dim : (*indices)[k];
+    if (v != first + int64_t(k) || v < 0 || v >= dim) return false;
+  }
+  recipe->AddSlice(int(recipe->steps().size()) - 1, a, first, first + int64_t(indices->size()));
+  return true;
+}
+
+// The recipe for `n` when it only reshapes, transposes, broadcasts, slices or casts one weight
+// (its other inputs constants): the weight's own recipe followed by a reshape or a broadcast to
+// the output's probed shape, a transpose, slices (a Slice of unit steps, a Gather of consecutive
+// indices, then reshaped to the output's shape), or a cast to its probed float dtype.
 std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node& n,
                                              const std::map<std::string, Tensor>& constants) {
   static const std::set<std::string> kReshapes = {"Reshape", "Unsqueeze", "Squeeze", "Flatten",
                                                   "Identity"};
-  const bool transpose = n.op_type == "Transpose", expand = n.op_type == "Expand",
-             cast = n.op_type == "Cast";
+  static const std::set<std::string> kOthers = {"Transpose", "Expand", "Cast", "Slice", "Gather"};
   if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() ||
-      (!kReshapes.count(n.op_type) && !transpose && !expand && !cast)) {
+      (!kReshapes.count(n.op_type) && !kOthers.count(n.op_type))) {
     return std::nullopt;
   }
   for (size_t i = 1; i < n.inputs.size(); ++i) {
@@ -248,28 +310,39 @@ std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node&
   } else {
     return std::nullopt;
   }
-  const int last = int(recipe.steps().size()) - 1;
   auto probed = g.value_infos.find(n.outputs[0]);
   if (probed == g.value_infos.end() || !probed->second.has_shape) return std::nullopt;
   const ir::ValueInfo& out = probed->second;
-  if (transpose) {
+  // The type of the recipe's result from the weights as they are now.
+  auto type_of = [&g](const ir::WeightRecipe& r) {
+    return r.InferType([&g](const std::string& name) {
+      const Tensor* w = g.FindWeight(name);
+      return w == nullptr ? std::nullopt
+                          : std::optional<ir::WeightRecipe::TensorType>({w->dtype(), w->shape()});
+    });
+  };
+  const int last = int(recipe.steps().size()) - 1;
+  if (n.op_type == "Transpose") {
     auto perm = n.attrs.GetInts("perm", {});
     if (!perm.ok() || perm->empty()) return std::nullopt;  // default perm: rank needed
     recipe.AddTranspose(last, *perm);
-  } else if (expand) {
+  } else if (n.op_type == "Expand") {
     recipe.AddExpand(last, out.dims);
-  } else if (cast) {
+  } else if (n.op_type == "Cast") {
     recipe.AddCast(last, out.dtype);
+  } else if (n.op_type == "Slice" || n.op_type == "Gather") {
+    auto in = type_of(recipe);
+    if (!in.ok()) return std::nullopt;
+    const bool sliced = n.op_type == "Slice" ? AddSliceSteps(n, constants, in->shape, &recipe)
+                                             : AddGatherSlice(n, constants, in->shape, &recipe);
+    if (!sliced) return std::nullopt;
+    recipe.AddReshape(int(recipe.steps().size()) - 1, out.dims);
   } else {
     recipe.AddReshape(last, out.dims);
   }
-  // The recipe must give what the model gave when probed, from the weights as they are now (a
-  // cast from an integer, a shape the probe left unknown: the node stays a node).
-  auto type = recipe.InferType([&](const std::string& name) {
-    const Tensor* w = g.FindWeight(name);
-    return w == nullptr ? std::nullopt
-                        : std::optional<ir::WeightRecipe::TensorType>({w->dtype(), w->shape()});
-  });
+  // The recipe must give what the model gave when probed (a cast from an integer, a shape the
+  // probe left unknown: the node stays a node).
+  auto type = type_of(recipe);
   if (!type.ok() || type->dtype != out.dtype || type->shape.dims() != out.dims) return std::nullopt;
   return recipe;
 }

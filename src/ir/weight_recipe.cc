@@ -83,6 +83,8 @@ std::string_view RecipeOpName(WeightRecipe::Op op) {
       return "concat";
     case WeightRecipe::Op::kExpand:
       return "expand";
+    case WeightRecipe::Op::kSlice:
+      return "slice";
   }
   return "unknown";
 }
@@ -135,6 +137,11 @@ int WeightRecipe::AddConcat(std::vector<int32_t> inputs, int64_t axis) {
 
 int WeightRecipe::AddExpand(int x, std::vector<int64_t> shape) {
   steps_.push_back(Step{Op::kExpand, "", {x}, std::move(shape)});
+  return int(steps_.size()) - 1;
+}
+
+int WeightRecipe::AddSlice(int x, int64_t axis, int64_t start, int64_t end) {
+  steps_.push_back(Step{Op::kSlice, "", {x}, {start, end}, DataType::kUndefined, 0, axis});
   return int(steps_.size()) - 1;
 }
 
@@ -192,6 +199,13 @@ Status WeightRecipe::Validate() const {
       }
       case Op::kCast:
         if (!IsFloatType(s.dtype)) return InvalidArgument(where() + ": target is not a float type");
+        break;
+      case Op::kSlice:
+        if (s.ints.size() != 2 || s.ints[0] < 0 || s.ints[1] < s.ints[0] || s.axis < 0 ||
+            s.axis >= int64_t(kMaxRank)) {
+          return InvalidArgument(where() + ": needs 0 <= start <= end and an axis in [0, " +
+                                 std::to_string(kMaxRank) + ")");
+        }
         break;
       case Op::kBnScale:
       case Op::kBnBias:
@@ -255,6 +269,10 @@ std::string WeightRecipe::StepToString(int index) const {
       break;
     case Op::kConcat:
       out += ", axis=" + std::to_string(s.axis);
+      break;
+    case Op::kSlice:
+      out += ", axis=" + std::to_string(s.axis) + ", " + std::to_string(s.ints[0]) + ":" +
+             std::to_string(s.ints[1]);
       break;
     default:
       break;

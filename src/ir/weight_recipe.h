@@ -35,6 +35,7 @@ class WeightRecipe {
     kBnBias = 6,     // args = {b or -1, gamma, beta, mean, var}: (b - mean) * scale + beta
     kConcat = 7,     // args = inputs, concatenated along `axis`
     kExpand = 8,     // ints = output shape: numpy broadcast (dims aligned right, each 1 or equal)
+    kSlice = 9,      // ints = {start, end}: elements [start, end) along `axis`
   };
   struct Step {
     Op op = Op::kSource;
@@ -43,7 +44,7 @@ class WeightRecipe {
     std::vector<int64_t> ints;  // kTranspose perm, kReshape and kExpand shape
     DataType dtype = DataType::kUndefined;  // kCast
     float eps = 0;                          // kBnScale, kBnBias
-    int64_t axis = 0;                       // kBnScale channel axis, kConcat axis
+    int64_t axis = 0;                       // kBnScale channel axis, kConcat, kSlice axis
     bool operator==(const Step& o) const = default;
   };
   using Lookup = std::function<const Tensor*(const std::string& name)>;
@@ -63,6 +64,7 @@ class WeightRecipe {
   int AddBnBias(int b, int gamma, int beta, int mean, int var, float eps);  // b = -1: no bias
   int AddConcat(std::vector<int32_t> inputs, int64_t axis);
   int AddExpand(int x, std::vector<int64_t> shape);
+  int AddSlice(int x, int64_t axis, int64_t start, int64_t end);
   // Appends all of `other`'s steps and returns the index of its result.
   int Append(const WeightRecipe& other);
 

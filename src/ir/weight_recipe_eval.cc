@@ -161,6 +161,26 @@ StatusOr<Tensor> Expand(const Tensor& x, const std::vector<int64_t>& dims) {
   return out;
 }
 
+// Elements [start, end) of `axis` (InferType checked the range): one block per index of the axes
+// before it.
+StatusOr<Tensor> Slice(const Tensor& x, int64_t axis, int64_t start, int64_t end) {
+  std::vector<int64_t> dims = x.shape().dims();
+  const int64_t dim = dims[size_t(axis)];
+  dims[size_t(axis)] = end - start;
+  REFIT_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x.dtype(), Shape(dims)));
+  size_t inner = DataTypeSize(x.dtype());
+  int64_t outer = 1;
+  for (size_t d = 0; d < size_t(axis); ++d) outer *= dims[d];
+  for (size_t d = size_t(axis) + 1; d < dims.size(); ++d) inner *= size_t(dims[d]);
+  const char* src = static_cast<const char*>(x.data());
+  char* dst = static_cast<char*>(out.mutable_data());
+  const size_t block = inner * size_t(end - start);
+  for (int64_t o = 0; o < outer && block > 0; ++o) {
+    std::memcpy(dst + size_t(o) * block, src + (size_t(o * dim) + size_t(start)) * inner, block);
+  }
+  return out;
+}
+
 StatusOr<Tensor> Concat(const std::vector<const Tensor*>& xs, int64_t axis) {
   const Tensor& first = *xs[0];
   std::vector<int64_t> dims = first.shape().dims();
@@ -313,6 +333,9 @@ StatusOr<Tensor> WeightRecipe::EvaluateOver(const std::vector<const Tensor*>& lo
         break;
       case Op::kExpand:
         r = Expand(*in[0], s.ints);
+        break;
+      case Op::kSlice:
+        r = Slice(*in[0], s.axis, s.ints[0], s.ints[1]);
         break;
       default:
         break;

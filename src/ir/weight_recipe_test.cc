@@ -161,6 +161,48 @@ TEST(WeightRecipeTest, ExpandBroadcastsLikeNumpy) {
   EXPECT_FALSE(negative.Validate().ok());
 }
 
+// Slice keeps elements [start, end) of one axis; a range outside the axis is an error naming the
+// source, and a reversed or negative one does not validate.
+TEST(WeightRecipeTest, SliceKeepsARangeOfOneAxis) {
+  Sources s;
+  s.Add("m", {2, 3}, {0, 1, 2, 3, 4, 5});
+  struct Case {
+    int64_t axis, start, end;
+    std::vector<int64_t> dims;
+    std::vector<float> want;
+  };
+  for (const Case& c : std::vector<Case>{{0, 1, 2, {1, 3}, {3, 4, 5}},
+                                         {1, 1, 3, {2, 2}, {1, 2, 4, 5}},
+                                         {1, 0, 3, {2, 3}, {0, 1, 2, 3, 4, 5}},
+                                         {1, 2, 2, {2, 0}, {}}}) {
+    WeightRecipe r;
+    r.AddSlice(r.AddSource("m"), c.axis, c.start, c.end);
+    auto t = r.Evaluate(s.lookup());
+    ASSERT_TRUE(t.ok()) << r.ToString() << ": " << t.status().ToString();
+    EXPECT_EQ(t->shape(), Shape(c.dims)) << r.ToString();
+    EXPECT_EQ(Values(*t), c.want) << r.ToString();
+    auto parsed = WeightRecipe::Parse(r.Serialize());
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(parsed->steps(), r.steps());
+  }
+  WeightRecipe r;
+  r.AddSlice(r.AddSource("m"), 1, 1, 3);
+  EXPECT_EQ(r.ToString(), "slice(m, axis=1, 1:3)");
+  for (const auto& [axis, end] : std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {2, 1}}) {
+    WeightRecipe b;
+    b.AddSlice(b.AddSource("m"), axis, 0, end);
+    auto t = b.Evaluate(s.lookup());
+    ASSERT_FALSE(t.ok()) << b.ToString();
+    EXPECT_NE(t.status().message().find("are not in 'm' [2,3]"), std::string::npos)
+        << t.status().ToString();
+  }
+  for (const auto& [start, end] : std::vector<std::pair<int64_t, int64_t>>{{2, 1}, {-1, 2}}) {
+    WeightRecipe b;
+    b.AddSlice(b.AddSource("m"), 0, start, end);
+    EXPECT_FALSE(b.Validate().ok()) << start << ":" << end;
+  }
+}
+
 // The tiled path (a matrix or a batch of them with the last two axes swapped) against the general
 // one, on sizes that are not multiples of the tile.
 TEST(WeightRecipeTest, TiledTransposeMatchesTheGeneralPath) {

@@ -72,6 +72,17 @@ StatusOr<WeightRecipe::TensorType> WeightRecipe::InferType(const TypeLookup& loo
         out = {x.dtype, Shape(s.ints)};
         break;
       }
+      case Op::kSlice: {
+        if (size_t(s.axis) >= x.shape.rank() || s.ints[1] > x.shape[size_t(s.axis)]) {
+          return InvalidArgument(where() + "elements " + std::to_string(s.ints[0]) + ":" +
+                                 std::to_string(s.ints[1]) + " of axis " + std::to_string(s.axis) +
+                                 " are not in " + label(s.args[0]));
+        }
+        std::vector<int64_t> dims = x.shape.dims();
+        dims[size_t(s.axis)] = s.ints[1] - s.ints[0];
+        out = {x.dtype, Shape(dims)};
+        break;
+      }
       case Op::kCast:
         if (!IsFloatType(x.dtype)) {
           return Unimplemented(where() + "cannot cast " + label(s.args[0]) + " of dtype " +
