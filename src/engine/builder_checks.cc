@@ -161,16 +161,12 @@ Status Builder::CheckThreads() {
                          internal::TimeInTurns({many.get(), one.get()}, inputs.views, popts));
   const bool serial = internal::KeepFastest(runs, kThreadCheckMinGain) == 1;
   out_->plan.max_threads = serial ? 1 : 0;
-  std::vector<double> ratios;
-  for (size_t r = 0; r < runs[0].size() && r < runs[1].size(); ++r) {
-    if (runs[0][r] > 0) ratios.push_back(runs[1][r] / runs[0][r]);
-  }
   char text[192];
   std::snprintf(text, sizeof(text),
                 "thread check: 1 thread %.3f ms against %s %.3f ms (%.3f of it, round by round): "
                 "runs on %s",
                 internal::Median(runs[1]), all.c_str(), internal::Median(runs[0]),
-                internal::Median(std::move(ratios)), serial ? "1 thread" : all.c_str());
+                internal::MedianRoundRatio(runs[0], runs[1]), serial ? "1 thread" : all.c_str());
   out_->stats.notes.push_back(text);
   out_->stats.threads_timed = true;
   out_->stats.plan_check_s += Seconds(start);
@@ -296,14 +292,10 @@ StatusOr<LayoutPlan> Builder::CheckTactics(const std::vector<LayoutLayer>& layer
       kept.clear();
     }
   }
-  std::vector<double> ratios;
-  for (size_t r = 0; r < runs[0].size() && r < runs[1].size(); ++r) {
-    if (runs[0][r] > 0) ratios.push_back(runs[1][r] / runs[0][r]);
-  }
   char ms[128];
   std::snprintf(ms, sizeof(ms), "; end to end %.3f ms against %.3f ms (%.3f of it, round by round)",
                 internal::Median(runs[1]), internal::Median(runs[0]),
-                internal::Median(std::move(ratios)));
+                internal::MedianRoundRatio(runs[0], runs[1]));
   out_->stats.notes.push_back("tactic check: " + std::to_string(swapped.size()) +
                               " layers tried another tactic in the engine; swapped " +
                               describe(kept) + (kept.empty() ? verdict : std::string(ms)));

@@ -137,9 +137,7 @@ TEST(BuilderTest, WeightLayoutNodesAreRecipes) {
     std::vector<Half> half;
     for (float v : {0.5f, -1.25f, 2.f, 0.75f}) half.push_back(Half(v * float(seed)));
     g.weights.emplace("scale16", Tensor::FromVector<Half>(Shape{4}, half));
-    ir::Node shape = MakeNode("Constant", {}, {"shape"}, "shape_const");
-    shape.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4})));
-    g.nodes.push_back(std::move(shape));
+    AddConstantNode(g, "shape_const", "shape", Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4}));
     g.nodes.push_back(MakeNode("Expand", {"cls", "shape"}, {"cls_b"}, "expand_cls"));
     ir::Node cast = MakeNode("Cast", {"scale16"}, {"scale"}, "cast_scale");
     SetInt(cast, "to", 1);  // FLOAT
@@ -149,22 +147,16 @@ TEST(BuilderTest, WeightLayoutNodesAreRecipes) {
     g.nodes.push_back(std::move(cat));
     g.nodes.push_back(MakeNode("Mul", {"tokens", "scale"}, {"scaled"}, "scale_tokens"));
     g.weights.emplace("pos", RandomTensor(Shape{6, 4}, seed + 1));
-    ir::Node ids = MakeNode("Constant", {}, {"ids"}, "ids_const");
-    ids.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{1, 4}, {0, 1, 2, 3})));
-    g.nodes.push_back(std::move(ids));
+    AddConstantNode(g, "ids_const", "ids", Tensor::FromVector<int64_t>(Shape{1, 4}, {0, 1, 2, 3}));
     g.nodes.push_back(MakeNode("Gather", {"pos", "ids"}, {"pos_rows"}, "gather_pos"));
     g.nodes.push_back(MakeNode("Add", {"scaled", "pos_rows"}, {"placed"}, "add_pos"));
     g.weights.emplace("wide", RandomTensor(Shape{2, 9}, seed + 2));
     for (const auto& [name, v] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
              {"starts", {0, -7}}, {"ends", {INT64_MAX, 6}}, {"axes", {0, 1}}}) {
-      ir::Node c = MakeNode("Constant", {}, {name}, name + "_const");
-      c.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{2}, v)));
-      g.nodes.push_back(std::move(c));
+      AddConstantNode(g, name + "_const", name, Tensor::FromVector<int64_t>(Shape{2}, v));
     }
     g.nodes.push_back(MakeNode("Slice", {"wide", "starts", "ends", "axes"}, {"band"}, "slice"));
-    ir::Node row = MakeNode("Constant", {}, {"row"}, "row_const");
-    row.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4})));
-    g.nodes.push_back(std::move(row));
+    AddConstantNode(g, "row_const", "row", Tensor::FromVector<int64_t>(Shape{3}, {2, 1, 4}));
     g.nodes.push_back(MakeNode("Reshape", {"band", "row"}, {"band3"}, "reshape_band"));
     g.nodes.push_back(MakeNode("Add", {"placed", "band3"}, {"out"}, "add_band"));
     AddOutput(g, "out");

@@ -314,14 +314,10 @@ TEST(EngineTest, ShapeOnlyChainsShareOneBuffer) {
   g.opset = 17;
   AddInput(g, "x", {2, 3, 4});
   g.nodes.push_back(MakeNode("Relu", {"x"}, {"r"}, "relu"));
-  ir::Node shape = MakeNode("Constant", {}, {"shape"}, "shape_const");
-  shape.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{3}, {2, 12, 1})));
-  g.nodes.push_back(std::move(shape));
+  AddConstantNode(g, "shape_const", "shape", Tensor::FromVector<int64_t>(Shape{3}, {2, 12, 1}));
   g.nodes.push_back(MakeNode("Reshape", {"r", "shape"}, {"a"}, "reshape"));
   g.nodes.push_back(MakeNode("Flatten", {"a"}, {"b"}, "flatten"));
-  ir::Node axes = MakeNode("Constant", {}, {"axes"}, "axes_const");
-  axes.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{1}, {0})));
-  g.nodes.push_back(std::move(axes));
+  AddConstantNode(g, "axes_const", "axes", Tensor::FromVector<int64_t>(Shape{1}, {0}));
   g.nodes.push_back(MakeNode("Unsqueeze", {"b", "axes"}, {"c"}, "unsqueeze"));
   g.nodes.push_back(MakeNode("Sigmoid", {"c"}, {"out"}, "sigmoid"));
   AddOutput(g, "out");

@@ -119,6 +119,14 @@ inline ir::Attribute TensorAttr(Tensor t) {
   return a;
 }
 
+// Appends Constant node `node` whose output `out` holds `value`.
+inline void AddConstantNode(ir::Graph& g, const std::string& node, const std::string& out,
+                            Tensor value) {
+  ir::Node c = MakeNode("Constant", {}, {out}, node);
+  c.attrs.Set("value", TensorAttr(std::move(value)));
+  g.nodes.push_back(std::move(c));
+}
+
 // x[1,3,6,6] -> Conv(+bias) -> BatchNormalization -> Relu -> Reshape(Constant shape) [1,144]
 //   -> MatMul(Transpose(fc.w)) -> Add(fc.b) -> Mul(sqr) -> Add(sqr) -> Add(Constant c) -> out[1,8]
 // where sqr = Reshape(Mul(scale, scale), Constant) computes on weights only. Every kind of slot:
@@ -144,9 +152,7 @@ inline ir::Graph HandGraph(uint32_t seed = 1) {
   g.nodes.push_back(MakeNode("BatchNormalization",
                              {"h", "bn.gamma", "bn.beta", "bn.mean", "bn.var"}, {"b"}, "bn"));
   g.nodes.push_back(MakeNode("Relu", {"b"}, {"r"}, "relu"));
-  ir::Node shape = MakeNode("Constant", {}, {"shape"}, "shape_const");
-  shape.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{2}, {1, 144})));
-  g.nodes.push_back(std::move(shape));
+  AddConstantNode(g, "shape_const", "shape", Tensor::FromVector<int64_t>(Shape{2}, {1, 144}));
   g.nodes.push_back(MakeNode("Reshape", {"r", "shape"}, {"f"}, "flatten"));
   ir::Node tr = MakeNode("Transpose", {"fc.w"}, {"fc.wt"}, "fc_transpose");
   SetInts(tr, "perm", {1, 0});
@@ -155,15 +161,11 @@ inline ir::Graph HandGraph(uint32_t seed = 1) {
   g.nodes.push_back(MakeNode("Add", {"m", "fc.b"}, {"z"}, "fc_add"));
   // The Reshape keeps the elementwise fusion from absorbing the square into the Mul below.
   g.nodes.push_back(MakeNode("Mul", {"scale", "scale"}, {"sq"}, "square_scale"));
-  ir::Node row = MakeNode("Constant", {}, {"row"}, "row_const");
-  row.attrs.Set("value", TensorAttr(Tensor::FromVector<int64_t>(Shape{2}, {1, 8})));
-  g.nodes.push_back(std::move(row));
+  AddConstantNode(g, "row_const", "row", Tensor::FromVector<int64_t>(Shape{2}, {1, 8}));
   g.nodes.push_back(MakeNode("Reshape", {"sq", "row"}, {"sqr"}, "reshape_square"));
   g.nodes.push_back(MakeNode("Mul", {"z", "sqr"}, {"zs"}, "apply_scale"));
   g.nodes.push_back(MakeNode("Add", {"zs", "sqr"}, {"zq"}, "add_scale"));
-  ir::Node c = MakeNode("Constant", {}, {"c"}, "offset_const");
-  c.attrs.Set("value", TensorAttr(RandomTensor(Shape{8}, seed + 10)));
-  g.nodes.push_back(std::move(c));
+  AddConstantNode(g, "offset_const", "c", RandomTensor(Shape{8}, seed + 10));
   g.nodes.push_back(MakeNode("Add", {"zq", "c"}, {"out"}, "add_offset"));
   AddOutput(g, "out");
   return g;

@@ -66,16 +66,19 @@ StatusOr<std::vector<std::vector<double>>> TimeInTurns(
   return ms;
 }
 
+double MedianRoundRatio(const std::vector<double>& base, const std::vector<double>& other) {
+  std::vector<double> ratios;
+  for (size_t r = 0; r < base.size() && r < other.size(); ++r) {
+    if (base[r] > 0) ratios.push_back(other[r] / base[r]);
+  }
+  return ratios.empty() ? 1.0 : Median(std::move(ratios));
+}
+
 size_t KeepFastest(const std::vector<std::vector<double>>& ms, double min_gain) {
   size_t keep = 0;
-  double best = 1.0 - min_gain;
+  double best = 1.0 - min_gain;  // min_gain >= 0: a plan of no comparable round (1) never wins
   for (size_t p = 1; p < ms.size(); ++p) {
-    std::vector<double> ratios;
-    for (size_t r = 0; r < ms[p].size() && r < ms[0].size(); ++r) {
-      if (ms[0][r] > 0) ratios.push_back(ms[p][r] / ms[0][r]);
-    }
-    if (ratios.empty()) continue;
-    const double ratio = Median(std::move(ratios));
+    const double ratio = MedianRoundRatio(ms[0], ms[p]);
     if (ratio < best) {
       best = ratio;
       keep = p;

@@ -52,6 +52,11 @@ struct PlanInputs {
 StatusOr<PlanInputs> MakePlanInputs(const Plan& plan,
                                     const std::map<std::string, TensorView>& samples);
 
+// The median over the rounds of other[r] / base[r], TimeInTurns' times of two engines (rounds
+// where base took no time skipped): how much of base's time `other` takes, with a slow stretch of
+// the machine that spans a round cancelled out. 1 when no round compares.
+double MedianRoundRatio(const std::vector<double>& base, const std::vector<double>& other);
+
 // The plan to keep, from TimeInTurns' times with plan 0 the layout selection's: each round's
 // times are compared with plan 0's of the same round (a slow stretch of the machine that spans a
 // round cancels out), and the plan with the lowest median ratio over the rounds is kept if that

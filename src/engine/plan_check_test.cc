@@ -91,6 +91,12 @@ TEST(PlanCheckTest, KeepsAnotherPlanOnlyWhenClearlyFaster) {
   EXPECT_DOUBLE_EQ(Median({3, 1, 2}), 2.0);
   EXPECT_DOUBLE_EQ(Median({4, 1, 2, 3}), 2.5);
   EXPECT_DOUBLE_EQ(Median({}), 0.0);
+  // Round by round: a machine slowing down cancels out; a round of no base time is skipped; the
+  // rounds both engines ran are compared; no such round says nothing (1).
+  EXPECT_DOUBLE_EQ(MedianRoundRatio({10, 20, 40}, {5, 10, 20}), 0.5);
+  EXPECT_DOUBLE_EQ(MedianRoundRatio({0, 10, 10}, {99, 9, 8}), 0.85);
+  EXPECT_DOUBLE_EQ(MedianRoundRatio({10, 10}, {12}), 1.2);
+  EXPECT_DOUBLE_EQ(MedianRoundRatio({}, {5}), 1.0);
 }
 
 // The tactic check's per-layer verdict: only swapped layers, each by the median of its rounds'

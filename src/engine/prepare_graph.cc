@@ -11,6 +11,7 @@
 
 #include "backend/reference/evaluate_node.h"
 #include "passes/fusion_util.h"
+#include "passes/pass_util.h"
 
 namespace refit::engine::internal {
 namespace {
@@ -302,47 +303,37 @@ std::optional<ir::WeightRecipe> LayoutRecipe(const ir::Graph& g, const ir::Node&
   for (size_t i = 1; i < n.inputs.size(); ++i) {
     if (!n.inputs[i].empty() && !constants.count(n.inputs[i])) return std::nullopt;
   }
-  ir::WeightRecipe recipe;
-  if (g.FindWeight(n.inputs[0]) != nullptr) {
-    recipe = ir::WeightRecipe::FromSource(n.inputs[0]);
-  } else if (const ir::WeightRecipe* r = g.FindDerivedWeight(n.inputs[0])) {
-    recipe = *r;
-  } else {
-    return std::nullopt;
-  }
+  std::optional<ir::WeightRecipe> recipe = passes::RecipeOf(g, n.inputs[0]);
+  if (!recipe) return std::nullopt;
   auto probed = g.value_infos.find(n.outputs[0]);
   if (probed == g.value_infos.end() || !probed->second.has_shape) return std::nullopt;
   const ir::ValueInfo& out = probed->second;
-  // The type of the recipe's result from the weights as they are now.
-  auto type_of = [&g](const ir::WeightRecipe& r) {
-    return r.InferType([&g](const std::string& name) {
-      const Tensor* w = g.FindWeight(name);
-      return w == nullptr ? std::nullopt
-                          : std::optional<ir::WeightRecipe::TensorType>({w->dtype(), w->shape()});
-    });
-  };
-  const int last = int(recipe.steps().size()) - 1;
+  const int last = int(recipe->steps().size()) - 1;
   if (n.op_type == "Transpose") {
     auto perm = n.attrs.GetInts("perm", {});
     if (!perm.ok() || perm->empty()) return std::nullopt;  // default perm: rank needed
-    recipe.AddTranspose(last, *perm);
+    recipe->AddTranspose(last, *perm);
   } else if (n.op_type == "Expand") {
-    recipe.AddExpand(last, out.dims);
+    recipe->AddExpand(last, out.dims);
   } else if (n.op_type == "Cast") {
-    recipe.AddCast(last, out.dtype);
+    recipe->AddCast(last, out.dtype);
   } else if (n.op_type == "Slice" || n.op_type == "Gather") {
-    auto in = type_of(recipe);
+    auto in = passes::GetWeightInfo(g, n.inputs[0]);
     if (!in.ok()) return std::nullopt;
-    const bool sliced = n.op_type == "Slice" ? AddSliceSteps(n, constants, in->shape, &recipe)
-                                             : AddGatherSlice(n, constants, in->shape, &recipe);
+    const bool sliced = n.op_type == "Slice" ? AddSliceSteps(n, constants, in->shape, &*recipe)
+                                             : AddGatherSlice(n, constants, in->shape, &*recipe);
     if (!sliced) return std::nullopt;
-    recipe.AddReshape(int(recipe.steps().size()) - 1, out.dims);
+    recipe->AddReshape(int(recipe->steps().size()) - 1, out.dims);
   } else {
-    recipe.AddReshape(last, out.dims);
+    recipe->AddReshape(last, out.dims);
   }
-  // The recipe must give what the model gave when probed (a cast from an integer, a shape the
-  // probe left unknown: the node stays a node).
-  auto type = type_of(recipe);
+  // The recipe must give what the model gave when probed, from the weights as they are now (a
+  // cast from an integer, a shape the probe left unknown: the node stays a node).
+  auto type = recipe->InferType([&g](const std::string& name) {
+    const Tensor* w = g.FindWeight(name);
+    return w == nullptr ? std::nullopt
+                        : std::optional<ir::WeightRecipe::TensorType>({w->dtype(), w->shape()});
+  });
   if (!type.ok() || type->dtype != out.dtype || type->shape.dims() != out.dims) return std::nullopt;
   return recipe;
 }

@@ -114,6 +114,18 @@ TEST(WeightRecipeTest, TransposeReshapeConcatCast) {
   EXPECT_EQ(h.ToString(), "cast(cast(b, f16), f32)");
 }
 
+// `r` over `s` gives `want` in shape `dims`, and parses back from its bytes step for step.
+void ExpectValuesAndRoundTrip(const WeightRecipe& r, const Sources& s,
+                              const std::vector<int64_t>& dims, const std::vector<float>& want) {
+  auto t = r.Evaluate(s.lookup());
+  ASSERT_TRUE(t.ok()) << r.ToString() << ": " << t.status().ToString();
+  EXPECT_EQ(t->shape(), Shape(dims)) << r.ToString();
+  EXPECT_EQ(Values(*t), want) << r.ToString();
+  auto parsed = WeightRecipe::Parse(r.Serialize());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->steps(), r.steps());
+}
+
 // Expand broadcasts as numpy does: new leading axes, and axes of 1 repeated, in any position;
 // what does not broadcast is an error naming the source, from InferType and Evaluate alike.
 TEST(WeightRecipeTest, ExpandBroadcastsLikeNumpy) {
@@ -136,13 +148,7 @@ TEST(WeightRecipeTest, ExpandBroadcastsLikeNumpy) {
        }) {
     WeightRecipe r;
     r.AddExpand(r.AddSource(c.source), c.shape);
-    auto t = r.Evaluate(s.lookup());
-    ASSERT_TRUE(t.ok()) << r.ToString() << ": " << t.status().ToString();
-    EXPECT_EQ(t->shape(), Shape(c.shape)) << r.ToString();
-    EXPECT_EQ(Values(*t), c.want) << r.ToString();
-    auto parsed = WeightRecipe::Parse(r.Serialize());
-    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-    EXPECT_EQ(parsed->steps(), r.steps());
+    ExpectValuesAndRoundTrip(r, s, c.shape, c.want);
   }
   WeightRecipe r;
   r.AddExpand(r.AddSource("col"), {2, 2});
@@ -177,13 +183,7 @@ TEST(WeightRecipeTest, SliceKeepsARangeOfOneAxis) {
                                          {1, 2, 2, {2, 0}, {}}}) {
     WeightRecipe r;
     r.AddSlice(r.AddSource("m"), c.axis, c.start, c.end);
-    auto t = r.Evaluate(s.lookup());
-    ASSERT_TRUE(t.ok()) << r.ToString() << ": " << t.status().ToString();
-    EXPECT_EQ(t->shape(), Shape(c.dims)) << r.ToString();
-    EXPECT_EQ(Values(*t), c.want) << r.ToString();
-    auto parsed = WeightRecipe::Parse(r.Serialize());
-    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-    EXPECT_EQ(parsed->steps(), r.steps());
+    ExpectValuesAndRoundTrip(r, s, c.dims, c.want);
   }
   WeightRecipe r;
   r.AddSlice(r.AddSource("m"), 1, 1, 3);
