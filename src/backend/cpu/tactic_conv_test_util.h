@@ -1,10 +1,11 @@
-// Internal to the Conv tactic conformance tests (tactic_conv_test.cc,
+// Internal to the Conv tactic conformance tests (tactic_conv_test.cc, tactic_conv_blocked_test.cc,
 // tactic_conv_depthwise_test.cc): a Conv layer case from the fields that differ from ConvSpec's
 // defaults, and Check, which runs every CPU tactic on it against the reference kernel.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,17 @@ inline double Tolerance(const std::string& tactic) {
 
 inline void Check(const ConvSpec& s, uint32_t seed = 1) {
   CheckAllTactics(MakeConv(s, seed), Tolerance, MinTactics(s));
+}
+
+// Check, returning the names of the tactics it ran (seeded inputs).
+inline std::vector<std::string> CheckAndList(const ConvSpec& s, uint32_t seed) {
+  std::vector<std::string> names;
+  CheckAllTactics(MakeConv(s, seed), Tolerance, MinTactics(s), &names);
+  return names;
+}
+
+inline bool Listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 }  // namespace refit::cpu::conv_testing
