@@ -206,4 +206,40 @@ bool WinogradPack2Avx2(const float* w, int64_t c_out, int64_t c_in, const float*
 bool WinogradPack4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
                        float* u);
 
+// Winograd F(r x r, 3x3) on channel-blocked activations (conv_winograd_blocked.cc), r = 2 or 4,
+// 16 channels per vector (AVX-512). The roles of the plain transforms' GEMM swap: per position xi,
+// M_xi^T [tiles x out_c] = V_xi^T [tiles x in_c] * U_xi^T, the activation side read in place as A
+// and the weight packed as B. Tiles are numbered t = ty * tiles_w + tx from the chunk's first tile
+// row ty0; tile (ty0 + ty, tx) reads padded input [r (ty0 + ty), + r + 2) x [r tx, + r + 2) (zeros
+// outside the image) and writes outputs [r (ty0 + ty), + r) x [r tx, + r) that lie in the image.
+
+// V_xi^T of one block of 16 input channels for every tile of the chunk: tile t's 16 values at
+// v + xi * v_stride + t * ldv.
+struct WinogradBlockedInput {
+  const float* x;  // the block's in_h x in_w x 16 plane of image n (NCHW16c)
+  int64_t in_h, in_w, pad_top, pad_left;
+  int64_t ty0, tile_rows, tiles_w;
+  float* v;
+  int64_t v_stride, ldv;
+};
+void WinogradBlockedInput2Avx512(const WinogradBlockedInput& in);
+void WinogradBlockedInput4Avx512(const WinogradBlockedInput& in);
+
+// Y = A^T M A + bias (+ z) of one block of 16 output channels for every tile of the chunk, with
+// Relu or Clip applied when `act` names them (anything else is the caller's, after the residual).
+// Tile t's M_xi values at m + xi * m_stride + t * ldm.
+struct WinogradBlockedOutput {
+  const float* m;
+  int64_t m_stride, ldm;
+  int64_t ty0, tile_rows, tiles_w;
+  const float* bias;  // 16 values, or null
+  const float* z;     // a fused residual laid out as y, or null
+  ir::ActivationKind act;
+  float clip_lo, clip_hi;
+  float* y;  // the block's out_h x out_w x 16 plane of image n (NCHW16c)
+  int64_t out_h, out_w;
+};
+void WinogradBlockedOutput2Avx512(const WinogradBlockedOutput& out);
+void WinogradBlockedOutput4Avx512(const WinogradBlockedOutput& out);
+
 }  // namespace refit::cpu::internal

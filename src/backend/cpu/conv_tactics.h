@@ -45,6 +45,10 @@ void AddConvDepthwiseTactics(const backend::LayerDesc& layer, const ConvParams& 
 // the weight packed as its 16 transforms (conv_winograd.cc).
 void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
                             bool every_isa = false);
+// "conv_winograd/<gemm kernel>/in16c_out16c": the same on NCHW16c activations (AVX-512), channels
+// a multiple of 16, a fused residual added in the output transform (conv_winograd_blocked.cc).
+void AddConvWinogradBlockedTactics(const backend::LayerDesc& layer, const ConvParams& p,
+                                   TacticList* out, bool every_isa = false);
 // "conv_dnnl", "conv_dnnl/blocked", "conv_dnnl/blocked_oc{2,4}": oneDNN convolution forward
 // inference (conv_dnnl.cc); with `name`, only that variant.
 void AddConvDnnlTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,

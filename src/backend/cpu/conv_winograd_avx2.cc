@@ -1,12 +1,13 @@
 // AVX2 transforms of the Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (conv_isa.h), eight
-// tiles of one tile row per vector. Each transform is the 1-D one applied along rows, then along
-// columns: B^T (d B), A^T (M A) and G (g G^T). No standard-library inline code here (see
-// conv_isa.h): only internal helpers, intrinsics and memcpy.
+// tiles of one tile row per vector. Each transform is the 1-D one (conv_winograd_transforms.inc.h)
+// applied along rows, then along columns: B^T (d B), A^T (M A) and G (g G^T). No standard-library
+// inline code here (see conv_isa.h): only internal helpers, intrinsics and memcpy.
 #include <immintrin.h>
 
 #include <cstring>
 
 #include "backend/cpu/conv_isa.h"
+#include "backend/cpu/conv_winograd_transforms.inc.h"
 
 namespace refit::cpu::internal {
 namespace {
@@ -21,66 +22,18 @@ __m256i LaneRange(int64_t lo, int64_t hi) {
   return _mm256_and_si256(ge, lt);
 }
 
-__m256 Set(float v) { return _mm256_set1_ps(v); }
-
-// The 1-D transforms of F(R, 3), R = 2 or 4: B^T on R + 2 inputs, A^T on R + 2 products to R
-// outputs, G on 3 filter taps to R + 2 values.
+// The AVX2 vector of the shared transforms (conv_winograd_transforms.inc.h).
+struct Vec8 {
+  using T = __m256;
+  static T Add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T Sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T Mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T Fmadd(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T Fnmadd(T a, T b, T c) { return _mm256_fnmadd_ps(a, b, c); }
+  static T Set1(float v) { return _mm256_set1_ps(v); }
+};
 template <int R>
-struct F;
-
-template <>
-struct F<2> {
-  static void B(const __m256 d[4], __m256 r[4]) {
-    r[0] = _mm256_sub_ps(d[0], d[2]);
-    r[1] = _mm256_add_ps(d[1], d[2]);
-    r[2] = _mm256_sub_ps(d[2], d[1]);
-    r[3] = _mm256_sub_ps(d[1], d[3]);
-  }
-  static void A(const __m256 m[4], __m256 r[2]) {
-    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
-    r[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
-  }
-  static void G(__m256 a, __m256 b, __m256 c, __m256 r[4]) {
-    const __m256 outer = _mm256_add_ps(a, c);
-    r[0] = a;
-    r[1] = _mm256_mul_ps(Set(0.5f), _mm256_add_ps(outer, b));
-    r[2] = _mm256_mul_ps(Set(0.5f), _mm256_sub_ps(outer, b));
-    r[3] = c;
-  }
-};
-
-template <>
-struct F<4> {
-  static void B(const __m256 d[6], __m256 r[6]) {
-    const __m256 d12 = _mm256_add_ps(d[1], d[2]), d34 = _mm256_add_ps(d[3], d[4]);
-    const __m256 d1m2 = _mm256_sub_ps(d[1], d[2]), d4m3 = _mm256_sub_ps(d[4], d[3]);
-    const __m256 d3m1 = _mm256_sub_ps(d[3], d[1]), d4m2 = _mm256_sub_ps(d[4], d[2]);
-    r[0] = _mm256_fmadd_ps(Set(4.0f), d[0], _mm256_fnmadd_ps(Set(5.0f), d[2], d[4]));
-    r[1] = _mm256_fnmadd_ps(Set(4.0f), d12, d34);
-    r[2] = _mm256_fmadd_ps(Set(4.0f), d1m2, d4m3);
-    r[3] = _mm256_fmadd_ps(Set(2.0f), d3m1, d4m2);
-    r[4] = _mm256_fnmadd_ps(Set(2.0f), d3m1, d4m2);
-    r[5] = _mm256_fmadd_ps(Set(4.0f), d[1], _mm256_fnmadd_ps(Set(5.0f), d[3], d[5]));
-  }
-  static void A(const __m256 m[6], __m256 r[4]) {
-    const __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
-    const __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
-    r[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
-    r[1] = _mm256_fmadd_ps(Set(2.0f), d, b);
-    r[2] = _mm256_fmadd_ps(Set(4.0f), c, a);
-    r[3] = _mm256_add_ps(_mm256_fmadd_ps(Set(8.0f), d, b), m[5]);
-  }
-  static void G(__m256 a, __m256 b, __m256 c, __m256 r[6]) {
-    const __m256 ac = _mm256_add_ps(a, c);
-    const __m256 p = _mm256_mul_ps(c, Set(1.0f / 6)), q = _mm256_mul_ps(b, Set(1.0f / 12));
-    r[0] = _mm256_mul_ps(a, Set(0.25f));
-    r[1] = _mm256_mul_ps(_mm256_add_ps(ac, b), Set(-1.0f / 6));
-    r[2] = _mm256_mul_ps(_mm256_sub_ps(ac, b), Set(-1.0f / 6));
-    r[3] = _mm256_fmadd_ps(a, Set(1.0f / 24), _mm256_add_ps(p, q));
-    r[4] = _mm256_fmadd_ps(a, Set(1.0f / 24), _mm256_sub_ps(p, q));
-    r[5] = c;
-  }
-};
+using F = WinogradF<Vec8, R>;
 
 template <int R>
 void Input(const WinogradInput& in) {

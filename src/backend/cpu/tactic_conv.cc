@@ -13,8 +13,9 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
   // A lookup by name (an engine load) accepts the tactics of every ISA this machine runs.
   const bool every_isa = !name.empty();
   if (std::optional<ConvParams> p = ParseConvLayer(layer)) {
-    // With a fused residual, conv_nchwc adds it in its tiles; the other families convolve alone
-    // (no residual, no activation) under WithResidual's add pass.
+    // With a fused residual, conv_nchwc adds it in its tiles and the blocked conv_winograd in its
+    // output transform; the other families convolve alone (no residual, no activation) under
+    // WithResidual's add pass.
     ConvParams alone = *p;
     if (p->residual) {
       alone.residual = false;
@@ -27,7 +28,10 @@ void AddConvTactics(const backend::LayerDesc& layer, TacticList* out, std::strin
     if (wanted("conv_direct")) AddConvDirectTactics(layer, alone, list);
     if (wanted("conv_nchwc")) AddConvNchwcTactics(layer, *p, out);
     if (wanted("conv_gemm_t")) AddConvGemmTTactics(layer, alone, list, every_isa);
-    if (wanted("conv_winograd")) AddConvWinogradTactics(layer, alone, list, every_isa);
+    if (wanted("conv_winograd")) {
+      AddConvWinogradTactics(layer, alone, list, every_isa);
+      AddConvWinogradBlockedTactics(layer, *p, out, every_isa);
+    }
     if (wanted("conv_dnnl")) AddConvDnnlTactics(layer, alone, list, name);
     if (wanted("conv_openblas")) AddConvOpenBlasTactics(layer, alone, list);
     for (auto& t : own) out->push_back(WithResidual(std::move(t), p->act));

@@ -1,7 +1,8 @@
 // Conformance of the CPU Conv tactics that read or write channel-blocked activations, and of fused
 // residuals, against the reference kernel (tactic_test_util.h): conv_dnnl and conv_gemm_t on
-// blocked activations, every conv_nchwc tiling and layout, a fused residual in every family, and a
-// pointwise layer's input read in place (the other cases: tactic_conv_test.cc).
+// blocked activations, every conv_nchwc tiling and layout, blocked conv_winograd, a fused residual
+// in every family, and a pointwise layer's input read in place (the other cases:
+// tactic_conv_test.cc).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -198,6 +199,41 @@ TEST(ConvTacticsTest, FusedResidual) {
   off.i = 0;
   c.node.attrs.Set(ir::kResidualAttr, off);
   EXPECT_TRUE(CreateCpuBackend()->Tactics(DescOf(c, {Shape{1, 6, 7, 5}})).empty());
+}
+
+// conv_winograd on NCHW16c activations ("/in16c_out16c", AVX-512): F(2x2, 3x3) and F(4x4, 3x3)
+// over output sizes that are not a multiple of the tile, no, asymmetric and wide padding, a 1x1
+// output, several chunks of tile rows, batch > 1; a fused residual (with Relu in the output
+// transform, and SiLU after it), Clip, and no bias. Channels that are not multiples of 16 list
+// none.
+TEST(ConvTacticsTest, WinogradBlocked) {
+  if (ActivationBlock() != 16) GTEST_SKIP() << "blocked conv_winograd needs AVX-512";
+  using K = ir::ActivationKind;
+  const ConvSpec specs[] = {
+      {.c = 16, .h = 9, .w = 11, .m = 32},
+      {.n = 2, .c = 32, .h = 8, .w = 13, .m = 16, .pads = {0, 0, 0, 0}, .act = {K::kRelu}},
+      {.c = 16, .h = 10, .w = 7, .m = 16, .pads = {0, 2, 1, 0}, .bias = false},
+      {.c = 16, .h = 5, .w = 6, .m = 16, .pads = {2, 2, 2, 2}, .act = {K::kClip, 0.0f, 6.0f}},
+      {.c = 16, .h = 1, .w = 1, .m = 16},
+      {.c = 64, .h = 56, .w = 56, .m = 64, .act = {K::kRelu}, .residual = true},
+      {.n = 2, .c = 32, .h = 14, .w = 14, .m = 48, .act = {K::kSilu}, .residual = true},
+      {.c = 256, .h = 7, .w = 7, .m = 32},  // long sums: F(4x4, 3x3)'s rounding grows with C
+  };
+  uint32_t seed = 120;
+  for (const ConvSpec& s : specs) {
+    SCOPED_TRACE(std::to_string(s.c) + " -> " + std::to_string(s.m) + ", " + std::to_string(s.h) +
+                 "x" + std::to_string(s.w));
+    const std::vector<std::string> names = CheckAndList(s, seed++);
+    size_t blocked = 0;
+    for (const std::string& n : names) {
+      if (n.starts_with("conv_winograd/") && n.ends_with("/in16c_out16c")) ++blocked;
+    }
+    EXPECT_GE(blocked, 2u);  // F(2x2, 3x3) and F(4x4, 3x3)
+  }
+  for (const ConvSpec& s : {ConvSpec{.c = 16, .m = 24}, ConvSpec{.c = 8, .m = 16}}) {
+    for (const std::string& n : CheckAndList(s, seed++))
+      EXPECT_FALSE(n.ends_with("/in16c_out16c") && n.starts_with("conv_winograd/")) << n;
+  }
 }
 
 // conv_gemm's _directb variants read a pointwise convolution's input in place (GemmDirectB): run
