@@ -1,5 +1,7 @@
 // Our packed GEMM kernels against OpenBLAS cblas_sgemm, one thread, GFLOP/s as the "GFLOPS"
-// counter. Also the cost of packing a weight (the refit path), as bytes/s.
+// counter. Also the cost of packing a weight (the refit path), as bytes/s: GEMM panels, and the
+// Winograd weight transforms of conv_winograd (plain: [P][M][C]; blocked: per position packed-B
+// panels) against memcpy of the bytes they write.
 //
 //   build/<dir>/bench/gemm_bench --benchmark_min_time=0.5
 #include <cblas.h>
@@ -7,10 +9,12 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "backend/cpu/conv_isa.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_packed.h"
 
@@ -92,6 +96,35 @@ void BenchPackScaledTransposed(benchmark::State& state, GemmKernelInfo info, boo
   state.SetBytesProcessed(int64_t(state.iterations()) * k * n * int64_t(sizeof(float)));
 }
 
+// A refit's pack of a 3x3 c x c convolution weight (ResNet-18's are 64 to 512 channels) for
+// conv_winograd F(r x r, 3x3), plain or blocked (the kernel's NR panels), or memcpy of the bytes
+// the pack writes. Bytes/s count the bytes written.
+enum class WinogradPack { kPlain, kBlocked, kMemcpy };
+void BenchWinogradPack(benchmark::State& state, int r, int64_t c, WinogradPack how, int64_t nr) {
+  const int64_t positions = (r + 2) * (r + 2);
+  const std::vector<float> w = RandomVector(c * c * 9, 7);
+  // The blocked tactic's stride between positions: a line more when a multiple of 4 KiB.
+  int64_t stride = how == WinogradPack::kBlocked ? (c + nr - 1) / nr * nr * c : c * c;
+  if (how == WinogradPack::kBlocked && stride % 1024 == 0) stride += 16;
+  std::vector<float> packed(positions * stride), source(packed.size());
+  for (auto _ : state) {
+    bool ok = true;
+    if (how == WinogradPack::kPlain) {
+      ok = r == 2 ? internal::WinogradPack2Avx2(w.data(), c, c, nullptr, packed.data())
+                  : internal::WinogradPack4Avx2(w.data(), c, c, nullptr, packed.data());
+    } else if (how == WinogradPack::kBlocked) {
+      ok = r == 2
+               ? internal::WinogradPackB2Avx2(w.data(), c, c, nullptr, nr, stride, packed.data())
+               : internal::WinogradPackB4Avx2(w.data(), c, c, nullptr, nr, stride, packed.data());
+    } else {
+      std::memcpy(packed.data(), source.data(), packed.size() * sizeof(float));
+    }
+    if (!ok) state.SkipWithError("not finite");
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(packed.size() * sizeof(float)));
+}
+
 void RegisterAll() {
   const std::vector<GemmKernelInfo> kernels = AvailableGemmKernels(DetectCpuFeatures());
   for (const Shape& s : kShapes) {
@@ -115,6 +148,20 @@ void RegisterAll() {
           ("pack_checked_transposed/1000x1280/" + info.Name() + (scaled ? "/scaled" : "/plain"))
               .c_str(),
           BenchPackScaledTransposed, info, scaled);
+    }
+  }
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  if (cpu.avx2 && cpu.fma) {
+    for (int r : {2, 4}) {
+      for (int64_t c : {64, 512}) {
+        const std::string shape = "winograd_pack/f" + std::to_string(r) + "/" + std::to_string(c);
+        benchmark::RegisterBenchmark((shape + "/plain").c_str(), BenchWinogradPack, r, c,
+                                     WinogradPack::kPlain, 0);
+        benchmark::RegisterBenchmark((shape + "/blocked_nr48").c_str(), BenchWinogradPack, r, c,
+                                     WinogradPack::kBlocked, 48);
+        benchmark::RegisterBenchmark((shape + "/memcpy").c_str(), BenchWinogradPack, r, c,
+                                     WinogradPack::kMemcpy, 0);
+      }
     }
   }
 }

@@ -205,6 +205,15 @@ bool WinogradPack2Avx2(const float* w, int64_t c_out, int64_t c_in, const float*
                        float* u);
 bool WinogradPack4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
                        float* u);
+// The same filters' transforms for the blocked tactic: per position xi, U_xi^T [c_in x c_out] in
+// gemm_packed.h's packed-B layout for a kernel of `nr` columns (nr % 8 == 0, c_out % 16 == 0),
+// position xi's at u + xi * b_stride (b_stride >= PackedBSize). Every float up to P * b_stride is
+// written (zeros past the last output channel). Returns false when a scaled filter value is not
+// finite.
+bool WinogradPackB2Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                        int64_t nr, int64_t b_stride, float* u);
+bool WinogradPackB4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                        int64_t nr, int64_t b_stride, float* u);
 
 // Winograd F(r x r, 3x3) on channel-blocked activations (conv_winograd_blocked.cc), r = 2 or 4,
 // 16 channels per vector (AVX-512). The roles of the plain transforms' GEMM swap: per position xi,

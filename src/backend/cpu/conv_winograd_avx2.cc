@@ -154,24 +154,21 @@ void Output(const WinogradOutput& o) {
   }
 }
 
-// U_xi = G g G^T of eight filters g (of one output channel, input channels c..c+n, n <= 8) times
-// s, one filter per lane. Returns a mask cleared in the lanes of a non-finite scaled tap (returned,
-// not written through a pointer: a __m256 may alias the planes' floats, which would keep it in
-// memory across every store).
+// U_xi = G g G^T of eight filters g times s, one filter per lane: filter l's 9 taps at
+// base + idx[l]. Returns a mask cleared in the lanes of a non-finite scaled tap (returned, not
+// written through a pointer: a __m256 may alias the planes' floats, which would keep it in memory
+// across every store).
 template <int R>
-__attribute__((always_inline)) inline __m256 FilterBlock(const float* wo, int64_t c, int64_t n,
-                                                         __m256 s, __m256 out[(R + 2) * (R + 2)]) {
+__attribute__((always_inline)) inline __m256 FilterTransform(const float* base, __m256i idx,
+                                                             __m256 s,
+                                                             __m256 out[(R + 2) * (R + 2)]) {
   constexpr int N = R + 2;
-  const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 max_finite = _mm256_set1_ps(3.40282347e38f);
-  // A partial block repeats its last filter.
-  const __m256i idx =
-      n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
   __m256 g[9];
   __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   for (int k = 0; k < 9; ++k) {
-    g[k] = _mm256_mul_ps(_mm256_i32gather_ps(wo + c * 9 + k, idx, 4), s);
+    g[k] = _mm256_mul_ps(_mm256_i32gather_ps(base + k, idx, 4), s);
     finite =
         _mm256_and_ps(finite, _mm256_cmp_ps(_mm256_and_ps(g[k], abs_mask), max_finite, _CMP_LE_OQ));
   }
@@ -180,6 +177,18 @@ __attribute__((always_inline)) inline __m256 FilterBlock(const float* wo, int64_
   for (int k = 0; k < 3; ++k) F<R>::G(g[k], g[3 + k], g[6 + k], t[k]);
   for (int i = 0; i < N; ++i) F<R>::G(t[0][i], t[1][i], t[2][i], out + N * i);
   return finite;
+}
+
+// FilterTransform of the filters of one output channel for input channels c..c+n (n <= 8), all
+// scaled by s.
+template <int R>
+__attribute__((always_inline)) inline __m256 FilterBlock(const float* wo, int64_t c, int64_t n,
+                                                         __m256 s, __m256 out[(R + 2) * (R + 2)]) {
+  const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+  // A partial block repeats its last filter.
+  const __m256i idx =
+      n == 8 ? stride9 : _mm256_min_epi32(stride9, _mm256_set1_epi32(int(9 * (n - 1))));
+  return FilterTransform<R>(wo + c * 9, idx, s, out);
 }
 
 // True when writing a block to each of the `planes` planes, `plane` floats apart, would evict
@@ -267,6 +276,48 @@ bool Pack(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, f
   return _mm256_movemask_ps(finite) == 0xff;
 }
 
+// U_xi^T in packed-B panels, each panel row by row: per input channel, the transforms of the
+// panel's filters (8 output channels at a time, FilterTransform across them), so every position's
+// panel is written front to back, whole rows at once.
+template <int R>
+bool PackPanels(const float* w, int64_t c_out, int64_t c_in, const float* row_scale, int64_t nr,
+                int64_t b_stride, float* u) {
+  constexpr int P = (R + 2) * (R + 2);
+  const int64_t filter = c_in * 9;  // floats between output channels' filters of one input channel
+  const __m256i idx =
+      _mm256_mullo_epi32(_mm256_set1_epi32(int(filter)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (int64_t o0 = 0; o0 < c_out; o0 += nr) {
+    const int64_t cols = Min(nr, c_out - o0);
+    float* const panel = u + o0 * c_in;
+    for (int64_t c = 0; c < c_in; ++c) {
+      float* const row = panel + c * nr;
+      for (int64_t j = 0; j < cols; j += 8) {
+        const __m256 s =
+            row_scale != nullptr ? _mm256_loadu_ps(row_scale + o0 + j) : _mm256_set1_ps(1.0f);
+        __m256 out[P];
+        finite =
+            _mm256_and_ps(finite, FilterTransform<R>(w + (o0 + j) * filter + c * 9, idx, s, out));
+        for (int xi = 0; xi < P; ++xi) _mm256_storeu_ps(row + xi * b_stride + j, out[xi]);
+      }
+    }
+  }
+  // Zeros past the last output channel: the last panel's columns and each position's padding.
+  const int64_t panels = (c_out + nr - 1) / nr, used = panels * c_in * nr;
+  const int64_t tail = c_out % nr;
+  for (int xi = 0; xi < P; ++xi) {
+    float* ux = u + xi * b_stride;
+    if (tail != 0) {
+      for (int64_t c = 0; c < c_in; ++c) {
+        float* row = ux + (panels - 1) * c_in * nr + c * nr;
+        for (int64_t j = tail; j < nr; ++j) row[j] = 0.0f;
+      }
+    }
+    for (int64_t k = used; k < b_stride; ++k) ux[k] = 0.0f;
+  }
+  return _mm256_movemask_ps(finite) == 0xff;
+}
+
 }  // namespace
 
 void WinogradInput2Avx2(const WinogradInput& in) { Input<2>(in); }
@@ -280,6 +331,15 @@ bool WinogradPack2Avx2(const float* w, int64_t c_out, int64_t c_in, const float*
 bool WinogradPack4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
                        float* u) {
   return Pack<4>(w, c_out, c_in, row_scale, u);
+}
+
+bool WinogradPackB2Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                        int64_t nr, int64_t b_stride, float* u) {
+  return PackPanels<2>(w, c_out, c_in, row_scale, nr, b_stride, u);
+}
+bool WinogradPackB4Avx2(const float* w, int64_t c_out, int64_t c_in, const float* row_scale,
+                        int64_t nr, int64_t b_stride, float* u) {
+  return PackPanels<4>(w, c_out, c_in, row_scale, nr, b_stride, u);
 }
 
 }  // namespace refit::cpu::internal

@@ -15,8 +15,9 @@
 // blocked layers around it split their work) when there are enough of them, and otherwise share
 // each chunk's transforms (by channel block) and its GEMMs (by position).
 //
-// A refit packs U = G g G^T as the plain tactic does, then each position's matrix into the GEMM's
-// B layout: no tuning.
+// A refit packs U = G g G^T straight into the GEMM's B layout, per position (the transforms of 16
+// output channels' filters of one input channel at a time, whole lines of each panel row): no
+// tuning, and one pass over the weight.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -39,15 +40,15 @@ int64_t RoundUp(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 struct BlockedOps {
   void (*input)(const internal::WinogradBlockedInput&);
   void (*output)(const internal::WinogradBlockedOutput&);
-  bool (*pack)(const float*, int64_t, int64_t, const float*, float*);
+  bool (*pack)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*);
 };
 BlockedOps BlockedOpsFor(int r) {
   if (r == 2) {
     return {internal::WinogradBlockedInput2Avx512, internal::WinogradBlockedOutput2Avx512,
-            internal::WinogradPack2Avx2};
+            internal::WinogradPackB2Avx2};
   }
   return {internal::WinogradBlockedInput4Avx512, internal::WinogradBlockedOutput4Avx512,
-          internal::WinogradPack4Avx2};
+          internal::WinogradPackB4Avx2};
 }
 
 struct BlockedGeometry {
@@ -64,7 +65,10 @@ struct BlockedGeometry {
     v_floats = RoundUp(tc_max * p.in_c, 16);
     m_floats = RoundUp(tc_max * p.out_c, 16);
     unit_floats = positions * (v_floats + m_floats);
+    // Positions' matrices a multiple of 4 KiB apart would start in the same cache sets, and the
+    // pack writes all of them at once: one more line keeps them apart.
     b_floats = RoundUp(int64_t(PackedBSize(info, p.in_c, p.out_c)), 16);
+    if (b_floats % 1024 == 0) b_floats += 16;
   }
   int64_t positions, tiles_h, tiles_w, chunk_rows, chunks;
   int64_t v_floats, m_floats, unit_floats;
@@ -202,21 +206,12 @@ class BlockedWinogradTactic : public backend::Tactic {
                              std::to_string(c_in) + ", 3, 3]");
     }
     REFIT_ASSIGN_OR_RETURN(
-        Tensor u, Tensor::Uninitialized(DataType::kF32, Shape({geo_.positions * c_out * c_in})));
-    if (!BlockedOpsFor(r_).pack(value.data_as<float>(), c_out, c_in, row_scale,
-                                u.mutable_data_as<float>()) &&
-        checked) {
-      return InvalidArgument("conv_winograd: a weight value is not finite");
-    }
-    REFIT_ASSIGN_OR_RETURN(
         Tensor packed,
         Tensor::Uninitialized(DataType::kF32, Shape({geo_.positions * geo_.b_floats})));
-    float* out = packed.mutable_data_as<float>();
-    std::fill(out, out + geo_.positions * geo_.b_floats, 0.0f);  // the padding past each matrix
-    for (int64_t xi = 0; xi < geo_.positions; ++xi) {
-      // U_xi is [M x C] (n x k): B = U_xi^T, packed transposed.
-      PackB(info_, u.data_as<float>() + xi * c_out * c_in, c_in, /*trans_b=*/true, c_in, c_out,
-            out + xi * geo_.b_floats);
+    if (!BlockedOpsFor(r_).pack(value.data_as<float>(), c_out, c_in, row_scale, info_.nr,
+                                geo_.b_floats, packed.mutable_data_as<float>()) &&
+        checked) {
+      return InvalidArgument("conv_winograd: a weight value is not finite");
     }
     return packed;
   }
