@@ -20,13 +20,14 @@ namespace {
 // written by an earlier refit is not used (its layers would miss the new tactics). 2: tactics with
 // channel-blocked activations. 3: elementwise tactics over channel-blocked activations. 4:
 // conv_nchwc, channel-blocked pooling, Convs with a fused residual. 5: conv_winograd's input
-// transform without masked stores, conv_nchwc's NCHW output through a blocked row.
-constexpr int kTacticsRevision = 7;
+// transform without masked stores, conv_nchwc's NCHW output through a blocked row. 8: conv_winograd
+// on channel-blocked activations.
+constexpr int kTacticsRevision = 8;
 
 class CpuBackend : public backend::Backend {
  public:
   std::string name() const override { return "cpu"; }
-  // "cpu tactics 4; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
+  // "cpu tactics <revision>; <features>; <model name>; oneDNN <version>; OpenBLAS <config>".
   std::string fingerprint() const override {
     static const std::string fp = [] {
       const dnnl_version_t* v = dnnl_version();
