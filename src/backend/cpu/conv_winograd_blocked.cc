@@ -15,9 +15,9 @@
 // blocked layers around it split their work) when there are enough of them, and otherwise share
 // each chunk's transforms (by channel block) and its GEMMs (by position).
 //
-// A refit packs U = G g G^T straight into the GEMM's B layout, per position (the transforms of 16
-// output channels' filters of one input channel at a time, whole lines of each panel row): no
-// tuning, and one pass over the weight.
+// A refit packs U = G g G^T straight into the GEMM's B layout, per position (per input channel,
+// the transforms of a panel's filters eight output channels at a time, so each position's panel is
+// written front to back): no tuning, and one pass over the weight.
 #include <algorithm>
 #include <memory>
 #include <string>
