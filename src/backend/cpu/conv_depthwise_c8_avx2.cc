@@ -12,26 +12,6 @@
 namespace refit::cpu::internal {
 namespace {
 
-// r[0..7] := its transpose (r[i] lane j <- r[j] lane i).
-inline void Transpose8(__m256* r) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
 // In-lane 4x4 transposes of a, b, c, d (each 128-bit lane on its own): lane L of out[k] holds
 // lane L's element k of a, b, c, d.
 inline void Transpose4Lanes(__m256 a, __m256 b, __m256 c, __m256 d, __m256* out) {
@@ -111,7 +91,7 @@ void FillPadded(const DepthwiseBlock& b, int64_t r0, int64_t rows) {
       const int64_t n = width - x;
       const __m256i m = FirstLanes(n);
       for (int j = 0; j < 8; ++j) v[j] = _mm256_maskload_ps(src + j * b.in_plane + x, m);
-      Transpose8(v);
+      Transpose8x8(v);
       // Pixels past the input are zeros (the masked lanes): padding, or the row's slack.
       for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + 8 * (x + j), v[j]);
     }
@@ -130,7 +110,7 @@ void StoreBlock(const DepthwiseBlock& b, int64_t p0, int64_t n) {
     for (int j = 0; j < 8; ++j) {
       v[j] = j < rest ? _mm256_load_ps(b.out_buf + 8 * (p + j)) : _mm256_setzero_ps();
     }
-    Transpose8(v);
+    Transpose8x8(v);
     const __m256i m = FirstLanes(rest);
     for (int j = 0; j < 8; ++j) _mm256_maskstore_ps(y + j * b.out_plane + p, m, v[j]);
   }

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/avx2_math.h"
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_winograd_transforms.inc.h"
 
@@ -196,23 +197,9 @@ __attribute__((always_inline)) inline __m256 FilterRowsTransform(const float* ba
                                                                  __m256 out[(R + 2) * (R + 2)]) {
   __m256 r[8];
   for (int l = 0; l < 8; ++l) r[l] = _mm256_loadu_ps(base + l * filter);
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  Transpose8x8(r);
   __m256 g[9];
-  g[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  g[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  g[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  g[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  g[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  g[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  g[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  g[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+  for (int k = 0; k < 8; ++k) g[k] = r[k];
   g[8] = _mm256_i32gather_ps(base + 8, idx, 4);
   return TransformTaps<R>(g, s, out);
 }

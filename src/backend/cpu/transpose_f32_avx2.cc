@@ -2,47 +2,31 @@
 // here: see conv_isa.h.
 #include <immintrin.h>
 
+#include "backend/cpu/avx2_math.h"
 #include "backend/cpu/transpose_f32.h"
 
 namespace refit::cpu::internal {
 namespace {
 
-// One full 8x8 block: unpack pairs, then 64-bit shuffles, then 128-bit lane swaps. With kCheck,
+// One full 8x8 block, transposed in registers (avx2_math.h: Transpose8x8). With kCheck,
 // ORs into `*flags` a value whose sign bits are set where an element is NaN or infinite: with the
 // sign dropped, one exponent step more carries into the top bit exactly for those.
 template <bool kCheck>
-inline void Transpose8x8(const float* s, int64_t lds, float* d, int64_t ldd, __m256i* flags) {
-  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds);
-  __m256 r2 = _mm256_loadu_ps(s + 2 * lds), r3 = _mm256_loadu_ps(s + 3 * lds);
-  __m256 r4 = _mm256_loadu_ps(s + 4 * lds), r5 = _mm256_loadu_ps(s + 5 * lds);
-  __m256 r6 = _mm256_loadu_ps(s + 6 * lds), r7 = _mm256_loadu_ps(s + 7 * lds);
+inline void TransposeBlock(const float* s, int64_t lds, float* d, int64_t ldd, __m256i* flags) {
+  __m256 r[8];
+  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(s + k * lds);
   if constexpr (kCheck) {
     const __m256i magnitude = _mm256_set1_epi32(0x7fffffff), step = _mm256_set1_epi32(0x00800000);
-    const __m256 rs[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
     for (int k = 0; k < 8; ++k) {
       *flags = _mm256_or_si256(
-          *flags, _mm256_add_epi32(_mm256_and_si256(_mm256_castps_si256(rs[k]), magnitude), step));
+          *flags, _mm256_add_epi32(_mm256_and_si256(_mm256_castps_si256(r[k]), magnitude), step));
     }
   }
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+  Transpose8x8(r);
+  for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + k * ldd, r[k]);
 }
 
-// One element of the ragged edges, checked as Transpose8x8 checks.
+// One element of the ragged edges, checked as TransposeBlock checks.
 template <bool kCheck>
 inline void Move(const float* s, float* d, uint32_t* flags) {
   *d = *s;
@@ -69,7 +53,7 @@ bool Transpose(const float* src, int64_t lds, int64_t rows, int64_t cols, float*
       const int64_t j1 = j0 + kTile < cols8 ? j0 + kTile : cols8;
       for (int64_t j = j0; j < j1; j += 8) {
         for (int64_t i = i0; i < i1; i += 8) {
-          Transpose8x8<kCheck>(src + i * lds + j, lds, dst + j * ldd + i, ldd, &flags);
+          TransposeBlock<kCheck>(src + i * lds + j, lds, dst + j * ldd + i, ldd, &flags);
         }
       }
     }
