@@ -23,10 +23,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/conv_winograd_tactic.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_packed.h"
 
@@ -149,83 +151,89 @@ class WinogradKernel : public backend::Kernel {
   WinogradGeometry geo_;
 };
 
-class WinogradTactic : public backend::Tactic {
+class WinogradTactic : public WinogradTacticBase {
  public:
   WinogradTactic(const ConvParams& p, const GemmKernelInfo& info, int r)
-      : p_(p), info_(info), r_(r) {}
+      : WinogradTacticBase(p, info, r, Features(info), "conv_winograd") {}
   // "conv_winograd/f2_avx2_6x16_kc256_mc168_directa": F(2x2, 3x3) with that GEMM kernel.
   std::string name() const override {
     return "conv_winograd/f" + std::to_string(r_) + "_" + info_.Name();
   }
-  std::string required_features() const override { return Features().ToString(); }
-
-  // W [M, C, 3, 3] -> U [(r + 2)^2, M, C].
-  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
-  StatusOr<backend::TensorDesc> PackedType(size_t input,
-                                           const backend::TensorDesc& value) const override {
-    if (input != 1) return value;
-    return backend::TensorDesc{DataType::kF32, Shape({(r_ + 2) * (r_ + 2) * p_.out_c * p_.in_c})};
-  }
-  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeight(input, value);
-    return Pack(value, nullptr, /*checked=*/false);
-  }
-  bool PacksChecked(size_t input) const override { return input == 1; }
-  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeightChecked(input, value);
-    return Pack(value, nullptr, /*checked=*/true);
-  }
-  bool PacksScaledRows(size_t input) const override { return input == 1; }
-  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
-                                        const float* row_scale) const override {
-    if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
-    return Pack(value, row_scale, /*checked=*/true);
-  }
 
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    const CpuFeatures& cpu = DetectCpuFeatures();
-    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, cpu));
-    if (!cpu.Covers(Features())) {
-      return FailedPrecondition("conv_winograd needs " + Features().ToString());
-    }
+    REFIT_RETURN_IF_ERROR(CheckRunnable());
     return std::unique_ptr<backend::Kernel>(new WinogradKernel(p_, info_, r_));
+  }
+
+ protected:
+  // W [M, C, 3, 3] -> U [(r + 2)^2, M, C]: U_xi[m][c] = (G g G^T)[i][j] of filter g = W[m, c].
+  // Listed only where AVX2 runs.
+  int64_t PackedFloats() const override { return (r_ + 2) * (r_ + 2) * p_.out_c * p_.in_c; }
+  bool PackInto(const float* w, const float* row_scale, float* out) const override {
+    return OpsFor(r_).pack(w, p_.out_c, p_.in_c, row_scale, out);
   }
 
  private:
   // The GEMM kernel's features and the transforms' AVX2 and FMA.
-  CpuFeatures Features() const {
-    CpuFeatures f = info_.RequiredFeatures();
+  static CpuFeatures Features(const GemmKernelInfo& info) {
+    CpuFeatures f = info.RequiredFeatures();
     f.avx = f.avx2 = f.fma = true;
     return f;
   }
-
-  // U_xi[m][c] = (G g G^T)[i][j] of filter g = W[m, c] (times row_scale[m] when given, rounded
-  // first: the bytes PackWeight gives for the scaled weight). Listed only where AVX2 runs.
-  // `checked`: a non-finite (scaled) weight value is an error.
-  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale, bool checked) const {
-    const int64_t c_in = p_.in_c, c_out = p_.out_c;
-    if (value.dtype() != DataType::kF32 || value.NumElements() != c_out * c_in * 9) {
-      return InvalidArgument("conv_winograd: weight of " + std::to_string(value.NumElements()) +
-                             " elements, expected f32 [" + std::to_string(c_out) + ", " +
-                             std::to_string(c_in) + ", 3, 3]");
-    }
-    REFIT_ASSIGN_OR_RETURN(
-        Tensor packed,
-        Tensor::Uninitialized(DataType::kF32, Shape({(r_ + 2) * (r_ + 2) * c_out * c_in})));
-    if (!OpsFor(r_).pack(value.data_as<float>(), c_out, c_in, row_scale,
-                         packed.mutable_data_as<float>()) &&
-        checked) {
-      return InvalidArgument("conv_winograd: a weight value is not finite");
-    }
-    return packed;
-  }
-
-  ConvParams p_;
-  GemmKernelInfo info_;
-  int r_;
 };
 
 }  // namespace
+
+WinogradTacticBase::WinogradTacticBase(const ConvParams& p, const GemmKernelInfo& info, int r,
+                                       CpuFeatures features, std::string label)
+    : p_(p), info_(info), r_(r), features_(features), label_(std::move(label)) {}
+
+StatusOr<backend::TensorDesc> WinogradTacticBase::PackedType(
+    size_t input, const backend::TensorDesc& value) const {
+  if (input != 1) return value;
+  return backend::TensorDesc{DataType::kF32, Shape({PackedFloats()})};
+}
+
+StatusOr<Tensor> WinogradTacticBase::PackWeight(size_t input, const Tensor& value) const {
+  if (input != 1) return Tactic::PackWeight(input, value);
+  return Pack(value, nullptr, /*checked=*/false);
+}
+
+StatusOr<Tensor> WinogradTacticBase::PackWeightChecked(size_t input, const Tensor& value) const {
+  if (input != 1) return Tactic::PackWeightChecked(input, value);
+  return Pack(value, nullptr, /*checked=*/true);
+}
+
+StatusOr<Tensor> WinogradTacticBase::PackWeightScaledRows(size_t input, const Tensor& value,
+                                                          const float* row_scale) const {
+  if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
+  return Pack(value, row_scale, /*checked=*/true);
+}
+
+Status WinogradTacticBase::CheckRunnable() const {
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, cpu));
+  if (!cpu.Covers(features_)) {
+    return FailedPrecondition(label_ + " needs " + features_.ToString());
+  }
+  return Status::Ok();
+}
+
+StatusOr<Tensor> WinogradTacticBase::Pack(const Tensor& value, const float* row_scale,
+                                          bool checked) const {
+  const int64_t c_in = p_.in_c, c_out = p_.out_c;
+  if (value.dtype() != DataType::kF32 || value.NumElements() != c_out * c_in * 9) {
+    return InvalidArgument("conv_winograd: weight of " + std::to_string(value.NumElements()) +
+                           " elements, expected f32 [" + std::to_string(c_out) + ", " +
+                           std::to_string(c_in) + ", 3, 3]");
+  }
+  REFIT_ASSIGN_OR_RETURN(Tensor packed,
+                         Tensor::Uninitialized(DataType::kF32, Shape({PackedFloats()})));
+  if (!PackInto(value.data_as<float>(), row_scale, packed.mutable_data_as<float>()) && checked) {
+    return InvalidArgument("conv_winograd: a weight value is not finite");
+  }
+  return packed;
+}
 
 void AddConvWinogradTactics(const backend::LayerDesc& layer, const ConvParams& p, TacticList* out,
                             bool every_isa) {

@@ -26,6 +26,7 @@
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/conv_isa.h"
 #include "backend/cpu/conv_tactics.h"
+#include "backend/cpu/conv_winograd_tactic.h"
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/gemm_packed.h"
 
@@ -141,16 +142,19 @@ class BlockedWinogradKernel : public backend::Kernel {
   BlockedGeometry geo_;
 };
 
-class BlockedWinogradTactic : public backend::Tactic {
+class BlockedWinogradTactic : public WinogradTacticBase {
  public:
+  // Runs the GEMM kernel's, the transforms' (AVX-512) and the weight transform's (AVX2, FMA)
+  // features.
   BlockedWinogradTactic(const ConvParams& p, const GemmKernelInfo& info, int r)
-      : p_(p), info_(info), r_(r), geo_(p, info, r) {}
+      : WinogradTacticBase(p, info, r, info.RequiredFeatures().Union(Avx512KernelFeatures()),
+                           "conv_winograd/in16c_out16c"),
+        geo_(p, info, r) {}
   // "conv_winograd/f4_avx512_12x32_kc256_mc192_directa/in16c_out16c".
   std::string name() const override {
     return "conv_winograd/f" + std::to_string(r_) + "_" + info_.Name() +
            BlockedIoSuffix(int(kBlock), int(kBlock));
   }
-  std::string required_features() const override { return Features().ToString(); }
   int InputBlock() const override { return int(kBlock); }
   int OutputBlock() const override { return int(kBlock); }
   // A fused residual is read in the output's layout.
@@ -159,66 +163,19 @@ class BlockedWinogradTactic : public backend::Tactic {
     return Tactic::InputBlockAt(input);
   }
 
-  // W [M, C, 3, 3] -> per position xi, U_xi^T [C x M] packed as the GEMM's B.
-  bool KeepsWeightLayout(size_t input) const override { return input != 1; }
-  StatusOr<backend::TensorDesc> PackedType(size_t input,
-                                           const backend::TensorDesc& value) const override {
-    if (input != 1) return value;
-    return backend::TensorDesc{DataType::kF32, Shape({geo_.positions * geo_.b_floats})};
-  }
-  StatusOr<Tensor> PackWeight(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeight(input, value);
-    return Pack(value, nullptr, /*checked=*/false);
-  }
-  bool PacksChecked(size_t input) const override { return input == 1; }
-  StatusOr<Tensor> PackWeightChecked(size_t input, const Tensor& value) const override {
-    if (input != 1) return Tactic::PackWeightChecked(input, value);
-    return Pack(value, nullptr, /*checked=*/true);
-  }
-  bool PacksScaledRows(size_t input) const override { return input == 1; }
-  StatusOr<Tensor> PackWeightScaledRows(size_t input, const Tensor& value,
-                                        const float* row_scale) const override {
-    if (input != 1) return Tactic::PackWeightScaledRows(input, value, row_scale);
-    return Pack(value, row_scale, /*checked=*/true);
-  }
-
   StatusOr<std::unique_ptr<backend::Kernel>> Instantiate() const override {
-    const CpuFeatures& cpu = DetectCpuFeatures();
-    REFIT_RETURN_IF_ERROR(CheckGemmKernel(info_, cpu));
-    if (!cpu.Covers(Features())) {
-      return FailedPrecondition("conv_winograd/in16c_out16c needs " + Features().ToString());
-    }
+    REFIT_RETURN_IF_ERROR(CheckRunnable());
     return std::unique_ptr<backend::Kernel>(new BlockedWinogradKernel(p_, info_, r_));
   }
 
- private:
-  // The GEMM kernel's, the transforms' (AVX-512) and the weight transform's (AVX2, FMA).
-  CpuFeatures Features() const { return info_.RequiredFeatures().Union(Avx512KernelFeatures()); }
-
-  // U_xi^T packed per position (times row_scale[m] when given, rounded first: the bytes
-  // PackWeight gives for the scaled weight). `checked`: a non-finite (scaled) weight value is an
-  // error.
-  StatusOr<Tensor> Pack(const Tensor& value, const float* row_scale, bool checked) const {
-    const int64_t c_in = p_.in_c, c_out = p_.out_c;
-    if (value.dtype() != DataType::kF32 || value.NumElements() != c_out * c_in * 9) {
-      return InvalidArgument("conv_winograd: weight of " + std::to_string(value.NumElements()) +
-                             " elements, expected f32 [" + std::to_string(c_out) + ", " +
-                             std::to_string(c_in) + ", 3, 3]");
-    }
-    REFIT_ASSIGN_OR_RETURN(
-        Tensor packed,
-        Tensor::Uninitialized(DataType::kF32, Shape({geo_.positions * geo_.b_floats})));
-    if (!BlockedOpsFor(r_).pack(value.data_as<float>(), c_out, c_in, row_scale, info_.nr,
-                                geo_.b_floats, packed.mutable_data_as<float>()) &&
-        checked) {
-      return InvalidArgument("conv_winograd: a weight value is not finite");
-    }
-    return packed;
+ protected:
+  // W [M, C, 3, 3] -> per position xi, U_xi^T [C x M] packed as the GEMM's B.
+  int64_t PackedFloats() const override { return geo_.positions * geo_.b_floats; }
+  bool PackInto(const float* w, const float* row_scale, float* out) const override {
+    return BlockedOpsFor(r_).pack(w, p_.out_c, p_.in_c, row_scale, info_.nr, geo_.b_floats, out);
   }
 
-  ConvParams p_;
-  GemmKernelInfo info_;
-  int r_;
+ private:
   BlockedGeometry geo_;
 };
 
